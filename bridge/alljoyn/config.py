@@ -1,0 +1,52 @@
+"""Settings of the AllJoyn side: the ``[alljoyn]`` section of the configuration file.
+
+Layer: ``bridge.alljoyn``, but pure data: standard library only. It must not import the D-Bus
+library nor do I/O, so that the configuration loader and the documentation generator can read
+it without the AllJoyn adapter's dependencies installed.
+
+Each attribute's docstring is its user documentation (docs/configuration.md is generated from
+it); ``metadata`` holds the bounds the loader enforces (``ge``/``gt``/``le``/``check``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# A D-Bus server address is ``transport:key=value,...`` (D-Bus specification, "Server
+# Addresses"); several may be joined by ``;``.
+_DBUS_ADDRESS = re.compile(r"^[a-z][a-z0-9-]*:([^;]*)(;[a-z][a-z0-9-]*:[^;]*)*;?$")
+
+
+def bus_problem(value: str) -> str | None:
+    """Why ``value`` names no D-Bus bus, or ``None`` when it does."""
+    if value in ("system", "session") or _DBUS_ADDRESS.match(value):
+        return None
+    return f'expected "system", "session" or a D-Bus address such as unix:path=..., got {value!r}'
+
+
+@dataclass(frozen=True)
+class AllJoynConfig:
+    """The AllJoyn side: About-announcing devices on a D-Bus bus, and the virtual AllJoyn
+    producers the gateway exports for devices of the other sides."""
+
+    enabled: bool = True
+    """Run the AllJoyn side at all."""
+
+    bus: str = field(default="system", metadata={"check": bus_problem})
+    """The D-Bus bus the AllJoyn devices are on: ``system``, ``session`` or a D-Bus address
+    (``unix:path=/run/alljoyn/bus``, ``tcp:host=10.0.0.2,port=5000``)."""
+
+    call_timeout: float = field(default=5.0, metadata={"gt": 0})
+    """Seconds to wait for the answer to a method call or property access on a device."""
+
+    scan_timeout: float = field(default=2.0, metadata={"gt": 0})
+    """Seconds to wait for each bus name's ``GetAboutData`` answer during the start-up scan."""
+
+    reconnect_max_delay: float = field(default=30.0, metadata={"gt": 0})
+    """Longest pause in seconds between two attempts to reconnect to a lost bus; the pause
+    doubles from one second up to this value."""
+
+    signal_batch: int = field(default=100, metadata={"ge": 1})
+    """Most D-Bus signals handled in one go before the gateway lets other work run, so that a
+    burst of ``PropertiesChanged`` cannot starve the other sides."""

@@ -1,0 +1,103 @@
+"""Typed errors of the gateway.
+
+Layer: ``bridge.core`` (pure). Every error carries what an operator or a client needs to act on
+it; each protocol adapter maps these types to its own error form at the edge (CoAP response
+codes, D-Bus error names, MQTT response payloads). Nothing here knows any protocol library.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BridgeError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """A configuration file, environment override or CLI flag is wrong.
+
+    ``key`` is the dotted key (``mqtt.port``) and ``problem`` says what was expected.
+    """
+
+    def __init__(self, key: str, problem: str, source: str = "") -> None:
+        self.key = key
+        self.problem = problem
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{key}: {problem}")
+
+
+class CommandError(BridgeError):
+    """A command (write, method call) was refused before it reached the device.
+
+    Subclasses say why. ``thing`` and ``capability`` name the target when known.
+    """
+
+    #: a short machine-readable reason, used in MQTT responses and logs.
+    reason = "invalid"
+
+    def __init__(self, message: str, *, thing: str = "", capability: str = "",
+                 prop: str = "") -> None:
+        self.message = message
+        self.thing = thing
+        self.capability = capability
+        self.prop = prop
+        super().__init__(message)
+
+
+class UnknownThing(CommandError):
+    reason = "unknown_device"
+
+
+class UnknownCapability(CommandError):
+    reason = "unknown_capability"
+
+
+class UnknownProperty(CommandError):
+    reason = "unknown_property"
+
+
+class WrongType(CommandError):
+    reason = "wrong_type"
+
+
+class OutOfRange(CommandError):
+    reason = "out_of_range"
+
+
+class ReadOnly(CommandError):
+    reason = "read_only"
+
+
+class NotAllowed(CommandError):
+    """The access policy forbids this command."""
+
+    reason = "not_allowed"
+
+
+class DeviceUnavailable(CommandError):
+    """The origin device is currently gone."""
+
+    reason = "unavailable"
+
+
+class DeviceError(BridgeError):
+    """The origin device answered a command with an error.
+
+    ``code`` is a CoAP-style status number (404, 400, 500...) so each side can map it to its
+    own form: CoAP responds with it, D-Bus uses ``org.openconnectivity.Error.Code<code>``.
+    """
+
+    def __init__(self, code: int, message: str, *, detail: Any = None) -> None:
+        self.code = code
+        self.message = message
+        self.detail = detail
+        super().__init__(f"{code}: {message}")
+
+
+class DeviceTimeout(DeviceError):
+    """The origin device did not answer in time (CoAP 5.04 Gateway Timeout)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(504, message)

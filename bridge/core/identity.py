@@ -1,0 +1,123 @@
+"""Stable identities of bridged devices.
+
+Layer: ``bridge.core`` (pure: the daemon persists :meth:`IdentityBook.to_json` atomically in
+the state directory and loads it back with :meth:`IdentityBook.from_json`).
+
+Rules (PROTOCOL_FACTS.md, "Identity"):
+- A Thing's id is ``ocf:<piid>`` (or ``ocf:<di>`` for a device without ``piid``) and
+  ``alljoyn:<DeviceId>:<AppId hex>``. OCF devices without security get a fresh ``di`` and fresh
+  ports on every restart; only ``piid`` is stable, so it is the key whenever the device has one.
+- OCF -> AllJoyn: AppId = the 16 bytes of ``di``, DeviceId = ``pi`` — assigned the first time
+  the device is seen and kept, so a device that comes back with a new ``di`` keeps its AllJoyn
+  identity and consumers see no duplicate.
+- AllJoyn -> OCF: ``piid`` = About ``org.openconnectivity.piid`` when it is a UUID, else
+  UUIDv5(DeviceId bytes + AppId); ``pi`` from DeviceId; ``di`` = the AppId bytes as a UUID.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from bridge import naming
+from bridge.core.thing import Identity
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def ocf_thing_id(di: str, piid: str) -> str:
+    return f"ocf:{piid or di}"
+
+
+def alljoyn_thing_id(device_id: str, app_id: bytes) -> str:
+    return f"alljoyn:{device_id}:{app_id.hex()}"
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
+class IdentityBook:
+    """The virtual identities and friendly names the gateway has handed out."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, str]] = {}
+        #: True when something changed since the last :meth:`to_json`.
+        self.dirty = False
+
+    def for_ocf_device(self, di: str, piid: str, pi: str) -> tuple[str, Identity]:
+        """The Thing id and full identity of an OCF device."""
+        thing_id = ocf_thing_id(di, piid)
+        entry = self._entries.get(thing_id)
+        if entry is None:
+            app_id = naming.app_id_from_di(di) if _is_uuid(di) else uuid.uuid4().bytes
+            entry = {"app_id": app_id.hex(), "device_id": pi or piid or di}
+            self._store(thing_id, entry)
+        ident = Identity(di=di, piid=piid, pi=pi, app_id=bytes.fromhex(entry["app_id"]),
+                         device_id=entry["device_id"])
+        return thing_id, ident
+
+    def for_alljoyn_device(self, device_id: str, app_id: bytes,
+                           about: Mapping[str, Any] | None = None) -> tuple[str, Identity]:
+        """The Thing id and full identity of an AllJoyn device."""
+        thing_id = alljoyn_thing_id(device_id, app_id)
+        entry = self._entries.get(thing_id)
+        if entry is None:
+            declared = (about or {}).get("org.openconnectivity.piid")
+            piid = (str(uuid.UUID(declared)) if isinstance(declared, str) and _is_uuid(declared)
+                    else naming.derive_piid(device_id, app_id))
+            entry = {"di": naming.derive_virtual_di(app_id), "piid": piid,
+                     "pi": naming.derive_pi(device_id)}
+            self._store(thing_id, entry)
+        ident = Identity(di=entry["di"], piid=entry["piid"], pi=entry["pi"], app_id=app_id,
+                         device_id=device_id)
+        return thing_id, ident
+
+    def friendly_name(self, thing_id: str, name: str) -> str:
+        """A stable, unique, topic-safe name for ``thing_id`` (first assignment wins)."""
+        entry = self._entries.get(thing_id)
+        if entry is not None and entry.get("friendly_name"):
+            return entry["friendly_name"]
+        base = _SLUG.sub("_", name.lower()).strip("_") or "device"
+        taken = {e.get("friendly_name") for e in self._entries.values()}
+        candidate, n = base, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}_{n}"
+        self._store(thing_id, {**(entry or {}), "friendly_name": candidate})
+        return candidate
+
+    def set_friendly_name(self, thing_id: str, name: str) -> None:
+        entry = self._entries.get(thing_id, {})
+        self._store(thing_id, {**entry, "friendly_name": name})
+
+    def _store(self, thing_id: str, entry: dict[str, str]) -> None:
+        self._entries[thing_id] = entry
+        self.dirty = True
+
+    def to_json(self) -> dict[str, Any]:
+        self.dirty = False
+        return {"version": 1, "identities": {k: dict(v) for k, v in self._entries.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IdentityBook:
+        """Load a book; raises ValueError when the document is not one this version wrote."""
+        if not isinstance(data, Mapping) or data.get("version") != 1:
+            raise ValueError("not an identity book of version 1")
+        entries = data.get("identities")
+        if not isinstance(entries, Mapping):
+            raise ValueError("identity book without an 'identities' table")
+        book = cls()
+        for thing_id, entry in entries.items():
+            if not isinstance(thing_id, str) or not isinstance(entry, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in entry.items()
+            ):
+                raise ValueError(f"identity entry {thing_id!r} is malformed")
+            book._entries[thing_id] = dict(entry)
+        return book

@@ -1,0 +1,303 @@
+"""The gateway: catalogue, registry, the protocol sides and the MQTT uplink, run together.
+
+Layer: ``bridge.daemon`` (the one place that knows every part). It builds the parts from the
+configuration, starts them under the :class:`~bridge.daemon.supervisor.Supervisor`, persists
+the identity book whenever it changes, lets virtual devices of other bridges cross only after
+their grace period, and pings systemd's watchdog. It does no protocol work itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import time
+from typing import Any
+
+from bridge.core.events import (
+    AvailabilityChanged,
+    Event,
+    EventBus,
+    ThingAdded,
+    ThingRemoved,
+    ThingUpdated,
+)
+from bridge.core.identity import IdentityBook
+from bridge.core.policy import Policy, PolicyRule
+from bridge.core.registry import Registry
+from bridge.core.thing import Side, Thing
+from bridge.daemon.config import Config
+from bridge.daemon.sdnotify import SystemdNotifier
+from bridge.daemon.state import StateStore
+from bridge.daemon.supervisor import Part, Supervisor
+from bridge.model import load_catalogue
+from bridge.model.types import Catalogue
+
+log = logging.getLogger("ocfaj.gateway")
+
+#: File descriptors a bridged device costs (ARCHITECTURE.md budget: 3 for a virtual OCF
+#: device, 1 for a virtual AllJoyn producer).
+FDS_PER_DEVICE = 4
+#: Descriptors kept for everything else (sockets, state files, the outbox, logs).
+FDS_RESERVED = 64
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
+
+
+def policy_from_config(config: Config) -> Policy:
+    rules = tuple(
+        PolicyRule(action=rule.action, side=rule.side, id=rule.id, name=rule.name,
+                   resource_type=rule.resource_type, interface=rule.interface)
+        for rule in config.policy.rules
+    )
+    return Policy(rules, default=config.policy.default)
+
+
+class Gateway:
+    """One running gateway; see the module docstring."""
+
+    def __init__(self, config: Config, catalogue: Catalogue | None = None) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.bus = EventBus()
+        self.registry = Registry(self.bus, policy_from_config(config))
+        self.store = StateStore(config.gateway.state_dir)
+        self.book = IdentityBook()
+        self.parts: list[Part] = []
+        self.supervisor: Supervisor | None = None
+        self.systemd = SystemdNotifier()
+        self.started_at = 0.0
+        self.max_devices = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._grace: dict[str, asyncio.TimerHandle] = {}
+        self._stopped = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.started_at = time.monotonic()
+        limit = raise_fd_limit()
+        self.max_devices = max(0, (limit - FDS_RESERVED) // FDS_PER_DEVICE)
+        log.info("file descriptor limit %d: room for about %d bridged devices", limit,
+                 self.max_devices)
+        self.store.prepare()
+        self.book = self.store.load_identities()
+        if self.catalogue is None:
+            models_dir = self.config.gateway.models_dir
+            self.catalogue = load_catalogue(models_dir if str(models_dir) else None)
+        log.info("model catalogue: %d capabilities, %d device types",
+                 len(self.catalogue.capabilities), len(self.catalogue.device_types))
+        self.bus.subscribe("gateway", self._on_event)
+        self.parts = self._build_parts(self.catalogue)
+        self.supervisor = Supervisor(self.parts)
+        await self.supervisor.start()
+        self._tasks.append(asyncio.create_task(self._persist_loop(), name="persist"))
+        if self.systemd.watchdog_interval:
+            self._tasks.append(asyncio.create_task(self._watchdog_loop(), name="watchdog"))
+        self.systemd.ready(self.status_line())
+        log.info("gateway %s ready in %.2f s", self.config.gateway.name,
+                 time.monotonic() - self.started_at)
+
+    def _build_parts(self, catalogue: Catalogue) -> list[Part]:
+        cfg = self.config
+        name = cfg.gateway.name
+        parts: list[Part] = []
+        if cfg.ocf.enabled:
+            from bridge.ocf.side import OcfSide
+
+            parts.append(_Named("ocf", OcfSide(cfg.ocf, self.registry, catalogue, self.book,
+                                               name)))
+        if cfg.alljoyn.enabled:
+            from bridge.alljoyn.control import ControlService
+            from bridge.alljoyn.side import AllJoynSide
+
+            parts.append(_Named("alljoyn", AllJoynSide(cfg.alljoyn, self.registry, catalogue,
+                                                       self.book, name)))
+            parts.append(_Named("control", ControlService(
+                cfg.gateway.control_bus or cfg.alljoyn.bus, self.describe_devices,
+                self.describe_gateway)))
+        if cfg.mqtt.enabled:
+            from bridge.mqtt.side import MqttSide
+
+            parts.append(_Named("mqtt", MqttSide(cfg.mqtt, self.registry, catalogue, self.book,
+                                                 name, state_dir=cfg.gateway.state_dir)))
+        return parts
+
+    async def shutdown(self) -> None:
+        """Withdraw virtual devices, publish MQTT offline, save state (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.systemd.stopping()
+        for handle in self._grace.values():
+            handle.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.supervisor is not None:
+            await self.supervisor.shutdown()
+        self._save()
+        log.info("gateway %s stopped", self.config.gateway.name)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ThingAdded | ThingUpdated):
+            thing = event.thing
+            if thing.virtual and not thing.grace_expired and thing.id not in self._grace:
+                grace = self.config.bridge.virtual_grace_period
+                log.info("%s (%s) was created by another bridge: bridged only if no native "
+                         "device with its identity shows up within %.0f s", thing.info.name,
+                         thing.id, grace)
+                self._grace[thing.id] = asyncio.get_running_loop().call_later(
+                    grace, self._grace_over, thing.id)
+            if isinstance(event, ThingAdded):
+                self._log_bridging(thing)
+        elif isinstance(event, ThingRemoved):
+            handle = self._grace.pop(event.thing.id, None)
+            if handle is not None:
+                handle.cancel()
+        elif isinstance(event, AvailabilityChanged) and not event.available:
+            log.info("%s (%s) left; its virtual copies are withdrawn until it returns",
+                     event.thing.info.name, event.thing.id)
+
+    def _grace_over(self, thing_id: str) -> None:
+        self._grace.pop(thing_id, None)
+        thing = self.registry.get(thing_id)
+        if thing is None:
+            return
+        thing.grace_expired = True
+        self.bus.publish(ThingUpdated(thing))
+
+    def _log_bridging(self, thing: Thing) -> None:
+        if thing.not_bridgeable:
+            log.warning("%s (%s) is not bridged: %s", thing.info.name, thing.id,
+                        thing.not_bridgeable)
+            return
+        if thing.virtual:
+            return
+        sides = [s.value for s in (Side.OCF, Side.ALLJOYN, Side.MQTT)
+                 if self._side_enabled(s) and self.registry.exposable(thing, s)]
+        if sides:
+            log.info("bridging %s (%s) to %s", thing.info.name, thing.id, ", ".join(sides))
+        else:
+            log.info("%s (%s) is not bridged anywhere (policy or configuration)",
+                     thing.info.name, thing.id)
+        if len(self.registry) > self.max_devices > 0:
+            log.error("%d devices exceed the file descriptor budget of about %d devices: "
+                      "raise LimitNOFILE", len(self.registry), self.max_devices)
+
+    def _side_enabled(self, side: Side) -> bool:
+        cfg = self.config
+        return {Side.OCF: cfg.ocf.enabled and cfg.bridge.alljoyn_to_ocf,
+                Side.ALLJOYN: cfg.alljoyn.enabled and cfg.bridge.ocf_to_alljoyn,
+                Side.MQTT: cfg.mqtt.enabled}.get(side, False)
+
+    # -- background ----------------------------------------------------------------------------
+
+    async def _persist_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            if self.book.dirty:
+                self._save()
+
+    def _save(self) -> None:
+        if not self.book.dirty:
+            return
+        try:
+            self.store.save_identities(self.book)
+        except OSError as err:
+            log.error("cannot save identities in %s: %s (will retry)", self.store.directory, err)
+            self.book.dirty = True
+
+    async def _watchdog_loop(self) -> None:
+        interval = self.systemd.watchdog_interval or 10.0
+        while True:
+            self.systemd.watchdog()
+            await asyncio.sleep(interval)
+
+    # -- introspection (control interface, logs) -----------------------------------------------
+
+    def status_line(self) -> str:
+        things = list(self.registry)
+        up = sum(1 for t in things if t.available)
+        return f"{len(things)} devices ({up} available)"
+
+    def describe_gateway(self) -> dict[str, Any]:
+        sup = self.supervisor
+        return {
+            "name": self.config.gateway.name,
+            "uptime": round(time.monotonic() - self.started_at, 1),
+            "devices": len(self.registry),
+            "parts": {p.name: {"running": sup.running.get(p.name, False) if sup else False,
+                               "restarts": sup.restarts.get(p.name, 0) if sup else 0,
+                               **_part_status(p)}
+                      for p in self.parts},
+        }
+
+    def describe_devices(self) -> list[dict[str, Any]]:
+        rows = []
+        for thing in sorted(self.registry, key=lambda t: (t.origin, t.info.name)):
+            ident = thing.identity
+            rows.append({
+                "id": thing.id,
+                "origin": thing.origin.value,
+                "name": thing.info.name,
+                "device_type": thing.device_type,
+                "available": thing.available,
+                "virtual": thing.virtual,
+                "not_bridgeable": thing.not_bridgeable,
+                "di": ident.di, "piid": ident.piid, "device_id": ident.device_id,
+                "app_id": ident.app_id.hex(),
+                "bridged_to": [s.value for s in (Side.OCF, Side.ALLJOYN, Side.MQTT)
+                               if self._side_enabled(s) and self.registry.exposable(thing, s)],
+                "capabilities": {key: {"model": cap.model_id, "state": cap.state}
+                                 for key, cap in thing.capabilities.items()},
+            })
+        return rows
+
+
+def _part_status(part: Part) -> dict[str, Any]:
+    inner = getattr(part, "inner", None)
+    status = getattr(inner, "status", None)
+    if callable(status):
+        try:
+            result = status()
+            return dict(result) if isinstance(result, dict) else {}
+        except Exception:
+            return {}
+    return {}
+
+
+class _Named:
+    """Gives a side facade the ``name`` the supervisor logs, and forwards its lifecycle."""
+
+    def __init__(self, name: str, inner: Any) -> None:
+        self.name = name
+        self.inner = inner
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def shutdown(self) -> None:
+        await self.inner.shutdown()
+
+    async def wait(self) -> None:
+        waiter = getattr(self.inner, "wait", None)
+        if waiter is None:
+            await asyncio.Event().wait()
+        else:
+            await waiter()

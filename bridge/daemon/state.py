@@ -1,0 +1,82 @@
+"""The persistent state directory: identities and friendly names, written atomically.
+
+Layer: ``bridge.daemon`` (does file I/O). A board's power can go at any moment, so every write
+goes to a temporary file that is fsynced and renamed over the old one, after the old one has
+been kept as ``.bak``. Loading falls back to the backup when the main file is missing, truncated
+or corrupt, and says so in the log; a broken file never stops the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from bridge.core.identity import IdentityBook
+
+log = logging.getLogger("ocfaj.state")
+
+IDENTITIES = "identities.json"
+
+
+class StateStore:
+    """Reads and writes the gateway's state files under one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def prepare(self) -> None:
+        """Create the directory (mode 0700) if needed; raises OSError when it cannot."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def load_identities(self) -> IdentityBook:
+        """The identity book, from the main file or its backup, or a new empty book."""
+        path = self.directory / IDENTITIES
+        for candidate in (path, _backup(path)):
+            if not candidate.exists():
+                continue
+            try:
+                book = IdentityBook.from_json(json.loads(candidate.read_text("utf-8")))
+            except (OSError, ValueError, UnicodeDecodeError) as err:
+                log.error("state file %s is unreadable (%s); trying its backup", candidate, err)
+                continue
+            if candidate != path:
+                log.warning("recovered identities from the backup %s; virtual devices keep "
+                            "their identities", candidate)
+            return book
+        if path.exists() or _backup(path).exists():
+            log.error("no usable identity file in %s: starting with new identities; "
+                      "bridged devices will get new virtual ids", self.directory)
+        return IdentityBook()
+
+    def save_identities(self, book: IdentityBook) -> None:
+        write_atomic(self.directory / IDENTITIES, book.to_json())
+
+
+def _backup(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
+def write_atomic(path: Path, document: Any) -> None:
+    """Write ``document`` as JSON to ``path`` atomically, keeping the previous file as backup."""
+    data = json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if path.exists():
+        # Keep the last good file: a hard link is atomic and costs no copy.
+        backup = _backup(path)
+        backup.unlink(missing_ok=True)
+        os.link(path, backup)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,106 @@
+"""Settings of the OCF side: the ``[ocf]`` section of the configuration file.
+
+Layer: ``bridge.ocf``, but pure data: standard library only. It must not import aiocoap or
+cbor2, nor do I/O, so that the configuration loader (``bridge.daemon.config``) and the
+documentation generator can read it without the OCF adapter's dependencies installed.
+
+Each attribute's docstring is its user documentation: docs/configuration.md is generated from
+it. ``metadata`` holds the bounds the loader enforces: ``ge``/``gt``/``le`` and ``check`` (a
+function returning a problem text, or ``None`` when the value is fine).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+Ipv6Scope = Literal["link", "realm", "site"]
+
+
+def _coap_uris(value: tuple[str, ...]) -> str | None:
+    for uri in value:
+        try:
+            parts = urlsplit(uri)
+            # urlsplit checks the port only when it is read.
+            valid = parts.scheme in ("coap", "coaps") and bool(parts.hostname) and (
+                parts.port is None or parts.port > 0)
+        except ValueError:
+            valid = False
+        if not valid:
+            return f"expected coap://host:port or coaps://host:port URIs, got {uri!r}"
+    return None
+
+
+def _ip_or_empty(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        return f"expected an IP address or an empty string, got {value!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class OcfConfig:
+    """The OCF side: discovery of OCF devices over CoAP and the virtual OCF devices the
+    gateway publishes for devices of the other sides."""
+
+    enabled: bool = True
+    """Run the OCF side at all. When false, OCF devices are neither discovered nor published."""
+
+    interfaces: tuple[str, ...] = ()
+    """Network interfaces (e.g. ``["eth0", "wlan0"]``) to send and receive multicast discovery
+    on. Empty means every interface that is up and multicast-capable, except loopback."""
+
+    ipv4: bool = True
+    """Use IPv4 (multicast group 224.0.1.187)."""
+
+    ipv6: bool = True
+    """Use IPv6 (multicast groups ff0X::158 for the scopes in ``ipv6_scopes``)."""
+
+    ipv6_scopes: tuple[Ipv6Scope, ...] = ("link",)
+    """IPv6 multicast scopes to discover in: ``link`` (ff02::158), ``realm`` (ff03::158),
+    ``site`` (ff05::158)."""
+
+    discovery_interval: float = field(default=30.0, metadata={"gt": 0})
+    """Seconds between two multicast discovery rounds (``GET /oic/res``)."""
+
+    missed_rounds: int = field(default=3, metadata={"ge": 1})
+    """A device that answered none of this many consecutive discovery rounds (and whose
+    observations failed) is reported unavailable on every side."""
+
+    request_timeout: float = field(default=5.0, metadata={"gt": 0})
+    """Seconds to wait for an OCF device to answer a unicast request."""
+
+    observe: bool = True
+    """Observe (RFC 7641) resources that offer it instead of polling them."""
+
+    unicast_peers: tuple[str, ...] = field(default=(), metadata={"check": _coap_uris})
+    """Devices to query by unicast in addition to multicast discovery, as ``coap://host:port``
+    URIs: for devices on other subnets or networks where multicast does not pass."""
+
+    server_port: int = field(default=5683, metadata={"ge": 1, "le": 65535})
+    """UDP port of the gateway's own OCF server (the bridge device, ``/oic/res`` and the
+    vodlist). Keep 5683 so that multicast discovery from OCF clients reaches it."""
+
+    virtual_bind: str = field(default="", metadata={"check": _ip_or_empty})
+    """Address the virtual OCF devices bind to; each listens on its own ephemeral port.
+    Empty means every address."""
+
+    max_payload: int = field(default=16384, metadata={"ge": 1024})
+    """Largest payload in bytes accepted from an OCF device; bigger answers are refused."""
+
+    secure_only_report: bool = True
+    """Log once per device when a device offers only secure (``coaps://``) endpoints, which this
+    gateway cannot reach without OCF security provisioning."""
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Inconsistencies between keys, as (key, problem) pairs."""
+        if self.enabled and not (self.ipv4 or self.ipv6):
+            return [("ipv6", "ipv4 and ipv6 are both false: enable one, or set enabled = false")]
+        if self.enabled and self.ipv6 and not self.ipv6_scopes:
+            return [("ipv6_scopes", "expected at least one scope when ipv6 is true")]
+        return []

@@ -1,0 +1,130 @@
+"""JSON-lines control of a simulator process (``ocfaj simulate``) through stdin and stdout.
+
+Layer: ``bridge.sim``. Tests and scripts drive a simulator that runs in another process (or
+another network namespace) with one JSON object per line on its stdin, and read one JSON
+object per line of events from its stdout:
+
+stdin commands
+  ``{"cmd": "set", "device": "Lamp", "capability": "switch", "values": {"on": true}}``
+  ``{"cmd": "leave", "device": "Lamp"}``   the device vanishes without goodbye
+  ``{"cmd": "return", "device": "Lamp"}``  and comes back (OCF: on new ports)
+  ``{"cmd": "stop"}``                      the process exits cleanly
+stdout events
+  ``{"event": "ready", "device": "Lamp", ...identity and endpoint facts}``
+  ``{"event": "received", "device": "Lamp", "capability": "switch", "values": {"on": true}}``
+  ``{"event": "error", "message": "..."}`` for a command line that could not be carried out
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from bridge.sim.device import SimDevice
+
+
+class SimServer(Protocol):
+    """What a protocol simulator offers to the control loop."""
+
+    device: SimDevice
+
+    async def start(self) -> Mapping[str, Any]:
+        """Serve the device; returns the facts for the ``ready`` event."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        ...
+
+    async def vanish(self) -> None:
+        """Disappear without any goodbye (no deregistration, no final signal)."""
+        ...
+
+
+def emit(event: Mapping[str, Any]) -> None:
+    """Write one event line to stdout (flushed, so a reading test sees it at once)."""
+    sys.stdout.write(json.dumps(event, default=_json_default, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def report_writes(server: SimServer) -> None:
+    """Emit a ``received`` event for every write a client makes to the device."""
+    device = server.device
+    original = device.write
+
+    def write(capability: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        changed = original(capability, values)
+        emit({"event": "received", "device": device.name, "capability": capability,
+              "values": dict(values)})
+        return changed
+
+    device.write = write  # type: ignore[method-assign]
+
+
+async def run_control(servers: list[SimServer], stop: asyncio.Event,
+                      readline: Callable[[], Awaitable[bytes]] | None = None) -> None:
+    """Start every server, report ``ready``, then obey stdin until ``stop`` or end of input."""
+    by_name = {server.device.name: server for server in servers}
+    for server in servers:
+        report_writes(server)
+        facts = await server.start()
+        emit({"event": "ready", "device": server.device.name, **facts})
+    reader = readline or _stdin_reader()
+    while not stop.is_set():
+        line_task = asyncio.ensure_future(reader())
+        stop_task = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({line_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if stop_task in done:
+            line_task.cancel()
+            break
+        stop_task.cancel()
+        line = line_task.result()
+        if not line:
+            await stop.wait()  # stdin closed: keep serving until signalled
+            break
+        try:
+            await _obey(json.loads(line), by_name, stop)
+        except Exception as err:
+            emit({"event": "error", "message": f"{type(err).__name__}: {err}"})
+    for server in servers:
+        await server.stop()
+
+
+async def _obey(command: Any, by_name: dict[str, SimServer], stop: asyncio.Event) -> None:
+    if not isinstance(command, dict) or not isinstance(command.get("cmd"), str):
+        raise ValueError("a command is an object with a 'cmd' string")
+    cmd = command["cmd"]
+    if cmd == "stop":
+        stop.set()
+        return
+    server = by_name.get(command.get("device", ""))
+    if server is None:
+        raise ValueError(f"unknown device {command.get('device')!r}")
+    if cmd == "set":
+        server.device.set(command["capability"], command["values"])
+    elif cmd == "leave":
+        await server.vanish()
+        emit({"event": "left", "device": server.device.name})
+    elif cmd == "return":
+        facts = await server.start()
+        emit({"event": "ready", "device": server.device.name, **facts})
+    else:
+        raise ValueError(f"unknown command {cmd!r}")
+
+
+def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
+    loop = asyncio.get_running_loop()
+
+    async def readline() -> bytes:
+        return await loop.run_in_executor(None, sys.stdin.buffer.readline)
+
+    return readline

@@ -1,0 +1,134 @@
+"""The protocol-independent half of a simulated device: its capabilities and state.
+
+Layer: ``bridge.sim``. A :class:`SimDevice` holds canonical state built from the shared models;
+the OCF and AllJoyn simulators (``bridge.sim.ocf``, ``bridge.sim.alljoyn``) wrap it in a real
+protocol server. Tests and users change the state from outside with :meth:`SimDevice.set`
+(observers see notifications) and await what clients wrote with :meth:`SimDevice.next_received`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from bridge.core.values import check_value, check_write
+from bridge.model.types import CapabilityModel, Catalogue, PropertySpec, Value
+
+log = logging.getLogger("ocfaj.sim")
+
+#: Plausible starting values, by canonical property name, where zero would look odd.
+_DEFAULTS: dict[str, Value] = {
+    "temperature": 21.5, "target": 21.0, "humidity": 45, "charge": 87, "brightness": 60,
+    "hue": 30.0, "saturation": 50, "kelvin": 3000, "lock_state": "Locked",
+}
+
+ChangeListener = Callable[[str, Mapping[str, Value]], None]
+
+
+@dataclass(frozen=True)
+class Received:
+    """A write that a client sent to the simulated device."""
+
+    capability: str
+    values: Mapping[str, Value]
+
+
+def default_value(spec: PropertySpec) -> Value:
+    if spec.name in _DEFAULTS:
+        try:
+            return check_value(spec, _DEFAULTS[spec.name])
+        except Exception:  # the model's range excludes the default: fall through
+            pass
+    if spec.type == "boolean":
+        return False
+    if spec.type == "enum":
+        return spec.values[0]
+    if spec.type == "string":
+        return ""
+    low = spec.minimum if spec.minimum is not None else 0
+    return int(low) if spec.type == "integer" else float(low)
+
+
+class SimDevice:
+    """A simulated device of any model, independent of the protocol that serves it."""
+
+    def __init__(self, name: str, catalogue: Catalogue, capabilities: list[str],
+                 device_type: str = "", manufacturer: str = "ocfaj simulator",
+                 model: str = "sim-1") -> None:
+        self.name = name
+        self.manufacturer = manufacturer
+        self.model = model
+        self.capabilities: dict[str, CapabilityModel] = {}
+        self.state: dict[str, dict[str, Value]] = {}
+        for cap_id in capabilities:
+            cap = catalogue.capability(cap_id)
+            if cap is None:
+                raise ValueError(f"unknown capability {cap_id!r}")
+            self.capabilities[cap_id] = cap
+            self.state[cap_id] = {p.name: default_value(p) for p in cap.properties}
+        guessed = catalogue.guess_device_type(capabilities)
+        self.device_type = device_type or (guessed.ocf_device_type if guessed else "oic.d.sensor")
+        self._listeners: list[ChangeListener] = []
+        self._received: asyncio.Queue[Received] = asyncio.Queue()
+        self.received_log: list[Received] = []
+
+    @classmethod
+    def of_type(cls, name: str, catalogue: Catalogue, device_type: str,
+                with_optional: bool = True) -> SimDevice:
+        """A device with the capabilities of a device type model (``light``, ``oic.d.light``)."""
+        model = catalogue.device_type(device_type)
+        if model is None:
+            known = ", ".join(d.id for d in catalogue.device_types)
+            raise ValueError(f"unknown device type {device_type!r} (known: {known})")
+        caps = list(model.required) + (list(model.optional) if with_optional else [])
+        return cls(name, catalogue, caps, device_type=model.ocf_device_type)
+
+    def on_change(self, listener: ChangeListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def set(self, capability: str, values: Mapping[str, Value]) -> dict[str, Value]:
+        """Change state from outside (sensor reading, local button): observers are notified."""
+        cap = self._cap(capability)
+        checked: dict[str, Value] = {}
+        for name, value in values.items():
+            spec = cap.property(name)
+            if spec is None:
+                raise ValueError(f"{capability} has no property {name!r}")
+            checked[name] = check_value(spec, value)
+        return self._apply(capability, checked)
+
+    def write(self, capability: str, values: Mapping[str, Value]) -> dict[str, Value]:
+        """A client's write: checked like the model says, recorded, then applied."""
+        cap = self._cap(capability)
+        checked = check_write(cap, values)
+        received = Received(capability, dict(checked))
+        self.received_log.append(received)
+        self._received.put_nowait(received)
+        log.info("%s: %s <- %s", self.name, capability, checked)
+        return self._apply(capability, checked)
+
+    async def next_received(self, timeout: float = 5.0) -> Received:
+        """The next write a client sent (waits up to ``timeout`` seconds)."""
+        async with asyncio.timeout(timeout):
+            return await self._received.get()
+
+    def _cap(self, capability: str) -> CapabilityModel:
+        cap = self.capabilities.get(capability)
+        if cap is None:
+            raise KeyError(f"{self.name} has no capability {capability!r}")
+        return cap
+
+    def _apply(self, capability: str, values: Mapping[str, Value]) -> dict[str, Value]:
+        state = self.state[capability]
+        changed = {k: v for k, v in values.items() if state.get(k) != v}
+        state.update(values)
+        if changed:
+            for listener in list(self._listeners):
+                try:
+                    listener(capability, changed)
+                except Exception:
+                    log.exception("%s: change listener failed", self.name)
+        return changed

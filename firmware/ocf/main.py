@@ -1,0 +1,63 @@
+"""Start-up: configuration, identity, network, resources, then the serving loop.
+
+Layer: composition root, shared by every target (boards' ``main.py`` and ``firmware/host.py``).
+Start-up errors (a bad configuration file) are reported and end ``run`` -- on a board that
+leaves the REPL usable instead of resetting into the same error again. Errors while serving
+are logged and the loop continues; a lost Wi-Fi link is re-joined and the sockets reopened.
+"""
+
+from . import app, config, hal, identity, server
+from .node import Node
+
+NETWORK_CHECK_MS = 5000
+
+
+def build(cfg, state_dir):
+    """The Server and its Node for a parsed configuration, nothing opened yet."""
+    ident = identity.load_or_create(state_dir)
+    resources = [app.build(entry) for entry in cfg["resources"]]
+    srv = server.Server(ident, cfg["device"], resources, cfg["network"])
+    return srv, Node(srv, cfg["network"], cfg.get("wifi"))
+
+
+def start(config_path, state_dir):
+    """Load everything and open the sockets; return the Node (or None after a start-up error)."""
+    try:
+        cfg = config.load(config_path)
+    except (OSError, ValueError) as e:
+        hal.log("cannot load configuration", config_path + ":", e)
+        return None
+    if cfg.get("wifi") and not hal.network_up(cfg["wifi"]):
+        hal.log("Wi-Fi", cfg["wifi"]["ssid"], "not joined yet; will keep trying")
+    srv, node = build(cfg, state_dir)
+    node.open()
+    hal.log("OCF device", cfg["device"]["name"], "di", srv.di, "ports", node.ports)
+    return node
+
+
+def serve(node, should_stop=None):
+    """Run the loop until ``should_stop()`` is true (forever on a board)."""
+    last_check = hal.ticks_ms()
+    while should_stop is None or not should_stop():
+        try:
+            node.run_once()
+            now = hal.ticks_ms()
+            if node.wifi and hal.ticks_diff(now, last_check) >= NETWORK_CHECK_MS:
+                last_check = now
+                if not hal.network_ok():
+                    hal.log("Wi-Fi lost; reconnecting")
+                    if hal.network_up(node.wifi):
+                        node.close()
+                        node.open()
+                        hal.log("Wi-Fi back; sockets reopened, ports", node.ports)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # the device keeps serving after any fault
+            hal.log("loop error:", repr(e))
+            hal.sleep_ms(500)
+
+
+def run(config_path="config.json", state_dir="."):
+    node = start(config_path, state_dir)
+    if node is not None:
+        serve(node)

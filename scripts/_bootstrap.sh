@@ -1,0 +1,139 @@
+# shellcheck shell=bash
+# Shared set-up for scripts/test and scripts/demo: sourced, never run on its own.
+#
+# Installs missing Debian packages (only when a command they provide is missing), creates or
+# reuses .venv with the project installed in editable mode with its dev extras, and installs
+# the firmware tests' npm packages. Every failure stops the calling script with a message
+# saying what could not be installed; nothing is skipped.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+VENV="$REPO_ROOT/.venv"
+export DEBIAN_FRONTEND=noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+section() {
+    printf '\n==== %s ====\n' "$*"
+}
+
+die() {
+    printf '\nERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# The Debian package that provides each command this project's scripts and tests run.
+declare -A DEBIAN_PACKAGE_FOR=(
+    [mosquitto]=mosquitto
+    [mosquitto_passwd]=mosquitto
+    [dbus-daemon]=dbus-daemon
+    [dbus-monitor]=dbus-bin
+    [busctl]=systemd
+    [gdbus]=libglib2.0-bin
+    [ip]=iproute2
+    [openssl]=openssl
+    [node]="nodejs npm"
+    [npm]=npm
+)
+
+_apt_updated=0
+
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 \
+        || die "apt-get not found: install these packages by hand: $*"
+    [ "$(id -u)" -eq 0 ] \
+        || die "missing Debian packages ($*): run as root so apt-get can install them"
+    if [ "$_apt_updated" -eq 0 ]; then
+        echo "apt-get update"
+        apt-get update -qq || die "apt-get update failed"
+        _apt_updated=1
+    fi
+    echo "apt-get install $*"
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+        || die "apt-get install $* failed"
+}
+
+have() {
+    # mosquitto lives in /usr/sbin, which a non-root PATH may lack.
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]
+}
+
+# bootstrap_commands CMD...: make sure each command exists, installing its Debian package.
+bootstrap_commands() {
+    section "system packages"
+    local cmd missing=()
+    for cmd in "$@"; do
+        have "$cmd" || missing+=(${DEBIAN_PACKAGE_FOR[$cmd]:?"no Debian package known for $cmd"})
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        # shellcheck disable=SC2207  # package names have no spaces
+        missing=($(printf '%s\n' "${missing[@]}" | sort -u))
+        apt_install "${missing[@]}"
+    fi
+    for cmd in "$@"; do
+        have "$cmd" || die "$cmd is still missing after installing its package"
+    done
+    echo "present: $*"
+}
+
+# A Python >= 3.11 to build the venv from.
+_find_python() {
+    local candidate
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 \
+            && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+bootstrap_venv() {
+    section "python environment (.venv)"
+    if [ -x "$VENV/bin/python" ] \
+        && ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "existing .venv has no working Python >= 3.11: recreating it"
+        rm -rf "$VENV"
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        local python
+        if ! python="$(_find_python)"; then
+            apt_install python3 python3-venv
+            python="$(_find_python)" || die "no Python >= 3.11 available (need python3.11 or newer)"
+        fi
+        if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
+            # Debian splits venv/ensurepip into python3-venv.
+            apt_install python3-venv
+        fi
+        echo "creating .venv with $python"
+        "$python" -m venv "$VENV" || die "could not create .venv with $python"
+    fi
+    local stamp="$VENV/.ocfaj-install-stamp" want
+    want="$(cat pyproject.toml <("$VENV/bin/python" -V 2>&1) | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "pyproject.toml unchanged since last install: nothing to do"
+        return 0
+    fi
+    echo "pip install -e '.[dev]'"
+    "$VENV/bin/python" -m pip install -q -e '.[dev]' \
+        || die "pip install -e '.[dev]' failed"
+    echo "$want" >"$stamp"
+}
+
+# npm packages of the firmware tests (tests/firmware/package.json), when that package exists.
+bootstrap_firmware_npm() {
+    [ -f tests/firmware/package.json ] || return 0
+    section "npm packages (tests/firmware)"
+    local stamp="tests/firmware/node_modules/.ocfaj-install-stamp" want
+    want="$(cat tests/firmware/package.json tests/firmware/package-lock.json 2>/dev/null \
+        | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "tests/firmware/node_modules up to date"
+        return 0
+    fi
+    npm install --prefix tests/firmware --no-audit --no-fund \
+        || die "npm install --prefix tests/firmware failed"
+    echo "$want" >"$stamp"
+}

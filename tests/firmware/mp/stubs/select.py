@@ -1,0 +1,3 @@
+"""Inert stand-in for ``select`` on the WebAssembly port, which has none (heap probe only)."""
+
+POLLIN = 1

@@ -1,0 +1,77 @@
+// Run the firmware's pure modules under real MicroPython: the WebAssembly port from npm.
+//
+//   node tests/firmware/run_wasm.mjs [--mpy DIR]
+//
+// Copies firmware/ocf/*.py (or, with --mpy, the .mpy files mpy-cross made in DIR/ocf) and
+// tests/firmware/mp/*.py into the interpreter's in-memory filesystem, then runs
+//   1. codec_checks.run(): CBOR and CoAP checks; prints "ok <name>" / "FAIL <name>: ..."
+//      and "checks <passed> <failed>", then "codec_heap <gc.mem_alloc()>";
+//   2. heap_probe.py in a fresh interpreter: "heap_startup <bytes>", "heap_serving <bytes>".
+// The port has no sockets; that is why only pure modules and the socket-free server run here.
+// Exit status: 0 when every check passed, 1 otherwise.
+import { readFileSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const firmware = join(here, "..", "..", "firmware");
+const args = process.argv.slice(2);
+const mpyDir = args[0] === "--mpy" ? args[1] : null;
+
+let output = "";
+function collect(text) {
+  output += text + "\n";
+  process.stdout.write(text + "\n");
+}
+
+function copyDir(mp, from, to, ext) {
+  mp.FS.mkdirTree(to);
+  for (const name of readdirSync(from)) {
+    if (name.endsWith(ext)) {
+      mp.FS.writeFile(join(to, name), readFileSync(join(from, name)));
+    }
+  }
+}
+
+async function interpreter() {
+  const mp = await loadMicroPython({ stdout: collect, stderr: collect, heapsize: 512 * 1024 });
+  if (mpyDir) {
+    copyDir(mp, join(mpyDir, "ocf"), "/fw/ocf", ".mpy");
+  } else {
+    copyDir(mp, join(firmware, "ocf"), "/fw/ocf", ".py");
+  }
+  copyDir(mp, join(here, "mp"), "/tests", ".py");
+  copyDir(mp, join(here, "mp", "stubs"), "/stubs", ".py");
+  return mp;
+}
+
+let failed = false;
+try {
+  const mp = await interpreter();
+  mp.runPython(`
+import sys, gc
+sys.path.insert(0, "/fw")
+sys.path.insert(0, "/tests")
+print("implementation", sys.implementation.name, sys.version)
+import codec_checks
+passed, failed = codec_checks.run()
+print("checks", passed, failed)
+gc.collect()
+print("codec_heap", gc.mem_alloc())
+`);
+  const probe = await interpreter();
+  probe.runPython(`
+import sys
+sys.path.insert(0, "/fw")
+sys.path.insert(0, "/stubs")
+exec(open("/tests/heap_probe.py").read())
+`);
+} catch (err) {
+  collect("ERROR " + String(err));
+  failed = true;
+}
+if (!/^checks \d+ 0$/m.test(output) || !/^heap_startup \d+$/m.test(output)) {
+  failed = true;
+}
+process.exit(failed ? 1 : 0);

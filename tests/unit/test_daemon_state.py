@@ -1,0 +1,54 @@
+"""The state directory: atomic writes, backup, recovery from truncated or corrupt files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bridge.core.identity import IdentityBook
+from bridge.daemon.state import IDENTITIES, StateStore
+
+
+def _book() -> tuple[IdentityBook, bytes]:
+    book = IdentityBook()
+    _, ident = book.for_ocf_device(str(uuid.uuid4()), "piid-1", "")
+    return book, ident.app_id
+
+
+def test_save_and_load(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    store.prepare()
+    book, app_id = _book()
+    store.save_identities(book)
+    loaded = store.load_identities()
+    assert loaded.for_ocf_device(str(uuid.uuid4()), "piid-1", "")[1].app_id == app_id
+    assert not list((tmp_path / "state").glob(".*tmp"))
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"version": 1, "identit', b"\xff\xfe", b"[]"])
+def test_damaged_file_recovers_from_backup(tmp_path: Path, damage: bytes,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    store = StateStore(tmp_path)
+    book, app_id = _book()
+    store.save_identities(book)
+    book.friendly_name("ocf:piid-1", "lamp")
+    store.save_identities(book)  # the first version is now the backup
+    (tmp_path / IDENTITIES).write_bytes(damage)
+    with caplog.at_level(logging.WARNING):
+        loaded = store.load_identities()
+    assert loaded.for_ocf_device(str(uuid.uuid4()), "piid-1", "")[1].app_id == app_id
+    assert "recovered identities from the backup" in caplog.text
+
+
+def test_both_files_broken_starts_fresh(tmp_path: Path,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / IDENTITIES).write_text("nope")
+    (tmp_path / (IDENTITIES + ".bak")).write_text("{}")
+    with caplog.at_level(logging.ERROR):
+        book = StateStore(tmp_path).load_identities()
+    assert json.dumps(book.to_json()) == json.dumps({"version": 1, "identities": {}})
+    assert "starting with new identities" in caplog.text
