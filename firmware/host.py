@@ -10,10 +10,12 @@ device does, one line each, so a test (or a person) can act as the hardware:
          adc <pin> <0..65535>  set a simulated ADC reading
          temp <celsius>        set the simulated internal temperature sensor
          get <pin>             print "pin <pin> <level>"
+         stat                  print "observers <count>"
          quit                  stop
     out: ready di=<di> port4=<port> port6=<port>
          pin <pin> <level>     an output pin was written (switch)
          pwm <pin> <duty_u16>  a PWM duty cycle was set (brightness)
+         observers <count>     answer to stat
          error <text>          a control line was not understood
 Log lines go to standard error.
 """
@@ -43,6 +45,7 @@ class Control:
         self.fd = fd
         self.pending = b""
         self.stopped = False
+        self.node = None
 
     def readable(self):
         data = os.read(self.fd, 4096)
@@ -69,6 +72,8 @@ class Control:
             hal_host.SENSORS["temperature"] = float(words[1])
         elif verb == "get":
             _say("pin", words[1], hal_host.PINS.get(words[1], 0))
+        elif verb == "stat":
+            _say("observers", len(self.node.server.observers))
         elif verb == "quit":
             self.stopped = True
         else:
@@ -97,6 +102,7 @@ def run(argv):
     node = main.start(config_path, state_dir)
     if node is None:
         return 2
+    control.node = node
     node.add_reader(control.fd, control.readable)
     ports = node.ports
     _say("ready", "di=" + node.server.di, "port4=" + str(ports.get(socket.AF_INET, 0)),

@@ -62,9 +62,13 @@ have() {
 # bootstrap_commands CMD...: make sure each command exists, installing its Debian package.
 bootstrap_commands() {
     section "system packages"
-    local cmd missing=()
+    local cmd packages missing=()
     for cmd in "$@"; do
-        have "$cmd" || missing+=(${DEBIAN_PACKAGE_FOR[$cmd]:?"no Debian package known for $cmd"})
+        [ -n "${DEBIAN_PACKAGE_FOR[$cmd]:-}" ] || die "no Debian package known for $cmd"
+        if ! have "$cmd"; then
+            read -ra packages <<<"${DEBIAN_PACKAGE_FOR[$cmd]}"
+            missing+=("${packages[@]}")
+        fi
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         # shellcheck disable=SC2207  # package names have no spaces

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from bridge import naming
+import bridge.naming as naming
 from bridge.core.thing import Identity
 
 _SLUG = re.compile(r"[^a-z0-9]+")

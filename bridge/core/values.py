@@ -112,6 +112,12 @@ def to_side(binding: ValueBinding, canonical: Value, *, integer: bool = False,
     if binding.transform is Transform.SCALE:
         scaled = float(canonical) * binding.scale
         return round(scaled) if integer else scaled
+    if binding.transform is Transform.RECIPROCAL:
+        if isinstance(canonical, bool) or not isinstance(canonical, int | float) or not canonical:
+            raise OutOfRange(f"{binding.canonical} = {canonical!r} has no reciprocal",
+                             prop=binding.canonical)
+        inverse = binding.scale / float(canonical)
+        return round(inverse) if integer else inverse
     if binding.transform is Transform.MAP:
         for side_value, canon in binding.value_map:
             if canon == canonical:
@@ -135,6 +141,12 @@ def from_side(binding: ValueBinding, side_value: Value, spec: PropertySpec, *,
         if isinstance(side_value, bool) or not isinstance(side_value, int | float):
             raise WrongType(f"{spec.name} must be a number, got {side_value!r}", prop=spec.name)
         value = float(side_value) / binding.scale
+    elif binding.transform is Transform.RECIPROCAL:
+        if isinstance(side_value, bool) or not isinstance(side_value, int | float) \
+                or not side_value:
+            raise WrongType(f"{spec.name} must be a non-zero number, got {side_value!r}",
+                            prop=spec.name)
+        value = binding.scale / float(side_value)
     elif binding.transform is Transform.MAP:
         for side, canon in binding.value_map:
             if side == side_value:

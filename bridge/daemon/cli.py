@@ -127,14 +127,12 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
 
 
 def describe_config_error(err: ConfigError, file: str | None = None) -> str:
-    """``source: key: problem``; with ``file``, always starts with it."""
-    parts = [file] if file else []
-    if err.source and err.source != file:
-        parts.append(err.source)
-    if err.key:
-        parts.append(err.key)
-    parts.append(err.problem)
-    return ": ".join(parts)
+    """``source: key: problem``; with ``file``: ``file: key: problem (from source)``, the
+    source named only when it is not ``file`` (an environment variable, the command line)."""
+    if file is None:
+        return ": ".join(part for part in (err.source, err.key, err.problem) if part)
+    text = ": ".join(part for part in (file, err.key, err.problem) if part)
+    return text if err.source in ("", file) else f"{text} (from {err.source})"
 
 
 def _add_set_option(parser: argparse.ArgumentParser) -> None:
@@ -240,7 +238,7 @@ def _models(args: argparse.Namespace) -> int:
 
     catalogue = load_catalogue(config_from_args(args).gateway.models_dir)
     if args.form == "json":
-        text = render.catalogue_to_json(catalogue)
+        text = json.dumps(render.catalogue_to_json(catalogue), indent=2, ensure_ascii=False)
     elif args.form == "markdown":
         text = render.mapping_markdown(catalogue)
     else:
@@ -260,5 +258,3 @@ def _config_reference(args: argparse.Namespace) -> int:
     sys.stdout.write(config_reference_markdown())
     return 0
 
-
-__all__ = ["add_config_flag", "add_config_options", "config_from_args", "json", "main"]

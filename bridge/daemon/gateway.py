@@ -94,8 +94,7 @@ class Gateway:
         self.store.prepare()
         self.book = self.store.load_identities()
         if self.catalogue is None:
-            models_dir = self.config.gateway.models_dir
-            self.catalogue = load_catalogue(models_dir if str(models_dir) else None)
+            self.catalogue = load_catalogue(self.config.gateway.models_dir)
         log.info("model catalogue: %d capabilities, %d device types",
                  len(self.catalogue.capabilities), len(self.catalogue.device_types))
         self.bus.subscribe("gateway", self._on_event)

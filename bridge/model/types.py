@@ -282,12 +282,16 @@ class Catalogue:
         return None
 
     def guess_device_type(self, capability_ids: list[str]) -> DeviceTypeModel | None:
-        """The device type whose required capabilities are all present, most specific first."""
+        """The device type whose required capabilities are all present, most specific first.
+
+        Ties (a light and a switch both require only ``switch``) go to the type whose optional
+        capabilities the device has most of, then to the one with fewer optional capabilities:
+        a bare switch is a switch, a switch with brightness a light.
+        """
         present = set(capability_ids)
-        best: DeviceTypeModel | None = None
-        for dev in self.device_types:
-            if set(dev.required) <= present and (
-                best is None or len(dev.required) > len(best.required)
-            ):
-                best = dev
-        return best
+        candidates = [dev for dev in self.device_types if set(dev.required) <= present]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda dev: (len(dev.required),
+                                                len(present & set(dev.optional)),
+                                                -len(dev.optional)))

@@ -9,7 +9,9 @@ protocol server. Tests and users change the state from outside with :meth:`SimDe
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -33,6 +35,55 @@ class Received:
 
     capability: str
     values: Mapping[str, Value]
+
+
+class FaultAction(enum.Enum):
+    """What a simulator does with one request (see :class:`Faults`)."""
+
+    ANSWER = "answer"
+    DROP = "drop"
+    ERROR = "error"
+    MALFORMED = "malformed"
+
+
+@dataclass
+class Faults:
+    """Fault injection for users testing their own error handling.
+
+    Shares are probabilities in 0..1, drawn per request; ``delay`` seconds are added to every
+    answer. An injected error answers with ``error_code`` (a CoAP-style number: CoAP servers
+    send it as the response code, D-Bus peers as ``org.openconnectivity.Error.Code<NNN>``).
+    """
+
+    drop: float = 0.0
+    delay: float = 0.0
+    error: float = 0.0
+    error_code: int = 503
+    malformed: float = 0.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("drop", "error", "malformed"):
+            share = getattr(self, name)
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"faults.{name} must be a share between 0 and 1, got {share}")
+        if self.delay < 0:
+            raise ValueError(f"faults.delay must be >= 0 seconds, got {self.delay}")
+        self._random = random.Random(self.seed)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.drop or self.delay or self.error or self.malformed)
+
+    def decide(self) -> FaultAction:
+        """The fate of the next request."""
+        draw = self._random.random()
+        for action, share in ((FaultAction.DROP, self.drop), (FaultAction.ERROR, self.error),
+                              (FaultAction.MALFORMED, self.malformed)):
+            if draw < share:
+                return action
+            draw -= share
+        return FaultAction.ANSWER
 
 
 def default_value(spec: PropertySpec) -> Value:
@@ -70,6 +121,8 @@ class SimDevice:
             self.state[cap_id] = {p.name: default_value(p) for p in cap.properties}
         guessed = catalogue.guess_device_type(capabilities)
         self.device_type = device_type or (guessed.ocf_device_type if guessed else "oic.d.sensor")
+        #: fault injection the protocol server applies to each request it answers.
+        self.faults = Faults()
         self._listeners: list[ChangeListener] = []
         self._received: asyncio.Queue[Received] = asyncio.Queue()
         self.received_log: list[Received] = []
@@ -110,9 +163,9 @@ class SimDevice:
         log.info("%s: %s <- %s", self.name, capability, checked)
         return self._apply(capability, checked)
 
-    async def next_received(self, timeout: float = 5.0) -> Received:
-        """The next write a client sent (waits up to ``timeout`` seconds)."""
-        async with asyncio.timeout(timeout):
+    async def next_received(self, within: float = 5.0) -> Received:
+        """The next write a client sent (waits up to ``within`` seconds)."""
+        async with asyncio.timeout(within):
             return await self._received.get()
 
     def _cap(self, capability: str) -> CapabilityModel:

@@ -5,7 +5,8 @@
 // Copies firmware/ocf/*.py (or, with --mpy, the .mpy files mpy-cross made in DIR/ocf) and
 // tests/firmware/mp/*.py into the interpreter's in-memory filesystem, then runs
 //   1. codec_checks.run(): CBOR and CoAP checks; prints "ok <name>" / "FAIL <name>: ..."
-//      and "checks <passed> <failed>", then "codec_heap <gc.mem_alloc()>";
+//      and "checks <passed> <failed>"; "codec_heap <bytes>" is what importing ocf.cbor and
+//      ocf.coap keeps allocated, "checks_heap <bytes>" the same after all checks ran;
 //   2. heap_probe.py in a fresh interpreter: "heap_startup <bytes>", "heap_serving <bytes>".
 // The port has no sockets; that is why only pure modules and the socket-free server run here.
 // Exit status: 0 when every check passed, 1 otherwise.
@@ -54,19 +55,35 @@ import sys, gc
 sys.path.insert(0, "/fw")
 sys.path.insert(0, "/tests")
 print("implementation", sys.implementation.name, sys.version)
+`);
+  // Heap the two codec modules keep once imported (each step its own call: heap_probe.py).
+  mp.runPython("gc.collect()");
+  mp.runPython("base = gc.mem_alloc()");
+  mp.runPython("import ocf.cbor, ocf.coap");
+  mp.runPython("gc.collect()");
+  mp.runPython('print("codec_heap", gc.mem_alloc() - base)');
+  mp.runPython(`
 import codec_checks
 passed, failed = codec_checks.run()
 print("checks", passed, failed)
-gc.collect()
-print("codec_heap", gc.mem_alloc())
 `);
+  mp.runPython("gc.collect()");
+  mp.runPython('print("checks_heap", gc.mem_alloc() - base)');
+  // One runPython call per step: see heap_probe.py on conservative stack scanning.
   const probe = await interpreter();
   probe.runPython(`
 import sys
 sys.path.insert(0, "/fw")
 sys.path.insert(0, "/stubs")
-exec(open("/tests/heap_probe.py").read())
+sys.path.insert(0, "/tests")
+import gc
+import heap_probe
 `);
+  const steps = ["prepare()", "COLLECT", "baseline()", "start()", "COLLECT", "report('startup')",
+    "serve()", "COLLECT", "report('serving')"];
+  for (const step of steps) {
+    probe.runPython(step === "COLLECT" ? "gc.collect()" : "heap_probe." + step);
+  }
 } catch (err) {
   collect("ERROR " + String(err));
   failed = true;

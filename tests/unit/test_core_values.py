@@ -119,3 +119,12 @@ def test_signature_checks() -> None:
         check_signature_value("v", "ay", "text")
     with pytest.raises(WrongType):
         check_signature_value("v", "a{sv}", [])
+
+
+def test_reciprocal_mired_kelvin() -> None:
+    spec = PropertySpec("kelvin", "integer", "rw", minimum=1000, maximum=10000)
+    binding = ValueBinding("kelvin", Transform.RECIPROCAL, scale=1_000_000)
+    assert to_side(binding, 4000, integer=True) == 250
+    assert from_side(binding, 250, spec) == 4000
+    with pytest.raises(WrongType):
+        from_side(binding, 0, spec)

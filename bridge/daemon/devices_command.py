@@ -1,0 +1,79 @@
+"""``ocfaj devices``: what a running gateway has bridged, over its D-Bus control interface.
+
+Layer: ``bridge.daemon``. Read-only: it asks the gateway (``org.ocfaj.Gateway1.ListDevices``)
+and prints a table or, with ``--json``, the full description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from bridge.daemon.cli import add_config_options, config_from_args
+
+if TYPE_CHECKING:
+    from bridge.daemon.cli import Subparsers
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "devices", help="list the devices of a running gateway",
+        description="List the devices a running gateway knows: origin side, name, ids, "
+                    "capabilities, availability and where each is bridged.")
+    add_config_options(parser, bus_key="alljoyn.bus")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=_devices)
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from bridge.alljoyn.control import query
+
+    config = config_from_args(args)
+    bus = config.gateway.control_bus or config.alljoyn.bus
+    try:
+        rows = asyncio.run(query(bus, config.gateway.name, "ListDevices"))
+    except (OSError, TimeoutError, ValueError) as err:
+        print(f"ocfaj: cannot reach gateway {config.gateway.name!r} on bus {bus}: {err}",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+    else:
+        print(render_table(rows))
+    return 0
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width table of devices (also used by ``ocfaj demo``)."""
+    header = ("ORIGIN", "NAME", "TYPE", "STATE", "BRIDGED TO", "ID", "CAPABILITIES")
+    lines = [header]
+    for row in rows:
+        if row.get("not_bridgeable"):
+            state = "not bridgeable"
+        elif row.get("virtual"):
+            state = "virtual"
+        else:
+            state = "up" if row.get("available") else "gone"
+        caps = "; ".join(f"{key}={_short(cap.get('state', {}))}"
+                         for key, cap in sorted(row.get("capabilities", {}).items()))
+        lines.append((row.get("origin", ""), row.get("name", ""), row.get("device_type", ""),
+                      state, ",".join(row.get("bridged_to", [])) or "-", row.get("id", ""),
+                      caps))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header) - 1)]
+    out = []
+    for line in lines:
+        cells = [str(cell).ljust(width) for cell, width in zip(line, widths, strict=False)]
+        out.append("  ".join([*cells, str(line[-1])]).rstrip())
+    return "\n".join(out)
+
+
+def _short(state: dict[str, Any]) -> str:
+    parts = []
+    for key, value in sorted(state.items()):
+        if isinstance(value, float):
+            value = round(value, 2)
+        parts.append(f"{key}:{json.dumps(value)}")
+    return ",".join(parts)

@@ -1,0 +1,61 @@
+"""``ocfaj run``: the gateway as a long-running service.
+
+Layer: ``bridge.daemon``. Loads the configuration, starts :class:`Gateway`, and on SIGTERM or
+SIGINT shuts it down cleanly (virtual devices withdrawn, MQTT ``offline`` published, state
+saved) and exits 0. A part that cannot start does not stop the gateway: the supervisor keeps
+retrying it and the log says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+from bridge.daemon.cli import add_config_flag, add_config_options, config_from_args
+from bridge.daemon.config import Config
+
+if TYPE_CHECKING:
+    from bridge.daemon.cli import Subparsers
+
+log = logging.getLogger("ocfaj")
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run the gateway",
+        description="Run the gateway until SIGTERM or SIGINT.")
+    add_config_options(parser, bus_key="alljoyn.bus")
+    add_config_flag(parser, "--state-dir", "gateway.state_dir", "state directory")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    return asyncio.run(run_until_signalled(config))
+
+
+async def run_until_signalled(config: Config, stop: asyncio.Event | None = None) -> int:
+    """Run a gateway until SIGTERM/SIGINT (or ``stop``); returns the exit status."""
+    from bridge.daemon.gateway import Gateway
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    gateway = Gateway(config)
+    try:
+        try:
+            await gateway.start()
+        except OSError as err:
+            log.error("cannot start the gateway: %s", err)
+            return 1
+        await stop.wait()
+        log.info("stopping on request")
+    finally:
+        await gateway.shutdown()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return 0

@@ -1,0 +1,115 @@
+"""OCF wire constants and the CBOR payload codec.
+
+Layer: ``bridge.ocf``, pure: no socket, no asyncio, no aiocoap. Everything here is a plain
+function over bytes and Python values, so it is unit-tested (and fuzzed) on its own. The
+numbers are those of PROTOCOL_FACTS.md, "OCF over CoAP".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cbor2
+
+#: ``application/vnd.ocf+cbor``, the content format of OCF 1.x payloads.
+CF_OCF_CBOR = 10000
+#: ``application/cbor``, what OIC 1.1-era peers send; accepted on input, never produced.
+CF_CBOR = 60
+CF_JSON = 50
+CF_LINK_FORMAT = 40
+
+#: OCF-Accept-Content-Format-Version and OCF-Content-Format-Version option numbers.
+OPT_ACCEPT_VERSION = 2049
+OPT_CONTENT_VERSION = 2053
+
+COAP_PORT = 5683
+COAPS_PORT = 5684
+MCAST_V4 = "224.0.1.187"
+#: ff0X::158 by scope name (``ocf.ipv6_scopes``).
+MCAST_V6 = {"link": "ff02::158", "realm": "ff03::158", "site": "ff05::158"}
+
+#: ``p.bm`` bits (OCF core, "Policy Parameter").
+BM_DISCOVERABLE = 1
+BM_OBSERVABLE = 2
+
+
+def version_value(major: int, minor: int = 0, patch: int = 0) -> int:
+    """The value of the version options: ``major<<11 | minor<<6 | patch``."""
+    return (major << 11) | (minor << 6) | patch
+
+
+#: OCF 1.0.0, what this gateway speaks and announces.
+OCF_1_0 = version_value(1, 0, 0)
+#: OIC 1.1.0 as the facts page gives it (2112), sent by OIC 1.1-era clients with format 60.
+OIC_1_1 = 2112
+
+
+def version_text(value: int) -> str:
+    return f"{value >> 11}.{(value >> 6) & 0x1F}.{value & 0x3F}"
+
+
+class PayloadError(ValueError):
+    """A payload that is not valid CBOR, or not the shape a handler needs.
+
+    The message is the CoAP diagnostic payload sent back (4.00), so it says what was wrong.
+    """
+
+
+def decode(payload: bytes) -> Any:
+    """Decode one CBOR item that fills the whole payload; an empty payload is ``None``."""
+    if not payload:
+        return None
+    try:
+        value = cbor2.loads(payload)
+    except Exception as err:  # cbor2 raises several types (and ValueError subclasses)
+        raise PayloadError(f"malformed CBOR payload: {err}") from None
+    return _plain(value, 0)
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """Reject CBOR that has no JSON-like meaning (tags, undefined, NaN, deep nesting).
+
+    Values coming from a device travel on to AllJoyn and MQTT; only plain data may.
+    """
+    if depth > 32:
+        raise PayloadError("CBOR payload nested too deeply")
+    if value is None or isinstance(value, bool | int | str | bytes):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PayloadError(f"non-finite number {value!r} in payload")
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise PayloadError(f"map key {key!r} is not a text string")
+            out[key] = _plain(item, depth + 1)
+        return out
+    raise PayloadError(f"unsupported CBOR item {type(value).__name__} in payload")
+
+
+def decode_map(payload: bytes) -> dict[str, Any]:
+    """Decode a payload that must be a CBOR map (a resource representation)."""
+    value = decode(payload)
+    if not isinstance(value, dict):
+        kind = "empty payload" if value is None else f"a {type(value).__name__}"
+        raise PayloadError(f"expected a CBOR map of properties, got {kind}")
+    return value
+
+
+def encode(value: Any) -> bytes:
+    return bytes(cbor2.dumps(value))
+
+
+def status_number(code_class: int, detail: int) -> int:
+    """The HTTP-like number of a CoAP code (4.04 -> 404), used by ``DeviceError.code``."""
+    return code_class * 100 + detail
+
+
+def split_status(number: int) -> tuple[int, int]:
+    """The CoAP class and detail of a status number (404 -> (4, 4))."""
+    return number // 100, number % 100
