@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -103,14 +103,14 @@ def test_example_file_loads_with_its_values() -> None:
 
 
 def test_example_file_shows_every_key() -> None:
-    text = (ROOT / "examples" / "config.toml").read_text()
+    with (ROOT / "examples" / "config.toml").open("rb") as stream:
+        example = tomllib.load(stream)
     for section, cls in SECTIONS.items():
-        assert f"[{section}]" in text
         for fld in dataclasses.fields(cls):
             if not fld.metadata.get("secret"):
-                assert re.search(rf"^#?\s*{fld.name} = ", text, re.M), f"{section}.{fld.name}"
+                assert fld.name in example[section], f"{section}.{fld.name}"
     for fld in dataclasses.fields(PolicyRuleConfig):
-        assert re.search(rf"^{fld.name} = ", text, re.M), f"policy.rules.{fld.name}"
+        assert fld.name in example["policy"]["rules"][0], f"policy.rules.{fld.name}"
 
 
 def test_every_key_is_documented() -> None:
@@ -268,7 +268,8 @@ def test_environment_errors_name_key_and_variable(env: dict[str, str], key: str,
 
 
 def test_unrelated_environment_is_ignored() -> None:
-    env = {"OCFAJ_CONFIG": "/x.toml", "OCFAJ_NOSECTION_X": "1", "HOME": "/root", "ocfaj_mqtt_port": "x"}
+    env = {"OCFAJ_CONFIG": "/x.toml", "OCFAJ_NOSECTION_X": "1", "HOME": "/root",
+           "ocfaj_mqtt_port": "x"}
     assert load_config(None, env) == load_config(None, {})
 
 
@@ -313,7 +314,7 @@ def test_mqtt_host_turns_mqtt_on_unless_enabled_is_explicit(tmp_path: Path) -> N
 def test_relative_paths_resolve_against_the_file_directory(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "etc").mkdir()
-    path = write(tmp_path / "etc", '[gateway]\nstate_dir = "state"\nmodels_dir = "../models"\n'
+    write(tmp_path / "etc", '[gateway]\nstate_dir = "state"\nmodels_dir = "../models"\n'
                  '[mqtt]\nca_file = "/abs/ca.pem"\ncert_file = ""')
     monkeypatch.chdir(tmp_path)
     config = load_config(Path("etc/config.toml"), {})
@@ -341,7 +342,8 @@ def secrets(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
     return path
 
 
-def test_secrets_file_supplies_credentials(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_secrets_file_supplies_credentials(tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
     secrets(tmp_path, 'username = "gw"\npassword = "s3cret"')
     path = write(tmp_path, '[mqtt]\nhost = "b"\nusername = "main"\nsecrets_file = "secrets.toml"')
     with caplog.at_level(logging.WARNING):

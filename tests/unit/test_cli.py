@@ -1,0 +1,222 @@
+"""The ``ocfaj`` command line: check-config exit codes (as a real subprocess), the models and
+config-reference commands, the config options command modules share, and the log format."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.daemon import cli
+from bridge.daemon.config import config_reference_markdown
+from bridge.daemon.logging_setup import setup_logging
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    own = logging.getLogger("bridge")
+    saved = (list(root.handlers), root.level, own.level)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    own.setLevel(saved[2])
+
+
+def run_ocfaj(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OCFAJ_")}
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True,
+                          text=True, env={**clean, **(env or {})}, cwd=ROOT, check=False)
+
+
+# --- check-config as a subprocess --------------------------------------------------------------
+
+def test_check_config_accepts_the_example() -> None:
+    done = run_ocfaj("check-config", "examples/config.toml")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "examples/config.toml: OK"
+    assert "mqtt     enabled: broker.lan:8883" in done.stdout
+    assert "policy   default allow, 2 rule(s)" in done.stdout
+
+
+def test_check_config_reports_the_key_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[mqtt]\nport = 70000\n")
+    done = run_ocfaj("check-config", str(path))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == f"{path}: mqtt.port: expected an integer from 1 to 65535, got 70000\n"
+
+
+def test_check_config_reports_toml_syntax_with_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[ocf]\nenabled = true\n[mqtt\n")
+    done = run_ocfaj("check-config", str(path))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"{path}: TOML syntax error: ")
+    assert "line 3" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_config_names_the_environment_variable(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("")
+    done = run_ocfaj("check-config", str(path), env={"OCFAJ_OCF_IPV4": "maybe"})
+    assert done.returncode == 2
+    assert done.stderr == (f"{path}: ocf.ipv4: expected true or false, got the string \"maybe\""
+                           " (from environment variable OCFAJ_OCF_IPV4)\n")
+
+
+# --- commands in process -----------------------------------------------------------------------
+
+def test_check_config_summary_follows_overrides(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[ocf]\nenabled = false\n")
+    assert cli.main(["check-config", str(path), "--set", "mqtt.host=broker",
+                     "--set", "alljoyn.bus=session"]) == 0
+    out = capsys.readouterr().out
+    assert "ocf      disabled" in out
+    assert "alljoyn  enabled on bus session" in out
+    assert "mqtt     enabled: broker:1883" in out
+
+
+def test_check_config_never_prints_the_password(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "s.toml").write_text('username = "gw"\npassword = "s3cret"\n')
+    (tmp_path / "s.toml").chmod(0o600)
+    path = tmp_path / "c.toml"
+    path.write_text('[mqtt]\nhost = "b"\nsecrets_file = "s.toml"\n')
+    assert cli.main(["check-config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "user gw" in captured.out
+    assert "s3cret" not in captured.out + captured.err
+
+
+def test_models_table_json_and_markdown(capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "DEFAULT_CONFIG_PATH", Path("/nonexistent/config.toml"))
+    monkeypatch.delenv("OCFAJ_CONFIG", raising=False)
+    assert cli.main(["models"]) == 0
+    assert "oic.r.switch.binary" in capsys.readouterr().out
+    assert cli.main(["models", "--json"]) == 0
+    catalogue = json.loads(capsys.readouterr().out)
+    assert any(cap["id"] == "battery" for cap in catalogue["capabilities"])
+    assert cli.main(["models", "--markdown"]) == 0
+    assert capsys.readouterr().out.startswith("#")
+
+
+def test_models_error_is_one_line_and_exit_2(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["models", "--models-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ocfaj: model error: ")
+    assert err.count("\n") == 1
+
+
+def test_config_error_in_other_commands_is_clean(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[gateway]\nnme = 1\n")
+    assert cli.main(["models", "--config", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"ocfaj: {path}: gateway.nme: unknown key (did you mean name?)\n")
+
+
+def test_config_reference_prints_the_doc(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["config-reference"]) == 0
+    assert capsys.readouterr().out == config_reference_markdown()
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 2
+    assert "check-config" in capsys.readouterr().err
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["frobnicate"])
+    assert caught.value.code == 2
+
+
+# --- what command modules use ------------------------------------------------------------------
+
+def demo_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--log-level")
+    cli.add_config_options(parser, bus_key="alljoyn.bus")
+    return parser
+
+
+def test_specific_flags_win_over_set_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[alljoyn]\nbus = "session"\n')
+    args = demo_parser().parse_args(["--config", str(path), "--set", "alljoyn.bus=system",
+                                     "--bus", "unix:path=/x", "--log-level", "warning"])
+    config = cli.config_from_args(args, env={"OCFAJ_ALLJOYN_BUS": "session"})
+    assert config.alljoyn.bus == "unix:path=/x"
+    assert config.gateway.log_level == "warning"
+    assert config.source == path
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[gateway]\nname = "hall"\n')
+    args = demo_parser().parse_args([])
+    assert cli.config_from_args(args, env={"OCFAJ_CONFIG": str(path)}).gateway.name == "hall"
+
+
+def test_command_modules_register_with_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    module = types.ModuleType("fake_hello_command")
+
+    def add_parser(subparsers: cli.Subparsers) -> None:
+        parser = subparsers.add_parser("hello", help="say hello")
+        cli.add_config_options(parser)
+        parser.set_defaults(handler=lambda args: print("hello", args.overrides) or 7)
+
+    module.add_parser = add_parser  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_hello_command", module)
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("fake_hello_command",))
+    assert cli.main(["hello", "--set", "a.b=c"]) == 7
+    assert capsys.readouterr().out == "hello ['a.b=c']\n"
+
+
+# --- log format --------------------------------------------------------------------------------
+
+def test_log_lines_read_time_level_component_message() -> None:
+    stream = io.StringIO()
+    setup_logging("info", stream=stream)
+    logging.getLogger("bridge.ocf.discovery").info("Hall light (di %s) found", "2f0c")
+    logging.getLogger("bridge.ocf.discovery").debug("hidden")
+    logging.getLogger("aiocoap.messagemanager").info("library chatter")
+    logging.getLogger("aiocoap.messagemanager").warning("library warning")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO ocf\.discovery: "
+                        r"Hall light \(di 2f0c\) found", lines[0])
+    assert lines[1].endswith("WARNING aiocoap.messagemanager: library warning")
+
+
+def test_log_setup_replaces_itself_and_can_drop_timestamps() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    setup_logging("info", stream=first)
+    setup_logging("debug", timestamps=False, stream=second)
+    logging.getLogger("bridge.mqtt").debug("queued 3 messages")
+    assert first.getvalue() == ""
+    assert second.getvalue() == "DEBUG mqtt: queued 3 messages\n"
+    with pytest.raises(ValueError, match="loud"):
+        setup_logging("loud")
