@@ -96,7 +96,7 @@ def test_faults_decide_by_share() -> None:
     assert 1800 < fates.count(FaultAction.DROP) < 2200
     assert 800 < fates.count(FaultAction.ERROR) < 1200
     assert FaultAction.MALFORMED not in fates
-    with pytest.raises(ValueError, match="faults.drop"):
+    with pytest.raises(ValueError, match=r"faults\.drop"):
         Faults(drop=1.5)
 
 

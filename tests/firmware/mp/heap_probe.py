@@ -17,7 +17,6 @@ and inflates the numbers by kilobytes.
 
 import gc
 import os
-
 import select  # noqa: F401 -- stub, loaded before the baseline on purpose
 import socket  # noqa: F401 -- stub, loaded before the baseline on purpose
 
