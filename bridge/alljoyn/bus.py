@@ -45,31 +45,31 @@ def parse_bus(text: str) -> BusChoice:
     return BusChoice(kind="address", address=text)
 
 
-async def connect(choice: BusChoice, timeout: float = 10.0) -> MessageBus:
+async def connect(choice: BusChoice, within: float = 10.0) -> MessageBus:
     """A connected bus; raises OSError, DBusError, ValueError or TimeoutError on failure."""
     if choice.kind == "address":
         bus = MessageBus(bus_address=choice.address)
     else:
         bus = MessageBus(bus_type=BusType.SYSTEM if choice.kind == "system" else BusType.SESSION)
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         return await bus.connect()
 
 
-async def call(bus: MessageBus, msg: Message, timeout: float, what: str = "") -> Message:
+async def call(bus: MessageBus, msg: Message, within: float, what: str = "") -> Message:
     """Send a method call and return its successful reply.
 
     Raises ``DBusError`` for an error reply, ``DeviceTimeout`` when no answer came within
-    ``timeout`` seconds (a peer that left mid-call never answers), and ``DBusError``
+    ``within`` seconds (a peer that left mid-call never answers), and ``DBusError``
     ``org.freedesktop.DBus.Error.Disconnected`` when our own connection is gone.
     """
     if not bus.connected:
         raise DBusError("org.freedesktop.DBus.Error.Disconnected", "not connected to the bus")
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             reply = await bus.call(msg)
     except TimeoutError:
         label = what or f"{msg.destination} {msg.interface}.{msg.member}"
-        raise DeviceTimeout(f"{label}: no answer within {timeout:g} s") from None
+        raise DeviceTimeout(f"{label}: no answer within {within:g} s") from None
     except (OSError, EOFError) as err:
         raise DBusError("org.freedesktop.DBus.Error.Disconnected", str(err)) from err
     if reply.message_type is MessageType.ERROR:
@@ -85,17 +85,17 @@ def method_call(destination: str, path: str, interface: str, member: str,
                    signature=signature, body=body or [])
 
 
-async def add_match(bus: MessageBus, rule: str, timeout: float) -> None:
+async def add_match(bus: MessageBus, rule: str, within: float) -> None:
     await call(bus, method_call(BUS_DAEMON, BUS_PATH, BUS_DAEMON, "AddMatch", "s", [rule]),
-               timeout, "AddMatch")
+               within, "AddMatch")
 
 
-async def remove_match(bus: MessageBus, rule: str, timeout: float) -> None:
+async def remove_match(bus: MessageBus, rule: str, within: float) -> None:
     await call(bus, method_call(BUS_DAEMON, BUS_PATH, BUS_DAEMON, "RemoveMatch", "s", [rule]),
-               timeout, "RemoveMatch")
+               within, "RemoveMatch")
 
 
-async def ping_bus(bus: MessageBus, timeout: float) -> None:
+async def ping_bus(bus: MessageBus, within: float) -> None:
     """A round trip to dbus-daemon: when it returns, the daemon has read all we sent before."""
     await call(bus, method_call(BUS_DAEMON, BUS_PATH, "org.freedesktop.DBus.Peer", "Ping"),
-               timeout, "Ping to the bus")
+               within, "Ping to the bus")

@@ -127,10 +127,10 @@ def parse_interfaces(xml: str) -> dict[str, InterfaceDecl]:
                                    p.annotations.get(EMITS_CHANGED, default_emits))
                       for p in iface.properties)
         methods = tuple(MemberDecl(m.name,
-                                   _args([(a.name, a.signature) for a in m.in_args]),
-                                   _args([(a.name, a.signature) for a in m.out_args], "out"))
+                                   _args([(a.name, a.type.signature) for a in m.in_args]),
+                                   _args([(a.name, a.type.signature) for a in m.out_args], "out"))
                         for m in iface.methods)
-        signals = tuple(MemberDecl(s.name, _args([(a.name, a.signature) for a in s.args]))
+        signals = tuple(MemberDecl(s.name, _args([(a.name, a.type.signature) for a in s.args]))
                         for s in iface.signals)
         result[iface.name] = InterfaceDecl(iface.name, props, methods, signals)
     return result

@@ -107,7 +107,7 @@ class ModelInterfaceView(InterfaceView):
                           for mb in binding.methods),
         )
 
-    def _value_binding(self, canonical: str) -> ValueBinding:
+    def value_binding(self, canonical: str) -> ValueBinding:
         """The binding that carries ``canonical`` on AllJoyn (identity when none does)."""
         for iface in self.model.alljoyn.interfaces:
             for pb in iface.properties:
@@ -136,7 +136,7 @@ class ModelInterfaceView(InterfaceView):
                 canonical, which = pb.bound
                 spec = self._spec(canonical)
                 limit = spec.minimum if which == "min" else spec.maximum
-                return None if limit is None else to_side(self._value_binding(canonical), limit,
+                return None if limit is None else to_side(self.value_binding(canonical), limit,
                                                           integer=integer)
         except CommandError:
             return None
@@ -146,7 +146,7 @@ class ModelInterfaceView(InterfaceView):
         spec = self._spec(canonical)
         if spec.type == "enum":
             return "one of " + ", ".join(repr(v) for v in spec.values)
-        vb = self._value_binding(canonical)
+        vb = self.value_binding(canonical)
         integer = is_integer_signature(signature)
         ends = [("-inf" if b is None else f"{to_side(vb, b, integer=integer):g}")
                 for b in (spec.minimum, spec.maximum)]
@@ -156,7 +156,7 @@ class ModelInterfaceView(InterfaceView):
         spec = self._spec(canonical)
         side = check_signature_value(label, signature, from_dbus(signature, value))
         try:
-            return check_value(spec, from_side(self._value_binding(canonical), side, spec))
+            return check_value(spec, from_side(self.value_binding(canonical), side, spec))
         except OutOfRange:
             raise OutOfRange(f"{label} = {side!r} is out of range "
                              f"{self._side_range(canonical, signature)}", prop=label) from None

@@ -24,8 +24,8 @@ class ConfigError(BridgeError):
         self.key = key
         self.problem = problem
         self.source = source
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{key}: {problem}")
+        parts = [part for part in (source, key) if part]
+        super().__init__(": ".join([*parts, problem]))
 
 
 class CommandError(BridgeError):

@@ -46,7 +46,10 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 #: Modules that each add one subcommand, in the order ``ocfaj --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "bridge.daemon.run_command",
+    "bridge.daemon.devices_command",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -104,15 +107,20 @@ def add_config_options(parser: argparse.ArgumentParser, *, bus_key: str | None =
                         help=f"configuration file (default: $OCFAJ_CONFIG, else "
                              f"{DEFAULT_CONFIG_PATH} if it exists)")
     _add_set_option(parser)
+    # SUPPRESS keeps a sub-parser from resetting a --log-level given before the command.
+    parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.lower,
+                        default=argparse.SUPPRESS, help="log level (sets gateway.log_level)")
     if bus_key is not None:
         add_config_flag(parser, "--bus", bus_key,
-                        "D-Bus bus: system, session or an address such as unix:path=...")
+                        "D-Bus bus: system, session or an address such as unix:path=...",
+                        metavar="BUS")
 
 
-def add_config_flag(parser: argparse.ArgumentParser, flag: str, key: str, text: str) -> None:
+def add_config_flag(parser: argparse.ArgumentParser, flag: str, key: str, text: str, *,
+                    metavar: str = "VALUE") -> None:
     """A specific flag that sets the configuration key ``key`` (winning over ``--set``)."""
     dest = flag.lstrip("-").replace("-", "_")
-    parser.add_argument(flag, dest=dest, metavar="VALUE", help=f"{text} (sets {key})")
+    parser.add_argument(flag, dest=dest, metavar=metavar, help=f"{text} (sets {key})")
     keys = dict(parser.get_default("config_flags") or {})
     keys[dest] = key
     parser.set_defaults(config_flags=keys)
@@ -158,7 +166,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         value = getattr(args, dest, None)
         if value is not None:
             overrides.append(f"{key}={value}")
-    if args.log_level:
+    if getattr(args, "log_level", None):
         overrides.append(f"gateway.log_level={args.log_level}")
     return overrides
 
@@ -229,7 +237,8 @@ def _add_models(subparsers: Subparsers) -> None:
     form.add_argument("--markdown", dest="form", action="store_const", const="markdown",
                       help="the OCF <-> AllJoyn <-> MQTT mapping tables as Markdown")
     add_config_options(parser)
-    add_config_flag(parser, "--models-dir", "gateway.models_dir", "directory of model files")
+    add_config_flag(parser, "--models-dir", "gateway.models_dir", "directory of model files",
+                    metavar="DIR")
     parser.set_defaults(handler=_models, form="table")
 
 

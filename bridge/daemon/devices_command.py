@@ -23,7 +23,7 @@ def add_parser(subparsers: Subparsers) -> None:
         "devices", help="list the devices of a running gateway",
         description="List the devices a running gateway knows: origin side, name, ids, "
                     "capabilities, availability and where each is bridged.")
-    add_config_options(parser, bus_key="alljoyn.bus")
+    add_config_options(parser, bus_key="gateway.control_bus")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=_devices)
 

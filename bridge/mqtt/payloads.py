@@ -76,15 +76,15 @@ def capability_entry(cap: Capability) -> dict[str, Any]:
             props[spec.name] = entry
         return {"key": cap.key, "model": cap.model.id, "properties": props}
     assert cap.generic is not None
-    spec = cap.generic
+    generic = cap.generic
     return {
-        "key": cap.key, "model": "generic", "interface": spec.interface,
+        "key": cap.key, "model": "generic", "interface": generic.interface,
         "properties": {p.name: {"signature": p.signature, "access": p.access}
-                       for p in spec.properties},
+                       for p in generic.properties},
         "methods": {m.name: {"in": [list(a) for a in m.in_args],
-                             "out": [list(a) for a in m.out_args]} for m in spec.methods},
+                             "out": [list(a) for a in m.out_args]} for m in generic.methods},
         "signals": {s.name: {"args": [list(a) for a in s.out_args or s.in_args]}
-                    for s in spec.signals},
+                    for s in generic.signals},
     }
 
 

@@ -177,7 +177,8 @@ def parse_res(value: Any, source: Endpoint | None = None) -> list[Link]:
     links: list[Link] = []
     for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("links"), list):
-            parent_di = entry.get("di") if isinstance(entry.get("di"), str) else ""
+            raw_di = entry.get("di")
+            parent_di = raw_di if isinstance(raw_di, str) else ""
             for item in entry["links"]:
                 link = _link(item, parent_di, source)
                 if link is not None:

@@ -163,6 +163,8 @@ def build_capabilities(links: list[Link], catalogue: Catalogue,
             meta: dict[str, Value] = {"href": link.href, "rt": rt, "if": list(link.ifs),
                                       "observable": link.observable}
             if model is not None:
+                # the unit a device reports is also the unit writes must use
+                meta.update({k: props[k] for k in ("units",) if isinstance(props.get(k), str)})
                 cap = Capability(key="", instance=link.href, model=model,
                                  state=model_state(model, props), origin_meta=meta)
                 pending.append((model.id, f"{link.href}#{rt}", cap))

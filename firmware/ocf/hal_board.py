@@ -62,7 +62,10 @@ class Pwm:
 
 class Analog:
     def __init__(self, pin):
-        self._adc = machine.ADC(pin)
+        self._adc = machine.ADC(machine.Pin(pin))
+        if hasattr(machine.ADC, "ATTN_11DB"):
+            # ESP32: full 0..3.3 V range instead of the default 0..1.1 V.
+            self._adc.atten(machine.ADC.ATTN_11DB)
 
     def read_u16(self):
         return self._adc.read_u16()

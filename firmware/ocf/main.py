@@ -6,6 +6,8 @@ leaves the REPL usable instead of resetting into the same error again. Errors wh
 are logged and the loop continues; a lost Wi-Fi link is re-joined and the sockets reopened.
 """
 
+import gc
+
 from . import app, config, hal, identity, server
 from .node import Node
 
@@ -32,6 +34,10 @@ def start(config_path, state_dir):
     srv, node = build(cfg, state_dir)
     node.open()
     hal.log("OCF device", cfg["device"]["name"], "di", srv.di, "ports", node.ports)
+    if hasattr(gc, "mem_alloc"):
+        # MicroPython: the number docs/firmware.md budgets, as this board sees it.
+        gc.collect()
+        hal.log("heap used", gc.mem_alloc(), "free", gc.mem_free())
     return node
 
 

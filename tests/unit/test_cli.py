@@ -156,7 +156,6 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 def demo_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--log-level")
     cli.add_config_options(parser, bus_key="alljoyn.bus")
     return parser
 
@@ -177,6 +176,21 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     path.write_text('[gateway]\nname = "hall"\n')
     args = demo_parser().parse_args([])
     assert cli.config_from_args(args, env={"OCFAJ_CONFIG": str(path)}).gateway.name == "hall"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--log-level", "debug", "models", "--config", "CONFIG"],
+    ["models", "--config", "CONFIG", "--log-level", "DEBUG"],
+])
+def test_log_level_before_or_after_the_command(tmp_path: Path, argv: list[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[gateway]\nlog_level = "error"\n')
+    seen: list[str] = []
+    monkeypatch.setattr(cli, "setup_logging",
+                        lambda level, **kwargs: seen.append(level))
+    assert cli.main([str(path) if a == "CONFIG" else a for a in argv]) == 0
+    assert seen[-1] == "debug"
 
 
 def test_command_modules_register_with_one_line(monkeypatch: pytest.MonkeyPatch,

@@ -2,8 +2,9 @@
 
 Runs under MicroPython (WebAssembly port, driven by run_wasm.mjs). The WebAssembly port has
 no ``socket``/``select``; ``stubs/`` provides inert stand-ins with the constants ``ocf.node``
-reads, imported *before* the baseline so they are not counted. The probe builds exactly what
-``ocf.main.start`` builds (configuration, identity, one switch resource, Server, Node), then
+reads, imported *before* the baseline so they are not counted. The probe imports ``ocf.main``
+and builds what ``ocf.main.start`` builds (configuration, identity, one switch resource,
+Server, Node) with ``main.build``, then
 serves a discovery, a GET with observe and a POST through an in-memory channel, and prints:
 
     heap_startup <bytes>   after start-up, gc.collect()ed
@@ -53,14 +54,11 @@ def baseline():
 
 
 def start():
-    """What ocf.main.start builds, minus opening sockets."""
-    from ocf import app, config, identity, node, server
+    """What ocf.main.start builds, minus joining Wi-Fi and opening sockets."""
+    from ocf import config, main
 
     cfg = config.parse(CONFIG)
-    ident = identity.load_or_create("/state")
-    resources = [app.build(entry) for entry in cfg["resources"]]
-    srv = server.Server(ident, cfg["device"], resources, cfg["network"])
-    STATE["node"] = node.Node(srv, cfg["network"], None)
+    STATE["node"] = main.build(cfg, "/state")[1]
 
 
 def serve():

@@ -1,0 +1,118 @@
+"""Carrying out checked commands on AllJoyn devices (the AllJoyn side's CommandHandler).
+
+Layer: ``bridge.alljoyn``. The registry has already validated the command against the model or
+the generic signature; this module only chooses the D-Bus operation and maps the answer:
+a model write becomes a Set on the writable property that carries it, or a call of the method
+whose ``sets`` matches (``on = true`` -> ``SwitchOn()``); a generic write is a Set, a generic
+method call is a call whose out-arguments come back by name. Every call has a timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dbus_fast import DBusError, Message
+
+from bridge.alljoyn.bus import call, method_call
+from bridge.alljoyn.consumer import PROPERTIES, AboutConsumer
+from bridge.alljoyn.errors import device_error
+from bridge.alljoyn.things import consumer_views
+from bridge.alljoyn.views import GenericInterfaceView, InterfaceView, ModelInterfaceView
+from bridge.alljoyn.wire import from_dbus, is_integer_signature, to_dbus, variant
+from bridge.core.errors import DeviceError
+from bridge.core.registry import Command, CommandHandler, InvokeMethod
+from bridge.core.thing import Capability, Thing
+from bridge.core.values import to_side
+from bridge.model.types import Value
+
+
+class AllJoynCommands(CommandHandler):
+    """Executes commands for Things whose origin is AllJoyn."""
+
+    def __init__(self, consumer: AboutConsumer, call_timeout: float) -> None:
+        self.consumer = consumer
+        self.call_timeout = call_timeout
+
+    async def execute(self, thing: Thing, command: Command) -> Mapping[str, Value]:
+        cap = thing.capabilities[command.capability]
+        views = consumer_views(cap)
+        if isinstance(command, InvokeMethod):
+            return await self._invoke(thing, cap, views, command)
+        for name, value in command.values.items():
+            await self._write(thing, cap, views, name, value)
+        return dict(command.values)
+
+    async def refresh(self, thing: Thing, capability: str) -> Mapping[str, Value]:
+        cap = thing.capabilities[capability]
+        state: dict[str, Value] = {}
+        for view in consumer_views(cap):
+            reply = await self._call(thing, cap, PROPERTIES, "GetAll", "s", [view.decl.name])
+            props = from_dbus("a{sv}", reply.body[0])
+            state.update(view.canonical(props if isinstance(props, dict) else {}))
+        return state
+
+    async def _write(self, thing: Thing, cap: Capability, views: list[InterfaceView],
+                     name: str, value: Value) -> None:
+        for view in views:
+            if isinstance(view, GenericInterfaceView):
+                prop = view.decl.property(name)
+                if prop is not None:
+                    await self._call(thing, cap, PROPERTIES, "Set", "ssv",
+                                     [view.decl.name, name, variant(prop.signature, value, name)])
+                    return
+            elif isinstance(view, ModelInterfaceView):
+                for pb in view.binding.properties:
+                    if (pb.value is not None and pb.value.canonical == name
+                            and pb.access == "readwrite"):
+                        side = to_side(pb.value, value,
+                                       integer=is_integer_signature(pb.signature))
+                        await self._call(thing, cap, PROPERTIES, "Set", "ssv",
+                                         [view.decl.name, pb.name,
+                                          variant(pb.signature, side, pb.name)])
+                        return
+        for view in views:
+            if not isinstance(view, ModelInterfaceView):
+                continue
+            for mb in view.binding.methods:
+                if not mb.in_args and dict(mb.sets) == {name: value}:
+                    await self._call(thing, cap, view.decl.name, mb.name)
+                    return
+            for mb in view.binding.methods:
+                if any(canonical == name for _, _, canonical in mb.in_args) and not mb.sets:
+                    args = [to_dbus(sig, to_side(view.value_binding(canonical),
+                                                 value if canonical == name else
+                                                 cap.state.get(canonical),
+                                                 integer=is_integer_signature(sig)), arg)
+                            for arg, sig, canonical in mb.in_args]
+                    sig = "".join(s for _, s, _ in mb.in_args)
+                    await self._call(thing, cap, view.decl.name, mb.name, sig, args)
+                    return
+        raise DeviceError(501, f"{thing.info.name} offers no way to set {cap.key}.{name}")
+
+    async def _invoke(self, thing: Thing, cap: Capability, views: list[InterfaceView],
+                      command: InvokeMethod) -> dict[str, Value]:
+        for view in views:
+            method = view.decl.method(command.method)
+            if method is None:
+                continue
+            body = [to_dbus(sig, command.args.get(name), name) for name, sig in method.in_args]
+            reply = await self._call(thing, cap, view.decl.name, method.name,
+                                     method.in_signature, body)
+            return {name: from_dbus(sig, value)
+                    for (name, sig), value in zip(method.out_args, reply.body, strict=False)}
+        raise DeviceError(501, f"{thing.info.name} has no method {command.method}")
+
+    async def _call(self, thing: Thing, cap: Capability, interface: str, member: str,
+                    signature: str = "", body: list[Any] | None = None) -> Message:
+        sender = self.consumer.sender_of(thing.id)
+        bus = self.consumer.bus
+        if sender is None or bus is None:
+            raise DeviceError(503, f"{thing.info.name} is not on the bus")
+        path = str(cap.origin_meta.get("path", "/"))
+        msg = method_call(sender, path, interface, member, signature, body)
+        try:
+            return await call(bus, msg, self.call_timeout,
+                              f"{thing.info.name} {interface}.{member}")
+        except DBusError as err:
+            raise device_error(err.type, err.text) from None

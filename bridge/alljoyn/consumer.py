@@ -1,0 +1,293 @@
+"""The About consumer: finds AllJoyn devices on the bus and keeps their Things up to date.
+
+Layer: ``bridge.alljoyn``. Finds devices through ``org.alljoyn.About.Announce`` signals and an
+initial scan of every connection on the bus (``GetAboutData`` with a short timeout, for devices
+that announced before the gateway started), validates their About data, reads their objects
+and properties, and hands Things to the registry. Then it follows PropertiesChanged and other
+signals, and ``NameOwnerChanged``: a device whose connection closes turns unavailable, and the
+same DeviceId/AppId coming back (under any unique name) is the same Thing again.
+It never exports anything and never talks to the other sides except through the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from dbus_fast import DBusError, Message, MessageType
+from dbus_fast.aio import MessageBus
+
+from bridge.alljoyn.about import ABOUT_INTERFACE, ABOUT_PATH, about_problems
+from bridge.alljoyn.bus import BUS_DAEMON, BUS_PATH, add_match, call, method_call, remove_match
+from bridge.alljoyn.interfaces import InterfaceDecl, parse_interfaces
+from bridge.alljoyn.things import build_thing, consumer_views, plan_capabilities
+from bridge.alljoyn.wire import from_dbus
+from bridge.core.errors import DeviceTimeout
+from bridge.core.identity import IdentityBook
+from bridge.core.registry import Registry
+from bridge.core.thing import Capability, Thing
+from bridge.model.types import Catalogue
+
+log = logging.getLogger("ocfaj.alljoyn.consumer")
+
+PROPERTIES = "org.freedesktop.DBus.Properties"
+ANNOUNCE_RULE = f"type='signal',interface='{ABOUT_INTERFACE}',member='Announce'"
+OWNER_RULE = (f"type='signal',sender='{BUS_DAEMON}',interface='{BUS_DAEMON}',"
+              "member='NameOwnerChanged'")
+_SCAN_PARALLEL = 16
+
+
+@dataclass
+class DeviceRecord:
+    """A device currently on the bus."""
+
+    sender: str
+    thing_id: str
+    rule: str
+
+
+class AboutConsumer:
+    """Discovery and state following on one bus connection (``attach`` per connection)."""
+
+    def __init__(self, registry: Registry, catalogue: Catalogue, book: IdentityBook, *,
+                 call_timeout: float, scan_timeout: float,
+                 is_own: Callable[[str], bool] = lambda name: False) -> None:
+        self.registry = registry
+        self.catalogue = catalogue
+        self.book = book
+        self.call_timeout = call_timeout
+        self.scan_timeout = scan_timeout
+        self.is_own = is_own
+        self.bus: MessageBus | None = None
+        self.invalid: dict[str, str] = {}
+        self._devices: dict[str, DeviceRecord] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def attach(self, bus: MessageBus) -> None:
+        """Follow devices on ``bus``: match rules first (so nothing is missed), then the scan."""
+        self.bus = bus
+        bus.add_message_handler(self._on_message)
+        await add_match(bus, ANNOUNCE_RULE, self.call_timeout)
+        await add_match(bus, OWNER_RULE, self.call_timeout)
+        await self.scan()
+
+    async def detach(self, reason: str) -> None:
+        """The connection is gone (or the side stops): every device turns unavailable."""
+        bus, self.bus = self.bus, None
+        if bus is not None:
+            bus.remove_message_handler(self._on_message)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for record in self._devices.values():
+            self.registry.set_available(record.thing_id, False, reason)
+        self._devices.clear()
+        self._locks.clear()
+
+    def sender_of(self, thing_id: str) -> str | None:
+        for record in self._devices.values():
+            if record.thing_id == thing_id:
+                return record.sender
+        return None
+
+    @property
+    def device_count(self) -> int:
+        return len(self._devices)
+
+    # -- discovery -----------------------------------------------------------------------------
+
+    async def scan(self) -> None:
+        """GetAboutData on every connection of the bus, in parallel, with ``scan_timeout``."""
+        bus = self.bus
+        if bus is None:
+            return
+        reply = await call(bus, method_call(BUS_DAEMON, BUS_PATH, BUS_DAEMON, "ListNames"),
+                           self.call_timeout, "ListNames")
+        names = [n for n in reply.body[0] if n.startswith(":") and n != bus.unique_name
+                 and not self.is_own(n)]
+        limit = asyncio.Semaphore(_SCAN_PARALLEL)
+
+        async def probe(name: str) -> None:
+            async with limit:
+                about = await self._about(name, self.scan_timeout, quiet=True)
+            if about is not None:
+                await self.discover(name, about=about)
+
+        await asyncio.gather(*(probe(n) for n in names))
+        log.info("AllJoyn scan: %d connection(s) probed, %d device(s) found", len(names),
+                 len(self._devices))
+
+    async def _about(self, sender: str, within: float, quiet: bool) -> dict[str, Any] | None:
+        bus = self.bus
+        if bus is None:
+            return None
+        try:
+            reply = await call(bus, method_call(sender, ABOUT_PATH, ABOUT_INTERFACE,
+                                                "GetAboutData", "s", [""]), within,
+                               f"{sender} GetAboutData")
+        except (DBusError, DeviceTimeout) as err:
+            if not quiet:
+                log.warning("AllJoyn device %s announced itself but GetAboutData failed: %s",
+                            sender, err)
+            return None
+        value = from_dbus("a{sv}", reply.body[0]) if reply.signature == "a{sv}" else None
+        return value if isinstance(value, dict) else None
+
+    async def discover(self, sender: str, objects: list[tuple[str, list[str]]] | None = None,
+                       about: dict[str, Any] | None = None) -> None:
+        """Read everything about the application at ``sender`` and upsert its Thing."""
+        lock = self._locks.setdefault(sender, asyncio.Lock())
+        async with lock:
+            try:
+                await self._discover(sender, objects, about)
+            except (DBusError, DeviceTimeout) as err:
+                log.warning("AllJoyn device %s could not be read: %s", sender, err)
+
+    async def _discover(self, sender: str, objects: list[tuple[str, list[str]]] | None,
+                        about: dict[str, Any] | None) -> None:
+        bus = self.bus
+        if bus is None:
+            return
+        if about is None:
+            about = await self._about(sender, self.call_timeout, quiet=False)
+            if about is None:
+                return
+        problems = about_problems(about)
+        if problems:
+            name = about.get("AppName") or about.get("DeviceName") or "?"
+            text = "; ".join(problems)
+            if self.invalid.get(sender) != text:
+                log.warning("AllJoyn device %r at %s ignored, its About data is invalid: %s",
+                            name, sender, text)
+            self.invalid[sender] = text
+            return
+        self.invalid.pop(sender, None)
+        if objects is None:
+            reply = await call(bus, method_call(sender, ABOUT_PATH, ABOUT_INTERFACE,
+                                                "GetObjectDescription"), self.call_timeout)
+            objects = [(str(p), list(i)) for p, i in reply.body[0]]
+        label = f"{about.get('AppName')} ({sender})"
+        decls: dict[str, dict[str, InterfaceDecl]] = {}
+        for path, _ in objects:
+            decls[path] = await self._introspect(bus, sender, path, label)
+        planned = plan_capabilities(objects, decls, self.catalogue, label)
+        for plan in planned:
+            for iface in plan.interfaces:
+                reply = await call(bus, method_call(sender, plan.path, PROPERTIES, "GetAll", "s",
+                                                    [iface]), self.call_timeout)
+                props = from_dbus("a{sv}", reply.body[0])
+                plan.props[iface] = props if isinstance(props, dict) else {}
+        thing = build_thing(about, objects, planned, self.book, self.catalogue)
+        thing.friendly_name = self.book.friendly_name(thing.id, thing.info.name)
+        await self._track(bus, sender, thing.id)
+        self.registry.upsert(thing)
+
+    async def _introspect(self, bus: MessageBus, sender: str, path: str,
+                          label: str) -> dict[str, InterfaceDecl]:
+        try:
+            reply = await call(bus, method_call(sender, path, "org.freedesktop.DBus."
+                                                "Introspectable", "Introspect"),
+                               self.call_timeout)
+            return parse_interfaces(reply.body[0])
+        except (DBusError, DeviceTimeout) as err:
+            log.warning("%s: cannot introspect %s: %s", label, path, err)
+        except Exception as err:
+            log.warning("%s: unreadable introspection of %s: %s", label, path, err)
+        return {}
+
+    async def _track(self, bus: MessageBus, sender: str, thing_id: str) -> None:
+        for old in [r for r in self._devices.values()
+                    if r.thing_id == thing_id and r.sender != sender]:
+            await self._forget(old)  # the same device reconnected under a new unique name
+        if sender not in self._devices:
+            rule = f"type='signal',sender='{sender}'"
+            await add_match(bus, rule, self.call_timeout)
+            self._devices[sender] = DeviceRecord(sender, thing_id, rule)
+
+    async def _forget(self, record: DeviceRecord) -> None:
+        self._devices.pop(record.sender, None)
+        self._locks.pop(record.sender, None)
+        bus = self.bus
+        if bus is not None and bus.connected:
+            try:
+                await remove_match(bus, record.rule, self.call_timeout)
+            except (DBusError, DeviceTimeout) as err:
+                log.debug("RemoveMatch for %s failed: %s", record.sender, err)
+
+    # -- signals -------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_message(self, msg: Message) -> bool:
+        if msg.message_type is not MessageType.SIGNAL or not msg.sender:
+            return False
+        if msg.interface == ABOUT_INTERFACE and msg.member == "Announce":
+            if msg.signature == "qqa(oas)a{sv}" and not self.is_own(msg.sender):
+                objects = [(str(p), list(i)) for p, i in msg.body[2]]
+                self._spawn(self.discover(msg.sender, objects))
+        elif msg.sender == BUS_DAEMON and msg.member == "NameOwnerChanged":
+            name, _, new_owner = msg.body
+            if not new_owner:
+                self.invalid.pop(name, None)
+                record = self._devices.get(name)
+                if record is not None:
+                    self._spawn(self._forget(record))
+                    self.registry.set_available(record.thing_id, False, "it left the bus")
+        elif msg.sender in self._devices:
+            self._device_signal(self._devices[msg.sender], msg)
+        return False
+
+    def _device_signal(self, record: DeviceRecord, msg: Message) -> None:
+        thing = self.registry.get(record.thing_id)
+        if thing is None:
+            return
+        if msg.interface == PROPERTIES and msg.member == "PropertiesChanged":
+            if msg.signature != "sa{sv}as":
+                return
+            iface, changed, invalidated = msg.body
+            found = _capability(thing, msg.path or "", iface)
+            if found is None:
+                return
+            cap, view = found
+            values = view.canonical({k: from_dbus("v", v) for k, v in changed.items()})
+            if values:
+                self.registry.update_state(thing.id, cap.key, values)
+            if invalidated:
+                self._spawn(self._refresh(thing.id, cap.key))
+            return
+        found = _capability(thing, msg.path or "", msg.interface or "")
+        if found is None or found[0].generic is None:
+            return
+        cap, view = found
+        decl = view.decl.signal(msg.member or "")
+        if decl is None or decl.in_signature != msg.signature:
+            return
+        args = {name: from_dbus(sig, value)
+                for (name, sig), value in zip(decl.in_args, msg.body, strict=True)}
+        self.registry.emit_signal(thing.id, cap.key, decl.name, args)
+
+    async def _refresh(self, thing_id: str, cap_key: str) -> None:
+        try:
+            await self.registry.refresh(thing_id, cap_key)
+        except Exception as err:
+            log.warning("%s: re-reading invalidated properties of %s failed: %s", thing_id,
+                        cap_key, err)
+
+
+def _capability(thing: Thing, path: str, iface: str) -> tuple[Capability, Any] | None:
+    for cap in thing.capabilities.values():
+        if cap.origin_meta.get("path") != path:
+            continue
+        for view in consumer_views(cap):
+            if view.decl.name == iface:
+                return cap, view
+    return None

@@ -1,0 +1,267 @@
+"""Home Assistant MQTT discovery documents.
+
+Layer: ``bridge.mqtt`` (pure). For each exposed device: one JSON-schema ``light`` entity when
+the device is a lamp (:mod:`bridge.mqtt.light`), and one entity per remaining capability entity
+of the models' ``[mqtt]`` binding (component, device_class, unit, state_class). Generic
+capabilities become one ``sensor`` per readable scalar property; what has no entity is logged.
+The gateway itself is a device with a connectivity ``binary_sensor``, and every device names it
+as ``via_device``.
+
+Every entity's ``unique_id`` and the discovery topic derive from the Thing id (the stable
+identity), never from the friendly name, so a rename updates the entity instead of creating a
+new one. Availability is the gateway's ``bridge/state`` and the device's own topic, both required
+(``availability_mode: all``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.core.thing import Capability, Thing
+from bridge.model.types import MqttBinding, PropertySpec, Value
+from bridge.mqtt.light import LightParts
+from bridge.mqtt.payloads import encode
+from bridge.mqtt.topics import Topics
+
+log = logging.getLogger("ocfaj.mqtt.hass")
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+_SCALAR_SIGNATURES = frozenset("bynqiuxtdsog")
+_STATE_TEMPLATE = "{{ value_json.state }}"
+
+
+def slug(text: str) -> str:
+    return _SLUG.sub("_", text.lower()).strip("_")
+
+
+def node_id(thing_id: str) -> str:
+    """The discovery node id of a Thing: readable, and unique thanks to the hash suffix."""
+    digest = hashlib.sha256(thing_id.encode()).hexdigest()[:8]
+    return f"ocfaj_{slug(thing_id)[:48]}_{digest}"
+
+
+def _jinja_literal(value: Value) -> str:
+    # JSON literals of scalars are valid Jinja literals (true/false/numbers/"strings").
+    return json.dumps(value)
+
+
+def _value_path(key: str, prop: str) -> str:
+    return f"value_json[{_jinja_literal(key)}][{_jinja_literal(prop)}]"
+
+
+def _human(text: str) -> str:
+    return text.replace("_", " ").strip().capitalize()
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """One retained discovery message; an empty ``config`` removes the entity."""
+
+    topic: str
+    config: dict[str, Any]
+
+    @property
+    def payload(self) -> bytes:
+        return encode(self.config) if self.config else b""
+
+
+class HomeAssistant:
+    """Builds discovery documents for one gateway."""
+
+    def __init__(self, topics: Topics, gateway_name: str, sw_version: str, qos: int) -> None:
+        self.topics = topics
+        self.gateway_name = gateway_name
+        self.sw_version = sw_version
+        self.qos = qos
+        self.gateway_identifier = f"ocfaj_gateway_{slug(gateway_name) or 'gateway'}"
+
+    @property
+    def _origin(self) -> dict[str, str]:
+        return {"name": "ocfaj", "sw_version": self.sw_version}
+
+    def gateway(self) -> Discovery:
+        """The gateway's own connectivity entity (so ``via_device`` names a real device)."""
+        config = {
+            "name": "Connection state",
+            "unique_id": f"{self.gateway_identifier}_connection_state",
+            "device_class": "connectivity",
+            "entity_category": "diagnostic",
+            "state_topic": self.topics.bridge_state,
+            "value_template": _STATE_TEMPLATE,
+            "payload_on": "online",
+            "payload_off": "offline",
+            "qos": self.qos,
+            "device": {"identifiers": [self.gateway_identifier], "name": self.gateway_name,
+                       "manufacturer": "ocfaj", "model": "OCF / AllJoyn / MQTT gateway",
+                       "sw_version": self.sw_version},
+            "origin": self._origin,
+        }
+        return Discovery(self.topics.discovery("binary_sensor", self.gateway_identifier,
+                                               "connection_state"), config)
+
+    def device(self, thing: Thing, name: str, caps: list[Capability],
+               light: LightParts | None) -> list[Discovery]:
+        """Discovery documents of ``thing`` under friendly name ``name``."""
+        node = node_id(thing.id)
+        common = self._common(thing, name, node)
+        found: list[Discovery] = []
+        if light is not None:
+            found.append(self._light(common, node, name, light, thing))
+        taken = set(light.keys) if light is not None else set()
+        for cap in caps:
+            if cap.key in taken:
+                continue
+            if cap.model is not None:
+                found += self._model_entities(common, node, name, cap)
+            else:
+                found += self._generic_entities(common, node, name, cap, thing)
+        return found
+
+    def _common(self, thing: Thing, name: str, node: str) -> dict[str, Any]:
+        info = thing.info
+        device: dict[str, Any] = {"identifiers": [node], "name": name}
+        for key, value in (("manufacturer", info.manufacturer), ("model", info.model),
+                           ("sw_version", info.sw_version), ("hw_version", info.hw_version)):
+            if value:
+                device[key] = value
+        device["via_device"] = self.gateway_identifier
+        return {
+            "availability": [
+                {"topic": self.topics.bridge_state, "value_template": _STATE_TEMPLATE},
+                {"topic": self.topics.availability(name), "value_template": _STATE_TEMPLATE},
+            ],
+            "availability_mode": "all",
+            "device": device,
+            "origin": self._origin,
+            "qos": self.qos,
+        }
+
+    def _entity(self, common: dict[str, Any], node: str, component: str, object_id: str,
+                entity_name: str | None, extra: dict[str, Any]) -> Discovery:
+        config = {"name": entity_name, "unique_id": f"{node}_{object_id}", **common, **extra}
+        return Discovery(self.topics.discovery(component, node, object_id), config)
+
+    def _light(self, common: dict[str, Any], node: str, name: str, parts: LightParts,
+               thing: Thing) -> Discovery:
+        extra: dict[str, Any] = {
+            "schema": "json",
+            "state_topic": self.topics.light_state(name),
+            "command_topic": self.topics.command(name, "light/set"),
+            "supported_color_modes": parts.colour_modes,
+        }
+        if parts.brightness:
+            extra["brightness"] = True
+            extra["brightness_scale"] = 100
+        if parts.colour_temperature:
+            cap = thing.capabilities[parts.colour_temperature]
+            spec = cap.model.property("colour_temperature") if cap.model else None
+            extra["color_temp_kelvin"] = True
+            if spec is not None and spec.minimum is not None and spec.maximum is not None:
+                extra["min_kelvin"] = int(spec.minimum)
+                extra["max_kelvin"] = int(spec.maximum)
+        return self._entity(common, node, "light", "light", None, extra)
+
+    def _model_entities(self, common: dict[str, Any], node: str, name: str,
+                        cap: Capability) -> list[Discovery]:
+        assert cap.model is not None
+        bindings = cap.model.mqtt.entities
+        found: list[Discovery] = []
+        for binding in bindings:
+            spec = cap.model.property(binding.state_property)
+            if spec is None:
+                log.warning("model %s: mqtt state_property %r is no property; no entity",
+                            cap.model.id, binding.state_property)
+                continue
+            title = _human(cap.key) if len(bindings) == 1 else (
+                f"{_human(cap.key)} {binding.state_property.replace('_', ' ')}")
+            doc = self._model_entity(common, node, name, cap, binding, spec, title)
+            if doc is None:
+                log.info("%s: capability %s (%s) has no Home Assistant entity of component %r; "
+                         "its state is still on %s", name, cap.key, cap.model.id,
+                         binding.component, self.topics.state(name))
+            else:
+                found.append(doc)
+        return found
+
+    def _model_entity(self, common: dict[str, Any], node: str, name: str, cap: Capability,
+                      binding: MqttBinding, spec: PropertySpec, title: str) -> Discovery | None:
+        component = binding.component
+        if component == "light":
+            # A light capability outside the combined light entity (no switch, or a second
+            # instance): its properties are plain numbers.
+            component = "number" if spec.writable and spec.type in ("integer", "number") \
+                else "sensor"
+        path = _value_path(cap.key, spec.name)
+        object_id = f"{cap.key}_{spec.name}"
+        extra: dict[str, Any] = {"state_topic": self.topics.state(name)}
+        on = True if binding.payload_on is None else binding.payload_on
+        off = False if binding.payload_off is None else binding.payload_off
+        on_off = f"{{{{ 'ON' if {path} == {_jinja_literal(on)} else 'OFF' }}}}"
+        if component == "sensor":
+            extra["value_template"] = f"{{{{ {path} }}}}"
+        elif component == "binary_sensor":
+            extra.update(value_template=on_off, payload_on="ON", payload_off="OFF")
+        elif component == "switch":
+            extra.update(value_template=on_off, state_on="ON", state_off="OFF",
+                         command_topic=self.topics.command(name, "set"),
+                         payload_on=encode({cap.key: {spec.name: on}}).decode(),
+                         payload_off=encode({cap.key: {spec.name: off}}).decode())
+        elif component == "lock":
+            extra.update(
+                value_template=f"{{{{ 'LOCKED' if {path} == {_jinja_literal(on)} "
+                               "else 'UNLOCKED' }}",
+                state_locked="LOCKED", state_unlocked="UNLOCKED",
+                command_topic=self.topics.command(name, "set"),
+                payload_lock=encode({cap.key: {spec.name: on}}).decode(),
+                payload_unlock=encode({cap.key: {spec.name: off}}).decode())
+        elif component == "number" and spec.type in ("integer", "number"):
+            value = "{{ value | int }}" if spec.type == "integer" else "{{ value }}"
+            extra.update(value_template=f"{{{{ {path} }}}}",
+                         command_topic=self.topics.command(name, "set"),
+                         command_template=f'{{"{cap.key}": {{"{spec.name}": {value}}}}}',
+                         min=spec.minimum if spec.minimum is not None else -1e9,
+                         max=spec.maximum if spec.maximum is not None else 1e9,
+                         step=spec.step or (1 if spec.type == "integer" else 0.1),
+                         mode="box")
+        else:
+            return None
+        unit = binding.unit if binding.component == component else spec.unit
+        if unit:
+            extra["unit_of_measurement"] = unit
+        if binding.device_class and binding.component == component:
+            extra["device_class"] = binding.device_class
+        if binding.state_class and component == "sensor" and binding.component == component:
+            extra["state_class"] = binding.state_class
+        if binding.icon:
+            extra["icon"] = binding.icon
+        return self._entity(common, node, component, object_id, title, extra)
+
+    def _generic_entities(self, common: dict[str, Any], node: str, name: str, cap: Capability,
+                          thing: Thing) -> list[Discovery]:
+        assert cap.generic is not None
+        found: list[Discovery] = []
+        for prop in cap.generic.properties:
+            if prop.signature not in _SCALAR_SIGNATURES and prop.signature != "b":
+                log.info("%s (%s): generic property %s.%s (%s) has no Home Assistant entity; "
+                         "it is on %s", name, thing.id, cap.key, prop.name, prop.signature,
+                         self.topics.state(name))
+                continue
+            path = _value_path(cap.key, prop.name)
+            object_id = slug(f"{cap.key}_{prop.name}")
+            if prop.signature == "b":
+                extra = {"state_topic": self.topics.state(name), "payload_on": "ON",
+                         "payload_off": "OFF",
+                         "value_template": f"{{{{ 'ON' if {path} else 'OFF' }}}}"}
+                component = "binary_sensor"
+            else:
+                extra = {"state_topic": self.topics.state(name),
+                         "value_template": f"{{{{ {path} }}}}"}
+                component = "sensor"
+            found.append(self._entity(common, node, component, object_id,
+                                      f"{_human(cap.key)} {prop.name}", extra))
+        return found

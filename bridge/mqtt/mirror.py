@@ -1,0 +1,232 @@
+"""The mirror: what the broker should hold for every exposed device, kept up to date.
+
+Layer: ``bridge.mqtt`` (pure apart from the ``emit`` callback, which queues a message in the
+outbox). It reacts to registry events and decides which retained documents change: device
+state, availability, the light state, Home Assistant discovery, the device list. It never talks
+to the broker itself and never blocks.
+
+Which Things: those ``registry.exposable(thing, Side.MQTT)`` accepts, i.e. OCF and AllJoyn
+devices the policy lets through; capabilities the policy hides on MQTT are left out everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bridge.core.events import (
+    AvailabilityChanged,
+    CommandRejected,
+    Event,
+    SignalEmitted,
+    StateChanged,
+    ThingAdded,
+    ThingRemoved,
+    ThingUpdated,
+)
+from bridge.core.registry import Registry
+from bridge.core.thing import Capability, Side, Thing
+from bridge.mqtt import payloads
+from bridge.mqtt.hass import HomeAssistant
+from bridge.mqtt.light import (
+    ColourMode,
+    LightParts,
+    light_parts,
+    light_state,
+)
+from bridge.mqtt.names import FriendlyNames
+from bridge.mqtt.outbox import Message
+from bridge.mqtt.topics import Topics
+
+log = logging.getLogger("ocfaj.mqtt")
+
+Emit = Callable[[Message], None]
+
+
+class Mirror:
+    """Turns registry events into retained documents; see the module docstring."""
+
+    def __init__(self, registry: Registry, topics: Topics, names: FriendlyNames,
+                 hass: HomeAssistant | None, emit: Emit, *, qos: int,
+                 info: dict[str, Any]) -> None:
+        self.registry = registry
+        self.topics = topics
+        self.names = names
+        self.hass = hass
+        self.info = info
+        self._emit = emit
+        self._qos = qos
+        #: Thing id -> friendly name, for every exposed Thing.
+        self.exposed: dict[str, str] = {}
+        self._lights: dict[str, LightParts] = {}
+        self._modes: dict[str, ColourMode] = {}
+        self._discovery: dict[str, set[str]] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def visible(self, thing: Thing, cap: Capability) -> bool:
+        return self.registry.policy.allows_capability(thing, cap, Side.MQTT)
+
+    def _retain(self, topic: str, document: Any, qos: int | None = None) -> None:
+        payload = b"" if document is None else payloads.encode(document)
+        self._emit(Message(topic, payload, self._qos if qos is None else qos, retain=True,
+                           coalesce=True))
+
+    def light_of(self, thing_id: str) -> LightParts | None:
+        return self._lights.get(thing_id)
+
+    def thing_named(self, name_or_id: str) -> Thing | None:
+        thing_id = self.names.thing_id(name_or_id)
+        return self.registry.get(thing_id) if thing_id in self.exposed else None
+
+    # -- events --------------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            if event.thing.id in self.exposed:
+                self.publish_state(event.thing, changed=event.capability)
+        elif isinstance(event, AvailabilityChanged):
+            if event.thing.id in self.exposed:
+                self.publish_availability(event.thing)
+                self.publish_devices()
+            else:
+                self._reconsider(event.thing)
+        elif isinstance(event, ThingAdded | ThingUpdated):
+            self._reconsider(event.thing)
+        elif isinstance(event, ThingRemoved):
+            if event.thing.id in self.exposed:
+                self.withdraw(event.thing)
+        elif isinstance(event, SignalEmitted):
+            self._signal(event)
+        elif isinstance(event, CommandRejected) and event.source != Side.MQTT:
+            self._emit(Message(self.topics.bridge_event, payloads.encode({
+                "type": "command_rejected",
+                "data": {"device": self.exposed.get(event.thing_id, event.thing_id),
+                         "capability": event.capability, "source": event.source.value,
+                         "reason": event.reason, "message": event.message}}), qos=1))
+
+    def _reconsider(self, thing: Thing) -> None:
+        if self.registry.exposable(thing, Side.MQTT):
+            self.expose(thing)
+        elif thing.id in self.exposed:
+            log.info("%s (%s) is no longer exposed on MQTT", thing.info.name, thing.id)
+            self.withdraw(thing)
+
+    def _signal(self, event: SignalEmitted) -> None:
+        name = self.exposed.get(event.thing.id)
+        if name is None:
+            return
+        # Events are not retained and never coalesced: each one reaches subscribers.
+        self._emit(Message(self.topics.event(name), payloads.encode(
+            {"capability": event.capability, "signal": event.signal, "args": dict(event.args)}),
+            self._qos))
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def expose(self, thing: Thing) -> None:
+        """Publish everything about ``thing`` (new, or its capabilities changed)."""
+        if thing.id not in self.exposed:
+            self.exposed[thing.id] = self.names.assign(thing)
+            log.info("%s (%s) is on MQTT as %s", thing.info.name, thing.id,
+                     self.topics.state(self.exposed[thing.id]))
+        parts = light_parts(thing, self.visible)
+        if parts is None:
+            self._lights.pop(thing.id, None)
+        else:
+            self._lights[thing.id] = parts
+        self.publish_state(thing)
+        self.publish_availability(thing)
+        self.publish_discovery(thing)
+        self.publish_devices()
+
+    def withdraw(self, thing: Thing) -> None:
+        """Remove ``thing``'s retained documents and discovery from the broker."""
+        name = self.exposed.pop(thing.id)
+        for topic in (self.topics.state(name), self.topics.availability(name)):
+            self._retain(topic, None)
+        if self._lights.pop(thing.id, None) is not None:
+            self._retain(self.topics.light_state(name), None)
+        for topic in sorted(self._discovery.pop(thing.id, set())):
+            self._retain(topic, None, qos=1)
+        self._modes.pop(thing.id, None)
+        self.names.forget(thing.id)
+        self.publish_devices()
+
+    def publish_state(self, thing: Thing, changed: str | None = None) -> None:
+        name = self.exposed[thing.id]
+        self._retain(self.topics.state(name), payloads.state(thing, self.visible))
+        parts = self._lights.get(thing.id)
+        if parts is None or (changed is not None and changed not in parts.keys):
+            return
+        if changed == parts.colour and parts.colour is not None:
+            self._modes[thing.id] = "hs"
+        elif changed == parts.colour_temperature and parts.colour_temperature is not None:
+            self._modes[thing.id] = "color_temp"
+        self._retain(self.topics.light_state(name),
+                     light_state(thing, parts, self._modes.get(thing.id)))
+
+    def publish_availability(self, thing: Thing) -> None:
+        self._retain(self.topics.availability(self.exposed[thing.id]),
+                     payloads.availability(thing.available))
+
+    def devices(self) -> list[dict[str, Any]]:
+        found = []
+        for thing_id, name in self.exposed.items():
+            thing = self.registry.get(thing_id)
+            if thing is not None:
+                found.append(payloads.device_entry(thing, name, self.visible))
+        return found
+
+    def publish_devices(self) -> None:
+        self._retain(self.topics.bridge_devices, self.devices(), qos=1)
+
+    def publish_discovery(self, thing: Thing) -> None:
+        if self.hass is None:
+            return
+        caps = [cap for cap in thing.capabilities.values() if self.visible(thing, cap)]
+        docs = self.hass.device(thing, self.exposed[thing.id], caps,
+                                self._lights.get(thing.id))
+        topics = {doc.topic for doc in docs}
+        for gone in sorted(self._discovery.get(thing.id, set()) - topics):
+            self._retain(gone, None, qos=1)
+        for doc in docs:
+            self._emit(Message(doc.topic, doc.payload, 1, retain=True, coalesce=True))
+        self._discovery[thing.id] = topics
+
+    def publish_all_discovery(self) -> None:
+        """Every discovery document again (Home Assistant came online, or a reconnect)."""
+        if self.hass is None:
+            return
+        gateway = self.hass.gateway()
+        self._emit(Message(gateway.topic, gateway.payload, 1, retain=True, coalesce=True))
+        for thing_id in list(self.exposed):
+            thing = self.registry.get(thing_id)
+            if thing is not None:
+                self.publish_discovery(thing)
+
+    def snapshot(self) -> None:
+        """Re-publish every retained document: after a (re)connect, behind the replay."""
+        self._retain(self.topics.bridge_info, self.info, qos=1)
+        self.publish_devices()
+        for thing_id in list(self.exposed):
+            thing = self.registry.get(thing_id)
+            if thing is None:
+                continue
+            self.publish_state(thing)
+            self.publish_availability(thing)
+        self.publish_all_discovery()
+
+    def rename(self, thing: Thing, new: str) -> str:
+        """Move ``thing`` to friendly name ``new``; raises ``RenameRefused``."""
+        old = self.names.rename(thing, new)
+        if old == new:
+            return old
+        for topic in (self.topics.state(old), self.topics.availability(old)):
+            self._retain(topic, None)
+        if thing.id in self._lights:
+            self._retain(self.topics.light_state(old), None)
+        self.exposed[thing.id] = new
+        log.info("%s (%s) renamed from %s to %s", thing.info.name, thing.id, old, new)
+        self.expose(thing)
+        return old

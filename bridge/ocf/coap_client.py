@@ -1,0 +1,188 @@
+"""Unicast OCF requests and observations over aiocoap (Block2 is aiocoap's).
+
+Layer: ``bridge.ocf`` I/O (aiocoap). Requests carry Accept 10000 and the version options
+(PROTOCOL_FACTS.md interop list); answers are read leniently (format 60 or none, with or
+without a version option). Failures become ``bridge.core.errors`` types: an error answer is
+``DeviceError(code, diagnostic)``, silence is ``DeviceTimeout``.
+
+Cancelling an observation must send a GET with Observe=1 on the observation's own token;
+aiocoap 0.4 only forgets observations locally, so :meth:`OcfClient.deregister` hands aiocoap's
+token manager the old token for that one request (documented private API of aiocoap 0.4.x,
+``TokenManager.next_token``/``request``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiocoap
+from aiocoap import Message
+from aiocoap.numbers.codes import Code
+from aiocoap.pipe import Pipe
+from aiocoap.protocol import Request as AiocoapRequest
+from aiocoap.tokenmanager import TokenManager
+
+from bridge.core.errors import DeviceError, DeviceTimeout
+from bridge.ocf import wire
+from bridge.ocf.coap_messages import set_version, status_number
+from bridge.ocf.links import Endpoint
+
+log = logging.getLogger("ocfaj.ocf.client")
+
+OnValue = Callable[[Any], None]
+OnEnd = Callable[[str], None]
+
+
+def request_uri(ep: Endpoint, href: str, query: Sequence[str] = ()) -> str:
+    return ep.request_uri + href + (("?" + "&".join(query)) if query else "")
+
+
+def decode_answer(response: Any, max_payload: int) -> Any:
+    """The decoded payload of a successful answer (lenient on format and version)."""
+    if not response.code.is_successful():
+        text = bytes(response.payload).decode("utf-8", "replace")[:200]
+        raise DeviceError(status_number(response.code), text or str(response.code))
+    if len(response.payload) > max_payload:
+        raise DeviceError(413, f"answer of {len(response.payload)} bytes exceeds max_payload")
+    cf = response.opt.content_format
+    if response.payload and cf is not None and int(cf) not in (wire.CF_OCF_CBOR, wire.CF_CBOR):
+        raise DeviceError(415, f"answer in unsupported content format {int(cf)}")
+    try:
+        return wire.decode(bytes(response.payload))
+    except wire.PayloadError as err:
+        raise DeviceError(502, str(err)) from None
+
+
+@dataclass
+class Observation:
+    """A running observation; ``task`` feeds ``on_value`` until it ends."""
+
+    ep: Endpoint
+    href: str
+    task: asyncio.Task[None] | None = None
+    token: bytes = b""
+    request: Any = None
+    cancelled: bool = False
+
+
+class OcfClient:
+    """GET, POST and observe OCF resources; one aiocoap client context."""
+
+    def __init__(self, timeout: float, max_payload: int) -> None:
+        self.timeout = timeout
+        self.max_payload = max_payload
+        self._context: Any = None
+
+    async def start(self) -> None:
+        if self._context is None:
+            self._context = await aiocoap.Context.create_client_context(transports=["udp6"])
+
+    async def shutdown(self) -> None:
+        context, self._context = self._context, None
+        if context is not None:
+            await context.shutdown()
+
+    def _message(self, code: Code, ep: Endpoint, href: str, query: Sequence[str],
+                 body: Any = None, observe: int | None = None) -> Message:
+        message = Message(code=code, uri=request_uri(ep, href, query), accept=wire.CF_OCF_CBOR)
+        set_version(message, wire.OPT_ACCEPT_VERSION)
+        if observe is not None:
+            message.opt.observe = observe
+        if body is not None:
+            message.payload = wire.encode(body)
+            message.opt.content_format = wire.CF_OCF_CBOR
+            set_version(message, wire.OPT_CONTENT_VERSION)
+        return message
+
+    async def _send(self, message: Message, what: str) -> Any:
+        if self._context is None:
+            raise DeviceError(503, "the OCF client is not running")
+        request = self._context.request(message)
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await request.response
+        except TimeoutError:
+            request.response.cancel()
+            raise DeviceTimeout(f"{what}: no answer within {self.timeout} s") from None
+        except aiocoap.error.Error as err:
+            raise DeviceTimeout(f"{what}: {err}") from None
+        return decode_answer(response, self.max_payload)
+
+    async def get(self, ep: Endpoint, href: str, query: Sequence[str] = ()) -> Any:
+        return await self._send(self._message(Code.GET, ep, href, query), f"GET {href}")
+
+    async def post(self, ep: Endpoint, href: str, body: Any) -> Any:
+        return await self._send(self._message(Code.POST, ep, href, (), body), f"POST {href}")
+
+    def observe(self, ep: Endpoint, href: str, on_value: OnValue, on_end: OnEnd) -> Observation:
+        """Register (Observe=0); ``on_value`` gets each decoded representation, ``on_end`` the
+        reason when the observation fails (never after :meth:`deregister`)."""
+        observation = Observation(ep, href)
+        observation.task = asyncio.ensure_future(self._run(observation, on_value, on_end))
+        return observation
+
+    async def _run(self, observation: Observation, on_value: OnValue, on_end: OnEnd) -> None:
+        message = self._message(Code.GET, observation.ep, observation.href, (), observe=0)
+        try:
+            if self._context is None:
+                raise DeviceError(503, "the OCF client is not running")
+            # Without blockwise handling the request message keeps the token aiocoap gives it,
+            # which the deregistration needs.
+            request = self._context.request(message, handle_blockwise=False)
+            observation.request = request
+            async with asyncio.timeout(self.timeout):
+                first = await request.response
+            observation.token = bytes(message.token)
+            on_value(decode_answer(first, self.max_payload))
+            if request.observation is None or first.opt.observe is None:
+                raise DeviceError(500, f"{observation.href} refused the observation")
+            async for notification in request.observation:
+                on_value(decode_answer(notification, self.max_payload))
+            reason = "the device ended the observation"
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            reason = f"no answer within {self.timeout} s"
+        except DeviceError as err:
+            reason = err.message
+        except Exception as err:  # aiocoap reports network failures with many types
+            reason = f"{type(err).__name__}: {err}"
+        if not observation.cancelled:
+            on_end(reason)
+
+    async def deregister(self, observation: Observation) -> None:
+        """End an observation for real: GET with Observe=1 on its token, then stop locally."""
+        if observation.cancelled:
+            return
+        observation.cancelled = True
+        request = observation.request
+        if request is not None and request.observation is not None:
+            request.observation.cancel()
+        if observation.task is not None:
+            observation.task.cancel()
+        if not observation.token or self._context is None:
+            return
+        await asyncio.sleep(0)
+        message = self._message(Code.GET, observation.ep, observation.href, (), observe=1)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._send_with_token(message, observation.token)
+        except Exception as err:  # the device may be gone already: nothing left to cancel
+            log.debug("deregistering %s failed: %s", observation.href, err)
+
+    async def _send_with_token(self, message: Message, token: bytes) -> None:
+        pipe = Pipe(message, self._context.log)
+        request = AiocoapRequest(pipe, asyncio.get_running_loop(), self._context.log)
+        interface = await self._context.find_remote_and_interface(message)
+        if not isinstance(interface, TokenManager):
+            raise DeviceError(500, "no token manager to deregister through")
+        interface.next_token = lambda: token
+        try:
+            interface.request(pipe)
+        finally:
+            del interface.next_token
+        await request.response

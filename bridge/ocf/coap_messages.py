@@ -1,0 +1,73 @@
+"""Conversion between aiocoap messages and the OCF request/reply values of ``served``.
+
+Layer: ``bridge.ocf`` I/O edge (aiocoap types, no sockets of its own). OCF's version options
+(2049, 2053) are critical, unknown to aiocoap, and carried as plain unsigned integers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiocoap import Message
+from aiocoap.numbers.codes import Code
+from aiocoap.numbers.optionnumbers import OptionNumber
+from aiocoap.optiontypes import UintOption
+
+from bridge.ocf import wire
+from bridge.ocf.served import Reply, Request
+
+
+def uint_option(message: Any, number: int) -> int | None:
+    values = message.opt.get_option(OptionNumber(number))
+    if not values:
+        return None
+    raw = values[0].encode() if hasattr(values[0], "encode") else b""
+    return int.from_bytes(raw, "big") if len(raw) <= 4 else None
+
+
+def set_version(message: Any, number: int) -> None:
+    message.opt.add_option(UintOption(number, wire.OCF_1_0))
+
+
+def is_multicast(message: Any) -> bool:
+    return bool(getattr(message.remote, "is_multicast_locally", False))
+
+
+def to_request(message: Any, max_payload: int) -> Request:
+    cf = message.opt.content_format
+    accept = message.opt.accept
+    return Request(
+        method=message.code.name if message.code.is_request() else str(message.code),
+        path="/" + "/".join(message.opt.uri_path),
+        query=tuple(message.opt.uri_query),
+        payload=bytes(message.payload),
+        content_format=None if cf is None else int(cf),
+        accept=None if accept is None else int(accept),
+        accept_version=uint_option(message, wire.OPT_ACCEPT_VERSION),
+        multicast=is_multicast(message),
+        max_payload=max_payload,
+    )
+
+
+def code_of(status: int) -> Code:
+    major, minor = wire.split_status(status)
+    return Code(major * 32 + minor)
+
+
+def status_number(code: Any) -> int:
+    return wire.status_number(int(code.class_), int(code.detail))
+
+
+def to_message(reply: Reply) -> Message:
+    if reply.silent:
+        # RFC 7967 No-Response "not interested in any": aiocoap then sends nothing.
+        return Message(code=code_of(reply.code), no_response=26)
+    if not reply.success:
+        return Message(code=code_of(reply.code), payload=reply.diagnostic.encode("utf-8"))
+    if reply.body is None:
+        message = Message(code=code_of(reply.code))
+    else:
+        message = Message(code=code_of(reply.code), payload=wire.encode(reply.body),
+                          content_format=wire.CF_OCF_CBOR)
+    set_version(message, wire.OPT_CONTENT_VERSION)
+    return message

@@ -1,0 +1,151 @@
+"""``OcfSide``: everything OCF the daemon runs, behind one facade.
+
+Layer: ``bridge.ocf`` (the adapter's entry point; the daemon constructs it). It wires the
+discovery client (multicast rounds every ``discovery_interval`` plus unicast ``/oic/res`` of
+``unicast_peers``), the device tracker that builds Things, the command handler registered for
+``Side.OCF``, and the virtual device server. Constructor only assigns; ``start`` does I/O;
+``shutdown`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from bridge.core.errors import DeviceError
+from bridge.core.identity import IdentityBook
+from bridge.core.registry import Registry
+from bridge.core.thing import Side
+from bridge.model.types import Catalogue
+from bridge.ocf import wire
+from bridge.ocf.coap_client import OcfClient
+from bridge.ocf.config import OcfConfig
+from bridge.ocf.devices import OcfDevices, Sighting
+from bridge.ocf.discovery import DiscoveryReply, MulticastDiscovery
+from bridge.ocf.handler import OcfCommandHandler
+from bridge.ocf.links import Endpoint, group_by_device, parse_endpoint, parse_res
+from bridge.ocf.netif import multicast_interfaces
+from bridge.ocf.virtual import VirtualOcfDevices, multicast_groups
+
+log = logging.getLogger("ocfaj.ocf")
+
+#: Longest time a discovery round listens for replies (shorter when rounds are frequent).
+MAX_REPLY_WINDOW = 2.0
+
+
+class OcfSide:
+    def __init__(self, config: OcfConfig, registry: Registry, catalogue: Catalogue,
+                 book: IdentityBook, gateway_name: str) -> None:
+        self.config = config
+        self.registry = registry
+        self.catalogue = catalogue
+        self.book = book
+        self.gateway_name = gateway_name
+        self.client = OcfClient(config.request_timeout, config.max_payload)
+        self.discovery: MulticastDiscovery | None = None
+        self.virtual: VirtualOcfDevices | None = None
+        self.devices: OcfDevices | None = None
+        self.rounds = 0
+        self._task: asyncio.Task[None] | None = None
+        self._round_done = asyncio.Event()
+
+    async def start(self) -> None:
+        if self._task is not None or not self.config.enabled:
+            return
+        interfaces = multicast_interfaces(self.config.interfaces)
+        v6_groups = ([wire.MCAST_V6[s] for s in self.config.ipv6_scopes]
+                     if self.config.ipv6 else [])
+        self.virtual = VirtualOcfDevices(
+            self.registry, gateway_name=self.gateway_name, bind_host=self.config.virtual_bind,
+            server_port=self.config.server_port,
+            multicast=multicast_groups(interfaces, self.config.ipv4, v6_groups),
+            max_payload=self.config.max_payload)
+        self.devices = OcfDevices(self.registry, self.catalogue, self.book, self.client,
+                                  missed_rounds=self.config.missed_rounds,
+                                  observe=self.config.observe, is_own=self.virtual.owns)
+        self.discovery = MulticastDiscovery(
+            interfaces, ipv4=self.config.ipv4, ipv6_groups=v6_groups,
+            window=min(MAX_REPLY_WINDOW, self.config.discovery_interval / 2))
+        await self.client.start()
+        await self.virtual.start()
+        await self.discovery.start()
+        self.registry.register_handler(Side.OCF, OcfCommandHandler(self.devices, self.client))
+        self._task = asyncio.ensure_future(self._loop())
+        log.info("OCF side started on %s (gateway server port %d)",
+                 ", ".join(interfaces) or "no interfaces", self.config.server_port)
+
+    async def shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self.devices is not None:
+            await self.devices.shutdown()
+        if self.discovery is not None:
+            await self.discovery.shutdown()
+        if self.virtual is not None:
+            await self.virtual.shutdown()
+        await self.client.shutdown()
+
+    def status(self) -> dict[str, Any]:
+        devices = self.devices.by_di.values() if self.devices else []
+        return {
+            "discovered": sum(1 for d in devices if not d.secure_only),
+            "available": sum(1 for d in devices if d.healthy),
+            "not_bridgeable": sum(1 for d in devices if d.secure_only),
+            "virtual": len(self.virtual.virtuals) if self.virtual else 0,
+            "discovery_rounds": self.rounds,
+        }
+
+    async def next_round(self) -> None:
+        """Wait until the next discovery round has been applied (for tests and tools)."""
+        self._round_done.clear()
+        await self._round_done.wait()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.discover_once()
+            except Exception:
+                log.exception("OCF discovery round failed; trying again next round")
+            self._round_done.set()
+            await asyncio.sleep(self.config.discovery_interval)
+
+    async def discover_once(self) -> None:
+        assert self.discovery is not None and self.devices is not None
+        replies = await self.discovery.round()
+        sightings: dict[str, Sighting] = {}
+        for reply in replies:
+            await self._add_reply(sightings, reply)
+        for uri in self.config.unicast_peers:
+            peer = parse_endpoint(uri)
+            if peer is None or peer.secure:
+                continue
+            try:
+                value = await self.client.get(peer, "/oic/res")
+            except DeviceError as err:
+                log.debug("unicast discovery of %s failed: %s", uri, err.message)
+                continue
+            _merge(sightings, parse_res(value, peer), peer, "")
+        await self.devices.update(sightings)
+        self.rounds += 1
+
+    async def _add_reply(self, sightings: dict[str, Sighting], reply: DiscoveryReply) -> None:
+        try:
+            if reply.more_blocks:
+                # Large /oic/res comes block-wise even to multicast: fetch it whole by unicast.
+                value = await self.client.get(reply.source, "/oic/res")
+            else:
+                value = wire.decode(reply.payload)
+        except (DeviceError, wire.PayloadError) as err:
+            log.info("unreadable /oic/res from %s: %s", reply.source.uri, err)
+            return
+        _merge(sightings, parse_res(value, reply.source), reply.source, reply.interface)
+
+
+def _merge(sightings: dict[str, Sighting], links: list[Any], source: Endpoint,
+           interface: str) -> None:
+    for di, device_links in group_by_device(links).items():
+        if di not in sightings:
+            sightings[di] = Sighting(device_links, source, interface)

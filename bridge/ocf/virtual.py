@@ -1,0 +1,199 @@
+"""Virtual OCF devices for the Things of other sides, and the gateway's own bridge device.
+
+Layer: ``bridge.ocf`` I/O (aiocoap server contexts). Subscribes to the registry's event bus:
+each Thing that ``registry.exposable(thing, Side.OCF)`` allows gets a :class:`CoapEndpoint` on
+its own ephemeral port; state changes notify observers; ``ThingRemoved`` withdraws it. While
+its origin is unavailable a virtual device stays listed and its resources answer 5.03 (its
+observers receive that 5.03, which ends their observation): clients see why, instead of a
+device that silently disappeared and comes back with the same ``di``. One more endpoint on
+``server_port`` (5683) joins the multicast groups, lists every virtual device with its own
+``eps`` in ``/oic/res`` and serves the ``oic.d.bridge`` device with ``/bridge/vodlist``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bridge.core.events import (
+    AvailabilityChanged,
+    Event,
+    SignalEmitted,
+    StateChanged,
+    ThingAdded,
+    ThingRemoved,
+    ThingUpdated,
+)
+from bridge.core.registry import Command, Registry
+from bridge.core.thing import Side, Thing
+from bridge.model.types import Value
+from bridge.ocf import wire
+from bridge.ocf.coap_server import CoapEndpoint
+from bridge.ocf.info import BRIDGE, DMV, ICV
+from bridge.ocf.served import ServedDevice, ServedResource
+from bridge.ocf.virtual_resources import VirtualLayout, build_layout, signal_values
+
+log = logging.getLogger("ocfaj.ocf.virtual")
+_GATEWAY_NAMESPACE = uuid.UUID("8f0e4e90-79e5-11e6-bdf4-0800200c9a66")
+_ECONAMES = {Side.ALLJOYN: "AllJoyn", Side.MQTT: "MQTT"}
+
+
+def gateway_identity(gateway_name: str) -> tuple[str, str, str]:
+    """``di``, ``piid``, ``pi`` of the bridge device: stable for a gateway name."""
+    return tuple(str(uuid.uuid5(_GATEWAY_NAMESPACE, f"ocfaj:{part}:{gateway_name}"))
+                 for part in ("di", "piid", "pi"))  # type: ignore[return-value]
+
+
+@dataclass
+class _Virtual:
+    thing: Thing
+    layout: VirtualLayout
+    endpoint: CoapEndpoint
+
+
+class VirtualOcfDevices:
+    """Publishes virtual OCF devices; ``start``/``shutdown`` like every side component."""
+
+    def __init__(self, registry: Registry, *, gateway_name: str, bind_host: str,
+                 server_port: int, multicast: list[tuple[str, str]], max_payload: int) -> None:
+        self.registry = registry
+        self.gateway_name = gateway_name
+        self.bind_host = bind_host
+        self.max_payload = max_payload
+        self.virtuals: dict[str, _Virtual] = {}
+        di, piid, pi = gateway_identity(gateway_name)
+        self.bridge = ServedDevice(
+            di=di, device_types=("oic.wk.d", BRIDGE),
+            device={"n": gateway_name, "di": di, "piid": piid, "icv": ICV, "dmv": DMV},
+            platform={"pi": pi, "mnmn": "ocfaj"})
+        self.bridge.resources["/bridge/vodlist"] = ServedResource(
+            "/bridge/vodlist", ("oic.r.vodlist",), ("oic.if.r", "oic.if.baseline"), True,
+            self._vodlist)
+        self.listener = CoapEndpoint(self.bridge, bind_host=bind_host, port=server_port,
+                                     multicast=multicast, listed=self._listed,
+                                     max_payload=max_payload)
+        self._queue: asyncio.Queue[tuple[str, Thing]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._unsubscribe: list[object] = []
+
+    def owns(self, di: str) -> bool:
+        return di == self.bridge.di or any(v.thing.identity.di == di
+                                           for v in self.virtuals.values())
+
+    async def start(self) -> None:
+        if self._worker is not None:
+            return
+        await self.listener.start()
+        self._unsubscribe.append(self.registry.bus.subscribe("ocf-virtual", self._on_event))
+        self._worker = asyncio.ensure_future(self._work())
+        for thing in self.registry:
+            self._queue.put_nowait(("sync", thing))
+
+    async def shutdown(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()  # type: ignore[operator]
+        self._unsubscribe.clear()
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+        for thing_id in list(self.virtuals):
+            await self._withdraw(thing_id)
+        await self.listener.shutdown()
+
+    async def wait_idle(self) -> None:
+        """Until every queued Thing change has been applied (for tests and start-up)."""
+        await self._queue.join()
+
+    def _listed(self) -> list[tuple[ServedDevice, int]]:
+        return [(v.layout.device, v.endpoint.port) for v in self.virtuals.values()]
+
+    def _vodlist(self) -> Mapping[str, Value]:
+        return {"vods": [{"n": v.thing.info.name, "di": v.thing.identity.di,
+                          "econame": _ECONAMES.get(v.thing.origin, str(v.thing.origin))}
+                         for v in self.virtuals.values()]}
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ThingAdded | ThingUpdated):
+            self._queue.put_nowait(("sync", event.thing))
+        elif isinstance(event, ThingRemoved):
+            self._queue.put_nowait(("remove", event.thing))
+        elif isinstance(event, AvailabilityChanged):
+            virtual = self.virtuals.get(event.thing.id)
+            if virtual is not None:
+                virtual.layout.device.available = event.available
+                virtual.endpoint.notify_all()
+        elif isinstance(event, StateChanged):
+            virtual = self.virtuals.get(event.thing.id)
+            if virtual is not None:
+                for href in virtual.layout.hrefs.get(event.capability, []):
+                    virtual.endpoint.notify(href)
+        elif isinstance(event, SignalEmitted):
+            self._signal(event)
+
+    def _signal(self, event: SignalEmitted) -> None:
+        virtual = self.virtuals.get(event.thing.id)
+        if virtual is None:
+            return
+        href = virtual.layout.signals.get((event.capability, event.signal))
+        if href is not None:
+            virtual.layout.last[href] = signal_values(event.args)
+            virtual.endpoint.notify(href)
+
+    async def _work(self) -> None:
+        while True:
+            action, thing = await self._queue.get()
+            try:
+                if action == "remove":
+                    await self._withdraw(thing.id)
+                elif self.registry.exposable(thing, Side.OCF):
+                    await self._publish(thing)
+                else:
+                    await self._withdraw(thing.id)
+            except Exception:
+                log.exception("virtual OCF device for %s (%s) failed", thing.info.name, thing.id)
+            finally:
+                self._queue.task_done()
+
+    async def _publish(self, thing: Thing) -> None:
+        old = self.virtuals.get(thing.id)
+        thing_id = thing.id
+
+        def state_of(key: str) -> Mapping[str, Value]:
+            current = self.registry.get(thing_id)
+            cap = current.capabilities.get(key) if current is not None else None
+            return cap.state if cap is not None else {}
+
+        async def command(cmd: Command) -> Mapping[str, Value]:
+            return await self.registry.command(thing_id, cmd, Side.OCF)
+
+        layout = build_layout(thing, state_of, command)
+        if old is not None:
+            # Same endpoint and port: clients keep working; observers see the new state.
+            old.thing, old.layout = thing, layout
+            old.endpoint.own = layout.device
+            old.endpoint.notify_all()
+            return
+        endpoint = CoapEndpoint(layout.device, bind_host=self.bind_host,
+                                max_payload=self.max_payload)
+        await endpoint.start()
+        self.virtuals[thing_id] = _Virtual(thing, layout, endpoint)
+        log.info("%s (%s): virtual OCF device di %s on port %d", thing.info.name, thing_id,
+                 thing.identity.di, endpoint.port)
+        self.listener.notify("/bridge/vodlist")
+
+    async def _withdraw(self, thing_id: str) -> None:
+        virtual = self.virtuals.pop(thing_id, None)
+        if virtual is not None:
+            await virtual.endpoint.shutdown()
+            log.info("%s (%s): virtual OCF device withdrawn", virtual.thing.info.name, thing_id)
+            self.listener.notify("/bridge/vodlist")
+
+
+def multicast_groups(interfaces: list[str], ipv4: bool, ipv6_groups: list[str]) -> list[
+        tuple[str, str]]:
+    groups = ([wire.MCAST_V4] if ipv4 else []) + ipv6_groups
+    return [(group, name) for name in interfaces for group in groups]

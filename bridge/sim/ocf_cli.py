@@ -1,0 +1,77 @@
+"""``ocfaj simulate ocf``: run simulated OCF devices, controlled through stdin/stdout.
+
+Layer: ``bridge.sim`` (command line front end of ``bridge.sim.ocf``). The lead wires
+:func:`add_arguments` and :func:`run` into the ``ocfaj`` command; ``python -m
+bridge.sim.ocf_cli`` runs it stand-alone (the integration tests start it that way inside
+network namespaces). The control protocol is ``bridge.sim.control``'s JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from bridge.model import load_catalogue
+from bridge.ocf import wire
+from bridge.sim.control import SimServer, run_control
+from bridge.sim.device import SimDevice
+from bridge.sim.ocf import OcfSimServer, SimListing
+
+#: Short names users type for device type models whose id differs.
+_ALIASES = {"lock": "smartlock", "plug": "smartplug"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True,
+                        help="device type model: light, switch, thermostat, sensor, lock...")
+    parser.add_argument("--name", required=True, help="device name (/oic/d n)")
+    parser.add_argument("--count", type=int, default=1,
+                        help="number of devices; names get ' 2', ' 3'... appended")
+    parser.add_argument("--interface", action="append", default=[],
+                        help="interface for multicast discovery (repeatable; default: all)")
+    parser.add_argument("--port", type=int, default=wire.COAP_PORT,
+                        help="UDP port of the multicast /oic/res responder (default 5683)")
+
+
+def device_names(name: str, count: int) -> list[str]:
+    return [name if i == 1 else f"{name} {i}" for i in range(1, count + 1)]
+
+
+async def run(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue()
+    model = _ALIASES.get(args.model, args.model)
+    if args.count < 1:
+        print("--count must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        devices = [SimDevice.of_type(name, catalogue, model)
+                   for name in device_names(args.name, args.count)]
+    except ValueError as err:
+        print(f"ocfaj simulate ocf: {err}", file=sys.stderr)
+        return 2
+    listing = SimListing(tuple(args.interface), args.port)
+    servers: list[SimServer] = [OcfSimServer(device, listing) for device in devices]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await run_control(servers, stop)
+    finally:
+        await listing.shutdown()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="ocfaj simulate ocf", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
