@@ -91,9 +91,9 @@ class Mirror:
                 self.publish_availability(event.thing)
                 self.publish_devices()
             else:
-                self._reconsider(event.thing)
+                self.consider(event.thing)
         elif isinstance(event, ThingAdded | ThingUpdated):
-            self._reconsider(event.thing)
+            self.consider(event.thing)
         elif isinstance(event, ThingRemoved):
             if event.thing.id in self.exposed:
                 self.withdraw(event.thing)
@@ -106,7 +106,7 @@ class Mirror:
                          "capability": event.capability, "source": event.source.value,
                          "reason": event.reason, "message": event.message}}), qos=1))
 
-    def _reconsider(self, thing: Thing) -> None:
+    def consider(self, thing: Thing) -> None:
         if self.registry.exposable(thing, Side.MQTT):
             self.expose(thing)
         elif thing.id in self.exposed:

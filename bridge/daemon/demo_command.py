@@ -1,0 +1,275 @@
+"""``ocfaj demo``: the gateway with simulated devices on both sides, on one machine.
+
+Layer: ``bridge.daemon``. Without any configuration the demo starts a private dbus-daemon,
+the simulated devices of a scenario (the shipped ``home`` one by default: OCF devices served
+on loopback, AllJoyn devices on the private bus), and the gateway between them, then shows a
+live table of what was bridged and what changes until Ctrl-C. Multicast is never sent on the
+machine's real interfaces: the gateway reaches the simulated OCF devices by unicast on
+loopback, and says so. The configuration file and ``OCFAJ_*`` overrides apply as for
+``ocfaj run`` (``OCFAJ_MQTT_HOST`` turns the MQTT uplink on, for example).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bridge.core.events import (
+    AvailabilityChanged,
+    CommandRejected,
+    Event,
+    StateChanged,
+    ThingAdded,
+)
+from bridge.core.registry import SetProperties
+from bridge.core.thing import Side
+from bridge.daemon.cli import add_config_options, config_from_args
+from bridge.daemon.config import Config
+from bridge.daemon.devices_command import render_table
+
+if TYPE_CHECKING:
+    from bridge.daemon.cli import Subparsers
+    from bridge.daemon.gateway import Gateway
+    from bridge.sim.control import SimServer
+
+log = logging.getLogger("ocfaj.demo")
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="run the gateway with simulated devices (no configuration needed)",
+        description="Start a private D-Bus, simulated OCF and AllJoyn devices and the gateway, "
+                    "and show what is bridged until Ctrl-C.")
+    add_config_options(parser)
+    parser.add_argument("--scenario", type=Path, default=SCENARIO_DIR / "home.toml",
+                        help="scenario file with the simulated devices (default: home)")
+    parser.add_argument("--duration", type=float, default=0.0,
+                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--plain", action="store_true",
+                        help="print events line by line instead of redrawing a table")
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    return asyncio.run(run_demo(config, args.scenario, args.duration,
+                                plain=args.plain or not sys.stdout.isatty()))
+
+
+class PrivateBus:
+    """A dbus-daemon of our own, so the demo needs no system bus and no root."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+        self.address = f"unix:path={directory / 'bus'}"
+
+    def start(self) -> None:
+        binary = shutil.which("dbus-daemon")
+        if binary is None:
+            raise OSError("dbus-daemon is not installed (Debian: apt-get install dbus-daemon)")
+        config = self.directory / "bus.conf"
+        config.write_text(
+            "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" "
+            "\"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+            f"<busconfig><type>session</type><listen>{self.address}</listen>"
+            "<auth>EXTERNAL</auth><policy context=\"default\"><allow send_destination=\"*\" "
+            "eavesdrop=\"true\"/><allow eavesdrop=\"true\"/><allow own=\"*\"/></policy>"
+            "<limit name=\"max_connections_per_user\">100000</limit></busconfig>\n")
+        self.process = subprocess.Popen([binary, f"--config-file={config}", "--nofork"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        path = str(self.directory / "bus")
+        while time.monotonic() < deadline:
+            if os.path.exists(path):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise OSError("the private dbus-daemon did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5)
+
+
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_config(config: Config, bus: str, state_dir: Path, ocf_ports: list[int]) -> Config:
+    """The user's configuration, pointed at the demo's private bus and loopback devices."""
+    return dataclasses.replace(
+        config,
+        gateway=dataclasses.replace(config.gateway, state_dir=state_dir, control_bus=bus),
+        alljoyn=dataclasses.replace(config.alljoyn, bus=bus),
+        ocf=dataclasses.replace(
+            config.ocf, interfaces=("lo",), ipv6=False, virtual_bind="127.0.0.1",
+            server_port=_free_port(socket.SOCK_DGRAM),
+            unicast_peers=tuple(f"coap://127.0.0.1:{port}" for port in ocf_ports),
+            discovery_interval=min(config.ocf.discovery_interval, 5.0)),
+        bridge=dataclasses.replace(config.bridge, virtual_grace_period=0.5),
+    )
+
+
+async def build_simulators(scenario_path: Path, bus: str) -> tuple[list[SimServer], Any]:
+    """The scenario's simulated devices, OCF ones on loopback, AllJoyn ones on ``bus``."""
+    from bridge.alljoyn.bus import parse_bus
+    from bridge.model import load_catalogue
+    from bridge.sim.alljoyn import AllJoynSimServer
+    from bridge.sim.device import SimDevice
+    from bridge.sim.ocf import OcfSimServer, SimListing
+    from bridge.sim.scenario import load_scenario
+
+    catalogue = load_catalogue()
+    scenario = load_scenario(scenario_path, catalogue)
+    listing = SimListing(("lo",), _free_port(socket.SOCK_DGRAM))
+    servers: list[SimServer] = []
+    for spec in scenario.devices:
+        device = SimDevice(spec.name, catalogue, list(spec.capabilities),
+                           device_type=spec.device_type)
+        device.faults = spec.faults
+        for cap, values in spec.state.items():
+            device.set(cap, values)
+        if spec.side == "ocf":
+            servers.append(OcfSimServer(device, listing, bind_host="127.0.0.1"))
+        else:
+            servers.append(AllJoynSimServer(device, parse_bus(bus)))
+    return servers, scenario
+
+
+async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *,
+                   plain: bool = True) -> int:
+    from bridge.daemon.gateway import Gateway
+    from bridge.sim.behaviour import start_behaviours
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    workdir = Path(tempfile.mkdtemp(prefix="ocfaj-demo-"))
+    bus = PrivateBus(workdir)
+    gateway: Gateway | None = None
+    servers: list[SimServer] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        bus.start()
+        print(f"demo: private D-Bus at {bus.address}")
+        servers, scenario = await build_simulators(scenario_path, bus.address)
+        ocf_ports = []
+        for server in servers:
+            facts = await server.start()
+            if "port" in facts:
+                ocf_ports.append(int(facts["port"]))
+        print(f"demo: scenario {scenario.name!r}: {len(servers)} simulated devices "
+              f"({len(ocf_ports)} OCF on 127.0.0.1, {len(servers) - len(ocf_ports)} AllJoyn)")
+        print("demo: multicast is not used on this machine's interfaces; the gateway reaches "
+              "the simulated OCF devices by unicast on loopback")
+        gateway = Gateway(demo_config(config, bus.address, workdir / "state", ocf_ports))
+        events: deque[str] = deque(maxlen=10)
+        gateway.bus.subscribe("demo", lambda event: _remember(event, events, plain))
+        await gateway.start()
+        if config.mqtt.enabled:
+            print(f"demo: mirroring to MQTT at {config.mqtt.host}:{config.mqtt.port} "
+                  f"under {config.mqtt.base_topic}/")
+        by_name = {server.device.name: server for server in servers}
+        tasks = start_behaviours(scenario.behaviours, by_name)
+        tasks.append(asyncio.create_task(_commands(gateway, events)))
+        tasks.append(asyncio.create_task(_display(gateway, events, plain)))
+        if duration > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), duration)
+        else:
+            await stop.wait()
+        print("\ndemo: stopping")
+    except OSError as err:
+        print(f"demo: {err}", file=sys.stderr)
+        return 1
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if gateway is not None:
+            await gateway.shutdown()
+        for server in servers:
+            with contextlib.suppress(Exception):
+                await server.stop()
+        bus.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+def _remember(event: Event, events: deque[str], plain: bool) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    line = ""
+    if isinstance(event, ThingAdded):
+        thing = event.thing
+        line = f"found {thing.origin} {'virtual ' if thing.virtual else ''}device {thing.info.name}"
+    elif isinstance(event, StateChanged):
+        values = ", ".join(f"{k}={v}" for k, v in event.values.items())
+        line = f"{event.thing.info.name}: {event.capability} {values}"
+    elif isinstance(event, AvailabilityChanged):
+        line = f"{event.thing.info.name} {'returned' if event.available else 'left'}"
+    elif isinstance(event, CommandRejected):
+        line = f"refused {event.source} command to {event.thing_id}: {event.message}"
+    if line:
+        events.append(f"{stamp} {line}")
+        if plain:
+            print(f"{stamp} {line}", flush=True)
+
+
+async def _commands(gateway: Gateway, events: deque[str]) -> None:
+    """Every few seconds, switch a light through the gateway, like a client would."""
+    on = True
+    while True:
+        await asyncio.sleep(8)
+        for thing in list(gateway.registry):
+            if thing.virtual or not thing.available or "switch" not in thing.capabilities:
+                continue
+            try:
+                await gateway.registry.command(thing.id, SetProperties("switch", {"on": on}),
+                                               Side.CONTROL)
+                events.append(f"{time.strftime('%H:%M:%S')} demo client switched "
+                              f"{thing.info.name} {'on' if on else 'off'} through the gateway")
+            except Exception as err:
+                events.append(f"demo client could not switch {thing.info.name}: {err}")
+            break
+        on = not on
+
+
+async def _display(gateway: Gateway, events: deque[str], plain: bool) -> None:
+    if plain:
+        while True:
+            await asyncio.sleep(10)
+            print(render_table(gateway.describe_devices()), flush=True)
+    while True:
+        table = render_table(gateway.describe_devices())
+        sys.stdout.write("\x1b[H\x1b[2J" + f"ocfaj demo - {gateway.status_line()} - Ctrl-C "
+                         "stops\n\n" + table + "\n\nrecent events:\n" + "\n".join(events)
+                         + "\n")
+        sys.stdout.flush()
+        await asyncio.sleep(1)

@@ -1,0 +1,192 @@
+"""The MQTT side facade: the one object the daemon constructs for the broker uplink.
+
+Layer: ``bridge.mqtt``. It wires the parts together and owns their lifecycle: the outbox
+(SQLite file in the state directory), the broker link (the only user of the MQTT client), the
+mirror (registry events -> retained documents) and the incoming-message handler. It subscribes to
+the event bus; it never calls another side.
+
+Every message goes through the outbox, connected or not; the link drains it in order. After
+each (re)connect the link first replays what queued up, then the retained snapshot (device
+list, states, availability, discovery) the mirror appends at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bridge import __version__
+from bridge.core.events import Event
+from bridge.core.identity import IdentityBook
+from bridge.core.registry import Registry
+from bridge.model.types import Catalogue
+from bridge.mqtt import payloads
+from bridge.mqtt.config import MqttConfig
+from bridge.mqtt.connection import BrokerFinder, BrokerLink, LinkSettings
+from bridge.mqtt.hass import HomeAssistant
+from bridge.mqtt.incoming import Incoming
+from bridge.mqtt.mirror import Mirror
+from bridge.mqtt.names import FriendlyNames
+from bridge.mqtt.outbox import FILE_NAME, Message, Outbox
+from bridge.mqtt.tls import tls_context
+from bridge.mqtt.topics import Topics
+
+log = logging.getLogger("ocfaj.mqtt")
+
+
+class MqttSide:
+    """Mirrors every exposable Thing to an MQTT broker; see the module docstring.
+
+    ``state_dir`` holds the outbox; ``broker_finder`` resolves ``host = "auto"`` (the daemon
+    passes :func:`bridge.discovery.broker.find_mqtt_broker`).
+    """
+
+    def __init__(self, config: MqttConfig, registry: Registry, catalogue: Catalogue,
+                 book: IdentityBook, gateway_name: str, *, state_dir: Path,
+                 broker_finder: BrokerFinder | None = None) -> None:
+        self.config = config
+        self.registry = registry
+        self.catalogue = catalogue
+        self.book = book
+        self.gateway_name = gateway_name
+        self.state_dir = state_dir
+        self.topics = Topics(config.base_topic, config.ha_prefix)
+        self.outbox = Outbox(state_dir / FILE_NAME, max_messages=config.outbox_max_messages,
+                             max_bytes=config.outbox_max_bytes)
+        self._finder = broker_finder
+        self._link: BrokerLink | None = None
+        self._mirror: Mirror | None = None
+        self._incoming: Incoming | None = None
+        self._run: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._commit_pending = False
+        self._stopped = True
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the outbox, mirror the known Things and start connecting (returns at once)."""
+        if not self._stopped:
+            return
+        tls = tls_context(self.config)
+        self.outbox.open()
+        self._stopped = False
+        info = {"version": __version__, "gateway": self.gateway_name,
+                "base_topic": self.config.base_topic, "protocol": self.config.protocol,
+                "ha_discovery": self.config.ha_discovery, "ha_prefix": self.config.ha_prefix}
+        hass = (HomeAssistant(self.topics, self.gateway_name, __version__, self.config.qos)
+                if self.config.ha_discovery else None)
+        self._mirror = Mirror(self.registry, self.topics,
+                              FriendlyNames(self.book, self.config.names), hass, self.emit,
+                              qos=self.config.qos, info=info)
+        self._incoming = Incoming(self.registry, self.topics, self._mirror, self.emit,
+                                  self._health)
+        self._link = BrokerLink(self._settings(tls), self.outbox,
+                                on_connected=self._mirror.snapshot, on_message=self._on_message,
+                                finder=self._finder)
+        self._unsubscribe = self.registry.bus.subscribe("mqtt", self._on_event)
+        for thing in self.registry:
+            self._mirror.consider(thing)
+        self._commit()
+        self._run = asyncio.create_task(self._link.run(), name="mqtt-link")
+
+    def _settings(self, tls: Any) -> LinkSettings:
+        c = self.config
+        return LinkSettings(
+            host=c.host, port=c.port, client_id=c.client_id or f"ocfaj-{self.gateway_name}",
+            protocol=c.protocol, keepalive=c.keepalive, username=c.username,
+            password=c.password, tls=tls, tls_insecure=c.tls_insecure,
+            birth=Message(self.topics.bridge_state, payloads.encode({"state": "online"}), 1,
+                          retain=True),
+            will=Message(self.topics.bridge_state, payloads.encode({"state": "offline"}), 1,
+                         retain=True),
+            subscriptions=tuple(self.topics.subscriptions(c.ha_discovery)),
+            health_probe=self.topics.health_probe, reconnect_max_delay=c.reconnect_max_delay)
+
+    async def wait(self) -> None:
+        """Return (or raise) when the side stopped working: the link died for good."""
+        if self._run is None:
+            raise RuntimeError("the MQTT side is not running")
+        await self._run
+
+    async def publish_offline(self) -> None:
+        """Publish ``{"state": "offline"}`` retained on ``bridge/state``, if connected."""
+        if self._link is not None:
+            await self._link.publish_direct(self._link.settings.will)
+
+    async def shutdown(self) -> None:
+        """Publish offline, disconnect, keep the outbox on disk (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        await self.publish_offline()
+        for task in [*self._handlers, *([self._run] if self._run else [])]:
+            task.cancel()
+        for task in [*self._handlers, *([self._run] if self._run else [])]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._handlers.clear()
+        self._run = None
+        self.outbox.close()
+
+    def status(self) -> dict[str, Any]:
+        """Counts for logs and ``ocfaj devices``."""
+        link = self._link
+        return {
+            "connected": bool(link and link.connected),
+            "broker": link.address if link else "",
+            "connects": link.connects if link else 0,
+            "last_error": link.last_error if link else "",
+            "devices": len(self._mirror.exposed) if self._mirror else 0,
+            "published": link.published if link else 0,
+            "outbox_queued": self.outbox.count,
+            "outbox_bytes": self.outbox.size,
+            "outbox_dropped": self.outbox.dropped,
+        }
+
+    def _health(self) -> dict[str, Any]:
+        status = self.status()
+        return {"healthy": status["connected"], **status}
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def emit(self, message: Message) -> None:
+        """Queue ``message``; it is committed at the end of this event-loop turn."""
+        if self._stopped:
+            return
+        self.outbox.append(message)
+        if not self._commit_pending:
+            self._commit_pending = True
+            asyncio.get_running_loop().call_soon(self._commit)
+
+    def _commit(self) -> None:
+        self._commit_pending = False
+        if self.outbox.is_open:
+            self.outbox.commit()
+            if self._link is not None:
+                self._link.wake()
+
+    def _on_event(self, event: Event) -> None:
+        if self._mirror is not None:
+            self._mirror.on_event(event)
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if self._incoming is None:
+            return
+        task = asyncio.create_task(self._incoming.handle(topic, payload, retained),
+                                   name=f"mqtt-in {topic}")
+        self._handlers.add(task)
+        task.add_done_callback(self._handled)
+
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._handlers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("handling an MQTT message failed", exc_info=task.exception())
