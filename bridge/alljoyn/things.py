@@ -93,7 +93,7 @@ def build_thing(about: Mapping[str, Any], objects: list[tuple[str, list[str]]],
             cap.state.update(view.canonical(plan.props.get(view.decl.name, {})))
         caps[key] = cap
     model_ids = [p.model.id for p in planned if p.model is not None]
-    dtype = catalogue.guess_device_type(model_ids)
+    dtype = catalogue.guess_device_type(model_ids) if model_ids else None
     info = info_from_about(about, (dtype.ocf_device_type,) if dtype else ())
     return Thing(id=thing_id, origin=Side.ALLJOYN, identity=identity, info=info,
                  capabilities=caps, virtual=is_virtual(objects))

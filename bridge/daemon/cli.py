@@ -48,7 +48,9 @@ if TYPE_CHECKING:
 #: Modules that each add one subcommand, in the order ``ocfaj --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "bridge.daemon.run_command",
+    "bridge.daemon.demo_command",
     "bridge.daemon.devices_command",
+    "bridge.daemon.simulate_command",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -2,26 +2,38 @@
 
 Layer: ``bridge.daemon``. ``ocfaj simulate ocf --model light --name Lamp`` and
 ``ocfaj simulate alljoyn --model light --name Lamp`` serve real protocol peers until stopped;
-they obey JSON-lines commands on stdin and report events on stdout (``bridge.sim.control``).
+``ocfaj simulate --scenario home.toml`` runs a whole scenario (devices on both sides plus
+scripted behaviour). All of them obey JSON-lines commands on stdin and report events on
+stdout (``bridge.sim.control``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import TYPE_CHECKING
+import signal
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import bridge.sim.alljoyn_cli as alljoyn_cli
+import bridge.sim.ocf_cli as ocf_cli
 
 if TYPE_CHECKING:
     from bridge.daemon.cli import Subparsers
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    from bridge.sim import alljoyn_cli, ocf_cli
-
     parser = subparsers.add_parser(
         "simulate", help="run simulated OCF or AllJoyn devices",
         description="Run simulated devices. Control them with JSON lines on stdin "
                     "(see docs/testing-with-simulated-devices.md).")
+    parser.add_argument("--scenario", type=Path, help="run every device of a scenario file")
+    parser.add_argument("--bus", default="session",
+                        help="D-Bus bus for AllJoyn devices of a scenario (default: session)")
+    parser.add_argument("--interface", action="append", default=[],
+                        help="interface for OCF multicast discovery of a scenario "
+                             "(repeatable; default: all)")
     sides = parser.add_subparsers(title="sides", metavar="SIDE")
     ocf = sides.add_parser("ocf", help="simulated OCF devices (CoAP servers)")
     ocf_cli.add_arguments(ocf)
@@ -29,14 +41,57 @@ def add_parser(subparsers: Subparsers) -> None:
     alljoyn = sides.add_parser("alljoyn", help="simulated AllJoyn devices (D-Bus peers)")
     alljoyn_cli.add_arguments(alljoyn)
     alljoyn.set_defaults(handler=lambda args: _run_async(alljoyn_cli.run(args)))
-    parser.set_defaults(handler=lambda args: _usage(parser))
+    parser.set_defaults(handler=lambda args: _scenario(args, parser))
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+def _scenario(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.scenario is None:
+        parser.print_help()
+        return 2
+    return _run_async(run_scenario(args.scenario, args.bus, tuple(args.interface)))
 
 
-def _run_async(coro: object) -> int:
-    result = asyncio.run(coro)  # type: ignore[arg-type]
+async def run_scenario(path: Path, bus: str, interfaces: tuple[str, ...]) -> int:
+    """Serve every device of the scenario and run its behaviours until stopped."""
+    from bridge.alljoyn.bus import parse_bus
+    from bridge.model import load_catalogue
+    from bridge.sim.alljoyn import AllJoynSimServer
+    from bridge.sim.behaviour import start_behaviours
+    from bridge.sim.control import SimServer, run_control
+    from bridge.sim.device import SimDevice
+    from bridge.sim.ocf import OcfSimServer, SimListing
+    from bridge.sim.scenario import load_scenario
+
+    catalogue = load_catalogue()
+    scenario = load_scenario(path, catalogue)
+    listing = SimListing(interfaces)
+    servers: list[SimServer] = []
+    for spec in scenario.devices:
+        device = SimDevice(spec.name, catalogue, list(spec.capabilities),
+                           device_type=spec.device_type)
+        device.faults = spec.faults
+        for cap, values in spec.state.items():
+            device.set(cap, values)
+        servers.append(OcfSimServer(device, listing) if spec.side == "ocf"
+                       else AllJoynSimServer(device, parse_bus(bus)))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    tasks: list[asyncio.Task[None]] = []
+
+    def behave() -> None:
+        tasks.extend(start_behaviours(scenario.behaviours,
+                                      {s.device.name: s for s in servers}))
+
+    try:
+        await run_control(servers, stop, on_ready=behave)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return 0
+
+
+def _run_async(coro: Coroutine[Any, Any, int | None]) -> int:
+    result = asyncio.run(coro)
     return int(result) if isinstance(result, int) else 0

@@ -53,6 +53,10 @@ class _Site(aiocoap.interfaces.ObservableResource):  # type: ignore[misc]
     async def add_observation(self, request: Any, serverobservation: Any) -> None:
         self._endpoint.add_observation(request, serverobservation)
 
+    async def render_to_pipe(self, pipe: Any) -> None:
+        # aiocoap's own observe + blockwise machinery, without its deprecation shim
+        await aiocoap.interfaces.ObservableResource._render_to_pipe(self, pipe)
+
 
 class CoapEndpoint:
     """A bound CoAP server for ``own`` (may be None) and the ``/oic/res`` of ``listed``."""

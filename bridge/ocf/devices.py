@@ -15,7 +15,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bridge.core.errors import DeviceError
@@ -131,6 +131,10 @@ class OcfDevices:
                 log.warning("OCF device %s offers no usable endpoint; ignored", di)
             return
         facts = parse_device(await self.client.get(endpoint, "/oic/d"))
+        if not facts.device_types:
+            # /oic/d's default interface (oic.if.r) carries no rt: its link in /oic/res does.
+            types = next((link.rts for link in links if link.href == "/oic/d"), ())
+            facts = replace(facts, device_types=tuple(t for t in types if t != "oic.wk.d"))
         if self.is_own(facts.di):
             return
         try:

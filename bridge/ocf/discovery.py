@@ -122,8 +122,9 @@ class MulticastDiscovery:
                 continue
             groups = self.ipv6_groups if listener.ipv6 else [wire.MCAST_V4]
             for group in groups:
-                message = Message(code=GET, mtype=NON, uri_path=("oic", "res"),
+                message = Message(code=GET, uri_path=("oic", "res"),
                                   uri_query=tuple(query), accept=wire.CF_OCF_CBOR)
+                message.mtype = NON
                 set_version(message, wire.OPT_ACCEPT_VERSION)
                 message.mid = self._next_mid()
                 message.token = self._token

@@ -71,13 +71,19 @@ def report_writes(server: SimServer) -> None:
 
 
 async def run_control(servers: list[SimServer], stop: asyncio.Event,
-                      readline: Callable[[], Awaitable[bytes]] | None = None) -> None:
-    """Start every server, report ``ready``, then obey stdin until ``stop`` or end of input."""
+                      readline: Callable[[], Awaitable[bytes]] | None = None,
+                      on_ready: Callable[[], None] | None = None) -> None:
+    """Start every server, report ``ready``, then obey stdin until ``stop`` or end of input.
+
+    ``on_ready`` is called once every server has started (scenarios start behaviours there).
+    """
     by_name = {server.device.name: server for server in servers}
     for server in servers:
         report_writes(server)
         facts = await server.start()
         emit({"event": "ready", "device": server.device.name, **facts})
+    if on_ready is not None:
+        on_ready()
     reader = readline or _stdin_reader()
     while not stop.is_set():
         line_task = asyncio.ensure_future(reader())

@@ -22,8 +22,9 @@ log = logging.getLogger("ocfaj.sim")
 
 #: Plausible starting values, by canonical property name, where zero would look odd.
 _DEFAULTS: dict[str, Value] = {
-    "temperature": 21.5, "target": 21.0, "humidity": 45, "charge": 87, "brightness": 60,
-    "hue": 30.0, "saturation": 50, "kelvin": 3000, "lock_state": "Locked",
+    "temperature": 21.5, "target_temperature": 21.0, "humidity": 45, "charge": 87,
+    "brightness": 60, "hue": 30.0, "saturation": 50, "colour_temperature": 3000,
+    "locked": True, "power": 7.5, "energy": 12.25,
 }
 
 ChangeListener = Callable[[str, Mapping[str, Value]], None]
