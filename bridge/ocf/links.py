@@ -57,8 +57,9 @@ class Endpoint:
 
     @property
     def request_uri(self) -> str:
-        """The endpoint as a URI for a CoAP library (RFC 6874: the ``%`` of a zone is ``%25``)."""
-        host = f"[{self.host.replace('%', '%25', 1)}]" if self.is_ipv6 else self.host
+        """The endpoint as a URI for aiocoap, which takes the zone literally (``%eth0``; it
+        does not decode RFC 6874's ``%25``)."""
+        host = f"[{self.host}]" if self.is_ipv6 else self.host
         return f"{self.scheme}://{host}:{self.port}"
 
     def with_zone(self, zone: str) -> Endpoint:
