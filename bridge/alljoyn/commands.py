@@ -18,7 +18,12 @@ from bridge.alljoyn.bus import call, method_call
 from bridge.alljoyn.consumer import PROPERTIES, AboutConsumer
 from bridge.alljoyn.errors import device_error
 from bridge.alljoyn.things import consumer_views
-from bridge.alljoyn.views import GenericInterfaceView, InterfaceView, ModelInterfaceView
+from bridge.alljoyn.views import (
+    GenericInterfaceView,
+    InterfaceView,
+    ModelInterfaceView,
+    tidy,
+)
 from bridge.alljoyn.wire import from_dbus, is_integer_signature, to_dbus, variant
 from bridge.core.errors import DeviceError
 from bridge.core.registry import Command, CommandHandler, InvokeMethod
@@ -65,8 +70,8 @@ class AllJoynCommands(CommandHandler):
                 for pb in view.binding.properties:
                     if (pb.value is not None and pb.value.canonical == name
                             and pb.access == "readwrite"):
-                        side = to_side(pb.value, value,
-                                       integer=is_integer_signature(pb.signature))
+                        side = tidy(to_side(pb.value, value,
+                                            integer=is_integer_signature(pb.signature)))
                         await self._call(thing, cap, PROPERTIES, "Set", "ssv",
                                          [view.decl.name, pb.name,
                                           variant(pb.signature, side, pb.name)])

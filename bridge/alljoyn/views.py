@@ -81,6 +81,12 @@ def _clamp(signature: str, value: Any) -> Any:
     return value
 
 
+def tidy(value: Value) -> Value:
+    """Drop binary noise of scaling (45 * 0.01 = 0.45000000000000001): canonical values are
+    far coarser than 12 decimal places."""
+    return round(value, 12) if isinstance(value, float) and math.isfinite(value) else value
+
+
 def _safe(signature: str, value: Value, name: str) -> Any:
     if value is None:
         return zero(signature)
@@ -131,13 +137,14 @@ class ModelInterfaceView(InterfaceView):
         try:
             if pb.value is not None:
                 current = cap.state.get(pb.value.canonical)
-                return None if current is None else to_side(pb.value, current, integer=integer)
+                return None if current is None else tidy(to_side(pb.value, current,
+                                                                 integer=integer))
             if pb.bound is not None:
                 canonical, which = pb.bound
                 spec = self._spec(canonical)
                 limit = spec.minimum if which == "min" else spec.maximum
-                return None if limit is None else to_side(self.value_binding(canonical), limit,
-                                                          integer=integer)
+                return None if limit is None else tidy(to_side(self.value_binding(canonical),
+                                                               limit, integer=integer))
         except CommandError:
             return None
         return pb.const

@@ -71,9 +71,13 @@ class LinkSettings:
     reconnect_max_delay: float
     batch: int = 500
     inflight: int = 100
+    #: seconds between health probes; None derives it from ``keepalive``.
+    probe_interval: float | None = None
 
     @property
     def health_interval(self) -> float:
+        if self.probe_interval is not None:
+            return self.probe_interval
         return max(0.5, min(30.0, self.keepalive / 2))
 
     @property

@@ -42,12 +42,14 @@ class MqttSide:
     """Mirrors every exposable Thing to an MQTT broker; see the module docstring.
 
     ``state_dir`` holds the outbox; ``broker_finder`` resolves ``host = "auto"`` (the daemon
-    passes :func:`bridge.discovery.broker.find_mqtt_broker`).
+    passes :func:`bridge.discovery.broker.find_mqtt_broker`); ``health_interval`` overrides the
+    seconds between health probes of the connection (default: half the keep-alive, at most 30).
     """
 
     def __init__(self, config: MqttConfig, registry: Registry, catalogue: Catalogue,
                  book: IdentityBook, gateway_name: str, *, state_dir: Path,
-                 broker_finder: BrokerFinder | None = None) -> None:
+                 broker_finder: BrokerFinder | None = None,
+                 health_interval: float | None = None) -> None:
         self.config = config
         self.registry = registry
         self.catalogue = catalogue
@@ -58,6 +60,7 @@ class MqttSide:
         self.outbox = Outbox(state_dir / FILE_NAME, max_messages=config.outbox_max_messages,
                              max_bytes=config.outbox_max_bytes)
         self._finder = broker_finder
+        self._health_interval = health_interval
         self._link: BrokerLink | None = None
         self._mirror: Mirror | None = None
         self._incoming: Incoming | None = None
@@ -106,7 +109,8 @@ class MqttSide:
             will=Message(self.topics.bridge_state, payloads.encode({"state": "offline"}), 1,
                          retain=True),
             subscriptions=tuple(self.topics.subscriptions(c.ha_discovery)),
-            health_probe=self.topics.health_probe, reconnect_max_delay=c.reconnect_max_delay)
+            health_probe=self.topics.health_probe, reconnect_max_delay=c.reconnect_max_delay,
+            probe_interval=self._health_interval)
 
     async def wait(self) -> None:
         """Return (or raise) when the side stopped working: the link died for good."""

@@ -47,6 +47,8 @@ class OcfSide:
         self.virtual: VirtualOcfDevices | None = None
         self.devices: OcfDevices | None = None
         self.rounds = 0
+        #: multicast replies that came block-wise and were fetched whole by unicast.
+        self.block2_fetches = 0
         self._task: asyncio.Task[None] | None = None
         self._round_done = asyncio.Event()
 
@@ -136,6 +138,7 @@ class OcfSide:
             if reply.more_blocks:
                 # Large /oic/res comes block-wise even to multicast: fetch it whole by unicast.
                 value = await self.client.get(reply.source, "/oic/res")
+                self.block2_fetches += 1
             else:
                 value = wire.decode(reply.payload)
         except (DeviceError, wire.PayloadError) as err:

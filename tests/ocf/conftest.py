@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -25,7 +25,7 @@ def registry() -> Registry:
     return Registry(EventBus())
 
 
-SideFactory = Callable[..., OcfSide]
+SideFactory = Callable[..., Awaitable[OcfSide]]
 
 
 @pytest.fixture
@@ -43,6 +43,6 @@ async def ocf_side(registry: Registry, catalogue: Catalogue) -> AsyncIterator[Si
         await side.start()
         return side
 
-    yield make  # type: ignore[misc]
+    yield make
     for side in sides:
         await side.shutdown()

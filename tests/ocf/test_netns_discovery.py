@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.core.registry import Registry, SetProperties
-from bridge.core.thing import Thing
+from bridge.core.thing import Side, Thing
 from tests.harness.netns import OcfNetwork
 from tests.harness.procs import await_until
 from tests.ocf.conftest import SideFactory
@@ -27,8 +27,8 @@ async def test_discovers_devices_of_several_processes(
     sensor = SimProcess(ocf_network.add_host("sensor"), "sensor", "Hall sensor")
     lamp_ready, sensor_ready = lamp.expect("ready"), sensor.expect("ready")
     await ocf_side(**family)
-    await await_until(lambda: by_name(registry, "Lamp") and by_name(registry, "Hall sensor"),
-                      timeout=15)
+    await await_until(lambda: None not in (by_name(registry, "Lamp"),
+                                           by_name(registry, "Hall sensor")), timeout=15)
     light = by_name(registry, "Lamp")
     assert light is not None
     assert light.id == f"ocf:{lamp_ready['piid']}"
@@ -52,7 +52,8 @@ async def test_post_and_observe(ocf_network: OcfNetwork, ocf_side: SideFactory,
     await await_until(lambda: by_name(registry, "Lamp") is not None, timeout=15)
     light = by_name(registry, "Lamp")
     assert light is not None
-    answer = await registry.command(light.id, SetProperties("switch", {"on": True}), "mqtt")
+    answer = await registry.command(light.id, SetProperties("switch", {"on": True}),
+                                    Side.MQTT)
     assert answer == {"on": True}
     received = lamp.expect("received")
     assert received["capability"] == "switch" and received["values"] == {"on": True}
@@ -95,3 +96,4 @@ async def test_block2_discovery_of_many_devices_in_one_process(
     assert sorted(t.info.name for t in registry) == sorted(
         ["Bulb"] + [f"Bulb {i}" for i in range(2, 9)])
     assert side.status()["available"] == 8
+    assert side.block2_fetches > 0, "the listing of 8 lights should have come block-wise"

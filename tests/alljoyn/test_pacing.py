@@ -1,0 +1,62 @@
+"""Signal pacing: 20,000 PropertiesChanged in one burst all arrive and the connection lives.
+
+dbus-fast 5.2 drops its connection when the socket buffer fills (EAGAIN treated as fatal).
+On a multi-core machine dbus-daemon usually drains the socket fast enough to hide that, so the
+test pins itself and the daemon to one CPU, where an unpaced burst of this size reliably kills
+the connection (checked while writing the pacer), the situation of a single-core board.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from dbus_fast import Message
+from dbus_fast.aio import MessageBus
+
+from bridge.sim.alljoyn import AllJoynSimServer
+from tests.alljoyn.conftest import SimFactory
+from tests.alljoyn.test_producer import add_match
+from tests.harness.dbus import DBusDaemon
+from tests.harness.procs import await_until
+
+SIGNALS = 20_000
+
+
+@pytest.fixture
+def one_cpu(dbus_daemon: DBusDaemon) -> Iterator[None]:
+    mine = os.sched_getaffinity(0)
+    daemon = os.sched_getaffinity(dbus_daemon.pid)
+    cpu = {min(mine)}
+    os.sched_setaffinity(0, cpu)
+    os.sched_setaffinity(dbus_daemon.pid, cpu)
+    yield
+    os.sched_setaffinity(0, mine)
+    if dbus_daemon.running:
+        os.sched_setaffinity(dbus_daemon.pid, daemon)
+
+
+async def test_burst_of_properties_changed_is_delivered_completely(
+        one_cpu: None, make_sim: SimFactory, client: MessageBus) -> None:
+    sim: AllJoynSimServer = await make_sim("light", "Burst")
+    assert sim.producer is not None
+    received: list[float] = []
+
+    def collect(msg: Message) -> bool:
+        if msg.member == "PropertiesChanged" and msg.path == "/light":
+            received.append(msg.body[1]["Brightness"].value)
+        return False
+
+    client.add_message_handler(collect)
+    await add_match(client, f"type='signal',sender='{sim.producer.unique_name}'")
+    for i in range(SIGNALS):
+        # alternate so that every set is a change and produces one signal
+        sim.device.set("brightness", {"brightness": 10 + i % 2})
+    producer = sim.producer
+    await await_until(lambda: len(received) >= SIGNALS or not producer.connected, timeout=90,
+                      message=f"{SIGNALS} PropertiesChanged")
+    assert len(received) == SIGNALS
+    assert received[:4] == [0.1, 0.11, 0.1, 0.11]
+    assert sim.producer.connected
+    assert sim.producer.pacer is not None and sim.producer.pacer.sent == SIGNALS + 1  # +Announce

@@ -1,0 +1,121 @@
+"""Pure OCF codecs: payload shapes, endpoints, version options, the mapping (no sockets)."""
+
+from __future__ import annotations
+
+import cbor2
+import pytest
+
+from bridge.core.errors import ReadOnly, UnknownProperty
+from bridge.model.types import Catalogue
+from bridge.ocf import wire
+from bridge.ocf.info import device_info, parse_device
+from bridge.ocf.links import Endpoint, parse_endpoint, parse_res, select_endpoint
+from bridge.ocf.mapping import (
+    build_capabilities,
+    generic_interface,
+    model_representation,
+    model_state,
+    model_write,
+)
+from bridge.ocf.served import Request, handle_res
+
+SOURCE = Endpoint("coap", "fe80::7%eth0", 40000)
+LL_LINK = {"anchor": "ocf://d1", "href": "/light/1", "rt": ["oic.r.switch.binary"],
+           "if": ["oic.if.a", "oic.if.baseline"], "p": {"bm": 3},
+           "eps": [{"ep": "coap://[fe80::1]:49152"}, {"ep": "coaps://[fe80::1]:49153"}]}
+
+
+def test_version_option_values() -> None:
+    assert wire.version_value(1, 0, 0) == 2048 == wire.OCF_1_0
+    assert wire.version_text(2112) == "1.1.0"
+
+
+def test_ll_baseline_and_oic11_shapes_give_the_same_links() -> None:
+    ll = parse_res([LL_LINK], SOURCE)
+    baseline = parse_res([{"rt": ["oic.wk.res"], "if": ["oic.if.ll"], "links": [LL_LINK]}],
+                         SOURCE)
+    assert ll == baseline
+    [link] = ll
+    assert link.di == "d1" and link.observable and not link.secure_only
+    oic11 = parse_res([{"di": "d2", "links": [{"href": "/a", "rt": "oic.r.switch.binary",
+                                              "if": "oic.if.a oic.if.baseline",
+                                              "p": {"bm": 1, "sec": False}}]}], SOURCE)
+    assert oic11[0].di == "d2" and oic11[0].rts == ("oic.r.switch.binary",)
+    assert oic11[0].ifs == ("oic.if.a", "oic.if.baseline") and oic11[0].eps == (SOURCE,)
+    secure = parse_res([{"di": "d3", "links": [{"href": "/b", "p": {"sec": True,
+                                                                    "port": 5690}}]}], SOURCE)
+    assert secure[0].secure_only and secure[0].eps[0].port == 5690
+
+
+def test_zone_ids_survive_and_link_local_endpoints_get_the_arrival_interface() -> None:
+    ep = parse_endpoint("coap://[fe80::1%eth0]:49152")
+    assert ep == Endpoint("coap", "fe80::1%eth0", 49152) and ep.uri == "coap://[fe80::1%eth0]:49152"
+    [link] = parse_res([LL_LINK], SOURCE)
+    chosen = select_endpoint(link.eps, zone="ocfbr0", prefer_ipv6=True)
+    assert chosen == Endpoint("coap", "fe80::1%ocfbr0", 49152)
+    assert select_endpoint(link.eps) is None  # no zone known: unusable
+    assert select_endpoint([Endpoint("coaps", "10.0.0.1", 5684)], zone="x") is None
+    both = [Endpoint("coap", "169.254.0.2", 1), Endpoint("coap", "fd00::2", 2)]
+    assert select_endpoint(both, prefer_ipv6=False) == both[0]
+    assert select_endpoint(both, prefer_ipv6=True) == both[1]
+    assert parse_endpoint("coap://host:99999") is None and parse_endpoint(3) is None
+
+
+def test_malformed_cbor_and_non_plain_items_are_payload_errors() -> None:
+    for bad in (b"\xa1\x65val", cbor2.dumps(float("nan")), cbor2.dumps({1: 2}),
+                cbor2.dumps(cbor2.CBORTag(99, 1))):
+        with pytest.raises(wire.PayloadError):
+            wire.decode(bad)
+    with pytest.raises(wire.PayloadError):
+        wire.decode_map(cbor2.dumps([1]))
+
+
+def test_device_and_platform_facts() -> None:
+    facts = parse_device({"di": "d", "piid": "p", "n": "Lamp", "rt": ["oic.wk.d", "oic.d.light",
+                                                                      "oic.d.virtual"],
+                          "ld": [{"language": "en", "value": "A lamp"}]})
+    assert facts.virtual and facts.device_types == ("oic.d.light", "oic.d.virtual")
+    info = device_info(facts, {"pi": "x", "mnmn": "ACME", "mnmo": "L1", "mnos": "Linux"})
+    assert (info.name, info.manufacturer, info.model, info.description) == (
+        "Lamp", "ACME", "L1", "A lamp")
+    assert info.extra["p.mnos"] == "Linux"
+
+
+def test_semantic_mapping_round_trip(catalogue: Catalogue) -> None:
+    colour = catalogue.capability("colour")
+    assert colour is not None
+    rep = model_representation(colour, {"hue": 120.0, "saturation": 50})
+    assert rep == {"hue": 120.0, "saturation": 16384}
+    assert model_state(colour, rep) == {"hue": 120.0, "saturation": 50}
+    target = catalogue.capability("target_temperature")
+    assert target is not None
+    assert model_write(target, {"temperature": 68.0, "units": "F"}) == {
+        "target_temperature": 20.0}
+    with pytest.raises(ReadOnly):
+        model_write(target, {"range": [1, 2]})
+    with pytest.raises(UnknownProperty):
+        model_write(target, {"colour": 1})
+
+
+def test_uncovered_resources_become_generic_capabilities(catalogue: Catalogue) -> None:
+    links = parse_res([LL_LINK, {"anchor": "ocf://d1", "href": "/w", "rt": ["x.com.example.-w"],
+                                 "if": ["oic.if.rw"], "p": {"bm": 1}},
+                       {"anchor": "ocf://d1", "href": "/o", "rt": ["oic.r.odd"],
+                        "if": ["oic.if.r"]}], SOURCE)
+    caps = build_capabilities(links, catalogue, {
+        "/light/1": {"value": True}, "/w": {"a": 1, "b": [1], "c": {"d": 1.5}, "rt": ["x"]},
+        "/o": {"s": "t"}})
+    assert caps["switch"].state == {"on": True}
+    generic = caps["x_com_example_w"].generic
+    assert generic is not None and generic.interface == "com.example.W"
+    assert [(p.name, p.signature, p.access) for p in generic.properties] == [
+        ("a", "x", "rw"), ("b", "av", "rw"), ("c", "a{sv}", "rw")]
+    odd = caps["oic_r_odd"].generic
+    assert odd is not None and odd.interface == "oic.r.odd" and odd.properties[0].access == "r"
+    assert generic_interface("oic.r.my-x") == "oic.r.myX"
+
+
+def test_multicast_discovery_stays_silent_when_a_filter_matches_nothing() -> None:
+    request = Request("GET", "/oic/res", query=("rt=oic.r.nothing",), multicast=True)
+    assert handle_res([], request).silent
+    assert not handle_res([], Request("GET", "/oic/res")).silent
