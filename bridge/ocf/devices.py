@@ -28,7 +28,7 @@ from bridge.ocf.info import device_info, parse_device, platform_id
 from bridge.ocf.links import Endpoint, Link, select_endpoint
 from bridge.ocf.mapping import (
     build_capabilities,
-    is_core_resource_type,
+    is_core_link,
     model_state,
     unmapped_types,
 )
@@ -165,8 +165,7 @@ class OcfDevices:
 
     async def _read_all(self, endpoint: Endpoint,
                         links: list[Link]) -> dict[str, Mapping[str, Any]]:
-        hrefs = sorted({link.href for link in links
-                        if any(not is_core_resource_type(rt) for rt in link.rts)})
+        hrefs = sorted({link.href for link in links if not is_core_link(link)})
         answers = await asyncio.gather(*(self.client.get(endpoint, href) for href in hrefs),
                                        return_exceptions=True)
         props: dict[str, Mapping[str, Any]] = {}

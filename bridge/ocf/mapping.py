@@ -25,12 +25,17 @@ COMMON_PROPERTIES = frozenset({"rt", "if", "n", "id", "p", "eps", "anchor", "hre
 _CORE_PREFIXES = ("oic.wk.", "oic.r.doxm", "oic.r.pstat", "oic.r.acl", "oic.r.cred",
                   "oic.r.csr", "oic.r.roles", "oic.r.sp", "oic.r.sdi", "oic.r.ael",
                   "oic.r.crl", "oic.r.vodlist", "oic.r.introspection", "oic.r.icon",
-                  "oic.r.swu", "oic.r.maintenance", "oic.r.nmon")
+                  "oic.r.swu", "oic.r.maintenance", "oic.r.nmon", "oic.d.")
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9]+")
 
 
 def is_core_resource_type(rt: str) -> bool:
     return rt.startswith(_CORE_PREFIXES)
+
+
+def is_core_link(link: Link) -> bool:
+    """A link of the device itself (``/oic/d`` carries ``oic.wk.d`` plus the device type)."""
+    return any(is_core_resource_type(rt) for rt in link.rts)
 
 
 def _integer(model: CapabilityModel, canonical: str) -> bool:
@@ -155,6 +160,8 @@ def build_capabilities(links: list[Link], catalogue: Catalogue,
     """
     pending: list[tuple[str, str, Capability]] = []
     for link in sorted(links, key=lambda item: item.href):
+        if is_core_link(link):
+            continue
         props = props_by_href.get(link.href, {})
         for rt in link.rts:
             if is_core_resource_type(rt):
@@ -189,9 +196,9 @@ def unmapped_types(links: list[Link]) -> list[str]:
     """Resource types that cannot cross at all (no model and no AllJoyn spelling), for logs."""
     missing: list[str] = []
     for link in links:
+        if is_core_link(link):
+            continue
         for rt in link.rts:
-            if is_core_resource_type(rt):
-                continue
             try:
                 generic_interface(rt)
             except naming.NamingError:

@@ -76,7 +76,7 @@ class Recorder:
                 await self._task
 
     async def _run(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         if self.persistent:
             props.SessionExpiryInterval = 3600
         client = aiomqtt.Client(self.host, self.port, identifier=self._client_id,

@@ -125,7 +125,6 @@ async def test_generic_method_call_and_device_errors(
 async def test_get_refreshes_and_republishes(
         setup: tuple[MqttSide, Thing, Thing, Thing], mosquitto: Mosquitto, recorder: Recorder,
         registry: Registry) -> None:
-    _, _, hall, _ = setup
     before = len(recorder.on("ocfaj/hall_sensor"))
     await send(mosquitto, "ocfaj/hall_sensor/get", b'{"temperature": {}}')
     answer = await response(recorder, "get")

@@ -105,5 +105,5 @@ async def test_tls_never_falls_back_to_plaintext(pki: Pki, mosquitto_factory: Mo
 
 async def test_unreadable_tls_files_are_a_start_error(tmp_path: Path,
                                                       side_factory: SideFactory) -> None:
-    with pytest.raises(ConfigError, match="mqtt.ca_file"):
+    with pytest.raises(ConfigError, match=r"mqtt\.ca_file"):
         await side_factory(None, tls=True, ca_file=tmp_path / "missing.pem")

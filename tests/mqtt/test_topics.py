@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 
@@ -118,16 +119,13 @@ async def test_removed_device_clears_its_retained_topics(
     registry.remove(thing.id)
     await drained(side)
     for topic in ["ocfaj/hall_sensor", "ocfaj/hall_sensor/availability", *discovery]:
-        await recorder.wait_for(lambda t=topic: (recorder.last(t) or _EMPTY).payload == b"",
-                                message=f"{topic} cleared")
+        await recorder.wait_for(partial(_cleared, recorder, topic), message=f"{topic} cleared")
         cleared = recorder.last(topic)
         assert cleared is not None and cleared.retain
     devices = recorder.last("ocfaj/bridge/devices")
     assert devices is not None and json.loads(devices.payload) == []
 
 
-class _Nothing:
-    payload = b"x"
-
-
-_EMPTY = _Nothing()
+def _cleared(rec: Recorder, topic: str) -> bool:
+    last = rec.last(topic)
+    return last is not None and last.payload == b""
