@@ -52,7 +52,14 @@ async def connect(choice: BusChoice, within: float = 10.0) -> MessageBus:
     else:
         bus = MessageBus(bus_type=BusType.SYSTEM if choice.kind == "system" else BusType.SESSION)
     async with asyncio.timeout(within):
-        return await bus.connect()
+        await bus.connect()
+    # dbus-fast 5.2 takes an error reply to Hello (for example the daemon's
+    # max_connections_per_user) as the unique name; a real unique name starts with ":".
+    if not (bus.unique_name or "").startswith(":"):
+        text = bus.unique_name or "the bus refused the connection"
+        bus.disconnect()
+        raise DBusError("org.freedesktop.DBus.Error.LimitsExceeded", text)
+    return bus
 
 
 async def call(bus: MessageBus, msg: Message, within: float, what: str = "") -> Message:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from dbus_fast import DBusError, Message, MessageType, Variant
+from dbus_fast import DBusError, Message, MessageType, NameFlag, RequestNameReply, Variant
 from dbus_fast.aio import MessageBus
 
 from bridge import naming
@@ -90,7 +90,8 @@ class AllJoynProducer:
     def __init__(self, choice: BusChoice, thing: Thing, executor: Executor, about: AboutFields,
                  *, virtual: bool, translate_names: bool, call_timeout: float = 5.0,
                  signal_batch: int = 100,
-                 include: Callable[[Capability], bool] = lambda cap: True) -> None:
+                 include: Callable[[Capability], bool] = lambda cap: True,
+                 bus_name: str = "") -> None:
         self.choice = choice
         self.thing = thing
         self.executor = executor
@@ -100,6 +101,9 @@ class AllJoynProducer:
         self.call_timeout = call_timeout
         self.signal_batch = signal_batch
         self.include = include
+        #: a well-known name to own besides the unique name (the system bus policy lets
+        #: clients call ``org.ocfaj.Virtual.*``); failing to get it is not fatal.
+        self.bus_name = bus_name
         self.bus: MessageBus | None = None
         self.pacer: SignalPacer | None = None
         self._objects: Objects = {}
@@ -123,7 +127,21 @@ class AllJoynProducer:
                                  label=f"{self.thing.info.name} ({bus.unique_name})")
         self.pacer.start()
         bus.add_message_handler(self._on_message)
+        if self.bus_name:
+            await self._request_name(bus)
         self.announce()
+
+    async def _request_name(self, bus: MessageBus) -> None:
+        try:
+            async with asyncio.timeout(self.call_timeout):
+                reply = await bus.request_name(self.bus_name, NameFlag.DO_NOT_QUEUE)
+        except (DBusError, TimeoutError) as err:
+            log.warning("%s: cannot own %s (%s); clients must use %s", self.thing.info.name,
+                        self.bus_name, err, bus.unique_name)
+            return
+        if reply is not RequestNameReply.PRIMARY_OWNER:
+            log.warning("%s: %s is owned by another connection", self.thing.info.name,
+                        self.bus_name)
 
     async def stop(self) -> None:
         """Unregister: pending signals are flushed, then the connection closes, so the bus

@@ -37,6 +37,13 @@ from bridge.model.types import Value
 
 log = logging.getLogger("ocfaj.alljoyn.producers")
 
+VIRTUAL_NAME_PREFIX = "org.ocfaj.Virtual"
+
+
+def virtual_bus_name(thing: Thing) -> str:
+    """``org.ocfaj.Virtual.A<AppId hex>``: stable per device, and what the policy allows."""
+    return f"{VIRTUAL_NAME_PREFIX}.A{thing.identity.app_id.hex()}"
+
 
 class ProducerManager:
     """One virtual producer per exposable Thing; ``start``/``stop`` follow the bus connection."""
@@ -142,7 +149,8 @@ class ProducerManager:
         producer = AllJoynProducer(self.choice, thing, execute,
                                    about_of_thing(thing, self.gateway_name), virtual=True,
                                    translate_names=True, call_timeout=self.call_timeout,
-                                   signal_batch=self.signal_batch, include=include)
+                                   signal_batch=self.signal_batch, include=include,
+                                   bus_name=virtual_bus_name(thing))
         try:
             await producer.start()
         except (OSError, DBusError, TimeoutError, ValueError) as err:

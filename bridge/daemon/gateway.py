@@ -127,10 +127,12 @@ class Gateway:
                 cfg.gateway.control_bus or cfg.alljoyn.bus, self.describe_devices,
                 self.describe_gateway)))
         if cfg.mqtt.enabled:
+            from bridge.discovery.broker import find_mqtt_broker
             from bridge.mqtt.side import MqttSide
 
             parts.append(_Named("mqtt", MqttSide(cfg.mqtt, self.registry, catalogue, self.book,
-                                                 name, state_dir=cfg.gateway.state_dir)))
+                                                 name, state_dir=cfg.gateway.state_dir,
+                                                 broker_finder=find_mqtt_broker)))
         return parts
 
     async def shutdown(self) -> None:

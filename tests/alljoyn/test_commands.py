@@ -50,7 +50,7 @@ async def test_brightness_is_scaled_to_the_alljoyn_range(
     assert answer == {"brightness": 40}
     received = await sim.device.next_received()
     assert dict(received.values) == {"brightness": 40}
-    with pytest.raises(OutOfRange, match="0..100"):
+    with pytest.raises(OutOfRange, match=r"0\.\.100"):
         await registry.command(thing.id, SetProperties("brightness", {"brightness": 140}),
                                Side.MQTT)
     assert sim.device.received_log[-1].values == {"brightness": 40}

@@ -7,13 +7,12 @@ properties, methods with out-arguments, signals and error codes."""
 
 from typing import Annotated, Any
 
+import pytest
 from dbus_fast import DBusError, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusInt32, DBusSignature, DBusStr, DBusUInt16
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property, dbus_signal
-
-import pytest
 
 from bridge.core.errors import DeviceError
 from bridge.core.events import Event, SignalEmitted
@@ -33,7 +32,7 @@ class About(ServiceInterface):
         super().__init__("org.alljoyn.About")
 
     @dbus_method()
-    def GetAboutData(self, language: DBusStr) -> Dict:  # noqa: N802 - D-Bus member name
+    def GetAboutData(self, language: DBusStr) -> Dict:  # D-Bus member names are CamelCase
         return {"AppId": Variant("ay", APP_ID), "DefaultLanguage": Variant("s", "en"),
                 "DeviceId": Variant("s", "widget-1"), "AppName": Variant("s", "Widget"),
                 "Manufacturer": Variant("s", "Example"), "ModelNumber": Variant("s", "W1"),
@@ -43,11 +42,11 @@ class About(ServiceInterface):
                 "com.example.Colour": Variant("s", "blue")}
 
     @dbus_method()
-    def GetObjectDescription(self) -> Objects:  # noqa: N802
+    def GetObjectDescription(self) -> Objects:
         return [["/About", ["org.alljoyn.About"]], ["/widget", ["com.example.Widget"]]]
 
     @dbus_property(access=PropertyAccess.READ)
-    def Version(self) -> DBusUInt16:  # noqa: N802
+    def Version(self) -> DBusUInt16:
         return 1
 
 
@@ -57,31 +56,31 @@ class Widget(ServiceInterface):
         self.level = 3
 
     @dbus_property()
-    def Level(self) -> DBusInt32:  # noqa: N802
+    def Level(self) -> DBusInt32:
         return self.level
 
-    @Level.setter
-    def Level(self, value: DBusInt32) -> None:  # noqa: N802
+    @Level.setter  # type: ignore[no-redef]
+    def Level(self, value: DBusInt32) -> None:
         self.level = value
 
     @dbus_property(access=PropertyAccess.READ)
-    def Label(self) -> DBusStr:  # noqa: N802
+    def Label(self) -> DBusStr:
         return "w"
 
     @dbus_method()
-    def Add(self, a: DBusInt32, b: DBusInt32) -> DBusInt32:  # noqa: N802
+    def Add(self, a: DBusInt32, b: DBusInt32) -> DBusInt32:
         return a + b
 
     @dbus_method()
-    def Refuse(self) -> None:  # noqa: N802
+    def Refuse(self) -> None:
         raise DBusError("org.openconnectivity.Error.Code404", "nothing here")
 
     @dbus_method()
-    def Crash(self) -> None:  # noqa: N802
+    def Crash(self) -> None:
         raise DBusError("com.example.Error.Jammed", "gears jammed")
 
     @dbus_signal()
-    def Pinged(self, text: str) -> DBusStr:  # noqa: N802
+    def Pinged(self, text: str) -> DBusStr:
         return text
 
 

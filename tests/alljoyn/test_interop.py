@@ -12,7 +12,6 @@ from bridge.model.types import Catalogue
 from tests.alljoyn.conftest import SideFactory
 from tests.alljoyn.producers_fixtures import BRIGHTNESS, OFF, ON, ON_OFF, export_lamp
 from tests.harness.dbus import DBusDaemon
-from tests.harness.procs import await_until, stop_process
 
 
 async def run(*args: str) -> str:
@@ -72,25 +71,21 @@ async def test_dbus_monitor_sees_properties_changed(
         dbus_daemon: DBusDaemon, make_side: SideFactory, registry: Registry,
         book: IdentityBook, catalogue: Catalogue) -> None:
     ex = await export_lamp(make_side, registry, book, catalogue)
-    monitor = subprocess.Popen(
-        ["dbus-monitor", "--address", dbus_daemon.address,
-         f"type='signal',sender='{ex.name}',member='PropertiesChanged'"],
-        stdout=subprocess.PIPE, text=True)
+    monitor = await asyncio.create_subprocess_exec(
+        "dbus-monitor", "--address", dbus_daemon.address,
+        f"type='signal',sender='{ex.name}',member='PropertiesChanged'",
+        stdout=subprocess.PIPE)
     try:
         assert monitor.stdout is not None
         await asyncio.sleep(0.5)  # let dbus-monitor install its match before the change
         registry.update_state(ex.thing.id, "brightness", {"brightness": 70})
         lines: list[str] = []
-
-        async def read_until_value() -> None:
-            assert monitor.stdout is not None
+        async with asyncio.timeout(10):
             while not any("double 0.7" in ln for ln in lines):
-                lines.append(await asyncio.to_thread(monitor.stdout.readline))
-
-        await asyncio.wait_for(read_until_value(), 10)
+                lines.append((await monitor.stdout.readline()).decode())
         text = "".join(lines)
         assert "member=PropertiesChanged" in text and f'string "{BRIGHTNESS}"' in text
         assert 'string "Brightness"' in text
     finally:
-        stop_process(monitor)
-    await await_until(lambda: monitor.poll() is not None)
+        monitor.terminate()
+        await monitor.wait()

@@ -3,6 +3,8 @@ About and Announce, properties, methods, PropertiesChanged, errors, availability
 
 from __future__ import annotations
 
+import asyncio
+
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
@@ -11,7 +13,6 @@ from bridge.alljoyn.wire import from_dbus
 from bridge.core.errors import DeviceError, DeviceTimeout
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry, SetProperties
-from bridge.core.thing import Side
 from bridge.model.types import Catalogue
 from tests.alljoyn.conftest import SideFactory
 from tests.alljoyn.producers_fixtures import (
@@ -20,6 +21,7 @@ from tests.alljoyn.producers_fixtures import (
     ON_OFF,
     dbus_call,
     export_lamp,
+    ocf_lamp,
 )
 from tests.harness.procs import await_until
 
@@ -192,12 +194,9 @@ async def test_not_exposable_things_get_no_producer(make_side: SideFactory, regi
                                                     book: IdentityBook,
                                                     catalogue: Catalogue) -> None:
     ex = await export_lamp(make_side, registry, book, catalogue)
-    from tests.alljoyn.producers_fixtures import ocf_lamp
-
     twin = ocf_lamp(book, catalogue)
     twin.id, twin.virtual = "ocf:virtual-twin", True
     registry.upsert(twin)
-    registry.update_state(ex.thing.id, "switch", {"on": True})  # let events settle
-    await await_until(lambda: ex.side.producers.count == 1)
+    await asyncio.sleep(0.2)  # give a (wrong) producer time to appear
     assert ex.side.producers.producer(twin.id) is None
-    assert registry.get(twin.id) is not None and registry.get(twin.id).origin is Side.OCF
+    assert ex.side.producers.count == 1

@@ -3,6 +3,8 @@ re-exports its virtual producers, without a gateway restart."""
 
 from __future__ import annotations
 
+from dbus_fast.aio import MessageBus
+
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.core.thing import Side
@@ -37,8 +39,6 @@ async def test_bus_restart_rebuilds_everything(
 
     producer = ex.side.producers.producer(ex.thing.id)
     assert producer is not None
-    from dbus_fast.aio import MessageBus
-
     client = await MessageBus(bus_address=dbus_daemon.address).connect()
     try:
         reply = await dbus_call(client, producer.unique_name, "/About", "org.alljoyn.About",
