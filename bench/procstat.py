@@ -1,0 +1,43 @@
+"""What a process costs, read from /proc: resident memory and CPU time.
+
+Layer: benchmark tooling (Linux only). Reads ``/proc/<pid>/status`` (VmRSS, VmHWM) and
+``/proc/<pid>/stat`` (utime + stime), so numbers are the kernel's own accounting of the real
+gateway process, not an estimate from inside it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+MIB = 1024 * 1024
+
+
+def _status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(f"{key} not in /proc/{pid}/status")
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size now, in MiB."""
+    return _status_kib(pid, "VmRSS") / 1024
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Highest resident set size so far (VmHWM), in MiB."""
+    return _status_kib(pid, "VmHWM") / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process used so far."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces; the fields after its closing ")" do not.
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))

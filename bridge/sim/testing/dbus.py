@@ -1,0 +1,126 @@
+"""A private dbus-daemon for tests: its own config, socket and log in a temporary directory.
+
+Nothing here touches the machine's session or system bus, and nothing is set globally
+(``DBUS_SESSION_BUS_ADDRESS`` stays as it was): tests hand ``DBusDaemon.address`` to the code
+under test explicitly. Limits are raised far above dbus-daemon's defaults because the gateway
+opens one bus connection per virtual AllJoyn producer (ARCHITECTURE.md, "Budget per bridged
+device"), and scale tests open thousands.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from bridge.sim.testing.procs import read_log, stop_process, unix_socket_accepts, wait_for
+
+# Same element set as /usr/share/dbus-1/session.conf, minus servicehelper and includes, plus
+# limits sized for 1,000+ connections and large introspection/About payloads.
+_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+  </policy>
+  <limit name="max_connections_per_user">100000</limit>
+  <limit name="max_completed_connections">100000</limit>
+  <limit name="max_incomplete_connections">10000</limit>
+  <limit name="max_match_rules_per_connection">50000</limit>
+  <limit name="max_replies_per_connection">50000</limit>
+  <limit name="max_names_per_connection">50000</limit>
+  <limit name="max_incoming_bytes">1000000000</limit>
+  <limit name="max_outgoing_bytes">1000000000</limit>
+  <limit name="max_message_size">100000000</limit>
+  <limit name="max_incoming_unix_fds">250000000</limit>
+  <limit name="max_outgoing_unix_fds">250000000</limit>
+  <limit name="reply_timeout">60000</limit>
+  <limit name="auth_timeout">30000</limit>
+</busconfig>
+"""
+
+STARTUP_TIMEOUT = 10.0
+
+
+class DBusDaemon:
+    """One private dbus-daemon. Construct, then ``start()``; ``stop()`` is idempotent.
+
+    ``address`` stays the same across ``stop()``/``start()``/``restart()``, so code under test
+    that reconnects to the same address finds the new daemon (with no names owned and no
+    match rules: everything a client had is lost, as with a real bus restart).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        """Holds ``bus`` (the socket), ``bus.conf`` and ``dbus-daemon.log``."""
+        self.socket_path = directory / "bus"
+        self.config_path = directory / "bus.conf"
+        self.log_path = directory / "dbus-daemon.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        """The D-Bus address clients connect to, ``unix:path=...``."""
+        return f"unix:path={self.socket_path}"
+
+    @property
+    def pid(self) -> int:
+        """Process id of the running daemon; ``RuntimeError`` when it is not running."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise RuntimeError("dbus-daemon is not running")
+        return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start the daemon and return once its socket accepts connections."""
+        if self.running:
+            return
+        executable = shutil.which("dbus-daemon")
+        if executable is None:
+            raise RuntimeError("dbus-daemon not found: install Debian package dbus-daemon")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(_CONFIG.format(socket=self.socket_path))
+        # A socket file left by a killed daemon would make the bind fail.
+        self.socket_path.unlink(missing_ok=True)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [executable, "--nofork", "--nopidfile", f"--config-file={self.config_path}"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        proc = self._proc
+        try:
+            wait_for(
+                lambda: proc.poll() is not None or unix_socket_accepts(self.socket_path),
+                STARTUP_TIMEOUT,
+                message=f"dbus-daemon to listen on {self.socket_path}",
+            )
+        except TimeoutError:
+            self.stop()
+            raise
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"dbus-daemon exited with {proc.returncode} at start:\n{read_log(self.log_path)}"
+            )
+
+    def stop(self) -> None:
+        """Stop the daemon (SIGTERM, then SIGKILL). Does nothing when it is not running."""
+        if self._proc is not None:
+            stop_process(self._proc)
+            self._proc = None
+        self.socket_path.unlink(missing_ok=True)
+
+    def restart(self) -> None:
+        """``stop()`` then ``start()`` on the same address; every client is disconnected."""
+        self.stop()
+        self.start()
