@@ -7,6 +7,8 @@ the first time, on a new endpoint, or after being unavailable is (re)read: ``/oi
 whose observation fails, is reported unavailable. Identity (``piid`` first, else ``di``) goes
 through the ``IdentityBook``, so a device that returns with a fresh ``di`` is the same Thing.
 Devices reachable only over ``coaps`` are listed as not bridgeable and never contacted.
+Another gateway's own bridge device (``oic.d.bridge``) is not a device to bridge: the devices it
+serves are found on their own, and its vodlist would only mirror them back.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from bridge.core.registry import Registry
 from bridge.core.thing import Capability, DeviceInfo, Side, Thing
 from bridge.model.types import Catalogue, Value
 from bridge.ocf.coap_client import Observation, OcfClient
-from bridge.ocf.info import device_info, parse_device, platform_id
+from bridge.ocf.info import BRIDGE, device_info, parse_device, platform_id
 from bridge.ocf.links import Endpoint, Link, select_endpoint
 from bridge.ocf.mapping import (
     build_capabilities,
@@ -72,6 +74,8 @@ class OcfDevices:
         self.observe = observe
         self.is_own = is_own
         self.by_di: dict[str, KnownDevice] = {}
+        #: ``di`` of other bridges' bridge devices (never bridged, not read again).
+        self.bridges: set[str] = set()
         self._busy: set[str] = set()
         self._cleanup: asyncio.Future[None] | None = None
 
@@ -84,7 +88,7 @@ class OcfDevices:
     async def update(self, sightings: Mapping[str, Sighting]) -> None:
         """Apply one discovery round (every device that answered, by ``di``)."""
         work = [self._seen(di, s) for di, s in sightings.items()
-                if not self.is_own(di) and di not in self._busy]
+                if not self.is_own(di) and di not in self._busy and di not in self.bridges]
         await asyncio.gather(*work)
         for di, device in list(self.by_di.items()):
             if di in sightings:
@@ -136,6 +140,11 @@ class OcfDevices:
             types = next((link.rts for link in links if link.href == "/oic/d"), ())
             facts = replace(facts, device_types=tuple(t for t in types if t != "oic.wk.d"))
         if self.is_own(facts.di):
+            return
+        if BRIDGE in facts.device_types:
+            self.bridges.add(di)
+            log.info("OCF device %s (%s) is another bridge (%s): not bridged itself; the "
+                     "devices it serves are bridged on their own", facts.name, di, BRIDGE)
             return
         try:
             platform: Any = await self.client.get(endpoint, "/oic/p")

@@ -6,7 +6,9 @@ gateway's virtual devices speak. Each device has its own ephemeral port (like Io
 devices); one :class:`SimListing` per process answers multicast ``/oic/res`` on 5683 for all
 devices of the process, listing each one's ``eps``. Like an OCF device without security, a
 device that comes back after :meth:`OcfSimServer.vanish` has a fresh ``di`` and fresh ports and
-keeps its ``piid``.
+keeps its ``piid``. Each device's endpoint applies the device's fault injection
+(:mod:`bridge.sim.ocf_faults`). Without multicast (``SimListing(multicast=False)``, for tests
+on loopback) devices answer unicast only: clients must be told their endpoints.
 """
 
 from __future__ import annotations
@@ -23,19 +25,22 @@ from bridge.ocf.model_resources import model_resource, unique_href
 from bridge.ocf.netif import multicast_interfaces
 from bridge.ocf.served import ServedDevice
 from bridge.sim.device import SimDevice
+from bridge.sim.ocf_faults import FaultyEndpoint
 
 
 class SimListing:
     """The multicast ``/oic/res`` responder (UDP 5683) shared by the devices of one process."""
 
-    def __init__(self, interfaces: Sequence[str] = (), port: int = wire.COAP_PORT) -> None:
+    def __init__(self, interfaces: Sequence[str] = (), port: int = wire.COAP_PORT, *,
+                 multicast: bool = True) -> None:
         self.servers: list[OcfSimServer] = []
         self._interfaces = tuple(interfaces)
         self._port = port
+        self._multicast = multicast
         self._endpoint: CoapEndpoint | None = None
 
     async def start(self) -> None:
-        if self._endpoint is not None:
+        if self._endpoint is not None or not self._multicast:
             return
         groups = [(group, name) for name in multicast_interfaces(self._interfaces)
                   for group in (wire.MCAST_V4, wire.MCAST_V6["link"])]
@@ -65,7 +70,7 @@ class OcfSimServer:
         self.listing = listing or SimListing()
         self._bind_host = bind_host
         self._requested_port = port
-        self.endpoint: CoapEndpoint | None = None
+        self.endpoint: FaultyEndpoint | None = None
         self.hrefs: dict[str, str] = {}
         self.served = self._build()
         device.on_change(self._changed)
@@ -108,8 +113,8 @@ class OcfSimServer:
     async def start(self) -> Mapping[str, Any]:
         """Serve (again: a device that vanished comes back with a new ``di`` and port)."""
         if self.endpoint is None:
-            self.endpoint = CoapEndpoint(self.served, bind_host=self._bind_host,
-                                         port=self._requested_port)
+            self.endpoint = FaultyEndpoint(self.device, self.served, bind_host=self._bind_host,
+                                           port=self._requested_port)
             await self.endpoint.start()
             if self not in self.listing.servers:
                 self.listing.servers.append(self)

@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+# Imported now, at collection: after a dbus-daemon restart under dbus-fast, CPython 3.11.7
+# fails to compile modules imported later in the same process ("SystemError: AST constructor
+# recursion depth mismatch", a CPython AST-validator bug fixed in later 3.11 releases), and
+# hypothesis' pytest plugin imports hypothesis lazily in its terminal summary.
+import hypothesis  # noqa: F401
 import pytest
 from dbus_fast.aio import MessageBus
 

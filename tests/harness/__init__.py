@@ -1,23 +1,28 @@
-"""Test harness: real peers for the gateway's tests, started and torn down per test.
+"""The project's name for the simulation kit's test harness (``bridge.sim.testing``).
 
-- ``tests.harness.dbus``: ``DBusDaemon``, a private dbus-daemon with raised limits.
-- ``tests.harness.mosquitto``: ``Mosquitto``, a real broker on free 127.0.0.1 ports.
-- ``tests.harness.netns``: the private network namespace of the test run and ``OcfNetwork``,
-  a bridge plus device hosts in their own network namespaces.
-- ``tests.harness.procs``: free ports, ``wait_for``/``await_until``, process stopping.
-
-The pytest fixtures that hand these out live in ``tests/conftest.py``. Nothing under
-``bridge/`` imports this package.
+The harness moved into the product so that users' test suites get it through the pytest
+plugin (``bridge.sim.pytest_plugin``); these modules re-export it so that the project's tests
+keep importing ``tests.harness.procs``, ``tests.harness.netns`` and the others.
 """
 
-from tests.harness.dbus import DBusDaemon
-from tests.harness.mosquitto import Mosquitto, MosquittoFactory
-from tests.harness.netns import Host, OcfNetwork, require_root
-from tests.harness.procs import await_until, free_tcp_port, free_udp_port, wait_for
+from bridge.sim.testing import (
+    DBusDaemon,
+    Host,
+    LoopbackNetwork,
+    Mosquitto,
+    MosquittoFactory,
+    OcfNetwork,
+    await_until,
+    free_tcp_port,
+    free_udp_port,
+    require_root,
+    wait_for,
+)
 
 __all__ = [
     "DBusDaemon",
     "Host",
+    "LoopbackNetwork",
     "Mosquitto",
     "MosquittoFactory",
     "OcfNetwork",

@@ -1,5 +1,6 @@
 """A private dbus-daemon for tests: its own config, socket and log in a temporary directory.
 
+Layer: ``bridge.sim.testing`` (test kit; runs the ``dbus-daemon`` executable).
 Nothing here touches the machine's session or system bus, and nothing is set globally
 (``DBUS_SESSION_BUS_ADDRESS`` stays as it was): tests hand ``DBusDaemon.address`` to the code
 under test explicitly. Limits are raised far above dbus-daemon's defaults because the gateway

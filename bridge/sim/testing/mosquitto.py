@@ -1,9 +1,9 @@
 """A real mosquitto broker for tests, on free 127.0.0.1 ports, configured from a temporary file.
 
-Under pytest as root the whole test process lives in a private network namespace (see
-``tests/conftest.py``), so even 127.0.0.1 here is a loopback no other program on the machine
-shares. Extra configuration (TLS, ``password_file``, bridges) is passed in as mosquitto.conf
-lines by the test that needs it.
+Layer: ``bridge.sim.testing`` (test kit; runs the ``mosquitto`` executable, imports no MQTT
+library). In an isolated test process (``--ocfaj-isolate``) 127.0.0.1 is a loopback no other
+program on the machine shares. Extra configuration (TLS, ``password_file``, bridges) is
+passed in as mosquitto.conf lines by the test that needs it.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class Mosquitto:
         self.start()
 
     def _config(self) -> str:
-        lines = ["# written by tests/harness/mosquitto.py", "log_dest stderr", "log_type all"]
+        lines = ["# written by bridge/sim/testing/mosquitto.py", "log_dest stderr", "log_type all"]
         if os.geteuid() == 0:
             # Otherwise mosquitto drops to user "mosquitto" and cannot read the test's
             # certificates, password file or persistence directory.

@@ -106,9 +106,11 @@ def own_namespaces() -> list[str]:
 class Host:
     """One machine on the OCF link: a named network namespace, or the test process itself.
 
-    ``netns`` is ``None`` for ``OcfNetwork.local`` (the bridge side, where the gateway under
-    test runs in-process). ``popen``/``run`` start commands inside the host's namespace; every
-    process from ``popen`` is killed when the network is torn down.
+    ``netns`` is ``None`` for ``OcfNetwork.local`` of an isolated process (the bridge side,
+    where the gateway under test may run in-process) and for every host of a
+    :class:`~bridge.sim.testing.loopback.LoopbackNetwork`. ``popen``/``run`` start commands
+    inside the host's namespace; every process from ``popen`` is killed when the network is
+    torn down.
     """
 
     def __init__(
@@ -118,15 +120,17 @@ class Host:
         netns: str | None,
         ifname: str,
         index: int,
+        *,
+        loopback: bool = False,
     ) -> None:
         self.name = name
         self.netns = netns
         self.ifname = ifname
         """The host's interface on the link: ``eth0`` in a namespace, ``ocfbr0`` locally."""
-        self.ipv4 = _ipv4(index)
-        self.ipv6 = f"fd00:cfa::{index:x}"
+        self.ipv4 = "127.0.0.1" if loopback else _ipv4(index)
+        self.ipv6 = "::1" if loopback else f"fd00:cfa::{index:x}"
         """Unique-local address (``fd00:0cfa::/64``), usable as a unicast CoAP endpoint."""
-        self.ipv6_ll = f"fe80::{index:x}"
+        self.ipv6_ll = "::1" if loopback else f"fe80::{index:x}"
         """Link-local address without zone; append ``%<ifname>`` to use it."""
         self._network = network
 
@@ -156,43 +160,58 @@ class OcfNetwork:
 
     One at a time per test process: the bridge name is fixed because the gateway under test
     is configured with it, and the private namespace makes the name collide with nothing.
+    With ``private_local=True`` the bridge lives in a namespace of its own (``local.netns``):
+    use it when the calling process is not isolated, so the machine's namespace stays as it is.
     """
 
-    def __init__(self) -> None:
+    kind = "netns"
+    """``netns``: hosts are network namespaces and multicast discovery works between them."""
+    multicast = True
+
+    def __init__(self, *, private_local: bool = False) -> None:
         self.number = next(_network_numbers)
-        self.local = Host(self, "local", None, BRIDGE, 1)
-        """The test process's own side of the link (the gateway's host)."""
+        self._gateway_netns = (
+            f"{NAMESPACE_PREFIX}{os.getpid()}-{self.number}-local" if private_local else None
+        )
+        self.local = Host(self, "local", self._gateway_netns, BRIDGE, 1)
+        """The bridge side of the link (the gateway's host)."""
         self.hosts: list[Host] = []
         self._processes: list[tuple[subprocess.Popen[Any], bool]] = []
         self._veths: list[str] = []
 
     def setup(self) -> None:
-        """Create ``ocfbr0`` with its addresses and multicast routes in this namespace."""
+        """Create ``ocfbr0`` with its addresses and multicast routes."""
         if shutil.which("ip") is None:
             raise RuntimeError("ip not found: install Debian package iproute2")
-        subprocess.run(["ip", "link", "delete", BRIDGE], check=False, capture_output=True)
-        _ip(None, "link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0")
-        _configure_interface(None, BRIDGE, self.local)
-        _ip(None, "route", "add", "224.0.0.0/4", "dev", BRIDGE)
-        _ip(None, "-6", "route", "add", "ff00::/8", "dev", BRIDGE, "table", "main")
+        gw = self._gateway_netns
+        if gw is None:
+            subprocess.run(["ip", "link", "delete", BRIDGE], check=False, capture_output=True)
+        else:
+            _ip(None, "netns", "add", gw)
+            _ip(gw, "link", "set", "lo", "up")
+        _ip(gw, "link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0")
+        _configure_interface(gw, BRIDGE, self.local)
+        _ip(gw, "route", "add", "224.0.0.0/4", "dev", BRIDGE)
+        _ip(gw, "-6", "route", "add", "ff00::/8", "dev", BRIDGE, "table", "main")
 
     def add_host(self, name: str) -> Host:
         """Create a host joined to the bridge; its addresses work when this returns."""
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name) or name == "local":
             raise ValueError(f"host name {name!r}: use 1-40 letters, digits, '_', '.', '-'")
         if any(h.name == name for h in self.hosts):
             raise ValueError(f"host name {name!r} already used on this network")
+        gw = self._gateway_netns
         index = len(self.hosts) + 2
         netns = f"{NAMESPACE_PREFIX}{os.getpid()}-{self.number}-{name}"
         veth = f"ocfv{index}"
         host = Host(self, name, netns, "eth0", index)
         _ip(None, "netns", "add", netns)
         self.hosts.append(host)
-        _ip(None, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        _ip(gw, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
         self._veths.append(veth)
         # The bridge port itself carries no addresses: only the bridge and the host do.
-        _write_sysctl(None, f"net/ipv6/conf/{veth}/disable_ipv6", "1")
-        _ip(None, "link", "set", veth, "master", BRIDGE, "multicast", "on", "up")
+        _write_sysctl(gw, f"net/ipv6/conf/{veth}/disable_ipv6", "1")
+        _ip(gw, "link", "set", veth, "master", BRIDGE, "multicast", "on", "up")
         _ip(netns, "link", "set", "lo", "up")
         _configure_interface(netns, "eth0", host)
         _ip(netns, "route", "add", "224.0.0.0/4", "dev", "eth0")
@@ -204,6 +223,27 @@ class OcfNetwork:
 
         Runs every step even when one fails, then raises the first failure.
         """
+        errors = self._stop_processes()
+        namespaces = [h.netns for h in self.hosts if h.netns is not None]
+        if self._gateway_netns is not None:
+            namespaces.append(self._gateway_netns)
+        for netns in namespaces:
+            done = subprocess.run(
+                ["ip", "netns", "delete", netns], check=False, capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                errors.append(RuntimeError(f"ip netns delete {netns}: {done.stderr}"))
+        self.hosts.clear()
+        if self._gateway_netns is None:
+            # Deleting a namespace destroys its veth end and with it the peer; delete leftovers.
+            for veth in self._veths:
+                subprocess.run(["ip", "link", "delete", veth], check=False, capture_output=True)
+            subprocess.run(["ip", "link", "delete", BRIDGE], check=False, capture_output=True)
+        self._veths.clear()
+        if errors:
+            raise errors[0]
+
+    def _stop_processes(self) -> list[BaseException]:
         errors: list[BaseException] = []
         for proc, group in reversed(self._processes):
             try:
@@ -214,21 +254,7 @@ class OcfNetwork:
                 if stream is not None:
                     stream.close()
         self._processes.clear()
-        for host in self.hosts:
-            assert host.netns is not None
-            done = subprocess.run(
-                ["ip", "netns", "delete", host.netns], check=False, capture_output=True, text=True
-            )
-            if done.returncode != 0:
-                errors.append(RuntimeError(f"ip netns delete {host.netns}: {done.stderr}"))
-        self.hosts.clear()
-        # Deleting a namespace destroys its veth end and with it the peer; delete leftovers.
-        for veth in self._veths:
-            subprocess.run(["ip", "link", "delete", veth], check=False, capture_output=True)
-        self._veths.clear()
-        subprocess.run(["ip", "link", "delete", BRIDGE], check=False, capture_output=True)
-        if errors:
-            raise errors[0]
+        return errors
 
 
 def _configure_interface(netns: str | None, ifname: str, host: Host) -> None:

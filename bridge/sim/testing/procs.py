@@ -1,7 +1,8 @@
 """Small process, port and waiting utilities shared by the test fixtures.
 
-This module is test infrastructure only: nothing under ``bridge/`` may import it. It does no
-network I/O beyond binding throw-away sockets on loopback to find free ports.
+Layer: ``bridge.sim.testing`` (test kit): only the kit and test suites import it, never the
+gateway. It does no network I/O beyond binding throw-away sockets on loopback to find free
+ports and probing whether a local daemon accepts connections.
 """
 
 from __future__ import annotations

@@ -1,0 +1,66 @@
+"""Issue 5 point 3: two gateways on the same link and bus bridge each device once per gateway,
+never bridge each other's virtual devices back, and the counts stay stable after the grace
+period (no ping-pong)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from urllib.parse import urlsplit
+
+from aiocoap import Context
+
+from tests.e2e.alljoyn_consumer import App, Consumer
+from tests.e2e.conftest import GRACE_PERIOD, Rig
+from tests.e2e.ocf_client import discover
+from tests.e2e.waiting import named_devices
+
+
+def alljoyn_census(apps: list[App]) -> Counter[tuple[str, bool]]:
+    """How many applications per (name, virtual)."""
+    return Counter((app.name, app.virtual) for app in apps)
+
+
+async def ocf_census(coap: Context) -> Counter[tuple[str, str]]:
+    """How many (anchor, host) pairs per (device name, kind) in multicast ``/oic/res``."""
+    names = {device.di: (str(info.get("n")), "virtual" if "oic.d.virtual" in info.get("rt", [])
+                         else "native")
+             for device, info in await named_devices(coap)}
+    pairs = set()
+    for di, device in (await discover(coap)).items():
+        for link in device.links:
+            for ep in link.get("eps", []):
+                pairs.add((di, urlsplit(ep["ep"]).hostname))
+    return Counter(names.get(di, ("?", di)) for di, _host in pairs)
+
+
+async def test_two_gateways_do_not_ping_pong(rig: Rig, consumer: Consumer,
+                                             coap: Context) -> None:
+    await rig.ocf_sim("Lamp", "light")
+    await rig.alljoyn_sim("Thermo", "thermostat")
+    await rig.start_gateway("gw1")
+    await rig.start_gateway("gw2")
+
+    expected_alljoyn = Counter({("Thermo", False): 1, ("Lamp", True): 2})
+    apps = await consumer.wait_apps(lambda apps: alljoyn_census(apps) == expected_alljoyn,
+                                    what=f"AllJoyn census {expected_alljoyn}")
+    lamps = [app for app in apps if app.name == "Lamp"]
+    # Both gateways derive the virtual identity from the same OCF device: one device to
+    # AllJoyn consumers, reachable through two bridges.
+    assert len({(app.app_id, app.device_id) for app in lamps}) == 1, lamps
+    expected_ocf = Counter({("Lamp", "native"): 1, ("Thermo", "virtual"): 2,
+                            ("gw1", "native"): 1, ("gw2", "native"): 1})
+    census = await ocf_census(coap)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while census != expected_ocf and loop.time() < deadline:
+        census = await ocf_census(coap)
+    assert census == expected_ocf, f"{census}\n{rig.logs()}"
+
+    # Past twice the grace period every virtual copy of the other gateway has had its chance
+    # to cross back; nothing did.
+    await asyncio.sleep(2.5 * GRACE_PERIOD)
+    assert alljoyn_census(await consumer.scan()) == expected_alljoyn, rig.logs()
+    assert await ocf_census(coap) == expected_ocf, rig.logs()
+    for gateway in rig.gateways:
+        assert "created by another bridge" in gateway.log(), gateway.log()[-3000:]
