@@ -1,9 +1,11 @@
 """Log output for operators: ``time level component: message`` on standard error.
 
 Layer: ``bridge.daemon``. Only the entry point calls :func:`setup_logging`; every other module
-just uses ``logging.getLogger(__name__)``. It must not import any other part of ``bridge``.
+just uses ``logging.getLogger("ocfaj.<component>")`` (or ``__name__``). It must not import any
+other part of ``bridge``.
 
-The component is the logger name without the ``bridge.`` prefix (``ocf.discovery``), so a line
+The component is the logger name without the ``ocfaj.``/``bridge.`` prefix (``ocf.discovery``),
+so a line
 reads ``2024-05-01 12:00:03 WARNING ocf.discovery: Hall light (di 2f0c...) missed 3 rounds``.
 The gateway's own loggers follow the configured level; protocol libraries (aiocoap, dbus-fast,
 aiomqtt, zeroconf) are chatty below WARNING and log warnings and above only.
@@ -15,15 +17,18 @@ import logging
 import sys
 from typing import TextIO
 
-_OWN_LOGGER = "bridge"
+#: The gateway's own logger trees: modules log as ``ocfaj.<component>`` (or ``__name__``,
+#: ``bridge.<component>``); both follow the configured level.
+_OWN_LOGGERS = ("bridge", "ocfaj")
 
 
 class _OperatorFormatter(logging.Formatter):
-    """Adds ``component``: the logger name relative to the ``bridge`` package."""
+    """Adds ``component``: the logger name relative to its own tree (``ocfaj.`` or ``bridge.``)."""
 
     def format(self, record: logging.LogRecord) -> str:
         name = record.name
-        record.component = name[len(_OWN_LOGGER) + 1:] if name.startswith("bridge.") else name
+        record.component = next((name[len(own) + 1:] for own in _OWN_LOGGERS
+                                 if name.startswith(own + ".")), name)
         return super().format(record)
 
 
@@ -48,4 +53,5 @@ def setup_logging(level: str, *, timestamps: bool = True, stream: TextIO | None 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(max(numeric, logging.WARNING))
-    logging.getLogger(_OWN_LOGGER).setLevel(numeric)
+    for own in _OWN_LOGGERS:
+        logging.getLogger(own).setLevel(numeric)

@@ -8,10 +8,14 @@ stdin commands
   ``{"cmd": "set", "device": "Lamp", "capability": "switch", "values": {"on": true}}``
   ``{"cmd": "leave", "device": "Lamp"}``   the device vanishes without goodbye
   ``{"cmd": "return", "device": "Lamp"}``  and comes back (OCF: on new ports)
+  ``{"cmd": "faults", "device": "Lamp", "drop": 0.3, "delay": 0.2, "error": 0.1,
+  "error_code": 503, "malformed": 0.1, "seed": 7}``  replaces the device's fault injection
+  (keys left out are 0; ``{"cmd": "faults", "device": "Lamp"}`` turns faults off)
   ``{"cmd": "stop"}``                      the process exits cleanly
 stdout events
   ``{"event": "ready", "device": "Lamp", ...identity and endpoint facts}``
   ``{"event": "received", "device": "Lamp", "capability": "switch", "values": {"on": true}}``
+  ``{"event": "faults", "device": "Lamp", ...the settings now in force}``
   ``{"event": "error", "message": "..."}`` for a command line that could not be carried out
 """
 
@@ -24,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from bridge.sim.device import SimDevice
+from bridge.sim.fault_args import describe, faults_from_mapping
 
 
 class SimServer(Protocol):
@@ -123,6 +128,11 @@ async def _obey(command: Any, by_name: dict[str, SimServer], stop: asyncio.Event
     elif cmd == "return":
         facts = await server.start()
         emit({"event": "ready", "device": server.device.name, **facts})
+    elif cmd == "faults":
+        settings = {k: v for k, v in command.items() if k not in ("cmd", "device")}
+        server.device.faults = faults_from_mapping(settings)
+        emit({"event": "faults", "device": server.device.name,
+              **describe(server.device.faults)})
     else:
         raise ValueError(f"unknown command {cmd!r}")
 

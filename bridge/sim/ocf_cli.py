@@ -18,6 +18,7 @@ from bridge.model import load_catalogue
 from bridge.ocf import wire
 from bridge.sim.control import SimServer, run_control
 from bridge.sim.device import SimDevice
+from bridge.sim.fault_args import add_fault_arguments, faults_from_args
 from bridge.sim.ocf import OcfSimServer, SimListing
 
 #: Short names users type for device type models whose id differs.
@@ -34,6 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="interface for multicast discovery (repeatable; default: all)")
     parser.add_argument("--port", type=int, default=wire.COAP_PORT,
                         help="UDP port of the multicast /oic/res responder (default 5683)")
+    parser.add_argument("--unicast-only", action="store_true",
+                        help="no multicast responder: devices answer on their own ports only "
+                             "(tests on loopback, where there is no link to multicast on)")
+    parser.add_argument("--bind", default="::",
+                        help="address the devices bind to (default :: = every address)")
+    parser.add_argument("--device-port", type=int, default=0,
+                        help="UDP port of the first device, the next ones follow; a device that "
+                             "leaves comes back on the same port (default: ephemeral ports)")
+    add_fault_arguments(parser)
 
 
 def device_names(name: str, count: int) -> list[str]:
@@ -49,11 +59,16 @@ async def run(args: argparse.Namespace) -> int:
     try:
         devices = [SimDevice.of_type(name, catalogue, model)
                    for name in device_names(args.name, args.count)]
+        for device in devices:
+            device.faults = faults_from_args(args)
     except ValueError as err:
         print(f"ocfaj simulate ocf: {err}", file=sys.stderr)
         return 2
-    listing = SimListing(tuple(args.interface), args.port)
-    servers: list[SimServer] = [OcfSimServer(device, listing) for device in devices]
+    listing = SimListing(tuple(args.interface), args.port, multicast=not args.unicast_only)
+    servers: list[SimServer] = [
+        OcfSimServer(device, listing, bind_host=args.bind,
+                     port=args.device_port + index if args.device_port else 0)
+        for index, device in enumerate(devices)]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,155 @@
+"""Benchmark 2: notification throughput through the gateway, and its CPU per notification.
+
+A device changes a temperature reading as fast as the pipeline takes it: value ``i`` is set
+only once every consumer has seen value ``i - WINDOW``, so queues stay bounded, nothing is
+dropped for lack of buffer space, and the rate is that of the slowest stage. Legs:
+
+* raw OCF: an aiocoap observer on the OCF simulator (the baseline of the target);
+* raw D-Bus: a dbus-fast listener on the AllJoyn simulator's ``PropertiesChanged``;
+* OCF -> gateway -> D-Bus ``PropertiesChanged`` and MQTT, both consumed at once;
+* AllJoyn -> gateway -> OCF observers and MQTT, both consumed at once.
+
+Every value has its own number, so a consumer's count of distinct values shows what was lost.
+MQTT state is retained and idempotent: the gateway's outbox may replace a queued state by a
+newer one (``superseded``), which is not a loss as long as the last state arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.pair import ALLJOYN_NAME, OCF_NAME, Pair, bridged_pair
+from bench.stats import Report, rate
+from bench.watchers import CoapObserver, MqttWatcher, Progress, SignalListener
+
+NAME = "notify"
+COUNT = {"full": 6000, "quick": 1200, "tiny": 40}
+WINDOW = 50
+#: values start here so that no default state of a simulator is mistaken for one of ours.
+FIRST = 1000.0
+TARGET_SHARE = 0.8
+STALL_SECONDS = 10.0
+
+
+@dataclass
+class Leg:
+    name: str
+    seconds: float
+    sent: int
+    consumers: list[tuple[Progress, bool]]
+    """Each consumer with whether it must see every value (False: state may be superseded)."""
+    cpu_seconds: float = 0.0
+
+
+async def _drive(set_value: Callable[[float], object], consumers: Sequence[Progress],
+                 count: int) -> float:
+    """Set ``count`` values under the window; seconds until every consumer saw the last one."""
+    began = time.perf_counter()
+    last = FIRST + count - 1
+    for i in range(count):
+        value = FIRST + i
+        while min(c.highest for c in consumers) < value - WINDOW:
+            await _progress(consumers)
+        set_value(value)
+        # Let the device's observation task send this value before the next replaces it.
+        await asyncio.sleep(0)
+    while min(c.highest for c in consumers) < last:
+        await _progress(consumers)
+    return max(c.highest_at for c in consumers) - began
+
+
+async def _progress(consumers: Sequence[Progress]) -> None:
+    for c in consumers:
+        c.changed.clear()
+    waits = [asyncio.ensure_future(c.changed.wait()) for c in consumers]
+    try:
+        done, _ = await asyncio.wait(waits, timeout=STALL_SECONDS,
+                                     return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+    if not done:
+        state = ", ".join(f"{c.label} at {c.highest - FIRST + 1:.0f}" for c in consumers)
+        raise TimeoutError(f"notifications stalled for {STALL_SECONDS} s: {state}")
+
+
+def _temperature(pair: Pair, side: str) -> Callable[[float], object]:
+    device = pair.ocf_sim.device if side == "ocf" else pair.alljoyn_sim.device
+    return lambda v: device.set("temperature", {"temperature": v})
+
+
+async def _leg(name: str, pair: Pair, side: str, count: int,
+               watchers: list[tuple[object, Progress, bool]]) -> Leg:
+    for watcher, _, _ in watchers:
+        await watcher.start()  # type: ignore[attr-defined]
+    cpu = pair.gateway.cpu_seconds()
+    try:
+        seconds = await _drive(_temperature(pair, side), [p for _, p, _ in watchers], count)
+    finally:
+        for watcher, _, _ in watchers:
+            await watcher.stop()  # type: ignore[attr-defined]
+    return Leg(name, seconds, count, [(p, strict) for _, p, strict in watchers],
+               pair.gateway.cpu_seconds() - cpu)
+
+
+async def measure(directory: Path, count: int) -> Report:
+    report = Report(NAME)
+    async with bridged_pair(directory, ["temperature"], mqtt=True) as pair:
+        ctx = pair.coap.context
+        path = "/temperature"
+        legs = []
+        p = Progress("OCF observer")
+        legs.append(await _leg("raw aiocoap observe", pair, "ocf", count, [
+            (CoapObserver(ctx, pair.ocf_uri + path, "temperature", p), p, True)]))
+        p = Progress("D-Bus listener")
+        legs.append(await _leg("raw dbus-fast signals", pair, "alljoyn", count, [
+            (SignalListener(pair.bus, pair.alljoyn_name, path, "CurrentValue", p), p, True)]))
+        d, m = Progress("D-Bus PropertiesChanged"), Progress("MQTT state")
+        legs.append(await _leg("OCF -> D-Bus + MQTT", pair, "ocf", count, [
+            (SignalListener(pair.bus, pair.virtual_alljoyn, path, "CurrentValue", d), d, True),
+            (MqttWatcher(pair.mqtt_port, f"ocfaj/{OCF_NAME}", "temperature", m), m, False)]))
+        o, m = Progress("OCF observer"), Progress("MQTT state")
+        legs.append(await _leg("AllJoyn -> OCF + MQTT", pair, "alljoyn", count, [
+            (CoapObserver(ctx, pair.virtual_ocf + path, "temperature", o), o, True),
+            (MqttWatcher(pair.mqtt_port, f"ocfaj/{ALLJOYN_NAME}", "temperature", m), m,
+             False)]))
+    raw_observe = rate(count, legs[0].seconds)
+    for leg in legs:
+        leg_rate = rate(count, leg.seconds)
+        bridged = not leg.name.startswith("raw")
+        report.add(f"{leg.name} rate", leg_rate, "notif/s",
+                   baseline=raw_observe if bridged else float("nan"),
+                   target=f">= {TARGET_SHARE:.0%} of raw observe" if bridged else "",
+                   met=leg_rate >= TARGET_SHARE * raw_observe if bridged else None)
+        for progress, strict in leg.consumers:
+            got = len([v for v in progress.values if FIRST <= v < FIRST + count])
+            missing = count - got
+            if strict:
+                report.lost += missing
+                report.add(f"{leg.name}: lost at {progress.label}", missing, "values",
+                           target="0", met=missing == 0)
+            else:
+                report.add(f"{leg.name}: superseded at {progress.label}", missing, "states",
+                           note="retained state replaced by a newer one in the outbox")
+                final = progress.highest >= FIRST + count - 1
+                report.lost += 0 if final else 1
+                report.add(f"{leg.name}: last state at {progress.label}", float(final),
+                           "1 = yes", target="1", met=final)
+        if bridged:
+            report.add(f"{leg.name}: gateway CPU per notification",
+                       leg.cpu_seconds / count * 1e6, "us CPU")
+            report.add(f"{leg.name}: gateway CPU load", leg.cpu_seconds / leg.seconds * 100,
+                       "% of a core")
+    report.notes.append(
+        f"{count} values per leg, at most {WINDOW} ahead of the slowest consumer. Simulators "
+        "and consumers share the benchmark's process; the gateway is its own process, whose "
+        "CPU time (utime+stime from /proc) is divided by the values it carried.")
+    return report
+
+
+def run(directory: Path, size: str) -> Report:
+    return asyncio.run(measure(directory, COUNT[size]))
