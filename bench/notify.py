@@ -22,15 +22,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.pair import ALLJOYN_NAME, OCF_NAME, Pair, bridged_pair
+from bench.pair import Pair, bridged_pair
 from bench.stats import Report, rate
 from bench.watchers import CoapObserver, MqttWatcher, Progress, SignalListener
 
 NAME = "notify"
 COUNT = {"full": 6000, "quick": 1200, "tiny": 40}
 WINDOW = 50
-#: values start here so that no default state of a simulator is mistaken for one of ours.
-FIRST = 1000.0
+#: values of leg k start at FIRST * (k + 1), so that no earlier state (a simulator's default,
+#: a retained MQTT state of the previous leg) is mistaken for one of this leg's values.
+FIRST = 1_000_000.0
 TARGET_SHARE = 0.8
 STALL_SECONDS = 10.0
 
@@ -38,6 +39,7 @@ STALL_SECONDS = 10.0
 @dataclass
 class Leg:
     name: str
+    first: float
     seconds: float
     sent: int
     consumers: list[tuple[Progress, bool]]
@@ -46,13 +48,13 @@ class Leg:
 
 
 async def _drive(set_value: Callable[[float], object], consumers: Sequence[Progress],
-                 count: int) -> float:
+                 first: float, count: int) -> float:
     """Set ``count`` values under the window; seconds until every consumer saw the last one."""
     began = time.perf_counter()
-    last = FIRST + count - 1
+    last = first + count - 1
     for i in range(count):
-        value = FIRST + i
-        while min(c.highest for c in consumers) < value - WINDOW:
+        value = first + i
+        while i >= WINDOW and min(c.highest for c in consumers) < value - WINDOW:
             await _progress(consumers)
         set_value(value)
         # Let the device's observation task send this value before the next replaces it.
@@ -73,7 +75,7 @@ async def _progress(consumers: Sequence[Progress]) -> None:
         for w in waits:
             w.cancel()
     if not done:
-        state = ", ".join(f"{c.label} at {c.highest - FIRST + 1:.0f}" for c in consumers)
+        state = ", ".join(f"{c.label} at {c.highest:.0f}" for c in consumers)
         raise TimeoutError(f"notifications stalled for {STALL_SECONDS} s: {state}")
 
 
@@ -82,17 +84,18 @@ def _temperature(pair: Pair, side: str) -> Callable[[float], object]:
     return lambda v: device.set("temperature", {"temperature": v})
 
 
-async def _leg(name: str, pair: Pair, side: str, count: int,
+async def _leg(name: str, pair: Pair, side: str, count: int, first: float,
                watchers: list[tuple[object, Progress, bool]]) -> Leg:
     for watcher, _, _ in watchers:
         await watcher.start()  # type: ignore[attr-defined]
     cpu = pair.gateway.cpu_seconds()
     try:
-        seconds = await _drive(_temperature(pair, side), [p for _, p, _ in watchers], count)
+        seconds = await _drive(_temperature(pair, side), [p for _, p, _ in watchers], first,
+                               count)
     finally:
         for watcher, _, _ in watchers:
             await watcher.stop()  # type: ignore[attr-defined]
-    return Leg(name, seconds, count, [(p, strict) for _, p, strict in watchers],
+    return Leg(name, first, seconds, count, [(p, strict) for _, p, strict in watchers],
                pair.gateway.cpu_seconds() - cpu)
 
 
@@ -103,19 +106,19 @@ async def measure(directory: Path, count: int) -> Report:
         path = "/temperature"
         legs = []
         p = Progress("OCF observer")
-        legs.append(await _leg("raw aiocoap observe", pair, "ocf", count, [
+        legs.append(await _leg("raw aiocoap observe", pair, "ocf", count, FIRST * 1, [
             (CoapObserver(ctx, pair.ocf_uri + path, "temperature", p), p, True)]))
         p = Progress("D-Bus listener")
-        legs.append(await _leg("raw dbus-fast signals", pair, "alljoyn", count, [
+        legs.append(await _leg("raw dbus-fast signals", pair, "alljoyn", count, FIRST * 2, [
             (SignalListener(pair.bus, pair.alljoyn_name, path, "CurrentValue", p), p, True)]))
         d, m = Progress("D-Bus PropertiesChanged"), Progress("MQTT state")
-        legs.append(await _leg("OCF -> D-Bus + MQTT", pair, "ocf", count, [
+        legs.append(await _leg("OCF -> D-Bus + MQTT", pair, "ocf", count, FIRST * 3, [
             (SignalListener(pair.bus, pair.virtual_alljoyn, path, "CurrentValue", d), d, True),
-            (MqttWatcher(pair.mqtt_port, f"ocfaj/{OCF_NAME}", "temperature", m), m, False)]))
+            (MqttWatcher(pair.mqtt_port, "ocfaj/bench_ocf_device", "temperature", m), m, False)]))
         o, m = Progress("OCF observer"), Progress("MQTT state")
-        legs.append(await _leg("AllJoyn -> OCF + MQTT", pair, "alljoyn", count, [
+        legs.append(await _leg("AllJoyn -> OCF + MQTT", pair, "alljoyn", count, FIRST * 4, [
             (CoapObserver(ctx, pair.virtual_ocf + path, "temperature", o), o, True),
-            (MqttWatcher(pair.mqtt_port, f"ocfaj/{ALLJOYN_NAME}", "temperature", m), m,
+            (MqttWatcher(pair.mqtt_port, "ocfaj/bench_alljoyn_device", "temperature", m), m,
              False)]))
     raw_observe = rate(count, legs[0].seconds)
     for leg in legs:
@@ -126,7 +129,7 @@ async def measure(directory: Path, count: int) -> Report:
                    target=f">= {TARGET_SHARE:.0%} of raw observe" if bridged else "",
                    met=leg_rate >= TARGET_SHARE * raw_observe if bridged else None)
         for progress, strict in leg.consumers:
-            got = len([v for v in progress.values if FIRST <= v < FIRST + count])
+            got = len([v for v in progress.values if leg.first <= v < leg.first + count])
             missing = count - got
             if strict:
                 report.lost += missing
@@ -135,7 +138,7 @@ async def measure(directory: Path, count: int) -> Report:
             else:
                 report.add(f"{leg.name}: superseded at {progress.label}", missing, "states",
                            note="retained state replaced by a newer one in the outbox")
-                final = progress.highest >= FIRST + count - 1
+                final = progress.highest >= leg.first + count - 1
                 report.lost += 0 if final else 1
                 report.add(f"{leg.name}: last state at {progress.label}", float(final),
                            "1 = yes", target="1", met=final)

@@ -46,7 +46,7 @@ class Progress:
 def find(payload: Any, key: str) -> Any:
     """The first value of ``key`` anywhere in nested dicts (state payloads nest differently)."""
     if isinstance(payload, dict):
-        if key in payload:
+        if key in payload and not isinstance(payload[key], dict):
             return payload[key]
         for inner in payload.values():
             found = find(inner, key)

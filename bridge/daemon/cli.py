@@ -36,9 +36,9 @@ from bridge.core.errors import ConfigError
 from bridge.daemon.config import (
     DEFAULT_CONFIG_PATH,
     Config,
-    config_reference_markdown,
     load_config,
 )
+from bridge.daemon.config_reference import config_reference_markdown
 from bridge.daemon.logging_setup import setup_logging
 from bridge.model import ModelError
 

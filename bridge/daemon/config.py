@@ -8,7 +8,8 @@ as pure dataclasses. It must not start anything nor import a protocol library.
 The loader is driven by the dataclass field types and ``field(metadata=...)`` bounds (``ge``,
 ``gt``, ``le``, ``check``, ``secret``), so a new key is one documented attribute in a section
 class. Each attribute's docstring (read from the source with :mod:`ast`) is its documentation:
-:func:`config_reference_markdown` generates docs/configuration.md from them.
+:func:`bridge.daemon.config_reference.config_reference_markdown` generates
+docs/configuration.md from them.
 
 Precedence, lowest first: defaults, the file, the secrets file (``username``/``password``
 only), ``OCFAJ_<SECTION>_<KEY>`` environment variables, command-line overrides.
@@ -16,17 +17,14 @@ only), ``OCFAJ_<SECTION>_<KEY>`` environment variables, command-line overrides.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import difflib
 import functools
-import inspect
 import json
 import logging
 import math
 import os
 import stat
-import textwrap
 import tomllib
 import types
 import typing
@@ -282,7 +280,7 @@ def _build(entries: dict[tuple[str, str], _Raw], path: Path | None) -> Config:
 
 
 def _convert_entry(section: str, key: str, raw: _Raw) -> object:
-    return _convert_field(_field(section, key), _hints(SECTIONS[section])[key], raw.value,
+    return _convert_field(_field(section, key), type_hints(SECTIONS[section])[key], raw.value,
                           f"{section}.{key}", raw.origin)
 
 
@@ -294,7 +292,7 @@ def _convert_field(fld: dataclasses.Field[Any], hint: object, value: object, key
         high = meta.get("le")
         if (("ge" in meta and result < meta["ge"]) or ("gt" in meta and result <= meta["gt"])
                 or (high is not None and result > high)):
-            raise ConfigError(key, f"expected {_bounds_text(meta, hint)}, got {result}",
+            raise ConfigError(key, f"expected {bounds_text(meta, hint)}, got {result}",
                               origin.source)
     check: Callable[[Any], str | None] | None = meta.get("check")
     problem = check(result) if check is not None else None
@@ -417,7 +415,7 @@ def _to_record(value: object, cls: type, key: str, origin: _Origin) -> object:
     if not isinstance(value, dict):
         raise _fail(key, "a table", value, origin)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = _hints(cls)
+    hints = type_hints(cls)
     kwargs: dict[str, object] = {}
     for name, entry in value.items():
         if name not in fields:
@@ -451,7 +449,7 @@ def _to_str_table(value: object, key: str, origin: _Origin) -> dict[str, str]:
 # --- helpers -----------------------------------------------------------------------------------
 
 @functools.cache
-def _hints(cls: type) -> dict[str, object]:
+def type_hints(cls: type) -> dict[str, object]:
     return typing.get_type_hints(cls)
 
 
@@ -495,7 +493,7 @@ def _describe(value: object) -> str:
     return f"a {type(value).__name__} ({value})"
 
 
-def _bounds_text(meta: Mapping[str, Any], hint: object) -> str:
+def bounds_text(meta: Mapping[str, Any], hint: object) -> str:
     noun = "an integer" if hint is int else "a number"
     if "le" in meta and "ge" in meta:
         return f"{noun} from {meta['ge']} to {meta['le']}"
@@ -507,186 +505,3 @@ def _bounds_text(meta: Mapping[str, Any], hint: object) -> str:
     if "le" in meta:
         parts.append(f"at most {meta['le']}")
     return f"{noun} " + " and ".join(parts)
-
-
-# --- documentation -----------------------------------------------------------------------------
-
-def attribute_docs(cls: type) -> dict[str, str]:
-    """The docstring written right below each attribute of ``cls``, by attribute name."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    classdef = tree.body[0]
-    if not isinstance(classdef, ast.ClassDef):
-        raise TypeError(f"{cls!r} is not defined by a class statement")
-    docs: dict[str, str] = {}
-    for node, after in zip(classdef.body, classdef.body[1:], strict=False):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)):
-            docs[node.target.id] = inspect.cleandoc(after.value.value)
-    return docs
-
-
-def config_reference_markdown() -> str:
-    """docs/configuration.md: the guide below plus every key with type, default and meaning."""
-    out = [_GUIDE.strip(), ""]
-    for section, cls in SECTIONS.items():
-        out += [f"## [{section}]", "", _one_line(inspect.getdoc(cls) or ""), ""]
-        docs = attribute_docs(cls)
-        hints = _hints(cls)
-        for fld in dataclasses.fields(cls):
-            out += _key_reference(section, fld, hints[fld.name], docs.get(fld.name, ""))
-    out += [_EXAMPLE.strip(), ""]
-    return "\n".join(out)
-
-
-def _key_reference(section: str, fld: dataclasses.Field[Any], hint: object,
-                   doc: str) -> list[str]:
-    default = fld.default if fld.default_factory is dataclasses.MISSING else fld.default_factory()
-    where = f"`{ENV_PREFIX}{section.upper()}_{fld.name.upper()}`"
-    if fld.metadata.get("secret"):
-        where += " or the secrets file only"
-    facts = f"{_type_text(hint, fld.metadata)} · default `{_toml(default)}` · {where}"
-    lines = [f"### `{section}.{fld.name}`", "", facts, "", _one_line(doc), ""]
-    item = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else None
-    if isinstance(item, type) and dataclasses.is_dataclass(item):
-        lines[2] = f"list of tables · default `{_toml(default)}` · file only"
-        item_docs = attribute_docs(item)
-        item_hints = _hints(item)
-        for sub in dataclasses.fields(item):
-            required = sub.default is dataclasses.MISSING
-            default_text = "required" if required else f"default `{_toml(sub.default)}`"
-            lines.append(f"- `{sub.name}` ({_type_text(item_hints[sub.name], sub.metadata)}, "
-                         f"{default_text}): {_one_line(item_docs.get(sub.name, ''))}")
-        lines.append("")
-    return lines
-
-
-def _type_text(hint: object, meta: Mapping[str, Any]) -> str:
-    kind = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if kind is Literal:
-        return "one of " + ", ".join(f"`{json.dumps(choice)}`" for choice in args)
-    if kind in (types.UnionType, typing.Union):
-        (inner,) = (arg for arg in args if arg is not type(None))
-        return f"{_type_text(inner, meta)} or empty"
-    if kind is tuple:
-        if args[0] is str:
-            return "list of strings"
-        return f"list of {_type_text(args[0], {})}"
-    if kind is dict:
-        return "table of strings"
-    names: dict[object, str] = {
-        bool: "boolean", int: "integer", float: "number", str: "string", Path: "path"}
-    text = names.get(hint, str(hint))
-    if any(bound in meta for bound in ("ge", "gt", "le")):
-        text = _bounds_text(meta, hint)[len("an " if hint is int else "a "):]
-    return text
-
-
-def _toml(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return '""'
-    if isinstance(value, str | Path):
-        return json.dumps(str(value))
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
-    return repr(value)
-
-
-def _one_line(text: str) -> str:
-    """Docstring paragraphs as Markdown: lines joined, paragraphs kept."""
-    return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
-
-
-_GUIDE = """
-# Configuration reference
-
-<!-- Generated from the attribute docstrings of the section classes by
-`ocfaj config-reference > docs/configuration.md`; edit those docstrings, not this file. -->
-
-The gateway reads one TOML file, `/etc/ocfaj/config.toml` by default (`--config FILE` or the
-`OCFAJ_CONFIG` environment variable name another). Every key has a default, so an empty file, or
-no file at all, is a valid configuration. `ocfaj check-config FILE` checks a file without
-starting anything; a mistake is reported with its dotted key, for example
-`config.toml: mqtt.port: expected an integer from 1 to 65535, got 70000`, and the gateway
-refuses to start. Unknown sections and keys are mistakes too, so a typo never goes unnoticed.
-
-## Where values come from
-
-From lowest to highest precedence:
-
-1. the defaults listed below;
-2. the configuration file;
-3. the secrets file (`mqtt.secrets_file`), for `mqtt.username` and `mqtt.password` only;
-4. environment variables `OCFAJ_<SECTION>_<KEY>`, e.g. `OCFAJ_MQTT_PORT=8883`;
-5. command-line flags: `--set section.key=value` (repeatable, later ones win) and the specific
-   flags of some commands (`--log-level`, `--bus`).
-
-Environment and command-line values are text, read as follows: booleans accept `true`/`false`,
-`yes`/`no`, `on`/`off` and `1`/`0`; numbers are written as in TOML; lists are comma-separated
-(`OCFAJ_OCF_INTERFACES=eth0,wlan0`; an empty value is an empty list); tables of strings are
-`name=value` pairs separated by commas; choices ignore case. Lists of tables
-(`policy.rules`) can only be written in the file. An environment variable that starts with the
-prefix of a section but names no key of it (`OCFAJ_MQTT_PROT=5`) is an error.
-
-Setting `mqtt.host` to a non-empty value, in any of these places, turns MQTT on unless
-`mqtt.enabled` is set explicitly somewhere: `OCFAJ_MQTT_HOST=broker.lan` is enough to mirror
-all devices to a broker, while `enabled = false` in the file keeps it off.
-
-Relative paths in the file are relative to the directory of the file; relative paths from the
-environment or the command line are relative to the working directory. `~` is expanded. For
-optional paths an empty string means "none".
-
-## Secrets
-
-Keep the broker password out of the main file, which is often world-readable. Name a second
-TOML file in `mqtt.secrets_file`; it may hold only `username` and `password`:
-
-```toml
-username = "gateway"
-password = "s3cret"
-```
-
-The gateway warns at start-up when that file is readable by other users (`chmod 600` it).
-`mqtt.password` is refused in the main file and on the command line (where every user sees
-it in the process list); the `OCFAJ_MQTT_PASSWORD` environment variable is accepted, for
-containers. The password never appears in logs or in `check-config` output.
-"""
-
-_EXAMPLE = """
-## Example
-
-A gateway that bridges both ways on its Ethernet port and mirrors everything to a broker with
-TLS; examples/config.toml shows every key.
-
-```toml
-[gateway]
-name = "hall-gateway"
-state_dir = "/var/lib/ocfaj"
-
-[ocf]
-interfaces = ["eth0"]
-unicast_peers = ["coap://192.168.10.7:5683"]
-
-[mqtt]
-enabled = true
-host = "broker.lan"
-port = 8883
-tls = true
-secrets_file = "mqtt-secrets.toml"   # next to this file
-
-[mqtt.names]
-"0685b960-736f-46f7-bead-0a3a2a5d5e3c" = "Hall light"
-
-[policy]
-default = "allow"
-
-[[policy.rules]]
-action = "read_only"
-resource_type = "oic.r.lock.*"
-```
-"""

@@ -3,7 +3,8 @@
 Layer: ``bridge.sim`` (allowed to import ``bridge.alljoyn`` for the producer machinery, so the
 simulator speaks exactly what the gateway exports). It holds no gateway state: tests and users
 change the device from outside through ``SimDevice.set`` and see client writes through
-``SimDevice.next_received``; :meth:`AllJoynSimServer.fail_with` makes the device answer errors.
+``SimDevice.next_received``; :meth:`AllJoynSimServer.fail_with` makes the device answer errors,
+and ``device.faults`` drops, delays, fails or garbles replies (:mod:`bridge.sim.alljoyn_faults`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bridge.core.errors import DeviceError
 from bridge.core.registry import Command, InvokeMethod
 from bridge.core.thing import Capability, DeviceInfo, Identity, Side, Thing
 from bridge.model.types import Catalogue, Value
+from bridge.sim.alljoyn_faults import install_faults
 from bridge.sim.device import SimDevice
 
 #: the simulator's device models: capability ids, served together.
@@ -90,6 +92,7 @@ class AllJoynSimServer:
                                             signal_batch=self.signal_batch)
             self._unsubscribe = self.device.on_change(self._changed)
             await self.producer.start()
+            install_faults(self.producer, self.device)
         return {"bus": str(self.choice), "unique_name": self.producer.unique_name,
                 "app_id": self.app_id.hex(), "device_id": self.device_id}
 

@@ -17,6 +17,7 @@ from bridge.alljoyn.bus import parse_bus
 from bridge.model import load_catalogue
 from bridge.sim.alljoyn import SIM_MODELS, AllJoynSimServer, sim_device
 from bridge.sim.control import SimServer, run_control
+from bridge.sim.fault_args import add_fault_arguments, faults_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bus", type=parse_bus, default=parse_bus("session"),
                         help="system, session (default, DBUS_SESSION_BUS_ADDRESS) or a D-Bus "
                         "address such as unix:path=/tmp/bus")
+    add_fault_arguments(parser)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -37,8 +39,16 @@ async def run(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
     base = args.name or args.model.capitalize()
     names = [base] if args.count == 1 else [f"{base} {i}" for i in range(1, args.count + 1)]
-    servers: list[SimServer] = [AllJoynSimServer(sim_device(name, catalogue, args.model),
-                                                 args.bus) for name in names]
+    try:
+        faults = [faults_from_args(args) for _ in names]
+    except ValueError as err:
+        print(f"ocfaj simulate alljoyn: {err}", file=sys.stderr)
+        return 2
+    servers: list[SimServer] = []
+    for name, device_faults in zip(names, faults, strict=True):
+        device = sim_device(name, catalogue, args.model)
+        device.faults = device_faults
+        servers.append(AllJoynSimServer(device, args.bus))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

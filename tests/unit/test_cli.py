@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bridge.daemon import cli
-from bridge.daemon.config import config_reference_markdown
+from bridge.daemon.config_reference import config_reference_markdown
 from bridge.daemon.logging_setup import setup_logging
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,11 +19,10 @@ from bridge.core.policy_config import PolicyRuleConfig
 from bridge.daemon.config import (
     SECTIONS,
     Config,
-    attribute_docs,
-    config_reference_markdown,
     load_config,
     parse_config,
 )
+from bridge.daemon.config_reference import attribute_docs, config_reference_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,77 @@
+"""Issue 5 point 7: ``ocfaj devices`` lists what a running gateway bridged, over the gateway's
+D-Bus control interface, as JSON and as a table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from typing import Any
+
+from tests.e2e.alljoyn_consumer import Consumer
+from tests.e2e.conftest import DETECTION_TIME, Rig
+
+
+def devices(rig: Rig, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", "devices", "--bus", rig.dbus.address,
+                           "--set", "gateway.name=gw", *extra],
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+async def rows_until(rig: Rig, predicate: Any, what: str, timeout: float = 20.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        done = await asyncio.to_thread(devices, rig, "--json")
+        assert done.returncode == 0, (done.stderr, rig.logs())
+        rows = json.loads(done.stdout)
+        if predicate(rows):
+            return rows
+        if loop.time() > deadline:
+            raise AssertionError(f"ocfaj devices never showed {what}: {rows}\n{rig.logs()}")
+        await asyncio.sleep(0.3)
+
+
+async def test_devices_lists_both_origins_with_ids_and_availability(
+        rig: Rig, consumer: Consumer) -> None:
+    lamp = await rig.ocf_sim("Lamp", "light")
+    await rig.alljoyn_sim("Thermo", "thermostat")
+    await rig.start_gateway()
+    rows = await rows_until(rig, lambda rows: {r["name"] for r in rows} >= {"Lamp", "Thermo"},
+                            "Lamp and Thermo")
+    by_name = {row["name"]: row for row in rows}
+    ocf, alljoyn = by_name["Lamp"], by_name["Thermo"]
+
+    assert ocf["origin"] == "ocf" and alljoyn["origin"] == "alljoyn"
+    assert ocf["available"] is True and alljoyn["available"] is True
+    assert ocf["bridged_to"] == ["alljoyn"] and alljoyn["bridged_to"] == ["ocf"]
+    assert ocf["piid"] == lamp.events[0]["piid"] and ocf["di"] == lamp.events[0]["di"]
+    assert ocf["app_id"] == (await consumer.wait_app("Lamp", virtual=True)).app_id.hex()
+    assert ocf["capabilities"]["switch"]["state"] == {"on": False}
+    assert set(alljoyn["capabilities"]) == {"temperature", "target_temperature"}
+    thermo_app = await consumer.wait_app("Thermo", virtual=False)
+    assert alljoyn["device_id"] == thermo_app.device_id
+    assert alljoyn["app_id"] == thermo_app.app_id.hex()
+    assert alljoyn["di"] and alljoyn["piid"]
+
+    table = await asyncio.to_thread(devices, rig)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ORIGIN", "NAME", "TYPE"]
+    lamp_line = next(line for line in lines if " Lamp " in line)
+    assert lamp_line.startswith("ocf") and " up " in lamp_line and "switch=on:false" in lamp_line
+
+    # A device that leaves is listed as unavailable ("gone" in the table).
+    lamp.send({"cmd": "leave", "device": "Lamp"})
+    rows = await rows_until(rig, lambda rows: any(r["name"] == "Lamp" and not r["available"]
+                                                  for r in rows),
+                            "Lamp unavailable", timeout=DETECTION_TIME + 4.0)
+    table = await asyncio.to_thread(devices, rig)
+    assert " gone " in next(line for line in table.stdout.splitlines() if " Lamp " in line)
+
+
+def test_devices_says_when_no_gateway_answers(rig: Rig) -> None:
+    done = devices(rig, "--json")
+    assert done.returncode == 1
+    assert "cannot reach gateway 'gw'" in done.stderr
