@@ -40,6 +40,7 @@ from bridge.core.thing import Side
 from bridge.daemon.cli import add_config_options, config_from_args
 from bridge.daemon.config import Config
 from bridge.daemon.devices_command import render_table
+from bridge.daemon.logging_setup import setup_logging
 
 if TYPE_CHECKING:
     from bridge.daemon.cli import Subparsers
@@ -68,6 +69,10 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    if args.log_level is None:
+        # The table and the event lines are the demo's output; operator logs only for problems
+        # (--log-level info shows them all).
+        setup_logging("warning", timestamps=config.gateway.log_timestamps)
     return asyncio.run(run_demo(config, args.scenario, args.duration,
                                 plain=args.plain or not sys.stdout.isatty()))
 
@@ -136,25 +141,15 @@ async def build_simulators(scenario_path: Path, bus: str) -> tuple[list[SimServe
     """The scenario's simulated devices, OCF ones on loopback, AllJoyn ones on ``bus``."""
     from bridge.alljoyn.bus import parse_bus
     from bridge.model import load_catalogue
-    from bridge.sim.alljoyn import AllJoynSimServer
-    from bridge.sim.device import SimDevice
-    from bridge.sim.ocf import OcfSimServer, SimListing
+    from bridge.sim.home import scenario_servers
+    from bridge.sim.ocf import SimListing
     from bridge.sim.scenario import load_scenario
 
     catalogue = load_catalogue()
     scenario = load_scenario(scenario_path, catalogue)
     listing = SimListing(("lo",), _free_port(socket.SOCK_DGRAM))
-    servers: list[SimServer] = []
-    for spec in scenario.devices:
-        device = SimDevice(spec.name, catalogue, list(spec.capabilities),
-                           device_type=spec.device_type)
-        device.faults = spec.faults
-        for cap, values in spec.state.items():
-            device.set(cap, values)
-        if spec.side == "ocf":
-            servers.append(OcfSimServer(device, listing, bind_host="127.0.0.1"))
-        else:
-            servers.append(AllJoynSimServer(device, parse_bus(bus)))
+    servers = scenario_servers(scenario, catalogue, listing=listing, bus=parse_bus(bus),
+                               bind_host="127.0.0.1")
     return servers, scenario
 
 
@@ -201,6 +196,9 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
                 await asyncio.wait_for(stop.wait(), duration)
         else:
             await stop.wait()
+        if plain:
+            # The periodic table comes every 10 s: a short run still ends with one.
+            print(render_table(gateway.describe_devices()), flush=True)
         print("\ndemo: stopping")
     except OSError as err:
         print(f"demo: {err}", file=sys.stderr)

@@ -55,25 +55,16 @@ async def run_scenario(path: Path, bus: str, interfaces: tuple[str, ...]) -> int
     """Serve every device of the scenario and run its behaviours until stopped."""
     from bridge.alljoyn.bus import parse_bus
     from bridge.model import load_catalogue
-    from bridge.sim.alljoyn import AllJoynSimServer
     from bridge.sim.behaviour import start_behaviours
-    from bridge.sim.control import SimServer, run_control
-    from bridge.sim.device import SimDevice
-    from bridge.sim.ocf import OcfSimServer, SimListing
+    from bridge.sim.control import run_control
+    from bridge.sim.home import scenario_servers
+    from bridge.sim.ocf import SimListing
     from bridge.sim.scenario import load_scenario
 
     catalogue = load_catalogue()
     scenario = load_scenario(path, catalogue)
-    listing = SimListing(interfaces)
-    servers: list[SimServer] = []
-    for spec in scenario.devices:
-        device = SimDevice(spec.name, catalogue, list(spec.capabilities),
-                           device_type=spec.device_type)
-        device.faults = spec.faults
-        for cap, values in spec.state.items():
-            device.set(cap, values)
-        servers.append(OcfSimServer(device, listing) if spec.side == "ocf"
-                       else AllJoynSimServer(device, parse_bus(bus)))
+    servers = scenario_servers(scenario, catalogue, listing=SimListing(interfaces),
+                               bus=parse_bus(bus))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

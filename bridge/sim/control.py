@@ -11,6 +11,8 @@ stdin commands
   ``{"cmd": "faults", "device": "Lamp", "drop": 0.3, "delay": 0.2, "error": 0.1,
   "error_code": 503, "malformed": 0.1, "seed": 7}``  replaces the device's fault injection
   (keys left out are 0; ``{"cmd": "faults", "device": "Lamp"}`` turns faults off)
+  ``{"cmd": "ping"}``                      answered ``{"event": "pong"}``: every command
+                                          sent before it has been carried out
   ``{"cmd": "stop"}``                      the process exits cleanly
 stdout events
   ``{"event": "ready", "device": "Lamp", ...identity and endpoint facts}``
@@ -116,6 +118,9 @@ async def _obey(command: Any, by_name: dict[str, SimServer], stop: asyncio.Event
     cmd = command["cmd"]
     if cmd == "stop":
         stop.set()
+        return
+    if cmd == "ping":
+        emit({"event": "pong"})
         return
     server = by_name.get(command.get("device", ""))
     if server is None:

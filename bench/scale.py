@@ -1,0 +1,184 @@
+"""Benchmark 3: discovery and scale, start-up time and memory of the real gateway.
+
+For each size N: N simulated OCF lights on a simulated home network (network namespaces
+joined by a bridge, several devices per simulator process, found by multicast ``/oic/res``)
+and N simulated AllJoyn lights on a private dbus-daemon (several per process). The gateway
+starts after them; the clock runs from its start until all N OCF devices have announced
+themselves as AllJoyn applications and all N AllJoyn devices are listed in the gateway's
+``/oic/res``. RSS is read from /proc once everything is exposed and the gateway is idle.
+N = 0 gives start-up time and idle memory. Needs root (``ip netns``): run it through
+``scripts/bench``, which puts the whole run in a private network namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from dbus_fast import Message, MessageType
+
+from bench import rig
+from bench.stats import Report
+from bridge.alljoyn.bus import connect, parse_bus
+from tests.harness.netns import OcfNetwork
+
+NAME = "scale"
+SIZES = {"full": (0, 10, 100, 500), "quick": (0, 10, 50), "tiny": (0, 2)}
+OCF_PER_PROCESS = 50
+ALLJOYN_PER_PROCESS = 100
+OCF_PREFIX = "OCF light"
+ALLJOYN_PREFIX = "AllJoyn light"
+TARGET_EXPOSED_100 = 5.0
+TARGET_IDLE_MIB = 45.0
+TARGET_1000_MIB = 100.0
+TARGET_STARTUP = 1.0
+EXPOSE_TIMEOUT = 120.0
+
+
+def _chunks(total: int, size: int) -> list[int]:
+    return [min(size, total - start) for start in range(0, total, size)]
+
+
+@contextlib.contextmanager
+def _simulators(net: OcfNetwork, bus: str, n: int) -> Iterator[None]:
+    """Start the simulator processes and wait until each reports all its devices ready."""
+    procs: list[tuple[subprocess.Popen[bytes], int]] = []
+    try:
+        for k, count in enumerate(_chunks(n, OCF_PER_PROCESS)):
+            host = net.add_host(f"dev{k}")
+            procs.append((host.popen(
+                [sys.executable, "-m", "bridge.sim.ocf_cli", "--model", "light", "--name",
+                 f"{OCF_PREFIX} {k}", "--count", str(count), "--interface", "eth0"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL),
+                count))
+        for k, count in enumerate(_chunks(n, ALLJOYN_PER_PROCESS)):
+            procs.append((net.local.popen(
+                [sys.executable, "-m", "bridge.sim.alljoyn_cli", "--bus", bus, "--model",
+                 "light", "--name", f"{ALLJOYN_PREFIX} {k}", "--count", str(count)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL),
+                count))
+        for proc, count in procs:
+            assert proc.stdout is not None
+            ready = 0
+            while ready < count:
+                line = proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"a simulator exited early ({proc.args})")
+                ready += b'"event": "ready"' in line
+        yield
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None and proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.write(b'{"cmd": "stop"}\n')
+                    proc.stdin.flush()
+
+
+async def _exposed(bus_address: str, server: str, n: int, began: float) -> tuple[float, float]:
+    """Seconds from ``began`` until N AllJoyn copies announced and N OCF copies are listed."""
+    bus = await connect(parse_bus(bus_address))
+    announced: set[str] = set()
+    alljoyn_done = math.nan
+
+    def on_message(msg: Message) -> None:
+        nonlocal alljoyn_done
+        if msg.message_type is MessageType.SIGNAL and msg.member == "Announce":
+            name = msg.body[3].get("DeviceName")
+            if name is not None and str(name.value).startswith(OCF_PREFIX):
+                announced.add(msg.sender or "")
+                if len(announced) >= n and math.isnan(alljoyn_done):
+                    alljoyn_done = time.monotonic() - began
+
+    bus.add_message_handler(on_message)
+    await rig.dbus_call(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                        "org.freedesktop.DBus", "AddMatch", "s",
+                        ["type='signal',interface='org.alljoyn.About',member='Announce'"])
+    ocf_done = math.nan
+    deadline = time.monotonic() + EXPOSE_TIMEOUT
+    try:
+        async with rig.CoapClient() as coap:
+            while time.monotonic() < deadline:
+                if math.isnan(ocf_done):
+                    with contextlib.suppress(RuntimeError, OSError, TimeoutError):
+                        listed = await coap.get(f"{server}/oic/res")
+                        devices = {link["anchor"] for link in listed or []
+                                   if "oic.d.virtual" in link.get("rt", ())}
+                        if len(devices) >= n:
+                            ocf_done = time.monotonic() - began
+                if not math.isnan(ocf_done) and not math.isnan(alljoyn_done):
+                    return alljoyn_done, ocf_done
+                await asyncio.sleep(0.1)
+    finally:
+        bus.disconnect()
+    raise TimeoutError(f"after {EXPOSE_TIMEOUT} s: {len(announced)} of {n} OCF devices on "
+                       f"AllJoyn, OCF side {'done' if not math.isnan(ocf_done) else 'not done'}")
+
+
+def _one_size(directory: Path, n: int, report: Report) -> None:
+    net = OcfNetwork()
+    net.setup()
+    try:
+        with rig.private_bus(directory) as bus, _simulators(net, bus.address, n):
+            gateway = rig.Gateway(
+                rig.GatewaySettings(bus=bus.address, ocf_interfaces=("ocfbr0",), ocf_bind="",
+                                    ipv6=False), directory / f"gateway-{n}")
+            began = time.monotonic()
+            gateway.start()
+            try:
+                if n:
+                    server = f"coap://{net.local.ipv4}:{gateway.server_port}"
+                    to_alljoyn, to_ocf = asyncio.run(_exposed(bus.address, server, n, began))
+                    both = max(to_alljoyn, to_ocf)
+                    target = TARGET_EXPOSED_100 if n == 100 else None
+                    report.add(f"{n}+{n} devices: all exposed", both, "s",
+                               target=f"<= {TARGET_EXPOSED_100:g} s" if target else "",
+                               met=both <= target if target else None,
+                               note=f"OCF->AllJoyn {to_alljoyn:.2f} s, "
+                                    f"AllJoyn->OCF {to_ocf:.2f} s")
+                    time.sleep(2.0)  # let start-up garbage settle before reading memory
+                    rss = gateway.rss_mib()
+                    bridged = 2 * n
+                    # Interpolate the 1,000-device target linearly above idle for smaller N.
+                    report.add(f"{n}+{n} devices: gateway RSS", rss, "MiB",
+                               target=f"<= {TARGET_1000_MIB:g} MiB" if bridged == 1000 else "",
+                               met=rss <= TARGET_1000_MIB if bridged == 1000 else None)
+                else:
+                    report.add("start-up to READY", gateway.startup_seconds, "s",
+                               target=f"<= {TARGET_STARTUP:g} s",
+                               met=gateway.startup_seconds <= TARGET_STARTUP)
+                    time.sleep(2.0)
+                    rss = gateway.rss_mib()
+                    report.add("idle RSS, no devices", rss, "MiB",
+                               target=f"<= {TARGET_IDLE_MIB:g} MiB", met=rss <= TARGET_IDLE_MIB)
+            finally:
+                gateway.stop()
+    finally:
+        net.close()
+
+
+def run(directory: Path, size: str) -> Report:
+    report = Report(NAME)
+    for n in SIZES[size]:
+        _one_size(directory / f"n{n}", n, report)
+    rows = {r.metric: r.value for r in report.rows}
+    idle = rows.get("idle RSS, no devices", math.nan)
+    largest = max(SIZES[size])
+    if largest and f"{largest}+{largest} devices: gateway RSS" in rows:
+        per_device = (rows[f"{largest}+{largest} devices: gateway RSS"] - idle) / (2 * largest)
+        projected = idle + 1000 * per_device
+        report.add("RSS per bridged device", per_device * 1024, "KiB")
+        report.add("projected RSS, 1,000 bridged devices", projected, "MiB",
+                   target=f"<= {TARGET_1000_MIB:g} MiB", met=projected <= TARGET_1000_MIB,
+                   note=f"idle + 1,000 x per-device cost measured at {largest}+{largest}")
+    report.notes.append(
+        f"OCF simulators: {OCF_PER_PROCESS} devices per process, one process per network "
+        f"namespace; AllJoyn simulators: {ALLJOYN_PER_PROCESS} per process. The gateway "
+        "discovers OCF devices by IPv4 multicast on the simulated link (its first round at "
+        "start-up) and AllJoyn devices by its initial bus scan.")
+    return report

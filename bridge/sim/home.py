@@ -1,0 +1,36 @@
+"""A scenario's devices as running simulators: one OCF or AllJoyn server per device.
+
+Layer: ``bridge.sim``. Shared by ``ocfaj simulate --scenario`` and ``ocfaj demo`` so both build
+the same simulated home from the same file.
+"""
+
+from __future__ import annotations
+
+from bridge.alljoyn.bus import BusChoice
+from bridge.model.types import Catalogue
+from bridge.sim.alljoyn import AllJoynSimServer
+from bridge.sim.control import SimServer
+from bridge.sim.device import SimDevice
+from bridge.sim.ocf import OcfSimServer, SimListing
+from bridge.sim.scenario import Scenario
+
+
+def scenario_servers(scenario: Scenario, catalogue: Catalogue, *, listing: SimListing,
+                     bus: BusChoice, bind_host: str = "::") -> list[SimServer]:
+    """One (not yet started) server per device of ``scenario``, with its state and faults.
+
+    OCF devices share ``listing`` (the multicast ``/oic/res`` responder) and bind
+    ``bind_host``; AllJoyn devices each get their own connection to ``bus``.
+    """
+    servers: list[SimServer] = []
+    for spec in scenario.devices:
+        device = SimDevice(spec.name, catalogue, list(spec.capabilities),
+                           device_type=spec.device_type)
+        device.faults = spec.faults
+        for cap, values in spec.state.items():
+            device.set(cap, values)
+        if spec.side == "ocf":
+            servers.append(OcfSimServer(device, listing, bind_host=bind_host))
+        else:
+            servers.append(AllJoynSimServer(device, bus))
+    return servers
