@@ -198,7 +198,7 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
             await stop.wait()
         if plain:
             # The periodic table comes every 10 s: a short run still ends with one.
-            print(render_table(gateway.describe_devices()), flush=True)
+            print(render_table(gateway.describe_devices(), compact=True), flush=True)
         print("\ndemo: stopping")
     except OSError as err:
         print(f"demo: {err}", file=sys.stderr)
@@ -241,13 +241,19 @@ def _remember(event: Event, events: deque[str], plain: bool) -> None:
 
 
 async def _commands(gateway: Gateway, events: deque[str]) -> None:
-    """Every few seconds, switch a light through the gateway, like a client would."""
-    on = True
+    """Every few seconds, switch a light through the gateway, like a client would.
+
+    The lights take turns, so commands travel to devices of both sides.
+    """
+    turn = 0
     while True:
         await asyncio.sleep(8)
-        for thing in list(gateway.registry):
-            if thing.virtual or not thing.available or "switch" not in thing.capabilities:
-                continue
+        lights = sorted((t for t in gateway.registry if not t.virtual and t.available
+                         and "switch" in t.capabilities), key=lambda t: t.id)
+        if lights:
+            thing = lights[turn % len(lights)]
+            turn += 1
+            on = not thing.capabilities["switch"].state.get("on", False)
             try:
                 await gateway.registry.command(thing.id, SetProperties("switch", {"on": on}),
                                                Side.CONTROL)
@@ -255,17 +261,15 @@ async def _commands(gateway: Gateway, events: deque[str]) -> None:
                               f"{thing.info.name} {'on' if on else 'off'} through the gateway")
             except Exception as err:
                 events.append(f"demo client could not switch {thing.info.name}: {err}")
-            break
-        on = not on
 
 
 async def _display(gateway: Gateway, events: deque[str], plain: bool) -> None:
     if plain:
         while True:
             await asyncio.sleep(10)
-            print(render_table(gateway.describe_devices()), flush=True)
+            print(render_table(gateway.describe_devices(), compact=True), flush=True)
     while True:
-        table = render_table(gateway.describe_devices())
+        table = render_table(gateway.describe_devices(), compact=True)
         sys.stdout.write("\x1b[H\x1b[2J" + f"ocfaj demo - {gateway.status_line()} - Ctrl-C "
                          "stops\n\n" + table + "\n\nrecent events:\n" + "\n".join(events)
                          + "\n")

@@ -46,9 +46,15 @@ def _devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_table(rows: list[dict[str, Any]]) -> str:
-    """A fixed-width table of devices (also used by ``ocfaj demo``)."""
-    header = ("ORIGIN", "NAME", "TYPE", "STATE", "BRIDGED TO", "ID", "CAPABILITIES")
+def render_table(rows: list[dict[str, Any]], *, compact: bool = False) -> str:
+    """A fixed-width table of devices (also used by ``ocfaj demo``).
+
+    ``compact`` leaves out the ids and shows only property values, for a terminal-wide view.
+    """
+    header: tuple[str, ...] = ("ORIGIN", "NAME", "TYPE", "STATE", "BRIDGED TO", "ID",
+                               "CAPABILITIES")
+    if compact:
+        header = ("ORIGIN", "NAME", "TYPE", "STATE", "BRIDGED TO", "VALUES")
     lines = [header]
     for row in rows:
         if row.get("not_bridgeable"):
@@ -57,8 +63,15 @@ def render_table(rows: list[dict[str, Any]]) -> str:
             state = "virtual"
         else:
             state = "up" if row.get("available") else "gone"
-        caps = "; ".join(f"{key}={_short(cap.get('state', {}))}"
-                         for key, cap in sorted(row.get("capabilities", {}).items()))
+        capabilities = sorted(row.get("capabilities", {}).items())
+        if compact:
+            values = " ".join(_short(cap.get("state", {})).replace(",", " ")
+                              for _, cap in capabilities)
+            lines.append((row.get("origin", ""), row.get("name", ""),
+                          row.get("device_type", ""), state,
+                          ",".join(row.get("bridged_to", [])) or "-", values))
+            continue
+        caps = "; ".join(f"{key}={_short(cap.get('state', {}))}" for key, cap in capabilities)
         lines.append((row.get("origin", ""), row.get("name", ""), row.get("device_type", ""),
                       state, ",".join(row.get("bridged_to", [])) or "-", row.get("id", ""),
                       caps))
@@ -75,5 +88,5 @@ def _short(state: dict[str, Any]) -> str:
     for key, value in sorted(state.items()):
         if isinstance(value, float):
             value = round(value, 2)
-        parts.append(f"{key}:{json.dumps(value)}")
+        parts.append(f"{key}={json.dumps(value)}")
     return ",".join(parts)

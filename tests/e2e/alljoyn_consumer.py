@@ -85,6 +85,9 @@ class Consumer:
         self.announced: list[tuple[str, dict[str, Any]]] = []
         self.changes: list[Changed] = []
         self.owner_changes: list[tuple[str, str, str]] = []
+        #: ``wait_change`` looks only at changes after the last one it returned, so that
+        #: successive waits for the same property see successive changes.
+        self._cursor = 0
         bus.add_message_handler(self._on_message)
 
     @classmethod
@@ -190,13 +193,15 @@ class Consumer:
 
     async def wait_change(self, sender: str, interface: str, prop: str, value: Any,
                           timeout: float = 15.0) -> Changed:
-        """The ``PropertiesChanged`` of ``sender`` that sets ``prop`` to ``value``."""
+        """The next ``PropertiesChanged`` of ``sender`` that sets ``prop`` to ``value``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            for change in self.changes:
+            for index in range(self._cursor, len(self.changes)):
+                change = self.changes[index]
                 if (change.sender == sender and change.interface == interface
                         and change.values.get(prop) == value):
+                    self._cursor = index + 1
                     return change
             await asyncio.sleep(0.05)
         seen = [(c.sender, c.interface, c.values) for c in self.changes]

@@ -1,0 +1,333 @@
+"""The ocfaj pytest plugin: simulated OCF and AllJoyn devices, a broker, a bus and a gateway.
+
+Layer: ``bridge.sim`` test kit, loaded by pytest only (entry point ``pytest11``: installing
+``ocfaj`` is enough). It imports pytest, which the gateway itself never needs, and starts
+mosquitto, simulators and the gateway as subprocesses, so it imports neither ``bridge.mqtt``
+nor ``bridge.daemon``. docs/testing-with-simulated-devices.md documents every fixture.
+
+Fixtures (function scope; everything is stopped and removed at teardown):
+
+- ``dbus_daemon``: a private dbus-daemon (:class:`~bridge.sim.testing.dbus.DBusDaemon`).
+- ``mosquitto`` / ``mosquitto_factory``: real brokers on 127.0.0.1.
+- ``ocf_network``: where OCF devices live. With network namespaces (root and an isolated
+  run, ``--ocfaj-isolate``) it is a bridge ``ocfbr0`` with one namespace per device and real
+  multicast discovery; otherwise LOOPBACK: unicast on 127.0.0.1 only, no multicast at all.
+- ``ocf_device(model, name, **state)`` / ``alljoyn_device(model, name, **state)``: a simulated
+  device (:class:`~bridge.sim.testing.devices.SimulatedDevice`).
+- ``gateway(**sections)``: a running ``ocfaj run`` with a test configuration
+  (:class:`~bridge.sim.testing.gateway.TestGateway`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import resource
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from bridge.sim.processes import SimProcess
+from bridge.sim.testing.dbus import DBusDaemon
+from bridge.sim.testing.devices import (
+    OcfSimulatedDevice,
+    SimulatedDevice,
+    one_device_scenario,
+)
+from bridge.sim.testing.gateway import TestGateway, config_for_tests
+from bridge.sim.testing.loopback import LoopbackNetwork
+from bridge.sim.testing.mosquitto import Mosquitto, MosquittoFactory
+from bridge.sim.testing.netns import (
+    OcfNetwork,
+    enter_private_network_namespace,
+    is_isolated,
+    own_namespaces,
+    remove_stale_namespaces,
+    require_root,
+)
+from bridge.sim.testing.procs import free_udp_port
+
+NETWORK_CHOICES = ("auto", "netns", "loopback")
+#: Ports the gateway polls in loopback mode; OCF devices take them in order (see ocf_device).
+LOOPBACK_PORTS = 32
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ocfaj", "ocfaj simulation kit")
+    group.addoption("--ocfaj-isolate", action="store_true", default=None,
+                    help="run the whole test session in a private network namespace (root "
+                         "only): OCF devices then get network namespaces and multicast")
+    group.addoption("--ocfaj-ocf-network", choices=NETWORK_CHOICES, default=None,
+                    help="OCF network of the ocf_network fixture: netns, loopback, or auto "
+                         "(netns in an isolated run, loopback otherwise)")
+    parser.addini("ocfaj_isolate", "like --ocfaj-isolate", type="bool", default=False)
+    parser.addini("ocfaj_ocf_network", "like --ocfaj-ocf-network", default="auto")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("ocfaj_isolate") or config.getini("ocfaj_isolate"):
+        if os.geteuid() != 0:
+            raise pytest.UsageError("--ocfaj-isolate needs root (it unshares the network "
+                                    "namespace of the test process)")
+        enter_private_network_namespace()
+        remove_stale_namespaces()
+    # One descriptor per bus connection and per CoAP context: scale tests open hundreds, and
+    # every daemon the fixtures start inherits this limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def network_kind(config: pytest.Config) -> str:
+    """``netns`` or ``loopback``: what ``ocf_network`` builds in this session."""
+    chosen = config.getoption("ocfaj_ocf_network") or config.getini("ocfaj_ocf_network")
+    if chosen not in NETWORK_CHOICES:
+        raise pytest.UsageError(f"ocfaj_ocf_network: one of {', '.join(NETWORK_CHOICES)} "
+                                f"is expected, got {chosen!r}")
+    if chosen == "auto":
+        return "netns" if is_isolated() else "loopback"
+    return str(chosen)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    kind = network_kind(config)
+    if is_isolated():
+        isolation = f"private network namespace of pid {os.getpid()} (only lo)"
+    elif os.geteuid() == 0:
+        isolation = "NOT isolated (add --ocfaj-isolate to run in a private network namespace)"
+    else:
+        isolation = "NOT isolated (not root)"
+    if kind == "netns":
+        ocf = "network namespaces on bridge ocfbr0, multicast discovery"
+        if not is_isolated():
+            ocf += " (gateway side in a namespace of its own: in-process clients cannot reach)"
+    else:
+        ocf = ("LOOPBACK: unicast on 127.0.0.1 only, no multicast; the gateway finds OCF "
+               "devices through ocf.unicast_peers")
+    return [f"ocfaj network: {isolation}", f"ocfaj OCF devices: {ocf}"]
+
+
+# -- daemons -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dbus_daemon(tmp_path: Path) -> Iterator[DBusDaemon]:
+    """A started private dbus-daemon, stopped at teardown. Nothing is set globally: hand
+    ``.address`` (``unix:path=...``) to the code under test."""
+    daemon = DBusDaemon(tmp_path / "dbus")
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[MosquittoFactory]:
+    """Start brokers with extra configuration; every one is stopped at teardown.
+
+    ``mosquitto_factory(config_extra: str = "", listeners: Sequence[str] = (),
+    allow_anonymous: bool = True, persistence: bool = False) -> Mosquitto``.
+    """
+    brokers: list[Mosquitto] = []
+
+    def start(config_extra: str = "", listeners: Sequence[str] = (), *,
+              allow_anonymous: bool = True, persistence: bool = False) -> Mosquitto:
+        broker = Mosquitto(tmp_path / f"mosquitto-{len(brokers)}", config_extra=config_extra,
+                           listeners=listeners, allow_anonymous=allow_anonymous,
+                           persistence=persistence)
+        brokers.append(broker)
+        broker.start()
+        return broker
+
+    try:
+        yield start
+    finally:
+        for broker in brokers:
+            broker.stop()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
+    """A started broker with anonymous access on one plain 127.0.0.1 listener."""
+    return mosquitto_factory()
+
+
+@pytest.fixture
+def ocf_network(request: pytest.FixtureRequest) -> Iterator[OcfNetwork]:
+    """Where OCF devices and the gateway's OCF side live; removed at teardown.
+
+    ``netns`` (root, isolated run): the bridge ``ocfbr0`` (169.254.0.1, the test process's own
+    side) and one network namespace per host (``add_host(name)``), with real multicast.
+    ``loopback`` (otherwise): every host is 127.0.0.1, ``multicast`` is False, simulators
+    answer unicast only and the gateway finds them through ``ocf.unicast_peers``. Check
+    ``ocf_network.kind`` when a test needs multicast discovery.
+    """
+    if network_kind(request.config) == "loopback":
+        network: OcfNetwork = LoopbackNetwork()
+    else:
+        require_root()
+        network = OcfNetwork(private_local=not is_isolated())
+    try:
+        network.setup()
+        yield network
+    finally:
+        network.close()
+        leaked = own_namespaces()
+        assert not leaked, f"network namespaces left behind: {leaked}"
+
+
+# -- simulated devices and the gateway -----------------------------------------------------
+
+
+class DeviceFactory(Protocol):
+    """``ocf_device`` / ``alljoyn_device``: start one simulated device."""
+
+    def __call__(self, model: str, name: str, /, **state: dict[str, Any]) -> Any: ...
+
+
+class GatewayFactory(Protocol):
+    """``gateway(**sections)``: start one gateway; sections override the test config."""
+
+    def __call__(self, **sections: Any) -> TestGateway: ...
+
+
+class KitState:
+    """What the device and gateway fixtures of one test share."""
+
+    def __init__(self, network: OcfNetwork, tmp: Path) -> None:
+        self.network = network
+        self.tmp = tmp
+        self.devices: list[SimulatedDevice] = []
+        self._loopback_ports: list[int] = []
+        self._next_port = 0
+        self._numbers = itertools.count(1)
+
+    def number(self) -> int:
+        return next(self._numbers)
+
+    def loopback_ports(self) -> list[int]:
+        """The ports the gateway polls by unicast in loopback mode, chosen once per test."""
+        while len(self._loopback_ports) < LOOPBACK_PORTS:
+            port = free_udp_port()
+            if port not in self._loopback_ports:
+                self._loopback_ports.append(port)
+        return self._loopback_ports
+
+    def take_loopback_port(self) -> int:
+        ports = self.loopback_ports()
+        if self._next_port >= len(ports):
+            raise RuntimeError(f"loopback mode serves at most {LOOPBACK_PORTS} OCF devices "
+                               "per test; run as root with --ocfaj-isolate for more")
+        self._next_port += 1
+        return ports[self._next_port - 1]
+
+
+@pytest.fixture
+def ocfaj_kit(ocf_network: OcfNetwork, tmp_path: Path) -> Iterator[KitState]:
+    """Shared state of ``ocf_device``, ``alljoyn_device`` and ``gateway`` in one test."""
+    kit = KitState(ocf_network, tmp_path)
+    try:
+        yield kit
+    finally:
+        for device in kit.devices:
+            device.stop()
+
+
+def _host_name(name: str, number: int) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:30] or "device"
+    return f"{slug}-{number}"
+
+
+@pytest.fixture
+def ocf_device(ocfaj_kit: KitState) -> DeviceFactory:
+    """``ocf_device(model, name, **state) -> OcfSimulatedDevice``: a simulated OCF device.
+
+    ``model`` is a device type model (``light``, ``switch``, ``thermostat``, ``sensor``,
+    ``smartlock``...); ``state`` maps capability -> values, e.g. ``switch={"on": True}``. The
+    device runs in a host (namespace) of its own, or on 127.0.0.1 in loopback mode.
+    """
+    kit = ocfaj_kit
+
+    def make(model: str, name: str, /, **state: dict[str, Any]) -> OcfSimulatedDevice:
+        number = kit.number()
+        args = ["ocf", "--model", model, "--name", name]
+        if kit.network.multicast:
+            host = kit.network.add_host(_host_name(name, number))
+            args += ["--interface", host.ifname]
+        else:
+            host = kit.network.add_host(f"ocf-{number}")
+            args += ["--unicast-only", "--bind", host.ipv4,
+                     "--device-port", str(kit.take_loopback_port())]
+        process = SimProcess(args, popen=host.popen, log_path=kit.tmp / f"sim-{number}.log")
+        device = OcfSimulatedDevice(process, name, host.ipv4)
+        kit.devices.append(device)
+        device.start(state)
+        return device
+
+    return make
+
+
+@pytest.fixture
+def alljoyn_device(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> DeviceFactory:
+    """``alljoyn_device(model, name, **state) -> SimulatedDevice`` on the private bus.
+
+    ``model`` is a device type model (``light``, ``thermostat``...) or a comma-separated list
+    of capabilities (``"switch,brightness"``); ``state`` maps capability -> values.
+    """
+    kit = ocfaj_kit
+
+    def make(model: str, name: str, /, **state: dict[str, Any]) -> SimulatedDevice:
+        number = kit.number()
+        caps = tuple(c.strip() for c in model.split(",")) if "," in model else ()
+        scenario = one_device_scenario(kit.tmp / f"alljoyn-{number}.toml", name, "alljoyn",
+                                       "" if caps else model, caps, state)
+        process = SimProcess(["--scenario", str(scenario), "--bus", dbus_daemon.address],
+                             log_path=kit.tmp / f"sim-{number}.log")
+        device = SimulatedDevice(process, name, "alljoyn")
+        kit.devices.append(device)
+        device.start({})
+        return device
+
+    return make
+
+
+@pytest.fixture
+def gateway(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> Iterator[GatewayFactory]:
+    """``gateway(**sections) -> TestGateway``: a running ``ocfaj run`` (READY=1 received).
+
+    Defaults: state in the test's tmp directory, AllJoyn on ``dbus_daemon``, OCF on the
+    ``ocf_network`` with discovery every second and two missed rounds, MQTT off. Each keyword
+    is a config section whose keys replace the defaults, e.g.
+    ``gateway(mqtt={"host": mosquitto.host, "port": mosquitto.port})`` (naming a host turns
+    MQTT on) or ``gateway(bridge={"alljoyn_to_ocf": False})``. Use ``.devices()`` to see what
+    it bridged.
+    """
+    kit = ocfaj_kit
+    started: list[TestGateway] = []
+
+    def make(**sections: Any) -> TestGateway:
+        number = kit.number()
+        local = kit.network.local
+        name = f"ocfaj-test-{number}"
+        peers: list[str] = []
+        server_port = 5683
+        if not kit.network.multicast:
+            peers = [f"coap://{local.ipv4}:{port}" for port in kit.loopback_ports()]
+            server_port = free_udp_port()
+        text = config_for_tests(name, kit.tmp / f"{name}-state", dbus_daemon.address,
+                                local.ifname, server_port=server_port, unicast_peers=peers,
+                                overrides=sections)
+        process = TestGateway(text, kit.tmp, run=local.run, popen=local.popen, name=name)
+        started.append(process)
+        process.start(within=30.0)
+        return process
+
+    try:
+        yield make
+    finally:
+        for process in started:
+            process.stop()
