@@ -54,8 +54,10 @@ def private_bus(directory: Path) -> Iterator[DBusDaemon]:
 
 
 @contextlib.contextmanager
-def broker(directory: Path) -> Iterator[Mosquitto]:
-    mosquitto = Mosquitto(directory / "mosquitto")
+def broker(directory: Path, *, persistence: bool = False,
+           config_extra: str = "") -> Iterator[Mosquitto]:
+    mosquitto = Mosquitto(directory / "mosquitto", persistence=persistence,
+                          config_extra=config_extra)
     mosquitto.start()
     try:
         yield mosquitto
@@ -75,13 +77,15 @@ class GatewaySettings:
     mqtt_port: int = 0
     discovery_interval: float = 30.0
     log_level: str = "warning"
+    mqtt_extra: str = ""
+    """More ``[mqtt]`` lines (TOML)."""
 
     def toml(self, state_dir: Path, server_port: int) -> str:
         def strings(values: Iterable[str]) -> str:
             return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
         mqtt = (f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {self.mqtt_port}\n'
-                f"reconnect_max_delay = 1.0\n" if self.mqtt_port else "")
+                f"reconnect_max_delay = 1.0\n{self.mqtt_extra}\n" if self.mqtt_port else "")
         return (f'[gateway]\nname = "bench"\nstate_dir = "{state_dir}"\n'
                 f'log_level = "{self.log_level}"\n'
                 f"[bridge]\nvirtual_grace_period = 0.5\n"

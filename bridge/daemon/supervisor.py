@@ -71,7 +71,10 @@ class Supervisor:
         while not self._stopping:
             if not failed:
                 try:
-                    await part.wait()
+                    # Shielded: cancelling supervision (at shutdown) must not cancel what the
+                    # part waits on, e.g. the MQTT link that still has to publish "offline"
+                    # in the part's own shutdown().
+                    await asyncio.shield(part.wait())
                     reason = "stopped"
                 except asyncio.CancelledError:
                     raise

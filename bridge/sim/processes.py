@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -39,15 +38,18 @@ class SimProcess:
         self._env = dict(env or os.environ)
         self.log_path = log_path
         self.process: subprocess.Popen[Any] | None = None
+        #: every event the simulator reported, in order.
         self.events: list[Event] = []
-        self._queue: queue.Queue[Event] = queue.Queue()
+        self._taken: set[int] = set()
+        self._arrived = threading.Condition()
         self._reader: threading.Thread | None = None
+        self._stderr: Any = None
 
     def start(self, ready: int = 1, within: float = 20.0) -> list[Event]:
         """Start and wait for ``ready`` devices to report ready; returns their events."""
-        stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self._stderr = open(self.log_path, "ab") if self.log_path else None
         self.process = self._popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=stderr, env=self._env)
+                                   stderr=self._stderr or subprocess.DEVNULL, env=self._env)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         return [self.wait_event(lambda e: e.get("event") == "ready", within)
@@ -61,8 +63,9 @@ class SimProcess:
             except ValueError:
                 continue
             if isinstance(event, dict):
-                self.events.append(event)
-                self._queue.put(event)
+                with self._arrived:
+                    self.events.append(event)
+                    self._arrived.notify_all()
 
     def send(self, command: Mapping[str, Any]) -> None:
         """Write one control command (``{"cmd": "set", ...}``)."""
@@ -76,22 +79,25 @@ class SimProcess:
                    "values": dict(values)})
 
     def wait_event(self, predicate: Callable[[Event], bool], within: float = 10.0) -> Event:
-        """The next event (not seen by an earlier wait) for which ``predicate`` holds."""
+        """The first event for which ``predicate`` holds and that no earlier wait returned.
+
+        Events that do not match stay available to later waits with other predicates.
+        """
         deadline = time.monotonic() + within
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no matching simulator event within {within} s; "
-                                   f"events so far: {self.events[-10:]}")
-            try:
-                event = self._queue.get(timeout=min(left, 0.5))
-            except queue.Empty:
+        with self._arrived:
+            while True:
+                for index, event in enumerate(self.events):
+                    if index not in self._taken and predicate(event):
+                        self._taken.add(index)
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no matching simulator event within {within} s; "
+                                       f"events so far: {self.events[-10:]}")
                 if self.process is not None and self.process.poll() is not None:
                     raise RuntimeError(f"simulator exited with {self.process.returncode}; "
-                                       f"events: {self.events[-10:]}") from None
-                continue
-            if predicate(event):
-                return event
+                                       f"events: {self.events[-10:]}")
+                self._arrived.wait(min(left, 0.5))
 
     def wait_received(self, device: str, capability: str, within: float = 10.0) -> Event:
         """The next write a client made to ``device``'s ``capability``."""
@@ -115,14 +121,19 @@ class SimProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
         return self.process.returncode
 
 
 class NotifySocket:
     """A unix datagram socket that receives sd_notify messages (READY=1, WATCHDOG=1...)."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="ocfaj-notify-", dir=directory))
+    def __init__(self) -> None:
+        # A short directory of its own: unix socket paths are limited to 107 bytes, which deep
+        # test directories exceed.
+        self._dir = Path(tempfile.mkdtemp(prefix="ocfaj-notify-", dir="/tmp"))
         self.path = str(self._dir / "notify")
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(self.path)
@@ -162,7 +173,7 @@ class GatewayProcess:
 
     def start(self, within: float = 20.0) -> None:
         """Start and wait until the gateway reports READY=1."""
-        self.notify = NotifySocket(self.workdir)
+        self.notify = NotifySocket()
         env = {**self._env, "NOTIFY_SOCKET": self.notify.path}
         with open(self.log_path, "ab") as log:
             self.process = self._popen(

@@ -24,6 +24,8 @@ import itertools
 import os
 import re
 import resource
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,6 +55,9 @@ from bridge.sim.testing.procs import free_udp_port
 NETWORK_CHOICES = ("auto", "netns", "loopback")
 #: Ports the gateway polls in loopback mode; OCF devices take them in order (see ocf_device).
 LOOPBACK_PORTS = 32
+#: GatewayProcess puts its notify socket under its work directory, and sun_path holds 108
+#: bytes: deeper temporary directories get a short work directory under /tmp instead.
+MAX_WORKDIR = 60
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -105,8 +110,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         if not is_isolated():
             ocf += " (gateway side in a namespace of its own: in-process clients cannot reach)"
     else:
-        ocf = ("LOOPBACK: unicast on 127.0.0.1 only, no multicast; the gateway finds OCF "
-               "devices through ocf.unicast_peers")
+        ocf = ("LOOPBACK: unicast on 127.0.0.1 only, no multicast discovery (the gateway's "
+               "discovery stays on lo); the gateway finds OCF devices through "
+               "ocf.unicast_peers")
     return [f"ocfaj network: {isolation}", f"ocfaj OCF devices: {ocf}"]
 
 
@@ -321,7 +327,10 @@ def gateway(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> Iterator[GatewayFac
         text = config_for_tests(name, kit.tmp / f"{name}-state", dbus_daemon.address,
                                 local.ifname, server_port=server_port, unicast_peers=peers,
                                 overrides=sections)
-        process = TestGateway(text, kit.tmp, run=local.run, popen=local.popen, name=name)
+        workdir = kit.tmp
+        if len(str(workdir)) > MAX_WORKDIR:
+            workdir = Path(tempfile.mkdtemp(prefix="ocfaj-gw-"))
+        process = TestGateway(text, workdir, run=local.run, popen=local.popen, name=name)
         started.append(process)
         process.start(within=30.0)
         return process
@@ -331,3 +340,9 @@ def gateway(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> Iterator[GatewayFac
     finally:
         for process in started:
             process.stop()
+            if process.workdir != kit.tmp:
+                # Keep the log and config with the test's other files.
+                for path in (process.log_path, process.config_path):
+                    if path.exists():
+                        shutil.copy(path, kit.tmp / path.name)
+                shutil.rmtree(process.workdir, ignore_errors=True)

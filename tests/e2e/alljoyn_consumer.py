@@ -118,8 +118,8 @@ class Consumer:
 
     async def _call(self, destination: str, path: str, interface: str, member: str,
                     signature: str = "", body: list[Any] | None = None,
-                    timeout: float = 10.0) -> Message:
-        async with asyncio.timeout(timeout):
+                    within: float = 10.0) -> Message:
+        async with asyncio.timeout(within):
             reply = await self.bus.call(Message(destination=destination, path=path,
                                                 interface=interface, member=member,
                                                 signature=signature, body=body or []))
@@ -139,9 +139,9 @@ class Consumer:
     async def _about(self, name: str) -> App | None:
         try:
             objects = await self._call(name, "/About", ABOUT, "GetObjectDescription",
-                                       timeout=3.0)
+                                       within=3.0)
             about = await self._call(name, "/About", ABOUT, "GetAboutData", "s", ["en"],
-                                     timeout=3.0)
+                                     within=3.0)
         except (TimeoutError, OSError):
             return None
         if MessageType.ERROR in (objects.message_type, about.message_type):
@@ -149,28 +149,28 @@ class Consumer:
         return App(name, unwrap(about.body[0]), {path: list(ifaces)
                                                  for path, ifaces in objects.body[0]})
 
-    async def wait_apps(self, predicate: Callable[[list[App]], bool], timeout: float = 20.0,
+    async def wait_apps(self, predicate: Callable[[list[App]], bool], within: float = 20.0,
                         what: str = "") -> list[App]:
         """Scan until ``predicate(apps)`` holds; returns the apps of that scan."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while True:
             apps = await self.scan()
             if predicate(apps):
                 return apps
             if loop.time() > deadline:
                 seen = [(a.name, a.virtual, a.unique_name) for a in apps]
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
+                raise AssertionError(f"timed out after {within} s waiting for {what}; "
                                      f"applications on the bus: {seen}")
             await asyncio.sleep(0.2)
 
     async def wait_app(self, name: str, *, virtual: bool | None = None,
-                       timeout: float = 20.0) -> App:
+                       within: float = 20.0) -> App:
         """The application called ``name`` (and virtual or not, when given)."""
         def match(app: App) -> bool:
             return app.name == name and (virtual is None or app.virtual == virtual)
 
-        apps = await self.wait_apps(lambda apps: any(match(a) for a in apps), timeout,
+        apps = await self.wait_apps(lambda apps: any(match(a) for a in apps), within,
                                     f"application {name!r} (virtual={virtual})")
         return next(a for a in apps if match(a))
 
@@ -192,10 +192,10 @@ class Consumer:
         return await self._call(app.unique_name, app.path_of(interface), interface, method)
 
     async def wait_change(self, sender: str, interface: str, prop: str, value: Any,
-                          timeout: float = 15.0) -> Changed:
+                          within: float = 15.0) -> Changed:
         """The next ``PropertiesChanged`` of ``sender`` that sets ``prop`` to ``value``."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while loop.time() < deadline:
             for index in range(self._cursor, len(self.changes)):
                 change = self.changes[index]
@@ -206,17 +206,17 @@ class Consumer:
             await asyncio.sleep(0.05)
         seen = [(c.sender, c.interface, c.values) for c in self.changes]
         raise AssertionError(f"no PropertiesChanged {interface}.{prop}={value!r} from "
-                             f"{sender} within {timeout} s; saw {seen}")
+                             f"{sender} within {within} s; saw {seen}")
 
-    async def wait_gone(self, unique_name: str, timeout: float = 15.0) -> None:
+    async def wait_gone(self, unique_name: str, within: float = 15.0) -> None:
         """Until the bus reports (NameOwnerChanged) that ``unique_name`` left."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while loop.time() < deadline:
             if any(name == unique_name and not new for name, _old, new in self.owner_changes):
                 return
             await asyncio.sleep(0.05)
-        raise AssertionError(f"{unique_name} did not leave the bus within {timeout} s")
+        raise AssertionError(f"{unique_name} did not leave the bus within {within} s")
 
 
 @contextlib.asynccontextmanager

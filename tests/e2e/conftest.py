@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,17 @@ class Rig:
             self.hosts[name] = self.network.add_host(name)
         return self.hosts[name]
 
-    def gateway(self, name: str = "gw", *, bus: str | None = None,
+    def gateway(self, name: str = "gw", *, bus: str | None = None, local: bool = False,
                 overrides: dict[str, dict[str, Any]] | None = None) -> GatewayProcess:
-        """A gateway process in host ``name`` (not started), state in ``tmp/<name>-state``."""
-        host = self.host(name)
+        """A gateway process (not started) in host ``name``, or with ``local`` in the test's
+        own namespace on ``ocfbr0`` (where loopback services such as mosquitto are); state in
+        ``tmp/<name>-state``."""
+        if local:
+            overrides = {**(overrides or {}), "ocf": {"interfaces": ["ocfbr0"],
+                                                      **(overrides or {}).get("ocf", {})}}
         text = gateway_config(name, self.state_dir(name), bus or self.dbus.address, overrides)
-        gateway = GatewayProcess(text, self.tmp, popen=host.popen, name=name)
+        popen = subprocess.Popen if local else self.host(name).popen
+        gateway = GatewayProcess(text, self.tmp, popen=popen, name=name)
         self.gateways.append(gateway)
         return gateway
 

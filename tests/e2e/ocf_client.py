@@ -54,7 +54,7 @@ class Device:
         assert link is not None, f"device {self.di} has no {rt} link: {self.links}"
         eps = [ep["ep"] for ep in link.get("eps", []) if ep["ep"].startswith("coap://")]
         assert eps, f"link {link} has no coap:// endpoint"
-        return eps[0] + link["href"]
+        return f"{eps[0]}{link['href']}"
 
     @property
     def base(self) -> str:
@@ -72,7 +72,8 @@ def _discovery_datagram(mid: int, token: bytes) -> bytes:
     msg.mtype, msg.mid, msg.token = NON, mid, token
     msg.opt.accept = OCF_CBOR
     msg.opt.add_option(UintOption(ACCEPT_VERSION, OCF_1_0))
-    return msg.encode()
+    encoded: bytes = msg.encode()
+    return encoded
 
 
 async def discover(ctx: Context, window: float = 1.5) -> dict[str, Device]:
@@ -128,9 +129,9 @@ def ocf_message(method: str, uri: str, payload: Any = None, *,
 
 
 async def request(ctx: Context, method: str, uri: str, payload: Any = None,
-                  timeout: float = 10.0) -> Any:
+                  within: float = 10.0) -> Any:
     """One unicast OCF request; returns aiocoap's response message."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         return await ctx.request(ocf_message(method, uri, payload)).response
 
 
@@ -151,24 +152,24 @@ class Observation:
         self.first: Any = None
         self._notes: AsyncIterator[Any] | None = None
 
-    async def start(self, timeout: float = 10.0) -> Any:
-        async with asyncio.timeout(timeout):
+    async def start(self, within: float = 10.0) -> Any:
+        async with asyncio.timeout(within):
             self.first = await self._request.response
         self._notes = aiter(self._request.observation)
         return cbor2.loads(self.first.payload)
 
-    async def next(self, timeout: float = 10.0) -> Any:
+    async def next(self, within: float = 10.0) -> Any:
         """The payload of the next notification (decoded)."""
         assert self._notes is not None
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             note = await anext(self._notes)
         return cbor2.loads(note.payload)
 
-    async def until(self, wanted: dict[str, Any], timeout: float = 10.0) -> Any:
+    async def until(self, wanted: dict[str, Any], within: float = 10.0) -> Any:
         """Notifications until one carries every item of ``wanted``; returns it."""
-        seen = []
+        seen: list[Any] = []
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while True:
             left = deadline - loop.time()
             if left <= 0:

@@ -14,7 +14,7 @@ from tests.e2e.ocf_client import body, dotted, request
 from tests.e2e.waiting import virtual_ocf_device
 
 #: Slack over the configured detection time: a discovery round's reply window and one
-#: request timeout (2 s) may pass before the gateway acts on a missed round.
+#: request within (2 s) may pass before the gateway acts on a missed round.
 MARGIN = 4.0
 
 
@@ -26,13 +26,13 @@ async def test_ocf_device_leaves_and_returns_with_fresh_di(rig: Rig,
 
     lamp.send({"cmd": "leave", "device": "Lamp"})
     await asyncio.to_thread(lamp.wait_event, lambda e: e.get("event") == "left")
-    await consumer.wait_gone(app.unique_name, timeout=DETECTION_TIME + MARGIN)
+    await consumer.wait_gone(app.unique_name, within=DETECTION_TIME + MARGIN)
     assert "Lamp" not in [a.name for a in await consumer.scan()], rig.logs()
 
     lamp.send({"cmd": "return", "device": "Lamp"})
     back = await asyncio.to_thread(lamp.wait_event, lambda e: e.get("event") == "ready")
     assert back["di"] != lamp.events[0]["di"]
-    again = await consumer.wait_app("Lamp", virtual=True, timeout=DETECTION_TIME + MARGIN)
+    again = await consumer.wait_app("Lamp", virtual=True, within=DETECTION_TIME + MARGIN)
     assert (again.app_id, again.device_id) == (app.app_id, app.device_id), rig.logs()
     # The returned device is live again through its virtual copy.
     lamp.set("Lamp", "switch", {"on": True})

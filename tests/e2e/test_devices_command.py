@@ -19,9 +19,9 @@ def devices(rig: Rig, *extra: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=30, check=False)
 
 
-async def rows_until(rig: Rig, predicate: Any, what: str, timeout: float = 20.0) -> Any:
+async def rows_until(rig: Rig, predicate: Any, what: str, within: float = 20.0) -> Any:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         done = await asyncio.to_thread(devices, rig, "--json")
         assert done.returncode == 0, (done.stderr, rig.logs())
@@ -60,13 +60,13 @@ async def test_devices_lists_both_origins_with_ids_and_availability(
     lines = table.stdout.splitlines()
     assert lines[0].split()[:3] == ["ORIGIN", "NAME", "TYPE"]
     lamp_line = next(line for line in lines if " Lamp " in line)
-    assert lamp_line.startswith("ocf") and " up " in lamp_line and "switch=on:false" in lamp_line
+    assert lamp_line.startswith("ocf") and " up " in lamp_line and "switch=on=false" in lamp_line
 
     # A device that leaves is listed as unavailable ("gone" in the table).
     lamp.send({"cmd": "leave", "device": "Lamp"})
     rows = await rows_until(rig, lambda rows: any(r["name"] == "Lamp" and not r["available"]
                                                   for r in rows),
-                            "Lamp unavailable", timeout=DETECTION_TIME + 4.0)
+                            "Lamp unavailable", within=DETECTION_TIME + 4.0)
     table = await asyncio.to_thread(devices, rig)
     assert " gone " in next(line for line in table.stdout.splitlines() if " Lamp " in line)
 

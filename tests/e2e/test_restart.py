@@ -23,14 +23,19 @@ async def _virtual_ocf_identity(coap: Context, name: str, rig: Rig) -> dict[str,
     return {"di": info["di"], "piid": info["piid"]}
 
 
-async def _wait_file(path: Path, contains: str, rig: Rig, timeout: float = 10.0) -> str:
+async def _wait_file(path: Path, contains: str, rig: Rig, within: float = 10.0) -> str:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while loop.time() < deadline:
-        if path.exists() and contains in (text := path.read_text()):
+        text = await asyncio.to_thread(_read, path)
+        if contains in text:
             return text
         await asyncio.sleep(0.1)
-    raise AssertionError(f"{path} does not mention {contains} within {timeout} s\n{rig.logs()}")
+    raise AssertionError(f"{path} does not mention {contains} within {within} s\n{rig.logs()}")
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 async def test_identities_survive_restart_and_fresh_di(rig: Rig, consumer: Consumer,

@@ -39,18 +39,18 @@ async def test_alljoyn_side_comes_up_late_and_after_bus_restart(rig: Rig,
         late.start()
         consumer = await Consumer.connect(late.address)
         try:
-            app = await consumer.wait_app("Lamp", virtual=True, timeout=RESTART_WITHIN)
+            app = await consumer.wait_app("Lamp", virtual=True, within=RESTART_WITHIN)
         finally:
             consumer.close()
         assert "bridging Lamp" in gateway.log()
-        await _wait_log(gateway.log, "control started", rig, timeout=RESTART_WITHIN)
+        await _wait_log(gateway.log, "control started", rig, within=RESTART_WITHIN)
 
         # The bus goes away and comes back: the AllJoyn side dies, is restarted, and exports
         # the lamp again; the OCF side never stopped.
         late.restart()
         consumer = await Consumer.connect(late.address)
         try:
-            again = await consumer.wait_app("Lamp", virtual=True, timeout=RESTART_WITHIN)
+            again = await consumer.wait_app("Lamp", virtual=True, within=RESTART_WITHIN)
             assert again.app_id == app.app_id
             assert gateway.process is not None
             gateway.process.send_signal(signal.SIGINT)
@@ -75,9 +75,9 @@ async def test_ocf_side_works_without_any_bus(rig: Rig, coap: Context) -> None:
     assert gateway.stop() == 0
 
 
-async def _wait_log(log: Callable[[], str], text: str, rig: Rig, timeout: float = 20.0) -> str:
+async def _wait_log(log: Callable[[], str], text: str, rig: Rig, within: float = 20.0) -> str:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while loop.time() < deadline:
         content = log()
         if text in content:

@@ -28,7 +28,7 @@ async def named_devices(coap: Context) -> Named:
             continue
         try:
             response = await request(coap, "GET", device.base + "/oic/d?if=oic.if.baseline",
-                                     timeout=3.0)
+                                     within=3.0)
         except (TimeoutError, AssertionError):
             continue
         if response.code.is_successful():
@@ -41,25 +41,25 @@ def is_virtual(info: dict[str, Any]) -> bool:
 
 
 async def wait_devices(coap: Context, predicate: Callable[[Named], bool], rig: HasLogs,
-                       what: str, timeout: float = 20.0) -> Named:
+                       what: str, within: float = 20.0) -> Named:
     """Discover until ``predicate`` holds for the named devices; returns them."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         named = await named_devices(coap)
         if predicate(named):
             return named
         if loop.time() > deadline:
             seen = [(info.get("n"), device.di, is_virtual(info)) for device, info in named]
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}; OCF devices "
+            raise AssertionError(f"timed out after {within} s waiting for {what}; OCF devices "
                                  f"seen: {seen}\n{rig.logs()}")
 
 
 async def virtual_ocf_device(coap: Context, name: str, rig: HasLogs,
-                             timeout: float = 20.0) -> Device:
+                             within: float = 20.0) -> Device:
     """The virtual OCF device (``oic.d.virtual``) called ``name``."""
     def match(named: Named) -> bool:
         return any(info.get("n") == name and is_virtual(info) for _, info in named)
 
-    named = await wait_devices(coap, match, rig, f"virtual OCF device {name!r}", timeout)
+    named = await wait_devices(coap, match, rig, f"virtual OCF device {name!r}", within)
     return next(device for device, info in named if info.get("n") == name and is_virtual(info))

@@ -10,8 +10,10 @@ device"), and scale tests open thousands.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from bridge.sim.testing.procs import read_log, stop_process, unix_socket_accepts, wait_for
@@ -47,6 +49,8 @@ _CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configura
 """
 
 STARTUP_TIMEOUT = 10.0
+#: sun_path holds 108 bytes; deep pytest temporary directories exceed that.
+MAX_SOCKET_PATH = 100
 
 
 class DBusDaemon:
@@ -61,6 +65,10 @@ class DBusDaemon:
         self.directory = directory
         """Holds ``bus`` (the socket), ``bus.conf`` and ``dbus-daemon.log``."""
         self.socket_path = directory / "bus"
+        if len(str(self.socket_path)) > MAX_SOCKET_PATH:
+            # The address must stay the same across restarts, so the short directory is
+            # chosen once, here.
+            self.socket_path = Path(tempfile.mkdtemp(prefix="ocfaj-bus-")) / "bus"
         self.config_path = directory / "bus.conf"
         self.log_path = directory / "dbus-daemon.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -89,6 +97,7 @@ class DBusDaemon:
         if executable is None:
             raise RuntimeError("dbus-daemon not found: install Debian package dbus-daemon")
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(_CONFIG.format(socket=self.socket_path))
         # A socket file left by a killed daemon would make the bind fail.
         self.socket_path.unlink(missing_ok=True)
@@ -120,6 +129,9 @@ class DBusDaemon:
             stop_process(self._proc)
             self._proc = None
         self.socket_path.unlink(missing_ok=True)
+        if self.socket_path.parent != self.directory:
+            with contextlib.suppress(OSError):
+                self.socket_path.parent.rmdir()
 
     def restart(self) -> None:
         """``stop()`` then ``start()`` on the same address; every client is disconnected."""

@@ -3,8 +3,9 @@
 Layer: ``bridge.sim.testing`` (test kit). Without root there are no network namespaces, so
 there is no link to multicast on either: a :class:`LoopbackNetwork` hands out hosts that run
 processes directly, all on 127.0.0.1 / ::1. OCF simulators then answer unicast only (their
-multicast responder is off) and the gateway finds them through ``ocf.unicast_peers``; nothing
-is ever sent to a multicast group, so the machine's real interfaces see no test traffic.
+multicast responder is off) and the gateway finds them through ``ocf.unicast_peers``; the
+gateway's own discovery rounds go out on ``lo`` only, so the machine's real interfaces see no
+test traffic.
 Multicast discovery itself is only tested on an :class:`~bridge.sim.testing.netns.OcfNetwork`.
 """
 
