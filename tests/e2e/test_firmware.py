@@ -29,11 +29,11 @@ async def test_gateway_discovers_reads_switches_and_observes_the_firmware(
     app = await consumer.wait_app(NAME, virtual=True)
     assert app.app_id.hex() == device.di.replace("-", ""), (app.about, device.di)
 
-    # Read: the relay is off. The contact input (pin 7 pulled up, inverted) reads 1, so the
-    # firmware reports oic.r.sensor.contact value false, which OCF defines as "contact in
-    # place": AllJoyn ClosedStatus.IsClosed true.
+    # Read: the relay is off. The contact input (pin 7 pulled up, nothing closing it) reads 1,
+    # so the firmware reports oic.r.sensor.contact value true, which OCF defines as "contact
+    # broken": AllJoyn ClosedStatus.IsClosed false.
     assert await consumer.get(app, ON_OFF_STATUS, "IsOn") is False
-    assert await consumer.get(app, CLOSED_STATUS, "IsClosed") is True
+    assert await consumer.get(app, CLOSED_STATUS, "IsClosed") is False
 
     # Switch: SwitchOn through the gateway moves the firmware's relay pin.
     reply = await consumer.invoke(app, ON_CONTROL, "SwitchOn")
@@ -45,13 +45,13 @@ async def test_gateway_discovers_reads_switches_and_observes_the_firmware(
     assert reply.message_type is MessageType.METHOD_RETURN, (reply.error_name, reply.body)
     assert await asyncio.to_thread(device.wait_event, "pin 5") == "pin 5 0"
 
-    # Observe: the contact input goes low (value true: contact broken) and the temperature
-    # rises at the device; both reach the AllJoyn consumer as PropertiesChanged through the
-    # gateway's observations of the firmware.
+    # Observe: the reed switch closes (pin 7 low: value false, contact in place) and the
+    # temperature rises at the device; both reach the AllJoyn consumer as PropertiesChanged
+    # through the gateway's observations of the firmware.
     device.set_pin(7, 0)
-    await consumer.wait_change(app.unique_name, CLOSED_STATUS, "IsClosed", False)
+    await consumer.wait_change(app.unique_name, CLOSED_STATUS, "IsClosed", True)
     device.set_temperature(30.5)
     await consumer.wait_change(app.unique_name, CURRENT_TEMPERATURE, "CurrentValue", 30.5)
     device.set_pin(7, 1)
-    await consumer.wait_change(app.unique_name, CLOSED_STATUS, "IsClosed", True)
+    await consumer.wait_change(app.unique_name, CLOSED_STATUS, "IsClosed", False)
     assert await consumer.get(app, CURRENT_TEMPERATURE, "CurrentValue") == 30.5

@@ -160,20 +160,21 @@ async def test_unicast_blockwise_res_get_post_and_observe(device: HostDevice) ->
         now = await ctx.request(ocf_request(GET, base + "/switch/1")).response
         assert cbor2.loads(now.payload) == {"value": True}
 
-        # Observe the door contact; closing it (pin 7 low, inverted) notifies True.
+        # Observe the door contact: open at rest (pin 7 pulled up: value true, OCF's "contact
+        # broken"); the reed switch closing it (pin low) notifies false, opening again true.
         req = ocf_request(GET, base + "/contact/1", observe=0)
         observed = ctx.request(req)
         first = await observed.response
         assert first.opt.observe is not None
-        assert cbor2.loads(first.payload) == {"value": False}
+        assert cbor2.loads(first.payload) == {"value": True}
         notifications = aiter(observed.observation)
         device.set_pin(7, 0)
         note = await asyncio.wait_for(anext(notifications), RECEIVE_TIMEOUT)
-        assert cbor2.loads(note.payload) == {"value": True}
+        assert cbor2.loads(note.payload) == {"value": False}
         assert note.opt.observe > first.opt.observe
         device.set_pin(7, 1)
         note = await asyncio.wait_for(anext(notifications), RECEIVE_TIMEOUT)
-        assert cbor2.loads(note.payload) == {"value": False}
+        assert cbor2.loads(note.payload) == {"value": True}
         assert device.observers() == 1
     finally:
         await ctx.shutdown()
@@ -210,7 +211,7 @@ def test_con_notifications_retransmit_and_cancel(device: HostDevice) -> None:
         assert note.mtype == Type.CON and note.token == b"obs1"
         again, _ = receive(sock)  # not ACKed: the same message comes again
         assert (again.mid, again.payload) == (note.mid, note.payload)
-        assert cbor2.loads(again.payload) == {"value": True}
+        assert cbor2.loads(again.payload) == {"value": False}  # contact closed
 
         # An RST to the notification ends the observation (RFC 7641 3.6).
         sock.sendto(Message(mtype=Type.RST, code=0, mid=note.mid).encode(), target)
@@ -227,7 +228,7 @@ def test_con_notifications_retransmit_and_cancel(device: HostDevice) -> None:
         sock.sendto(cancel.encode(), target)
         reply, _ = receive(sock)
         assert reply.mid == 0x3003 and reply.opt.observe is None
-        assert cbor2.loads(reply.payload) == {"value": True}
+        assert cbor2.loads(reply.payload) == {"value": False}  # still closed
         assert device.observers() == 0
 
 

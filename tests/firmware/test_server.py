@@ -118,7 +118,7 @@ def test_discovery_links_and_interfaces(srv: server.Server) -> None:
     [batch] = ask(srv, request("/oic/res", query=("if=oic.if.b",)))
     reps = {item["href"]: item["rep"] for item in body(batch)}
     assert reps["ocf://" + srv.di + "/switch/1"] == {"value": False}
-    assert reps["ocf://" + srv.di + "/contact/1"] == {"value": False}
+    assert reps["ocf://" + srv.di + "/contact/1"] == {"value": True}  # pulled up: open
     [by_if] = ask(srv, request("/oic/res", query=("if=oic.if.s",)))
     assert {link["href"] for link in body(by_if)} == {"/temperature/1", "/contact/1"}
 
@@ -226,11 +226,11 @@ def test_observe_notify_retransmit_and_give_up(srv: server.Server, tmp_path: Pat
     srv.datagram(request("/contact/1", observe=0, token=b"ob"), PEER, ch, False, 0)
     [reg] = ch.take()
     assert reg.opt.observe is not None and len(srv.observers) == 1
-    hal_host.set_level("7", 0)  # pulled-up contact closes: inverted level 1
+    hal_host.set_level("7", 0)  # the reed switch closes the pulled-up contact: value false
     srv.tick(10)
     srv.tick(20)  # debounce: two equal reads
     [note] = ch.take()
-    assert note.mtype == Type.CON and note.token == b"ob" and body(note) == {"value": True}
+    assert note.mtype == Type.CON and note.token == b"ob" and body(note) == {"value": False}
     assert note.opt.observe > reg.opt.observe
     # Unacknowledged: resent with doubling timeouts, then the observer is dropped.
     timeout = srv.observers[0].timeout
