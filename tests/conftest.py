@@ -27,6 +27,10 @@ import pytest
 
 from bridge.sim.testing.netns import enter_private_network_namespace, remove_stale_namespaces
 
+# pytester runs user-style test files against the installed plugin (tests/kit); pytest accepts
+# pytest_plugins only in the top-level conftest.
+pytest_plugins = ["pytester"]
+
 if os.geteuid() == 0:
     enter_private_network_namespace()
     remove_stale_namespaces()
