@@ -98,7 +98,7 @@ class OcfClient:
             set_version(message, wire.OPT_CONTENT_VERSION)
         return message
 
-    async def _send(self, message: Message, what: str) -> Any:
+    async def _send(self, message: Message, what: str, limit: int | None = None) -> Any:
         if self._context is None:
             raise DeviceError(503, "the OCF client is not running")
         request = self._context.request(message)
@@ -110,10 +110,13 @@ class OcfClient:
             raise DeviceTimeout(f"{what}: no answer within {self.timeout} s") from None
         except aiocoap.error.Error as err:
             raise DeviceTimeout(f"{what}: {err}") from None
-        return decode_answer(response, self.max_payload)
+        return decode_answer(response, limit or self.max_payload)
 
-    async def get(self, ep: Endpoint, href: str, query: Sequence[str] = ()) -> Any:
-        return await self._send(self._message(Code.GET, ep, href, query), f"GET {href}")
+    async def get(self, ep: Endpoint, href: str, query: Sequence[str] = (), *,
+                  limit: int | None = None) -> Any:
+        """GET ``href``; ``limit`` replaces ``max_payload`` for answers that grow with the
+        number of devices behind one endpoint (``/oic/res``)."""
+        return await self._send(self._message(Code.GET, ep, href, query), f"GET {href}", limit)
 
     async def post(self, ep: Endpoint, href: str, body: Any) -> Any:
         return await self._send(self._message(Code.POST, ep, href, (), body), f"POST {href}")

@@ -6,6 +6,7 @@ Layer: ``bridge.ocf`` I/O edge (aiocoap types, no sockets of its own). OCF's ver
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiocoap import Message
@@ -58,16 +59,43 @@ def status_number(code: Any) -> int:
     return wire.status_number(int(code.class_), int(code.detail))
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedReply:
+    """A reply whose payload was encoded when it was made: a notification's snapshot of a
+    representation, which later changes to the resource must not alter."""
+
+    code: int
+    payload: bytes
+    #: the payload is a CBOR representation (else a diagnostic text or nothing).
+    representation: bool
+
+    @property
+    def success(self) -> bool:
+        return self.code < 400
+
+
+def encode_reply(reply: Reply) -> EncodedReply:
+    if not reply.success:
+        return EncodedReply(reply.code, reply.diagnostic.encode("utf-8"), False)
+    if reply.body is None:
+        return EncodedReply(reply.code, b"", False)
+    return EncodedReply(reply.code, wire.encode(reply.body), True)
+
+
+def message_of(encoded: EncodedReply) -> Message:
+    if not encoded.success:
+        return Message(code=code_of(encoded.code), payload=encoded.payload)
+    if encoded.representation:
+        message = Message(code=code_of(encoded.code), payload=encoded.payload,
+                          content_format=wire.CF_OCF_CBOR)
+    else:
+        message = Message(code=code_of(encoded.code))
+    set_version(message, wire.OPT_CONTENT_VERSION)
+    return message
+
+
 def to_message(reply: Reply) -> Message:
     if reply.silent:
         # RFC 7967 No-Response "not interested in any": aiocoap then sends nothing.
         return Message(code=code_of(reply.code), no_response=26)
-    if not reply.success:
-        return Message(code=code_of(reply.code), payload=reply.diagnostic.encode("utf-8"))
-    if reply.body is None:
-        message = Message(code=code_of(reply.code))
-    else:
-        message = Message(code=code_of(reply.code), payload=wire.encode(reply.body),
-                          content_format=wire.CF_OCF_CBOR)
-    set_version(message, wire.OPT_CONTENT_VERSION)
-    return message
+    return message_of(encode_reply(reply))

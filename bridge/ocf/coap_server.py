@@ -4,7 +4,9 @@ Layer: ``bridge.ocf`` I/O (aiocoap). A :class:`CoapEndpoint` binds one UDP port 
 IPv6 socket: IPv4 peers arrive v4-mapped) and answers from the pure rules of
 ``bridge.ocf.served``: requests to its own device, and ``/oic/res`` listing its own device plus
 whatever ``listed`` returns (the gateway's multicast endpoint lists every virtual device with
-each one's own port). Observations are aiocoap's; :meth:`CoapEndpoint.notify` triggers them.
+each one's own port). Observations are this module's, not aiocoap's lossy ones:
+:meth:`CoapEndpoint.notify` renders the resource for each observer at once and queues it
+(``bridge.ocf.observers``), so every state change reaches every observer, in order.
 It must not know Things or models: what it serves comes in as :class:`ServedDevice` values.
 """
 
@@ -17,9 +19,10 @@ from typing import Any
 import aiocoap
 import aiocoap.interfaces
 
-from bridge.ocf.coap_messages import to_message, to_request
+from bridge.ocf.coap_messages import EncodedReply, encode_reply, to_message, to_request
 from bridge.ocf.netif import local_address_towards, unmapped
-from bridge.ocf.served import Reply, ServedDevice, handle, handle_res
+from bridge.ocf.observers import QUEUE_LIMIT, ObserverQueue
+from bridge.ocf.served import Reply, Request, ServedDevice, handle, handle_res, read
 
 log = logging.getLogger("ocfaj.ocf.server")
 
@@ -27,19 +30,23 @@ log = logging.getLogger("ocfaj.ocf.server")
 Listed = Callable[[], Sequence[tuple[ServedDevice, int]]]
 
 
-def bound_port(context: Any) -> int:
-    """The UDP port an aiocoap context's udp6 transport is bound to."""
+def _message_manager(context: Any) -> Any:
+    """The message layer (aiocoap ``MessageManager``) of an aiocoap context's udp6 transport."""
     for interface in context.request_interfaces:
-        message_interface = getattr(getattr(interface, "token_interface", None),
-                                    "message_interface", None)
-        transport = getattr(message_interface, "transport", None)
-        if transport is not None:
-            port: int = transport.get_extra_info("socket").getsockname()[1]
-            return port
+        manager = getattr(interface, "token_interface", None)
+        if getattr(manager, "message_interface", None) is not None:
+            return manager
     raise RuntimeError("the CoAP context has no UDP transport")
 
 
-class _Site(aiocoap.interfaces.ObservableResource):  # type: ignore[misc]
+def bound_port(context: Any) -> int:
+    """The UDP port an aiocoap context's udp6 transport is bound to."""
+    transport = _message_manager(context).message_interface.transport
+    port: int = transport.get_extra_info("socket").getsockname()[1]
+    return port
+
+
+class _Site(aiocoap.interfaces.Resource):  # type: ignore[misc]
     def __init__(self, endpoint: CoapEndpoint) -> None:
         super().__init__()
         self._endpoint = endpoint
@@ -50,12 +57,16 @@ class _Site(aiocoap.interfaces.ObservableResource):  # type: ignore[misc]
     async def render(self, request: Any) -> aiocoap.Message:
         return to_message(await self._endpoint.answer(request))
 
-    async def add_observation(self, request: Any, serverobservation: Any) -> None:
-        self._endpoint.add_observation(request, serverobservation)
+    async def deliver(self, notification: aiocoap.Message) -> aiocoap.Message | None:
+        """A queued notification as it goes out (a simulator's faults change it here)."""
+        return notification
 
     async def render_to_pipe(self, pipe: Any) -> None:
-        # aiocoap's own observe + blockwise machinery, without its deprecation shim
-        await aiocoap.interfaces.ObservableResource._render_to_pipe(self, pipe)
+        if pipe.request.opt.observe == 0:
+            await self._endpoint.observe(self, pipe)
+        else:
+            # aiocoap's plain request handling, with blockwise, without its deprecation shim
+            await aiocoap.interfaces.Resource._render_to_pipe(self, pipe)
 
 
 class CoapEndpoint:
@@ -63,15 +74,19 @@ class CoapEndpoint:
 
     def __init__(self, own: ServedDevice | None, *, bind_host: str = "::", port: int = 0,
                  multicast: Sequence[tuple[str, str]] = (), listed: Listed | None = None,
-                 max_payload: int = 16384) -> None:
+                 max_payload: int = 16384, queue_limit: int = QUEUE_LIMIT) -> None:
         self.own = own
         self._bind = (bind_host or "::", port)
         self._multicast = list(multicast)
         self._listed = listed
         self._max_payload = max_payload
+        self._queue_limit = queue_limit
         self._context: Any = None
-        self._observers: dict[str, set[Any]] = {}
+        self._messages: Any = None
+        self._observers: dict[str, set[ObserverQueue]] = {}
         self.port = port
+        #: notifications dropped because an observer fell ``queue_limit`` behind.
+        self.notifications_dropped = 0
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port."""
@@ -80,6 +95,7 @@ class CoapEndpoint:
                 _Site(self), bind=self._bind, multicast=self._multicast, transports=["udp6"],
                 loggername="ocfaj.ocf.coap")
             self.port = bound_port(self._context)
+            self._messages = _message_manager(self._context)
         return self.port
 
     async def shutdown(self) -> None:
@@ -92,23 +108,67 @@ class CoapEndpoint:
     def observer_count(self) -> int:
         return sum(len(obs) for obs in self._observers.values())
 
+    @property
+    def notifications_queued(self) -> int:
+        """Notifications rendered but not yet handed to aiocoap, over all observers."""
+        return sum(len(queue) for obs in self._observers.values() for queue in obs)
+
     def notify(self, href: str) -> None:
-        """Send a notification of ``href``'s current representation to its observers."""
-        for observation in list(self._observers.get(href, ())):
-            observation.trigger()
+        """Queue ``href``'s current representation for each of its observers."""
+        watchers = self._observers.get(href)
+        if not watchers or self.own is None:
+            return
+        # Observers with the same request (query, accept) share one rendering.
+        rendered: dict[Request, EncodedReply] = {}
+        for queue in list(watchers):
+            snapshot = rendered.get(queue.request)
+            if snapshot is None:
+                snapshot = rendered[queue.request] = encode_reply(read(self.own, queue.request))
+            self.notifications_dropped += queue.put(snapshot)
 
     def notify_all(self) -> None:
         for href in list(self._observers):
             self.notify(href)
 
-    def add_observation(self, request: Any, observation: Any) -> None:
-        path = "/" + "/".join(request.opt.uri_path)
-        resource = self.own.find(path) if self.own is not None else None
-        if resource is None or not resource.observable or not self.own or not self.own.available:
+    def _accepts_observation(self, path: str) -> bool:
+        if self.own is None or not self.own.available:
+            return False
+        resource = self.own.find(path)
+        return resource is not None and resource.observable
+
+    async def observe(self, site: _Site, pipe: Any) -> None:
+        """Serve a GET with Observe=0: the first response, then every queued notification."""
+        message = pipe.request
+        request = to_request(message, self._max_payload)
+        if not self._accepts_observation(request.path):
+            pipe.add_response(await site.render(message), is_last=True)
             return
-        watchers = self._observers.setdefault(path, set())
-        watchers.add(observation)
-        observation.accept(lambda: watchers.discard(observation))
+        queue = ObserverQueue(request, f"{message.remote} of {request.path}",
+                              limit=self._queue_limit)
+        watchers = self._observers.setdefault(request.path, set())
+        watchers.add(queue)
+        try:
+            first = await site.render(message)
+            if not first.code.is_successful():
+                pipe.add_response(first, is_last=True)
+                return
+            # The first response carries the state at its rendering: what was queued while it
+            # rendered is older.
+            queue.clear()
+            first.opt.observe = 0
+            pipe.add_response(first, is_last=False)
+            remote = message.remote.as_response_address()
+            await queue.run(pipe, lambda: self._backlog(remote), site.deliver)
+        finally:
+            watchers.discard(queue)
+            if queue.dropped:
+                log.info("observer %s: %d notifications dropped in all (it fell behind)",
+                         queue.what, queue.dropped)
+
+    def _backlog(self, remote: Any) -> int:
+        # aiocoap 0.4 keeps CON messages waiting for NSTART per remote in this private dict.
+        backlogs = getattr(self._messages, "_backlogs", None) or {}
+        return len(backlogs.get(remote, ()))
 
     def endpoints_for(self, request: Any, port: int) -> list[str]:
         """``eps`` for a device on ``port``, in the family of the request (interop rule)."""

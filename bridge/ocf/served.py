@@ -187,8 +187,8 @@ def handle_res(devices: Sequence[tuple[ServedDevice, Sequence[str]]], request: R
     return Reply(205, links)
 
 
-async def handle(device: ServedDevice, request: Request) -> Reply:
-    """Any request to one device other than ``/oic/res``."""
+def _target(device: ServedDevice, request: Request) -> tuple[ServedResource, str] | Reply:
+    """The resource and interface a request addresses, or the answer refusing it."""
     problem = _check_common(request)
     if problem is not None:
         return problem
@@ -199,10 +199,30 @@ async def handle(device: ServedDevice, request: Request) -> Reply:
     interface = wanted_if[0] if wanted_if else resource.ifs[0]
     if interface not in resource.ifs:
         return Reply(400, diagnostic=f"{resource.href} has no interface {interface!r}")
+    return resource, interface
+
+
+def read(device: ServedDevice, request: Request) -> Reply:
+    """A GET to one device, answered at once: observe notifications are rendered with it
+    when the state changes, so that each carries that state and not a later one."""
+    target = _target(device, request)
+    if isinstance(target, Reply):
+        return target
     try:
-        if request.method == "GET":
-            return Reply(205, _representation(device, resource, interface))
-        return await _post(device, resource, interface, request)
+        return Reply(205, _representation(device, *target))
+    except Exception as err:
+        return status_of(err)
+
+
+async def handle(device: ServedDevice, request: Request) -> Reply:
+    """Any request to one device other than ``/oic/res``."""
+    if request.method == "GET":
+        return read(device, request)
+    target = _target(device, request)
+    if isinstance(target, Reply):
+        return target
+    try:
+        return await _post(device, *target, request)
     except Exception as err:
         return status_of(err)
 

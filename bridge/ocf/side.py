@@ -32,6 +32,10 @@ log = logging.getLogger("ocfaj.ocf")
 
 #: Longest time a discovery round listens for replies (shorter when rounds are frequent).
 MAX_REPLY_WINDOW = 2.0
+#: Largest ``/oic/res`` accepted. ``max_payload`` bounds one resource's representation, but a
+#: listing grows with the devices behind one endpoint (about 1 KiB per light): a simulator
+#: process or another gateway with 50 devices already lists 48 KiB. 8 MiB still bounds memory.
+LISTING_LIMIT = 8 * 1024 * 1024
 
 
 class OcfSide:
@@ -125,7 +129,7 @@ class OcfSide:
             if peer is None or peer.secure:
                 continue
             try:
-                value = await self.client.get(peer, "/oic/res")
+                value = await self.client.get(peer, "/oic/res", limit=self._listing_limit)
             except DeviceError as err:
                 log.debug("unicast discovery of %s failed: %s", uri, err.message)
                 continue
@@ -133,11 +137,16 @@ class OcfSide:
         await self.devices.update(sightings)
         self.rounds += 1
 
+    @property
+    def _listing_limit(self) -> int:
+        return max(LISTING_LIMIT, self.config.max_payload)
+
     async def _add_reply(self, sightings: dict[str, Sighting], reply: DiscoveryReply) -> None:
         try:
             if reply.more_blocks:
                 # Large /oic/res comes block-wise even to multicast: fetch it whole by unicast.
-                value = await self.client.get(reply.source, "/oic/res")
+                value = await self.client.get(reply.source, "/oic/res",
+                                              limit=self._listing_limit)
                 self.block2_fetches += 1
             else:
                 value = wire.decode(reply.payload)

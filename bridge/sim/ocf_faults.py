@@ -45,15 +45,29 @@ class _FaultySite(_Site):
         path = "/" + "/".join(request.opt.uri_path)
         if not faults.active or path in UNFAULTED_PATHS:
             return await super().render(request)
+        action = await self._decide()
+        if action is FaultAction.DROP:
+            return aiocoap.Message(code=code_of(205), no_response=_NO_RESPONSE_ANY)
+        return self._apply(action, await super().render(request))
+
+    async def deliver(self, notification: aiocoap.Message) -> aiocoap.Message | None:
+        if not self._device.faults.active:
+            return notification
+        action = await self._decide()
+        return None if action is FaultAction.DROP else self._apply(action, notification)
+
+    async def _decide(self) -> FaultAction:
+        faults = self._device.faults
         action = faults.decide()
         if faults.delay:
             await asyncio.sleep(faults.delay)
-        if action is FaultAction.DROP:
-            return aiocoap.Message(code=code_of(205), no_response=_NO_RESPONSE_ANY)
+        return action
+
+    def _apply(self, action: FaultAction, message: aiocoap.Message) -> aiocoap.Message:
+        faults = self._device.faults
         if action is FaultAction.ERROR:
             return to_message(Reply(faults.error_code, diagnostic=(
                 f"injected fault: {self._device.name} answers {faults.error_code}")))
-        message = await super().render(request)
         if action is FaultAction.MALFORMED:
             message = aiocoap.Message(code=message.code, payload=MALFORMED_PAYLOAD,
                                       content_format=wire.CF_OCF_CBOR)

@@ -16,16 +16,14 @@ Fixtures (function scope; everything is stopped and removed at teardown):
   device (:class:`~bridge.sim.testing.devices.SimulatedDevice`).
 - ``gateway(**sections)``: a running ``ocfaj run`` with a test configuration
   (:class:`~bridge.sim.testing.gateway.TestGateway`).
+- ``gateway_factory(name, *, own_host, start, within, **sections)``: named gateways, in hosts
+  of their own if asked, started or not (:class:`~bridge.sim.testing.gateways.TestGateways`).
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import re
 import resource
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +37,9 @@ from bridge.sim.testing.devices import (
     SimulatedDevice,
     one_device_scenario,
 )
-from bridge.sim.testing.gateway import TestGateway, config_for_tests
+from bridge.sim.testing.gateway import TestGateway
+from bridge.sim.testing.gateways import TestGateways
+from bridge.sim.testing.kit import KitState
 from bridge.sim.testing.loopback import LoopbackNetwork
 from bridge.sim.testing.mosquitto import Mosquitto, MosquittoFactory
 from bridge.sim.testing.netns import (
@@ -50,14 +50,8 @@ from bridge.sim.testing.netns import (
     remove_stale_namespaces,
     require_root,
 )
-from bridge.sim.testing.procs import free_udp_port
 
 NETWORK_CHOICES = ("auto", "netns", "loopback")
-#: Ports the gateway polls in loopback mode; OCF devices take them in order (see ocf_device).
-LOOPBACK_PORTS = 32
-#: GatewayProcess puts its notify socket under its work directory, and sun_path holds 108
-#: bytes: deeper temporary directories get a short work directory under /tmp instead.
-MAX_WORKDIR = 60
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -201,51 +195,15 @@ class GatewayFactory(Protocol):
     def __call__(self, **sections: Any) -> TestGateway: ...
 
 
-class KitState:
-    """What the device and gateway fixtures of one test share."""
-
-    def __init__(self, network: OcfNetwork, tmp: Path) -> None:
-        self.network = network
-        self.tmp = tmp
-        self.devices: list[SimulatedDevice] = []
-        self._loopback_ports: list[int] = []
-        self._next_port = 0
-        self._numbers = itertools.count(1)
-
-    def number(self) -> int:
-        return next(self._numbers)
-
-    def loopback_ports(self) -> list[int]:
-        """The ports the gateway polls by unicast in loopback mode, chosen once per test."""
-        while len(self._loopback_ports) < LOOPBACK_PORTS:
-            port = free_udp_port()
-            if port not in self._loopback_ports:
-                self._loopback_ports.append(port)
-        return self._loopback_ports
-
-    def take_loopback_port(self) -> int:
-        ports = self.loopback_ports()
-        if self._next_port >= len(ports):
-            raise RuntimeError(f"loopback mode serves at most {LOOPBACK_PORTS} OCF devices "
-                               "per test; run as root with --ocfaj-isolate for more")
-        self._next_port += 1
-        return ports[self._next_port - 1]
-
-
 @pytest.fixture
 def ocfaj_kit(ocf_network: OcfNetwork, tmp_path: Path) -> Iterator[KitState]:
-    """Shared state of ``ocf_device``, ``alljoyn_device`` and ``gateway`` in one test."""
+    """Shared state of ``ocf_device``, ``alljoyn_device`` and the gateways in one test."""
     kit = KitState(ocf_network, tmp_path)
     try:
         yield kit
     finally:
         for device in kit.devices:
             device.stop()
-
-
-def _host_name(name: str, number: int) -> str:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:30] or "device"
-    return f"{slug}-{number}"
 
 
 @pytest.fixture
@@ -261,11 +219,10 @@ def ocf_device(ocfaj_kit: KitState) -> DeviceFactory:
     def make(model: str, name: str, /, **state: dict[str, Any]) -> OcfSimulatedDevice:
         number = kit.number()
         args = ["ocf", "--model", model, "--name", name]
+        host = kit.add_host(name, number)
         if kit.network.multicast:
-            host = kit.network.add_host(_host_name(name, number))
             args += ["--interface", host.ifname]
         else:
-            host = kit.network.add_host(f"ocf-{number}")
             args += ["--unicast-only", "--bind", host.ipv4,
                      "--device-port", str(kit.take_loopback_port())]
         process = SimProcess(args, popen=host.popen, log_path=kit.tmp / f"sim-{number}.log")
@@ -302,7 +259,24 @@ def alljoyn_device(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> DeviceFactor
 
 
 @pytest.fixture
-def gateway(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> Iterator[GatewayFactory]:
+def gateway_factory(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> Iterator[TestGateways]:
+    """``gateway_factory(name="", *, own_host=False, start=True, within=30.0, **sections)
+    -> TestGateway``: as many gateways as the test needs, each named (``gateway.name``; its
+    files are ``<name>.toml``, ``<name>.log`` and ``<name>-state/`` in the test's tmp
+    directory), on the network's local side or with ``own_host`` in a host of its own (one
+    per gateway when several share the link), started or (``start=False``) only configured.
+    Iterate it for the gateways so far; ``.logs()`` gives their log tails for assertion
+    messages. All are stopped at teardown.
+    """
+    gateways = TestGateways(ocfaj_kit, dbus_daemon.address)
+    try:
+        yield gateways
+    finally:
+        gateways.stop_all()
+
+
+@pytest.fixture
+def gateway(gateway_factory: TestGateways) -> GatewayFactory:
     """``gateway(**sections) -> TestGateway``: a running ``ocfaj run`` (READY=1 received).
 
     Defaults: state in the test's tmp directory, AllJoyn on ``dbus_daemon``, OCF on the
@@ -310,39 +284,11 @@ def gateway(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> Iterator[GatewayFac
     is a config section whose keys replace the defaults, e.g.
     ``gateway(mqtt={"host": mosquitto.host, "port": mosquitto.port})`` (naming a host turns
     MQTT on) or ``gateway(bridge={"alljoyn_to_ocf": False})``. Use ``.devices()`` to see what
-    it bridged.
+    it bridged. It runs on the network's local side; ``gateway_factory`` places and names
+    gateways.
     """
-    kit = ocfaj_kit
-    started: list[TestGateway] = []
 
     def make(**sections: Any) -> TestGateway:
-        number = kit.number()
-        local = kit.network.local
-        name = f"ocfaj-test-{number}"
-        peers: list[str] = []
-        server_port = 5683
-        if not kit.network.multicast:
-            peers = [f"coap://{local.ipv4}:{port}" for port in kit.loopback_ports()]
-            server_port = free_udp_port()
-        text = config_for_tests(name, kit.tmp / f"{name}-state", dbus_daemon.address,
-                                local.ifname, server_port=server_port, unicast_peers=peers,
-                                overrides=sections)
-        workdir = kit.tmp
-        if len(str(workdir)) > MAX_WORKDIR:
-            workdir = Path(tempfile.mkdtemp(prefix="ocfaj-gw-"))
-        process = TestGateway(text, workdir, run=local.run, popen=local.popen, name=name)
-        started.append(process)
-        process.start(within=30.0)
-        return process
+        return gateway_factory(**sections)
 
-    try:
-        yield make
-    finally:
-        for process in started:
-            process.stop()
-            if process.workdir != kit.tmp:
-                # Keep the log and config with the test's other files.
-                for path in (process.log_path, process.config_path):
-                    if path.exists():
-                        shutil.copy(path, kit.tmp / path.name)
-                shutil.rmtree(process.workdir, ignore_errors=True)
+    return make

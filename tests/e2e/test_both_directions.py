@@ -3,86 +3,85 @@ input is refused on the side it came from without reaching the device."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiocoap import Context
 from dbus_fast import MessageType, Variant
 
+from bridge.sim.pytest_plugin import DeviceFactory
+from bridge.sim.testing.gateways import TestGateways
 from tests.e2e.alljoyn_consumer import (
     BRIGHTNESS,
     ON_CONTROL,
     ON_OFF_STATUS,
     Consumer,
 )
-from tests.e2e.conftest import Rig
+from tests.e2e.conftest import THERMOSTAT
 from tests.e2e.ocf_client import Device, Observation, body, dotted, request
 from tests.e2e.waiting import virtual_ocf_device
 
 
-async def test_alljoyn_consumer_switches_and_dims_an_ocf_light(rig: Rig,
-                                                              consumer: Consumer) -> None:
-    lamp = await rig.ocf_sim("Lamp", "light")
-    await rig.start_gateway()
+async def test_alljoyn_consumer_switches_and_dims_an_ocf_light(
+        ocf_device: DeviceFactory, gateway_factory: TestGateways, consumer: Consumer) -> None:
+    lamp = ocf_device("light", "Lamp")
+    await asyncio.to_thread(gateway_factory, "gw", own_host=True)
+    logs = gateway_factory.logs
     app = await consumer.wait_app("Lamp", virtual=True)
-    assert await consumer.get(app, ON_OFF_STATUS, "IsOn") is False, rig.logs()
+    assert await consumer.get(app, ON_OFF_STATUS, "IsOn") is False, logs()
 
     reply = await consumer.invoke(app, ON_CONTROL, "SwitchOn")
     assert reply.message_type is MessageType.METHOD_RETURN, (reply.error_name, reply.body,
-                                                              rig.logs())
-    received = lamp.wait_received("Lamp", "switch")
-    assert received["values"] == {"on": True}
+                                                              logs())
+    assert await lamp.received("switch") == {"on": True}
     await consumer.wait_change(app.unique_name, ON_OFF_STATUS, "IsOn", True)
     assert await consumer.get(app, ON_OFF_STATUS, "IsOn") is True
 
     # A change at the OCF device (its own button) reaches the AllJoyn consumer.
-    lamp.set("Lamp", "switch", {"on": False})
+    await asyncio.to_thread(lamp.set, "switch", {"on": False})
     await consumer.wait_change(app.unique_name, ON_OFF_STATUS, "IsOn", False)
 
     # Brightness 2.0 is outside AllJoyn's 0.0..1.0: refused on D-Bus, naming the property.
     refused = await consumer.set(app, BRIGHTNESS, "Brightness", Variant("d", 2.0))
-    assert refused.message_type is MessageType.ERROR, rig.logs()
+    assert refused.message_type is MessageType.ERROR, logs()
     assert "Brightness" in f"{refused.error_name} {refused.body}", (refused.error_name,
                                                                     refused.body)
     accepted = await consumer.set(app, BRIGHTNESS, "Brightness", Variant("d", 0.25))
     assert accepted.message_type is MessageType.METHOD_RETURN, (accepted.error_name,
-                                                                accepted.body, rig.logs())
-    assert lamp.wait_received("Lamp", "brightness")["values"] == {"brightness": 25}
+                                                                accepted.body, logs())
+    assert await lamp.received("brightness") == {"brightness": 25}
     # The valid write is the only brightness write the device ever got: the bad one never
     # left the gateway.
-    writes = [e["values"] for e in lamp.received("Lamp") if e["capability"] == "brightness"]
-    assert writes == [{"brightness": 25}]
+    assert lamp.writes("brightness") == [{"brightness": 25}]
 
 
 async def test_ocf_client_observes_and_controls_an_alljoyn_thermostat(
-        rig: Rig, coap: Context) -> None:
-    thermo = await rig.alljoyn_sim("Thermo", "thermostat")
-    await rig.start_gateway()
-    device = await virtual_ocf_device(coap, "Thermo", rig)
+        alljoyn_device: DeviceFactory, gateway_factory: TestGateways, coap: Context) -> None:
+    thermo = alljoyn_device(THERMOSTAT, "Thermo")
+    await asyncio.to_thread(gateway_factory, "gw", own_host=True)
+    device = await virtual_ocf_device(coap, "Thermo", gateway_factory)
     current = _temperature_uri(device, "oic.if.s")
     target = _temperature_uri(device, "oic.if.a")
 
     observation = Observation(coap, current)
     first = await observation.start()
     assert first["temperature"] == 21.5, first
-    thermo.set("Thermo", "temperature", {"temperature": 25.0})
+    await asyncio.to_thread(thermo.set, "temperature", {"temperature": 25.0})
     note = await observation.until({"temperature": 25.0})
     assert note["units"] == "C"
     observation.cancel()
 
     answer = await request(coap, "POST", target, {"temperature": 23.5})
-    assert dotted(answer) == "2.04", (dotted(answer), answer.payload, rig.logs())
-    received = thermo.wait_received("Thermo", "target_temperature")
-    assert received["values"] == {"target_temperature": 23.5}
+    assert dotted(answer) == "2.04", (dotted(answer), answer.payload, gateway_factory.logs())
+    assert await thermo.received("target_temperature") == {"target_temperature": 23.5}
     assert body(await request(coap, "GET", target))["temperature"] == 23.5
 
     # 99 degrees is outside the set point range 5..35: 4.00 and nothing reaches the device.
     refused = await request(coap, "POST", target, {"temperature": 99.0})
     assert dotted(refused) == "4.00", (dotted(refused), refused.payload)
     assert dotted(await request(coap, "POST", target, {"temperature": 22.0})) == "2.04"
-    assert thermo.wait_received("Thermo", "target_temperature")["values"] == {
-        "target_temperature": 22.0}
-    writes = [e["values"] for e in thermo.received("Thermo")]
-    assert writes == [{"target_temperature": 23.5}, {"target_temperature": 22.0}]
+    assert await thermo.received("target_temperature") == {"target_temperature": 22.0}
+    assert thermo.writes() == [{"target_temperature": 23.5}, {"target_temperature": 22.0}]
 
 
 def _temperature_uri(device: Device, interface: str) -> str:

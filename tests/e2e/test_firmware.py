@@ -4,9 +4,12 @@ it, switches it and observes it, all seen from an AllJoyn consumer through the r
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from dbus_fast import MessageType
 
+from bridge.sim.testing.gateways import TestGateways
+from bridge.sim.testing.netns import OcfNetwork
 from tests.e2e.alljoyn_consumer import (
     CURRENT_TEMPERATURE,
     OFF_CONTROL,
@@ -14,7 +17,6 @@ from tests.e2e.alljoyn_consumer import (
     ON_OFF_STATUS,
     Consumer,
 )
-from tests.e2e.conftest import Rig
 from tests.firmware.hostdevice import host_config, start_host_device
 
 CLOSED_STATUS = "org.alljoyn.SmartSpaces.Operation.ClosedStatus"
@@ -22,10 +24,12 @@ NAME = "Host demo device"
 
 
 async def test_gateway_discovers_reads_switches_and_observes_the_firmware(
-        rig: Rig, consumer: Consumer) -> None:
-    device = await asyncio.to_thread(start_host_device, rig.host("fw"), rig.tmp / "fw",
-                                     host_config())
-    await rig.start_gateway()
+        ocf_network: OcfNetwork, gateway_factory: TestGateways, tmp_path: Path,
+        consumer: Consumer) -> None:
+    # The firmware is no simulator: it gets a bare host of its own on the OCF network.
+    device = await asyncio.to_thread(start_host_device, ocf_network.add_host("fw"),
+                                     tmp_path / "fw", host_config())
+    await asyncio.to_thread(gateway_factory, "gw", own_host=True)
     app = await consumer.wait_app(NAME, virtual=True)
     assert app.app_id.hex() == device.di.replace("-", ""), (app.about, device.di)
 
@@ -38,7 +42,7 @@ async def test_gateway_discovers_reads_switches_and_observes_the_firmware(
     # Switch: SwitchOn through the gateway moves the firmware's relay pin.
     reply = await consumer.invoke(app, ON_CONTROL, "SwitchOn")
     assert reply.message_type is MessageType.METHOD_RETURN, (reply.error_name, reply.body,
-                                                              rig.logs())
+                                                              gateway_factory.logs())
     assert await asyncio.to_thread(device.wait_event, "pin 5") == "pin 5 1"
     await consumer.wait_change(app.unique_name, ON_OFF_STATUS, "IsOn", True)
     reply = await consumer.invoke(app, OFF_CONTROL, "SwitchOff")

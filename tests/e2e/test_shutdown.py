@@ -10,9 +10,12 @@ from typing import Any
 
 import aiomqtt
 
+from bridge.sim.pytest_plugin import DeviceFactory
 from bridge.sim.testing import Mosquitto
+from bridge.sim.testing.gateways import TestGateways
 from tests.e2e.alljoyn_consumer import Consumer
-from tests.e2e.conftest import Rig
+from tests.e2e.conftest import THERMOSTAT
+from tests.e2e.waiting import HasLogs
 
 BRIDGE_STATE = "ocfaj/bridge/state"
 
@@ -31,32 +34,33 @@ class Retained:
             with contextlib.suppress(ValueError):
                 self.last[str(message.topic)] = json.loads(text) if text else None
 
-    async def wait(self, topic: str, value: Any, rig: Rig, within: float = 20.0) -> None:
+    async def wait(self, topic: str, value: Any, gateways: HasLogs, within: float = 20.0) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while self.last.get(topic) != value:
             if loop.time() > deadline:
                 raise AssertionError(f"{topic} is {self.last.get(topic)!r}, not {value!r}; "
-                                     f"topics: {sorted(self.last)}\n{rig.logs()}")
+                                     f"topics: {sorted(self.last)}\n{gateways.logs()}")
             await asyncio.sleep(0.05)
 
 
 async def test_sigterm_withdraws_virtual_devices_and_publishes_offline(
-        rig: Rig, consumer: Consumer, mosquitto: Mosquitto) -> None:
-    await rig.ocf_sim("Lamp", "light")
-    await rig.alljoyn_sim("Thermo", "thermostat")
-    gateway = rig.gateway("gw", local=True, overrides={
-        "mqtt": {"enabled": True, "host": mosquitto.host, "port": mosquitto.port}})
-    await asyncio.to_thread(gateway.start, 30.0)
+        ocf_device: DeviceFactory, alljoyn_device: DeviceFactory,
+        gateway_factory: TestGateways, consumer: Consumer, mosquitto: Mosquitto) -> None:
+    ocf_device("light", "Lamp")
+    alljoyn_device(THERMOSTAT, "Thermo")
+    # On the local side, where the broker on 127.0.0.1 is.
+    gateway = await asyncio.to_thread(gateway_factory, "gw", mqtt={
+        "enabled": True, "host": mosquitto.host, "port": mosquitto.port})
     retained = Retained()
     async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
         task = asyncio.create_task(retained.run(client))
         try:
-            await retained.wait(BRIDGE_STATE, {"state": "online"}, rig)
+            await retained.wait(BRIDGE_STATE, {"state": "online"}, gateway_factory)
             app = await consumer.wait_app("Lamp", virtual=True)
-            assert gateway.stop() == 0, rig.logs()
+            assert gateway.stop() == 0, gateway_factory.logs()
             await consumer.wait_gone(app.unique_name)
-            await retained.wait(BRIDGE_STATE, {"state": "offline"}, rig)
+            await retained.wait(BRIDGE_STATE, {"state": "offline"}, gateway_factory)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

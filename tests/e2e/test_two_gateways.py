@@ -10,8 +10,10 @@ from urllib.parse import urlsplit
 
 from aiocoap import Context
 
+from bridge.sim.pytest_plugin import DeviceFactory
+from bridge.sim.testing.gateways import TestGateways
 from tests.e2e.alljoyn_consumer import App, Consumer
-from tests.e2e.conftest import GRACE_PERIOD, Rig
+from tests.e2e.conftest import GRACE_PERIOD, THERMOSTAT
 from tests.e2e.ocf_client import discover
 from tests.e2e.waiting import named_devices
 
@@ -34,12 +36,14 @@ async def ocf_census(coap: Context) -> Counter[tuple[str, str]]:
     return Counter(names.get(di, ("?", di)) for di, _host in pairs)
 
 
-async def test_two_gateways_do_not_ping_pong(rig: Rig, consumer: Consumer,
-                                             coap: Context) -> None:
-    await rig.ocf_sim("Lamp", "light")
-    await rig.alljoyn_sim("Thermo", "thermostat")
-    await rig.start_gateway("gw1")
-    await rig.start_gateway("gw2")
+async def test_two_gateways_do_not_ping_pong(
+        ocf_device: DeviceFactory, alljoyn_device: DeviceFactory,
+        gateway_factory: TestGateways, consumer: Consumer, coap: Context) -> None:
+    ocf_device("light", "Lamp")
+    alljoyn_device(THERMOSTAT, "Thermo")
+    # Two hubs on one link: each needs a host of its own.
+    await asyncio.to_thread(gateway_factory, "gw1", own_host=True)
+    await asyncio.to_thread(gateway_factory, "gw2", own_host=True)
 
     expected_alljoyn = Counter({("Thermo", False): 1, ("Lamp", True): 2})
     apps = await consumer.wait_apps(lambda apps: alljoyn_census(apps) == expected_alljoyn,
@@ -55,14 +59,14 @@ async def test_two_gateways_do_not_ping_pong(rig: Rig, consumer: Consumer,
     deadline = loop.time() + 20
     while census != expected_ocf and loop.time() < deadline:
         census = await ocf_census(coap)
-    assert census == expected_ocf, f"{census}\n{rig.logs()}"
+    assert census == expected_ocf, f"{census}\n{gateway_factory.logs()}"
 
     # Past twice the grace period every virtual copy of the other gateway has had its chance
     # to cross back; nothing did.
     await asyncio.sleep(2.5 * GRACE_PERIOD)
-    assert alljoyn_census(await consumer.scan()) == expected_alljoyn, rig.logs()
-    assert await ocf_census(coap) == expected_ocf, rig.logs()
-    for gateway in rig.gateways:
+    assert alljoyn_census(await consumer.scan()) == expected_alljoyn, gateway_factory.logs()
+    assert await ocf_census(coap) == expected_ocf, gateway_factory.logs()
+    for gateway in gateway_factory:
         log = gateway.log()
         assert "created by another bridge" in log, log[-3000:]
         # Each gateway says why the other's bridge device itself is not bridged.

@@ -13,6 +13,8 @@ from tests.e2e.ocf_client import Device, discover, request
 
 
 class HasLogs(Protocol):
+    """The gateways of a test (``gateway_factory``): their log tails for failure messages."""
+
     def logs(self, limit: int = 4000) -> str: ...
 
 
@@ -40,7 +42,8 @@ def is_virtual(info: dict[str, Any]) -> bool:
     return "oic.d.virtual" in info.get("rt", [])
 
 
-async def wait_devices(coap: Context, predicate: Callable[[Named], bool], rig: HasLogs,
+async def wait_devices(coap: Context, predicate: Callable[[Named], bool],
+                       gateways: HasLogs,
                        what: str, within: float = 20.0) -> Named:
     """Discover until ``predicate`` holds for the named devices; returns them."""
     loop = asyncio.get_running_loop()
@@ -52,14 +55,14 @@ async def wait_devices(coap: Context, predicate: Callable[[Named], bool], rig: H
         if loop.time() > deadline:
             seen = [(info.get("n"), device.di, is_virtual(info)) for device, info in named]
             raise AssertionError(f"timed out after {within} s waiting for {what}; OCF devices "
-                                 f"seen: {seen}\n{rig.logs()}")
+                                 f"seen: {seen}\n{gateways.logs()}")
 
 
-async def virtual_ocf_device(coap: Context, name: str, rig: HasLogs,
+async def virtual_ocf_device(coap: Context, name: str, gateways: HasLogs,
                              within: float = 20.0) -> Device:
     """The virtual OCF device (``oic.d.virtual``) called ``name``."""
     def match(named: Named) -> bool:
         return any(info.get("n") == name and is_virtual(info) for _, info in named)
 
-    named = await wait_devices(coap, match, rig, f"virtual OCF device {name!r}", within)
+    named = await wait_devices(coap, match, gateways, f"virtual OCF device {name!r}", within)
     return next(device for device, info in named if info.get("n") == name and is_virtual(info))

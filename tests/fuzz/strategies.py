@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bridge.alljoyn.about import OPTIONAL_FIELDS, REQUIRED_FIELDS
 
 # D-Bus strings are UTF-8 without NUL: anything else is refused by the bus before it arrives.
-texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+texts = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
                 max_size=24)
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}(\.[A-Za-z_][A-Za-z0-9_]{0,8}){1,3}",
                       fullmatch=True)

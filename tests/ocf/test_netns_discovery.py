@@ -97,3 +97,20 @@ async def test_block2_discovery_of_many_devices_in_one_process(
         ["Bulb"] + [f"Bulb {i}" for i in range(2, 9)])
     assert side.status()["available"] == 8
     assert side.block2_fetches > 0, "the listing of 8 lights should have come block-wise"
+
+
+async def test_discovery_of_sixty_devices_in_one_process(
+        ocf_network: OcfNetwork, ocf_side: SideFactory, registry: Registry) -> None:
+    # One endpoint listing 60 lights answers /oic/res with about 58 KiB, more than the
+    # max_payload of one resource (16 KiB): the listing was refused and nothing was found.
+    count = 60
+    sim = SimProcess(ocf_network.add_host("many"), "light", "Bulb", "--count", str(count))
+    for _ in range(count):
+        sim.expect("ready")
+    side = await ocf_side()
+    await await_until(lambda: len(list(registry)) == count, timeout=30)
+    assert sorted(t.info.name for t in registry) == sorted(
+        ["Bulb"] + [f"Bulb {i}" for i in range(2, count + 1)])
+    assert all(t.available and "switch" in t.capabilities for t in registry)
+    assert side.status()["available"] == count
+    assert side.block2_fetches > 0

@@ -8,6 +8,7 @@ the generic AllJoyn mapping (property groups, method, signal), and a real observ
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -159,6 +160,27 @@ async def test_observers_see_every_state_change_and_unavailability(setup: Setup)
     with pytest.raises(StopAsyncIteration):
         await notifications.__anext__()
     assert code(await request(setup.ctx, "GET", setup.uri("/switch"))) == "5.03"
+
+
+async def test_a_burst_of_state_changes_reaches_the_observer_complete_and_in_order(
+        setup: Setup) -> None:
+    message = aiocoap.Message(code=aiocoap.GET, uri=setup.uri("/brightness"), observe=0)
+    req = setup.ctx.request(message)
+    assert cbor2.loads((await req.response).payload) == {"brightness": 40}
+    # 2,000 changes in one go, as from one read of many D-Bus signals: no await in between.
+    burst = [i % 101 for i in range(41, 2041)]
+    for value in burst:
+        setup.registry.update_state(setup.thing.id, "brightness", {"brightness": value})
+    seen: list[int] = []
+    async with asyncio.timeout(60):  # guards against a hang only; no timing is asserted
+        async for notification in req.observation:
+            assert notification.opt.content_format == 10000
+            seen.append(cbor2.loads(notification.payload)["brightness"])
+            if len(seen) == len(burst):
+                break
+    assert seen == burst
+    endpoint = setup.virtual.virtuals[setup.thing.id].endpoint
+    assert endpoint.notifications_dropped == 0 and endpoint.notifications_queued == 0
 
 
 async def test_generic_alljoyn_interface_crosses_by_the_generic_rules(setup: Setup) -> None:

@@ -19,8 +19,9 @@ import aiomqtt
 from aiocoap import Context
 from dbus_fast import MessageType
 
+from bridge.sim.processes import GatewayProcess
 from tests.e2e.alljoyn_consumer import BRIGHTNESS, ON_CONTROL, ON_OFF_STATUS, Consumer
-from tests.e2e.conftest import GRACE_PERIOD, Rig
+from tests.e2e.conftest import GRACE_PERIOD, Rig, gateway_config
 from tests.e2e.ocf_client import dotted, request
 from tests.e2e.waiting import is_virtual, virtual_ocf_device, wait_devices
 from tests.harness.mosquitto import Mosquitto
@@ -53,6 +54,18 @@ name = "Thermo"
 """
 
 
+def local_gateway(rig: Rig, broker: Mosquitto, extra: str = "") -> GatewayProcess:
+    """A gateway in the test's own namespace, on ``ocfbr0``: the broker listens on this
+    namespace's loopback, which the rig's per-host namespaces cannot reach."""
+    text = gateway_config("gw", rig.state_dir("gw"), rig.dbus.address, {
+        "ocf": {"interfaces": ["ocfbr0"]},
+        "mqtt": {"enabled": True, "host": broker.host, "port": broker.port,
+                 "ha_discovery": False, "reconnect_max_delay": 1.0}})
+    gateway = GatewayProcess(text + extra, rig.tmp, name="gw")
+    rig.gateways.append(gateway)
+    return gateway
+
+
 async def test_policy_rules_hold_on_every_side(rig: Rig, consumer: Consumer, coap: Context,
                                                mosquitto: Mosquitto) -> None:
     recorder = await Recorder(mosquitto.host, mosquitto.port).start()
@@ -60,10 +73,7 @@ async def test_policy_rules_hold_on_every_side(rig: Rig, consumer: Consumer, coa
     secret = await rig.ocf_sim("Secret Lamp", "light", host="secret")
     thermo = await rig.alljoyn_sim("Thermo", "thermostat")
     hidden = await rig.alljoyn_sim("Hidden Thermo", "thermostat")
-    gateway = rig.gateway(overrides={"mqtt": {"enabled": True, "host": mosquitto.host,
-                                              "port": mosquitto.port, "ha_discovery": False}})
-    with open(gateway.config_path, "a") as config:
-        config.write(POLICY)
+    gateway = local_gateway(rig, mosquitto, POLICY)
     await asyncio.to_thread(gateway.start, 30.0)
     try:
         # AllJoyn side: the read-only lamp is there, without brightness; the secret one not.

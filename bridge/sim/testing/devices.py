@@ -3,9 +3,10 @@
 Layer: ``bridge.sim.testing`` (test kit). A :class:`SimulatedDevice` wraps one
 :class:`~bridge.sim.processes.SimProcess` serving one device and speaks its JSON-lines control
 (``bridge.sim.control``): change state as the device itself would (``set``), await what clients
-wrote (``wait_received`` / ``received``), leave without goodbye and come back, and switch fault
-injection on and off. The blocking methods wait on the simulator's stdout; in async tests use
-the ``async`` ones (or ``asyncio.to_thread``) when the code under test runs in the same loop.
+wrote (``wait_received`` / ``received``; ``writes`` lists all of it), leave without goodbye and
+come back, and switch fault injection on and off. The blocking methods wait on the simulator's
+stdout; in async tests use the ``async`` ones (or ``asyncio.to_thread``) when the code under
+test runs in the same loop.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ class SimulatedDevice:
     async def received(self, capability: str, within: float = 10.0) -> dict[str, Any]:
         """``wait_received`` for async tests: the event loop keeps running meanwhile."""
         return await asyncio.to_thread(self.wait_received, capability, within)
+
+    def writes(self, capability: str = "") -> list[dict[str, Any]]:
+        """The values of every write clients made so far (to ``capability``, or to any), in
+        arrival order, whether or not a wait took them: to assert that nothing else arrived."""
+        return [dict(event["values"]) for event in self.process.received(self.name)
+                if not capability or event.get("capability") == capability]
 
     def leave(self, within: float = 10.0) -> None:
         """Vanish at once without any goodbye (no deregistration, no final signal)."""
