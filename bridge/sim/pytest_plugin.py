@@ -226,7 +226,7 @@ def ocf_device(ocfaj_kit: KitState) -> DeviceFactory:
             args += ["--unicast-only", "--bind", host.ipv4,
                      "--device-port", str(kit.take_loopback_port())]
         process = SimProcess(args, popen=host.popen, log_path=kit.tmp / f"sim-{number}.log")
-        device = OcfSimulatedDevice(process, name, host.ipv4)
+        device = OcfSimulatedDevice(process, name, host.ipv4, host=host)
         kit.devices.append(device)
         device.start(state)
         return device

@@ -19,6 +19,7 @@ from typing import Any
 
 from bridge.sim.processes import Event, SimProcess
 from bridge.sim.testing import toml_text
+from bridge.sim.testing.netns import Host
 
 
 class SimulatedDevice:
@@ -123,10 +124,13 @@ class SimulatedDevice:
 class OcfSimulatedDevice(SimulatedDevice):
     """A simulated OCF device; ``endpoint`` is where a CoAP client reaches it."""
 
-    def __init__(self, process: SimProcess, name: str, address: str) -> None:
+    def __init__(self, process: SimProcess, name: str, address: str, *,
+                 host: Host | None = None) -> None:
         super().__init__(process, name, "ocf")
         self.address = address
         """The device host's address (IPv4) on the OCF network."""
+        self.host = host
+        """The ``ocf_network`` host it runs in, e.g. to take its link down with ``host.run``."""
 
     @property
     def endpoint(self) -> str:
