@@ -14,9 +14,9 @@ never skip. That is why this suite pins the plugin's OCF network to ``netns`` (t
 would otherwise fall back to loopback unicast without root).
 
 The fixtures (``dbus_daemon``, ``mosquitto``, ``mosquitto_factory``, ``ocf_network``,
-``ocf_device``, ``alljoyn_device``, ``gateway``) are the plugin's, ``bridge.sim.pytest_plugin``,
-registered through the ``pytest11`` entry point; docs/testing-with-simulated-devices.md
-describes them.
+``ocf_device``, ``alljoyn_device``, ``gateway``, ``gateway_factory``) are the plugin's,
+``bridge.sim.pytest_plugin``, registered through the ``pytest11`` entry point;
+docs/testing-with-simulated-devices.md describes them.
 """
 
 from __future__ import annotations

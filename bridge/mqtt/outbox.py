@@ -17,10 +17,19 @@ Bounds: at most ``max_messages`` messages and ``max_bytes`` bytes (topic + paylo
 either the oldest messages are dropped first, counted and logged. Messages marked ``coalesce``
 (retained state snapshots) replace a queued message of the same topic: state is idempotent, so
 only the newest snapshot matters; events are never coalesced.
+
+A full disk (``SQLITE_FULL``, often the write-ahead log growing on a small state partition) is
+a bound too, never an error for the caller: the failed transaction is rolled back, the log is
+checkpointed and truncated to give its space back, the appends of that transaction are written
+again, and if they still do not fit the oldest messages make room. While the disk is full the
+byte bound shrinks to what fitted, so the database file stops growing and reuses the pages of
+dropped messages; it is lifted when the outbox has drained. One warning per episode, at its
+start, and one line at its end with the number of messages it cost.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 import time
@@ -31,6 +40,9 @@ log = logging.getLogger("ocfaj.mqtt.outbox")
 
 FILE_NAME = "mqtt-outbox.sqlite3"
 _DROP_LOG_INTERVAL = 10.0
+#: While the disk is full, the byte bound is this share of what the outbox held when a write
+#: first failed, so that the next appends reuse freed pages instead of growing the file.
+_FULL_DISK_SHARE = 0.9
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -84,6 +96,12 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._drops_unlogged = 0
         self._last_drop_log = 0.0
+        #: appends since the last commit, written again if a full disk rolls them back.
+        self._pending: list[Message] = []
+        self._dropped_at_commit = 0
+        #: the byte bound a full disk imposes (None: the disk has room).
+        self._disk_bound: int | None = None
+        self._full_drops = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -95,6 +113,10 @@ class Outbox:
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as err:
+            if _disk_full(err):
+                # Not corruption: the file is fine, there is just no room to open it.
+                raise OSError(errno.ENOSPC, f"no room to open the MQTT outbox {self.path}: "
+                                            "the disk is full") from err
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             log.error("MQTT outbox %s is unreadable (%s): moved it to %s and started an empty one",
                       self.path, err, aside)
@@ -123,9 +145,9 @@ class Outbox:
     def close(self) -> None:
         if self._db is None:
             return
+        self.commit()
         self._log_drops(force=True)
-        self._db.commit()
-        self._db.close()
+        self._require().close()
         self._db = None
 
     @property
@@ -144,11 +166,25 @@ class Outbox:
 
     def append(self, message: Message) -> None:
         """Queue ``message`` (visible to :meth:`peek` at once, durable after :meth:`commit`)."""
-        db = self._require()
-        size = message.size
-        if size > self.max_bytes:
+        self._require()
+        if message.size > self.max_bytes:
             self._count_drops(1)
             return
+        self._pending.append(message)
+        try:
+            self._insert(message)
+        except sqlite3.OperationalError as err:
+            self._write_failed(err)
+
+    @property
+    def _byte_bound(self) -> int:
+        if self._disk_bound is None:
+            return self.max_bytes
+        return min(self.max_bytes, self._disk_bound)
+
+    def _insert(self, message: Message) -> None:
+        db = self._require()
+        size = message.size
         if message.coalesce:
             for (gone,) in db.execute(
                     "DELETE FROM outbox WHERE replaceable = 1 AND topic = ? RETURNING size",
@@ -161,12 +197,12 @@ class Outbox:
                     int(message.coalesce), size))
         self._count += 1
         self._bytes += size
-        if self._count > self.max_messages or self._bytes > self.max_bytes:
+        if self._count > self.max_messages or self._bytes > self._byte_bound:
             self._enforce_bounds()
 
     def _enforce_bounds(self) -> None:
         db = self._require()
-        while self._count > self.max_messages or self._bytes > self.max_bytes:
+        while self._count > self.max_messages or self._bytes > self._byte_bound:
             excess = max(1, self._count - self.max_messages)
             sizes = db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY "
                                "seq LIMIT ?) RETURNING size", (excess,)).fetchall()
@@ -183,6 +219,10 @@ class Outbox:
 
     def _log_drops(self, *, force: bool = False) -> None:
         now = time.monotonic()
+        if self._disk_bound is not None:
+            # A full disk has its own lines: at the start and at the end of the episode.
+            self._drops_unlogged = 0
+            return
         if self._drops_unlogged and (force or now - self._last_drop_log >= _DROP_LOG_INTERVAL):
             log.warning("MQTT outbox full (%d messages / %d bytes allowed): dropped the %d oldest "
                         "messages (%d in total); the broker has been unreachable too long",
@@ -192,7 +232,16 @@ class Outbox:
 
     def commit(self) -> None:
         """Make every append so far durable."""
-        self._require().commit()
+        try:
+            self._require().commit()
+        except sqlite3.OperationalError as err:
+            self._write_failed(err)
+            return
+        self._committed()
+
+    def _committed(self) -> None:
+        self._pending.clear()
+        self._dropped_at_commit = self.dropped
 
     def peek(self, limit: int) -> list[Queued]:
         """The ``limit`` oldest messages, oldest first."""
@@ -204,14 +253,120 @@ class Outbox:
 
     def remove_through(self, seq: int) -> None:
         """Delete every message up to and including ``seq`` (acknowledged), and commit."""
-        db = self._require()
-        sizes = db.execute("DELETE FROM outbox WHERE seq <= ? RETURNING size", (seq,)).fetchall()
+        try:
+            self._delete_through(seq)
+            self._require().commit()
+        except sqlite3.OperationalError as err:
+            self._write_failed(err, acknowledged=seq)
+        else:
+            self._committed()
+        if self._count == 0 and self._disk_bound is not None:
+            self._end_full_disk()
+        self._log_drops()
+
+    def _delete_through(self, seq: int) -> None:
+        sizes = self._require().execute("DELETE FROM outbox WHERE seq <= ? RETURNING size",
+                                        (seq,)).fetchall()
         self._count -= len(sizes)
         self._bytes -= sum(s for (s,) in sizes)
-        db.commit()
-        self._log_drops()
+
+    # -- a full disk ---------------------------------------------------------------------------
+
+    def _write_failed(self, err: sqlite3.OperationalError, acknowledged: int = -1) -> None:
+        """Recover from a write that failed because the disk is full; re-raise anything else.
+
+        SQLite rolls back the whole transaction on ``SQLITE_FULL`` at commit, so the appends of
+        this transaction (``_pending``) are written again, after the acknowledged messages and,
+        as long as they do not fit, the oldest ones are deleted in the same transaction.
+        """
+        if not _disk_full(err):
+            raise err
+        db = self._require()
+        pending, self._pending = self._pending, []
+        self._roll_back()
+        if self._disk_bound is None:
+            log.warning("the disk holding the MQTT outbox %s is full: dropping the oldest "
+                        "messages to make room while the broker is unreachable (%d queued)",
+                        self.path, self._count)
+        self._disk_bound = max(1, int(self._bytes * _FULL_DISK_SHARE))
+        shed = 0
+        while True:
+            self._reclaim_log()
+            try:
+                if acknowledged >= 0:
+                    self._delete_through(acknowledged)
+                self._drop_oldest(shed)
+                for message in pending:
+                    self._insert(message)
+                db.commit()
+                break
+            except sqlite3.OperationalError as again:
+                if not _disk_full(again):
+                    raise
+                self._roll_back()
+                if shed >= self._count:
+                    self._start_over(len(pending))
+                    break
+                shed = min(self._count, max(2 * shed, len(pending), 16))
+        self._committed()
+
+    def _roll_back(self) -> None:
+        db = self._require()
+        db.rollback()
+        # The drops of the rolled-back transaction did not happen; they are made (and counted)
+        # again when its appends are written again.
+        self.dropped = self._dropped_at_commit
+        row = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
+        self._count, self._bytes = int(row[0]), int(row[1])
+
+    def _reclaim_log(self) -> None:
+        # The write-ahead log keeps its size after a checkpoint unless told to truncate: on a
+        # full disk it is usually what took the room.
+        try:
+            self._require().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.OperationalError as err:
+            log.debug("checkpoint of the MQTT outbox failed: %s", err)
+
+    def _drop_oldest(self, n: int) -> None:
+        if n <= 0:
+            return
+        sizes = self._require().execute(
+            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?) "
+            "RETURNING size", (n,)).fetchall()
+        self._count -= len(sizes)
+        self._bytes -= sum(s for (s,) in sizes)
+        self.dropped += len(sizes)
+        self._full_drops += len(sizes)
+
+    def _start_over(self, pending: int) -> None:
+        """Not even deleting every queued message fits: the disk is full of other things, or
+        the log cannot be checkpointed. Replace the file with an empty one."""
+        lost = self._count + pending
+        log.error("the disk holding the MQTT outbox %s has no room even to drop messages: "
+                  "started an empty outbox (%d messages lost)", self.path, lost)
+        self._require().close()
+        self._db = None
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.dropped += lost
+        self._full_drops += lost
+        self._count = self._bytes = 0
+        try:
+            self._db = self._connect()
+        except sqlite3.OperationalError as err:
+            raise OSError(errno.ENOSPC, f"no room for the MQTT outbox {self.path}") from err
+
+    def _end_full_disk(self) -> None:
+        log.warning("the MQTT outbox %s drained: the full disk cost %d messages (the oldest); "
+                    "the outbox may grow again", self.path, self._full_drops)
+        self._disk_bound = None
+        self._full_drops = 0
 
     def _require(self) -> sqlite3.Connection:
         if self._db is None:
             raise RuntimeError("the MQTT outbox is not open")
         return self._db
+
+
+def _disk_full(err: sqlite3.Error) -> bool:
+    return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
