@@ -82,6 +82,7 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._stopped = False
+        self._save_failing = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -221,8 +222,16 @@ class Gateway:
         try:
             self.store.save_identities(self.book)
         except OSError as err:
-            log.error("cannot save identities in %s: %s (will retry)", self.store.directory, err)
+            # Once per episode: a full disk would otherwise log twice a second.
+            if not self._save_failing:
+                log.error("cannot save identities in %s: %s (retrying quietly until it works)",
+                          self.store.directory, err)
+            self._save_failing = True
             self.book.dirty = True
+            return
+        if self._save_failing:
+            log.info("identities saved in %s again", self.store.directory)
+            self._save_failing = False
 
     async def _watchdog_loop(self) -> None:
         interval = self.systemd.watchdog_interval or 10.0

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bridge.daemon.cli import add_config_flag, add_config_options, config_from_args
 from bridge.daemon.config import Config
+from bridge.daemon.loop_errors import LoopErrorReporter
 
 if TYPE_CHECKING:
     from bridge.daemon.cli import Subparsers
@@ -43,6 +44,9 @@ async def run_until_signalled(config: Config, stop: asyncio.Event | None = None)
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    previous_handler = loop.get_exception_handler()
+    # Errors raised in library callbacks by what peers send must not flood the log.
+    loop.set_exception_handler(LoopErrorReporter())
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     gateway = Gateway(config)
@@ -58,4 +62,5 @@ async def run_until_signalled(config: Config, stop: asyncio.Event | None = None)
         await gateway.shutdown()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        loop.set_exception_handler(previous_handler)
     return 0

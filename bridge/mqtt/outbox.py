@@ -43,6 +43,9 @@ _DROP_LOG_INTERVAL = 10.0
 #: While the disk is full, the byte bound is this share of what the outbox held when a write
 #: first failed, so that the next appends reuse freed pages instead of growing the file.
 _FULL_DISK_SHARE = 0.9
+#: Pages of write-ahead log after which SQLite checkpoints while the disk is full (1000, its
+#: default, is 4 MiB: more than a small state partition may have left).
+_FULL_DISK_CHECKPOINT = 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -101,7 +104,11 @@ class Outbox:
         self._dropped_at_commit = 0
         #: the byte bound a full disk imposes (None: the disk has room).
         self._disk_bound: int | None = None
-        self._full_drops = 0
+        #: a full disk was met since the outbox last drained.
+        self._disk_full = False
+        #: not even an empty outbox fitted, and that was said.
+        self._no_room = False
+        self._dropped_before_full = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -113,7 +120,7 @@ class Outbox:
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as err:
-            if _disk_full(err):
+            if _is_disk_full(err):
                 # Not corruption: the file is fine, there is just no room to open it.
                 raise OSError(errno.ENOSPC, f"no room to open the MQTT outbox {self.path}: "
                                             "the disk is full") from err
@@ -219,7 +226,7 @@ class Outbox:
 
     def _log_drops(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if self._disk_bound is not None:
+        if self._disk_full:
             # A full disk has its own lines: at the start and at the end of the episode.
             self._drops_unlogged = 0
             return
@@ -260,7 +267,7 @@ class Outbox:
             self._write_failed(err, acknowledged=seq)
         else:
             self._committed()
-        if self._count == 0 and self._disk_bound is not None:
+        if self._count == 0 and self._disk_full:
             self._end_full_disk()
         self._log_drops()
 
@@ -270,44 +277,61 @@ class Outbox:
         self._count -= len(sizes)
         self._bytes -= sum(s for (s,) in sizes)
 
+    def _require(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the MQTT outbox is not open")
+        return self._db
+
     # -- a full disk ---------------------------------------------------------------------------
 
     def _write_failed(self, err: sqlite3.OperationalError, acknowledged: int = -1) -> None:
         """Recover from a write that failed because the disk is full; re-raise anything else.
 
-        SQLite rolls back the whole transaction on ``SQLITE_FULL`` at commit, so the appends of
-        this transaction (``_pending``) are written again, after the acknowledged messages and,
-        as long as they do not fit, the oldest ones are deleted in the same transaction.
+        SQLite rolls the whole transaction back on ``SQLITE_FULL`` at commit, so its appends
+        (``_pending``) and its acknowledgement are written again, under a byte bound that
+        shrinks at each failure: the bound drops the oldest messages, as it does when full.
         """
-        if not _disk_full(err):
+        if not _is_disk_full(err):
             raise err
         db = self._require()
         pending, self._pending = self._pending, []
         self._roll_back()
-        if self._disk_bound is None:
+        if not self._disk_full:
+            self._disk_full = True
+            self._dropped_before_full = self.dropped
             log.warning("the disk holding the MQTT outbox %s is full: dropping the oldest "
                         "messages to make room while the broker is unreachable (%d queued)",
                         self.path, self._count)
-        self._disk_bound = max(1, int(self._bytes * _FULL_DISK_SHARE))
-        shed = 0
+            # A short log is checkpointed before it can fill the disk again.
+            db.execute(f"PRAGMA wal_autocheckpoint={_FULL_DISK_CHECKPOINT}")
+        # A first failure is often the log alone: it is given back before any bound is set.
+        bound = self._disk_bound
         while True:
-            self._reclaim_log()
+            self._disk_bound = bound
+            if not self._reclaim_log():
+                self._compact(bound)
+                db = self._require()
             try:
                 if acknowledged >= 0:
                     self._delete_through(acknowledged)
-                self._drop_oldest(shed)
+                self._enforce_bounds()
                 for message in pending:
                     self._insert(message)
                 db.commit()
                 break
             except sqlite3.OperationalError as again:
-                if not _disk_full(again):
+                if not _is_disk_full(again):
                     raise
                 self._roll_back()
-                if shed >= self._count:
-                    self._start_over(len(pending))
+                if bound == 0:
+                    # Even an empty outbox has no room: the disk is full of other files.
+                    self.dropped += len(pending)
+                    log.log(logging.DEBUG if self._no_room else logging.ERROR,
+                            "no room at all for the MQTT outbox %s (the disk is full of other "
+                            "files): new messages are lost until there is", self.path)
+                    self._no_room = True
                     break
-                shed = min(self._count, max(2 * shed, len(pending), 16))
+                bound = _shrunk(bound, self._bytes)
         self._committed()
 
     def _roll_back(self) -> None:
@@ -319,54 +343,77 @@ class Outbox:
         row = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
         self._count, self._bytes = int(row[0]), int(row[1])
 
-    def _reclaim_log(self) -> None:
-        # The write-ahead log keeps its size after a checkpoint unless told to truncate: on a
-        # full disk it is usually what took the room.
+    def _reclaim_log(self) -> bool:
+        """Checkpoint the write-ahead log and truncate it (it keeps its size otherwise, and on
+        a full disk it is usually what took the room); False if that needed room too."""
         try:
             self._require().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         except sqlite3.OperationalError as err:
-            log.debug("checkpoint of the MQTT outbox failed: %s", err)
+            if not _is_disk_full(err):
+                raise
+            return False
+        return True
 
-    def _drop_oldest(self, n: int) -> None:
-        if n <= 0:
-            return
-        sizes = self._require().execute(
-            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?) "
-            "RETURNING size", (n,)).fetchall()
-        self._count -= len(sizes)
-        self._bytes -= sum(s for (s,) in sizes)
-        self.dropped += len(sizes)
-        self._full_drops += len(sizes)
+    def _compact(self, keep_bytes: int | None) -> None:
+        """Rewrite the outbox as a new file holding the newest messages: ``keep_bytes`` of
+        them (None: all), fewer if even that does not fit.
 
-    def _start_over(self, pending: int) -> None:
-        """Not even deleting every queued message fits: the disk is full of other things, or
-        the log cannot be checkpointed. Replace the file with an empty one."""
-        lost = self._count + pending
-        log.error("the disk holding the MQTT outbox %s has no room even to drop messages: "
-                  "started an empty outbox (%d messages lost)", self.path, lost)
+        The way out when the log cannot be checkpointed because the database file would have
+        to grow: reading needs no room, and deleting the files gives all of it back.
+        """
+        kept: list[tuple[int, str, bytes, int, int, int, int]] = []
+        total = 0
+        for row in self._require().execute(
+                "SELECT seq, topic, payload, qos, retain, replaceable, size FROM outbox "
+                "ORDER BY seq DESC"):
+            total += int(row[6])
+            if keep_bytes is not None and total > keep_bytes:
+                break
+            kept.append(row)
+        kept.reverse()
         self._require().close()
         self._db = None
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        self.dropped += lost
-        self._full_drops += lost
-        self._count = self._bytes = 0
+        held = self._count
         try:
-            self._db = self._connect()
+            db = self._db = self._connect()
         except sqlite3.OperationalError as err:
-            raise OSError(errno.ENOSPC, f"no room for the MQTT outbox {self.path}") from err
+            raise OSError(errno.ENOSPC, f"no room left for the MQTT outbox {self.path}") from err
+        db.execute(f"PRAGMA wal_autocheckpoint={_FULL_DISK_CHECKPOINT}")
+        while True:
+            try:
+                # The same seqs: the link may hold a batch it peeked and acknowledges by seq.
+                db.executemany("INSERT INTO outbox (seq, topic, payload, qos, retain, "
+                               "replaceable, size) VALUES (?, ?, ?, ?, ?, ?, ?)", kept)
+                db.commit()
+                break
+            except sqlite3.OperationalError as err:
+                if not _is_disk_full(err) or not kept:
+                    raise
+                db.rollback()
+                kept = kept[len(kept) // 2:]
+        self._count, self._bytes = len(kept), sum(row[6] for row in kept)
+        # Counted here, not by a transaction: the old file is gone whatever happens next.
+        self.dropped += held - len(kept)
+        self._dropped_at_commit = self.dropped
+        # Into the database file now, while the old file's room is free: a log holding every
+        # page would need as much again at the next checkpoint.
+        self._reclaim_log()
 
     def _end_full_disk(self) -> None:
         log.warning("the MQTT outbox %s drained: the full disk cost %d messages (the oldest); "
-                    "the outbox may grow again", self.path, self._full_drops)
+                    "the outbox may grow again", self.path,
+                    self.dropped - self._dropped_before_full)
+        self._disk_full = self._no_room = False
         self._disk_bound = None
-        self._full_drops = 0
-
-    def _require(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("the MQTT outbox is not open")
-        return self._db
+        self._require().execute("PRAGMA wal_autocheckpoint=1000")
 
 
-def _disk_full(err: sqlite3.Error) -> bool:
+def _shrunk(bound: int | None, held: int) -> int:
+    """The next byte bound while the disk is full: below what is held, then halving."""
+    return int(held * _FULL_DISK_SHARE) if bound is None else bound // 2
+
+
+def _is_disk_full(err: sqlite3.Error) -> bool:
     return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL

@@ -151,7 +151,8 @@ class OcfSide:
             else:
                 value = wire.decode(reply.payload)
         except (DeviceError, wire.PayloadError) as err:
-            log.info("unreadable /oic/res from %s: %s", reply.source.uri, err)
+            log.warning("unreadable /oic/res from %s: %s; its devices are not discovered",
+                        reply.source.uri, err)
             return
         _merge(sightings, parse_res(value, reply.source), reply.source, reply.interface)
 
