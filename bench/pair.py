@@ -22,7 +22,7 @@ from bridge.model import load_catalogue
 from bridge.sim.alljoyn import AllJoynSimServer
 from bridge.sim.device import SimDevice
 from bridge.sim.ocf import OcfSimServer, SimListing
-from tests.harness.procs import free_udp_port
+from bridge.sim.testing.procs import free_udp_port
 
 OCF_NAME = "Bench OCF device"
 ALLJOYN_NAME = "Bench AllJoyn device"

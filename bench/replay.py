@@ -21,7 +21,7 @@ import aiomqtt
 from bench import rig
 from bench.stats import Report, rate
 from bridge.mqtt.outbox import FILE_NAME, Message, Outbox
-from tests.harness.mosquitto import Mosquitto
+from bridge.sim.testing.mosquitto import Mosquitto
 
 NAME = "replay"
 COUNT = {"full": 100_000, "quick": 10_000, "tiny": 200}

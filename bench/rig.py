@@ -1,6 +1,6 @@
 """The benchmark rig: private D-Bus, mosquitto, the real gateway process, and raw clients.
 
-Layer: benchmark tooling. It starts the same peers the test suite uses (``tests.harness``: a
+Layer: benchmark tooling. It starts the same peers the test suite uses (``bridge.sim.testing``: a
 private dbus-daemon, a real mosquitto on 127.0.0.1) and the real ``ocfaj run`` through
 ``bridge.sim.processes.GatewayProcess``, so memory and CPU are those of the shipped daemon.
 The clients here talk to devices the way any AllJoyn consumer or CoAP client would, with
@@ -26,9 +26,9 @@ from dbus_fast.aio import MessageBus
 
 from bench import procstat
 from bridge.sim.processes import GatewayProcess, Popen
-from tests.harness.dbus import DBusDaemon
-from tests.harness.mosquitto import Mosquitto
-from tests.harness.procs import free_udp_port
+from bridge.sim.testing.dbus import DBusDaemon
+from bridge.sim.testing.mosquitto import Mosquitto
+from bridge.sim.testing.procs import free_udp_port
 
 ABOUT = "org.alljoyn.About"
 PROPERTIES = "org.freedesktop.DBus.Properties"

@@ -26,7 +26,7 @@ from dbus_fast import Message, MessageType
 from bench import rig
 from bench.stats import Report
 from bridge.alljoyn.bus import connect, parse_bus
-from tests.harness.netns import OcfNetwork
+from bridge.sim.testing.netns import OcfNetwork
 
 NAME = "scale"
 SIZES = {"full": (0, 10, 100, 500), "quick": (0, 10, 50), "tiny": (0, 2)}

@@ -28,7 +28,7 @@ from bridge.core.thing import Thing
 from bridge.model import load_catalogue
 from bridge.model.types import Catalogue, Value
 from bridge.sim.alljoyn import AllJoynSimServer, sim_device
-from tests.harness.dbus import DBusDaemon
+from bridge.sim.testing.dbus import DBusDaemon
 
 CALL_TIMEOUT = 2.0
 

@@ -20,8 +20,8 @@ from bridge.core.thing import (
     Thing,
 )
 from bridge.model.types import Catalogue
+from bridge.sim.testing.procs import await_until
 from tests.alljoyn.conftest import OriginDouble, SideFactory
-from tests.harness.procs import await_until
 
 DI = "6f0a8c2e-2b7e-4f38-9d2c-2a6c4d3b8e11"
 PIID = "1b3c9d52-7d0e-4b1f-8a55-3c2f6e9d4a70"

@@ -16,9 +16,9 @@ import pytest
 from bridge.core.errors import DeviceError, DeviceTimeout, OutOfRange
 from bridge.core.registry import Registry, SetProperties
 from bridge.core.thing import Side, Thing
+from bridge.sim.testing.dbus import DBusDaemon
+from bridge.sim.testing.procs import await_until, stop_process
 from tests.alljoyn.conftest import SideFactory, SimFactory
-from tests.harness.dbus import DBusDaemon
-from tests.harness.procs import await_until, stop_process
 
 
 def lamp(registry: Registry) -> Thing:

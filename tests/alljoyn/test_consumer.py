@@ -12,8 +12,8 @@ from bridge.core.events import AvailabilityChanged, Event
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.core.thing import Side, Thing
+from bridge.sim.testing.procs import await_until
 from tests.alljoyn.conftest import SideFactory, SimFactory
-from tests.harness.procs import await_until
 
 
 def things(registry: Registry) -> list[Thing]:

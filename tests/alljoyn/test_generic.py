@@ -18,9 +18,9 @@ from bridge.core.errors import DeviceError
 from bridge.core.events import Event, SignalEmitted
 from bridge.core.registry import InvokeMethod, Registry, SetProperties
 from bridge.core.thing import Side, Thing
+from bridge.sim.testing.dbus import DBusDaemon
+from bridge.sim.testing.procs import await_until
 from tests.alljoyn.conftest import SideFactory
-from tests.harness.dbus import DBusDaemon
-from tests.harness.procs import await_until
 
 APP_ID = bytes(range(16))
 Dict = Annotated[dict[str, Any], DBusSignature("a{sv}")]

@@ -9,9 +9,9 @@ import subprocess
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry, SetProperties
 from bridge.model.types import Catalogue
+from bridge.sim.testing.dbus import DBusDaemon
 from tests.alljoyn.conftest import SideFactory
 from tests.alljoyn.producers_fixtures import BRIGHTNESS, OFF, ON, ON_OFF, export_lamp
-from tests.harness.dbus import DBusDaemon
 
 
 async def run(*args: str) -> str:

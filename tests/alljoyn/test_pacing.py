@@ -16,10 +16,10 @@ from dbus_fast import Message
 from dbus_fast.aio import MessageBus
 
 from bridge.sim.alljoyn import AllJoynSimServer
+from bridge.sim.testing.dbus import DBusDaemon
+from bridge.sim.testing.procs import await_until
 from tests.alljoyn.conftest import SimFactory
 from tests.alljoyn.test_producer import add_match
-from tests.harness.dbus import DBusDaemon
-from tests.harness.procs import await_until
 
 SIGNALS = 20_000
 

@@ -26,9 +26,9 @@ from bridge.core.registry import Command, Registry
 from bridge.core.thing import Side
 from bridge.model import load_catalogue
 from bridge.model.types import Value
+from bridge.sim.testing.procs import stop_process, unix_socket_accepts, wait_for
 from tests.alljoyn.conftest import OriginDouble
 from tests.alljoyn.producers_fixtures import ocf_lamp
-from tests.harness.procs import stop_process, unix_socket_accepts, wait_for
 
 PACKAGING = Path(__file__).resolve().parents[2] / "packaging" / "dbus"
 

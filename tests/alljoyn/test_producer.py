@@ -14,6 +14,7 @@ from bridge.core.errors import DeviceError, DeviceTimeout
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry, SetProperties
 from bridge.model.types import Catalogue
+from bridge.sim.testing.procs import await_until
 from tests.alljoyn.conftest import SideFactory
 from tests.alljoyn.producers_fixtures import (
     BRIGHTNESS,
@@ -23,7 +24,6 @@ from tests.alljoyn.producers_fixtures import (
     export_lamp,
     ocf_lamp,
 )
-from tests.harness.procs import await_until
 
 PROPS = "org.freedesktop.DBus.Properties"
 

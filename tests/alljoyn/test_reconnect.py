@@ -9,10 +9,10 @@ from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.core.thing import Side
 from bridge.model.types import Catalogue
+from bridge.sim.testing.dbus import DBusDaemon
+from bridge.sim.testing.procs import await_until
 from tests.alljoyn.conftest import SideFactory, SimFactory
 from tests.alljoyn.producers_fixtures import dbus_call, export_lamp
-from tests.harness.dbus import DBusDaemon
-from tests.harness.procs import await_until
 
 
 async def test_bus_restart_rebuilds_everything(

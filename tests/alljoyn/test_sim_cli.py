@@ -10,9 +10,9 @@ import sys
 
 from bridge.core.registry import Registry
 from bridge.core.thing import Side
+from bridge.sim.testing.dbus import DBusDaemon
+from bridge.sim.testing.procs import await_until
 from tests.alljoyn.conftest import SideFactory
-from tests.harness.dbus import DBusDaemon
-from tests.harness.procs import await_until
 
 
 async def test_simulator_process_under_control(dbus_daemon: DBusDaemon, make_side: SideFactory,

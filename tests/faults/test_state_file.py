@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge.sim.processes import GatewayProcess, SimProcess
-from tests.harness.dbus import DBusDaemon
+from bridge.sim.testing.dbus import DBusDaemon
 
 
 def _config(tmp: Path, bus: str) -> str:

@@ -1,7 +1,7 @@
 """Start the firmware under CPython in a test host, as a software OCF device.
 
 ``start_host_device(host, tmp_dir, config=None)`` runs ``python -m firmware.host`` inside
-``host`` (a ``tests.harness.netns.Host``), waits for its ``ready`` line and returns a
+``host`` (a ``bridge.sim.testing.netns.Host``), waits for its ``ready`` line and returns a
 ``HostDevice``: the control handle that plays the hardware (``set_pin``, ``set_temperature``),
 reads what the firmware did (``wait_event("pin 5 1")``) and knows the device's ``di`` and
 ports. The process belongs to the host: ``OcfNetwork.close()`` kills it at teardown; ``stop()``
@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tests.harness.netns import Host
+from bridge.sim.testing.netns import Host
 
 REPO = Path(__file__).resolve().parents[2]
 BOARD_CONFIG = REPO / "firmware" / "boards" / "host" / "config.json"

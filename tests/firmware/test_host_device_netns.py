@@ -20,8 +20,8 @@ from aiocoap import CHANGED, CONTENT, GET, NON, NOT_ACCEPTABLE, POST, Context, M
 from aiocoap.numbers.types import Type
 from aiocoap.optiontypes import UintOption
 
+from bridge.sim.testing.netns import OcfNetwork
 from tests.firmware.hostdevice import HostDevice, host_config, start_host_device
-from tests.harness.netns import OcfNetwork
 
 OCF_CBOR = 10000
 ACCEPT_VERSION = 2049

@@ -37,9 +37,9 @@ from bridge.model import load_catalogue
 from bridge.ocf import wire
 from bridge.ocf.served import Request, handle
 from bridge.ocf.virtual_resources import build_layout
+from bridge.sim.testing.dbus import DBusDaemon
 from tests.fuzz.conftest import Record
 from tests.fuzz.strategies import about_data, object_descriptions, texts, variants
-from tests.harness.dbus import DBusDaemon
 
 CATALOGUE = load_catalogue()
 GOOD_ABOUT = {

@@ -30,8 +30,8 @@ from bridge.core.registry import Registry
 from bridge.core.thing import Side
 from bridge.model import load_catalogue
 from bridge.ocf.virtual import VirtualOcfDevices
+from bridge.sim.testing.procs import free_udp_port
 from tests.fuzz.conftest import Record
-from tests.harness.procs import free_udp_port
 from tests.ocf.things import RecordingOrigin, alljoyn_lamp
 
 OCF_CBOR = 10000

@@ -25,11 +25,11 @@ from bridge.core.registry import Command, Registry
 from bridge.core.thing import Side
 from bridge.model import load_catalogue
 from bridge.model.types import Value
+from bridge.sim.testing.dbus import DBusDaemon
 from tests.alljoyn.conftest import OriginDouble
 from tests.alljoyn.producers_fixtures import ocf_lamp
 from tests.fuzz.conftest import Record
 from tests.fuzz.strategies import interfaces, names, paths, texts, variants
-from tests.harness.dbus import DBusDaemon
 
 PROPERTIES = "org.freedesktop.DBus.Properties"
 ON_OFF = "org.alljoyn.SmartSpaces.Operation.OnOffStatus"

@@ -29,9 +29,9 @@ from bridge.core.thing import Side, Thing
 from bridge.model import load_catalogue
 from bridge.mqtt.commands import decode, set_commands
 from bridge.mqtt.side import MqttSide
+from bridge.sim.testing.mosquitto import Mosquitto
 from tests.fuzz.conftest import Record
 from tests.fuzz.strategies import texts
-from tests.harness.mosquitto import Mosquitto
 from tests.mqtt.conftest import Recorder, drained, side_config
 from tests.mqtt.things import Origin, counter, lamp
 

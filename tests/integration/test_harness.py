@@ -26,10 +26,10 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusStr
 from dbus_fast.service import ServiceInterface, dbus_method
 
-from tests.harness.dbus import DBusDaemon
-from tests.harness.mosquitto import Mosquitto, MosquittoFactory
-from tests.harness.netns import NETNS_DIR, OcfNetwork, require_root
-from tests.harness.procs import await_until
+from bridge.sim.testing.dbus import DBusDaemon
+from bridge.sim.testing.mosquitto import Mosquitto, MosquittoFactory
+from bridge.sim.testing.netns import NETNS_DIR, OcfNetwork, require_root
+from bridge.sim.testing.procs import await_until
 
 BUS_NAME = "org.ocfaj.HarnessTest"
 OBJECT_PATH = "/org/ocfaj/HarnessTest"

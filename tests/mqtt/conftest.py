@@ -1,7 +1,7 @@
 """Fixtures of the MQTT side tests: a registry with an origin, the side, and a recording client.
 
-The broker is a real mosquitto from ``tests/harness`` (``mosquitto`` / ``mosquitto_factory``);
-``Recorder`` is an independent MQTT 5 client that subscribes to everything with
+The broker is a real mosquitto from the ocfaj pytest plugin's ``mosquitto`` /
+``mosquitto_factory`` fixtures; ``Recorder`` is an independent MQTT 5 client that subscribes to everything with
 retain-as-published, so tests assert the exact topic, payload, QoS and retain flag the gateway
 sent. With ``persistent=True`` it keeps its session across broker restarts (the broker must
 run with persistence), so it misses nothing while it reconnects.
@@ -32,8 +32,8 @@ from bridge.model import load_catalogue
 from bridge.model.types import Catalogue
 from bridge.mqtt.config import MqttConfig
 from bridge.mqtt.side import MqttSide
-from tests.harness.mosquitto import Mosquitto
-from tests.harness.procs import await_until
+from bridge.sim.testing.mosquitto import Mosquitto
+from bridge.sim.testing.procs import await_until
 from tests.mqtt.things import Origin
 
 _ids = itertools.count(1)

@@ -13,7 +13,7 @@ from bridge.core.registry import InvokeMethod, Registry, SetProperties
 from bridge.core.thing import Thing
 from bridge.model.types import Catalogue
 from bridge.mqtt.side import MqttSide
-from tests.harness.mosquitto import Mosquitto
+from bridge.sim.testing.mosquitto import Mosquitto
 from tests.mqtt.conftest import Recorder, SideFactory, drained
 from tests.mqtt.things import Origin, counter, lamp, sensor
 

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from bridge.discovery.broker import find_mqtt_broker
-from tests.harness.mosquitto import Mosquitto
-from tests.harness.netns import Host, OcfNetwork
+from bridge.sim.testing.mosquitto import Mosquitto
+from bridge.sim.testing.netns import Host, OcfNetwork
 from tests.mqtt.conftest import Recorder, SideFactory, connected
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.model.types import Catalogue
 from bridge.mqtt.hass import node_id
-from tests.harness.mosquitto import Mosquitto
+from bridge.sim.testing.mosquitto import Mosquitto
 from tests.mqtt.conftest import Recorder, SideFactory, drained
 from tests.mqtt.hass_schema import problems
 from tests.mqtt.things import counter, lamp, model_cap, ocf_thing, sensor

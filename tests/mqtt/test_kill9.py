@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.harness.mosquitto import MosquittoFactory
+from bridge.sim.testing.mosquitto import MosquittoFactory
 from tests.mqtt.conftest import Recorder, RecorderFactory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bridge.core.errors import ConfigError
-from tests.harness.mosquitto import Mosquitto, MosquittoFactory
-from tests.harness.procs import await_until
+from bridge.sim.testing.mosquitto import Mosquitto, MosquittoFactory
+from bridge.sim.testing.procs import await_until
 from tests.mqtt.conftest import RecorderFactory, SideFactory, connected
 from tests.mqtt.pki import Pki, make_pki
 

@@ -14,8 +14,8 @@ import pytest
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.model.types import Catalogue
-from tests.harness.mosquitto import MosquittoFactory
-from tests.harness.procs import await_until
+from bridge.sim.testing.mosquitto import MosquittoFactory
+from bridge.sim.testing.procs import await_until
 from tests.mqtt.conftest import Recorder, RecorderFactory, SideFactory, connected, drained
 from tests.mqtt.things import counter, lamp
 

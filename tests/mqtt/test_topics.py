@@ -10,7 +10,7 @@ import pytest
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.model.types import Catalogue
-from tests.harness.mosquitto import Mosquitto
+from bridge.sim.testing.mosquitto import Mosquitto
 from tests.mqtt.conftest import Recorder, RecorderFactory, SideFactory, connected, drained
 from tests.mqtt.things import counter, lamp, sensor
 

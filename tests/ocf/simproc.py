@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from tests.harness.netns import Host
+from bridge.sim.testing.netns import Host
 
 
 class SimProcess:

@@ -7,8 +7,8 @@ import pytest
 
 from bridge.core.registry import Registry, SetProperties
 from bridge.core.thing import Side, Thing
-from tests.harness.netns import OcfNetwork
-from tests.harness.procs import await_until
+from bridge.sim.testing.netns import OcfNetwork
+from bridge.sim.testing.procs import await_until
 from tests.ocf.conftest import SideFactory
 from tests.ocf.simproc import SimProcess
 

@@ -12,7 +12,7 @@ import pytest
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.model.types import Catalogue
-from tests.harness.netns import OcfNetwork
+from bridge.sim.testing.netns import OcfNetwork
 from tests.ocf.conftest import SideFactory
 from tests.ocf.things import alljoyn_lamp
 

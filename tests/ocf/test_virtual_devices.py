@@ -23,7 +23,7 @@ from bridge.model.types import Catalogue
 from bridge.ocf.coap_client import OcfClient
 from bridge.ocf.links import Endpoint
 from bridge.ocf.virtual import VirtualOcfDevices
-from tests.harness.procs import await_until, free_udp_port
+from bridge.sim.testing.procs import await_until, free_udp_port
 from tests.ocf.coap import body, code, request
 from tests.ocf.things import RecordingOrigin, alljoyn_lamp
 

@@ -20,11 +20,11 @@ from aiocoap import Context
 from dbus_fast import MessageType
 
 from bridge.sim.processes import GatewayProcess
+from bridge.sim.testing.mosquitto import Mosquitto
 from tests.e2e.alljoyn_consumer import BRIGHTNESS, ON_CONTROL, ON_OFF_STATUS, Consumer
 from tests.e2e.conftest import GRACE_PERIOD, Rig, gateway_config
 from tests.e2e.ocf_client import dotted, request
 from tests.e2e.waiting import is_virtual, virtual_ocf_device, wait_devices
-from tests.harness.mosquitto import Mosquitto
 from tests.mqtt.conftest import Recorder
 
 POLICY = """

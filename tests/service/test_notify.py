@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.harness.dbus import DBusDaemon
+from bridge.sim.testing.dbus import DBusDaemon
 
 #: systemd would kill the gateway after 0.6 s without a ping; it must ping every 0.3 s.
 WATCHDOG_USEC = 600_000

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge.sim.processes import GatewayProcess, SimProcess
+from bridge.sim.testing.dbus import DBusDaemon
+from bridge.sim.testing.procs import free_udp_port
 from tests.e2e.alljoyn_consumer import Consumer
-from tests.harness.dbus import DBusDaemon
-from tests.harness.procs import free_udp_port
 
 READ_ONLY = """
 set -e
