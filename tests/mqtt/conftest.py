@@ -2,8 +2,8 @@
 
 The broker is a real mosquitto from the ocfaj pytest plugin's ``mosquitto`` /
 ``mosquitto_factory`` fixtures; ``Recorder`` is an independent MQTT 5 client that subscribes
-to everything with retain-as-published, so tests assert the exact topic, payload, QoS and retain flag the gateway
-sent. With ``persistent=True`` it keeps its session across broker restarts (the broker must
+to everything with retain-as-published, so tests assert the exact topic, payload, QoS and
+retain flag the gateway sent. With ``persistent=True`` it keeps its session across broker restarts (the broker must
 run with persistence), so it misses nothing while it reconnects.
 """
 
