@@ -1,10 +1,10 @@
 """Fixtures of the MQTT side tests: a registry with an origin, the side, and a recording client.
 
 The broker is a real mosquitto from the ocfaj pytest plugin's ``mosquitto`` /
-``mosquitto_factory`` fixtures; ``Recorder`` is an independent MQTT 5 client that subscribes
+``mosquitto_factory`` fixtures. ``Recorder`` is an independent MQTT 5 client that subscribes
 to everything with retain-as-published, so tests assert the exact topic, payload, QoS and
-retain flag the gateway sent. With ``persistent=True`` it keeps its session across broker restarts (the broker must
-run with persistence), so it misses nothing while it reconnects.
+retain flag the gateway sent. With ``persistent=True`` it keeps its session across broker
+restarts (the broker must run with persistence), so it misses nothing while it reconnects.
 """
 
 from __future__ import annotations
