@@ -57,7 +57,13 @@ async def test_broker_restart_during_a_stream_loses_nothing(
     assert_complete_in_order(ticks(rec), range(1, total + 1))
     await rec.wait_last("ocfaj/counter", {"counter": {"Count": total, "Label": ""}})
     counts = [m.json()["counter"]["Count"] for m in rec.on("ocfaj/counter")]
-    assert counts == sorted(counts), "state snapshots arrived out of order"
+    # QoS 1 is at least once: messages in flight when the broker went down are sent again
+    # after the reconnect, so the stream may step back, but only to a state it already
+    # delivered (a redelivery), never to one that jumps a newer state it had not sent yet.
+    for index in range(1, len(counts)):
+        if counts[index] < counts[index - 1]:
+            assert counts[index] in counts[:index], f"state {counts[index]} out of order"
+    assert counts[-1] == total
     assert side.outbox.dropped == 0
     assert side.status()["connects"] >= 2
 
