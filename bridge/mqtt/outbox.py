@@ -10,8 +10,9 @@ was committed (and unacknowledged messages are sent again: at-least-once, like Q
 Durability: SQLite in WAL mode with ``synchronous=NORMAL``: a committed transaction survives
 the process being killed at any instant; after a power cut the last transactions before it may
 be lost (the price of not calling fsync for every batch). Appends are committed in batches by
-the caller (once per event-loop turn), which keeps the hot path at tens of thousands of appends
-per second on a Raspberry Pi-class board.
+the caller (:mod:`bridge.mqtt.writer`: once per event-loop turn, state snapshots at most every
+few milliseconds), which keeps the hot path at tens of thousands of appends per second on a
+Raspberry Pi-class board.
 
 Bounds: at most ``max_messages`` messages and ``max_bytes`` bytes (topic + payload); beyond
 either the oldest messages are dropped first, counted and logged. Messages marked ``coalesce``

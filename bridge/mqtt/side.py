@@ -5,7 +5,8 @@ Layer: ``bridge.mqtt``. It wires the parts together and owns their lifecycle: th
 mirror (registry events -> retained documents) and the incoming-message handler. It subscribes to
 the event bus; it never calls another side.
 
-Every message goes through the outbox, connected or not; the link drains it in order. After
+Every message goes through the outbox, connected or not (when it is written and committed is
+:mod:`bridge.mqtt.writer`'s); the link drains it in order. After
 each (re)connect the link first replays what queued up, then the retained snapshot (device
 list, states, availability, discovery) the mirror appends at that moment.
 """
@@ -34,6 +35,7 @@ from bridge.mqtt.names import FriendlyNames
 from bridge.mqtt.outbox import FILE_NAME, Message, Outbox
 from bridge.mqtt.tls import tls_context
 from bridge.mqtt.topics import Topics
+from bridge.mqtt.writer import OutboxWriter
 
 log = logging.getLogger("ocfaj.mqtt")
 
@@ -59,6 +61,7 @@ class MqttSide:
         self.topics = Topics(config.base_topic, config.ha_prefix)
         self.outbox = Outbox(state_dir / FILE_NAME, max_messages=config.outbox_max_messages,
                              max_bytes=config.outbox_max_bytes)
+        self.writer = OutboxWriter(self.outbox, self._committed)
         self._finder = broker_finder
         self._health_interval = health_interval
         self._link: BrokerLink | None = None
@@ -67,7 +70,6 @@ class MqttSide:
         self._run: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self._commit_pending = False
         self._stopped = True
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -90,12 +92,12 @@ class MqttSide:
         self._incoming = Incoming(self.registry, self.topics, self._mirror, self.emit,
                                   self._health)
         self._link = BrokerLink(self._settings(tls), self.outbox,
-                                on_connected=self._mirror.snapshot, on_message=self._on_message,
+                                on_connected=self._connected, on_message=self._on_message,
                                 finder=self._finder)
         self._unsubscribe = self.registry.bus.subscribe("mqtt", self._on_event)
         for thing in self.registry:
             self._mirror.consider(thing)
-        self._commit()
+        self.writer.flush()
         self._run = asyncio.create_task(self._link.run(), name="mqtt-link")
 
     def _settings(self, tls: Any) -> LinkSettings:
@@ -139,6 +141,7 @@ class MqttSide:
                 await task
         self._handlers.clear()
         self._run = None
+        self.writer.flush()
         self.outbox.close()
 
     def status(self) -> dict[str, Any]:
@@ -151,7 +154,7 @@ class MqttSide:
             "last_error": link.last_error if link else "",
             "devices": len(self._mirror.exposed) if self._mirror else 0,
             "published": link.published if link else 0,
-            "outbox_queued": self.outbox.count,
+            "outbox_queued": self.outbox.count + self.writer.waiting,
             "outbox_bytes": self.outbox.size,
             "outbox_dropped": self.outbox.dropped,
         }
@@ -163,20 +166,21 @@ class MqttSide:
     # -- plumbing ------------------------------------------------------------------------------
 
     def emit(self, message: Message) -> None:
-        """Queue ``message``; it is committed at the end of this event-loop turn."""
+        """Queue ``message`` (see :class:`OutboxWriter` for when it is committed)."""
         if self._stopped:
             return
-        self.outbox.append(message)
-        if not self._commit_pending:
-            self._commit_pending = True
-            asyncio.get_running_loop().call_soon(self._commit)
+        self.writer.accept(message)
 
-    def _commit(self) -> None:
-        self._commit_pending = False
-        if self.outbox.is_open:
-            self.outbox.commit()
-            if self._link is not None:
-                self._link.wake()
+    def _connected(self) -> None:
+        assert self._mirror is not None
+        self._mirror.snapshot()
+        # Now, not after the interval: the snapshot replaces the same documents queued before
+        # the connect, which the link is about to send.
+        self.writer.flush()
+
+    def _committed(self) -> None:
+        if self._link is not None:
+            self._link.wake()
 
     def _on_event(self, event: Event) -> None:
         if self._mirror is not None:

@@ -1,0 +1,97 @@
+"""The outbox writer: when accepted messages are written to the outbox and committed.
+
+Layer: ``bridge.mqtt`` (asyncio timers and the outbox; no MQTT client, no payloads). It never
+blocks and never talks to the broker; after each commit it calls ``on_commit`` (the side wakes
+the broker link with it).
+
+A message that is not ``coalesce`` (an event, a command response) is appended at once and
+committed at the end of the event-loop turn that accepted it, as before: accepted means durable
+from then on (``tests/mqtt/test_kill9.py``).
+
+Retained state snapshots (``coalesce``) are idempotent and re-published from the registry after
+every (re)connect, so they need not cost a transaction each. During a stream of notifications
+(one per loop turn) they wait in memory, newest per topic only, and are written and committed
+together at most every ``interval`` seconds; an isolated snapshot is still committed at the end
+of its turn. A later non-coalesce message first writes the waiting snapshots, so the outbox
+keeps the order in which messages were accepted. The cost of a ``kill -9`` in that window is
+the newest snapshot of a state that the restarted gateway publishes again anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from bridge.mqtt.outbox import Message, Outbox
+
+#: at most this many commits per second of snapshots alone during a stream.
+DEFAULT_INTERVAL = 0.01
+
+
+class OutboxWriter:
+    """Appends accepted messages to ``outbox`` and commits them; see the module docstring."""
+
+    def __init__(self, outbox: Outbox, on_commit: Callable[[], None],
+                 interval: float = DEFAULT_INTERVAL) -> None:
+        self.outbox = outbox
+        self.interval = interval
+        self._on_commit = on_commit
+        #: coalescable snapshots not yet in the outbox, by topic, oldest acceptance first.
+        self._waiting: dict[str, Message] = {}
+        self._dirty = False
+        self._handle: asyncio.Handle | None = None
+        self._due = 0.0
+        self._last_commit = float("-inf")
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def accept(self, message: Message) -> None:
+        """Take ``message``: in the outbox (or, for a snapshot, in memory) from now on."""
+        if message.coalesce:
+            # A replaced snapshot moves to the end, as in the outbox itself.
+            self._waiting.pop(message.topic, None)
+            self._waiting[message.topic] = message
+        else:
+            self._write_waiting()
+            self.outbox.append(message)
+            self._dirty = True
+        self._schedule(urgent=not message.coalesce)
+
+    def flush(self) -> None:
+        """Write and commit everything accepted so far (timers, shutdown)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if not self.outbox.is_open:
+            self._waiting.clear()
+            self._dirty = False
+            return
+        self._write_waiting()
+        if self._dirty:
+            self._dirty = False
+            self.outbox.commit()
+            self._last_commit = asyncio.get_running_loop().time()
+            self._on_commit()
+
+    def _write_waiting(self) -> None:
+        if self._waiting:
+            waiting, self._waiting = self._waiting, {}
+            for message in waiting.values():
+                self.outbox.append(message)
+            self._dirty = True
+
+    def _schedule(self, *, urgent: bool) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due = now if urgent else max(now, self._last_commit + self.interval)
+        if self._handle is not None:
+            if self._due <= due:
+                return  # already due at least as soon as needed
+            self._handle.cancel()
+        self._due = due
+        if due > now:
+            self._handle = loop.call_at(due, self.flush)
+        else:
+            self._handle = loop.call_soon(self.flush)
