@@ -1,0 +1,88 @@
+"""The outbox writer: events are durable at the end of their loop turn; retained snapshots of
+a stream are batched, newest per topic, without changing the order of acceptance."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from bridge.mqtt.outbox import Message, Outbox
+from bridge.mqtt.writer import OutboxWriter
+
+
+def _outbox(tmp_path: Path) -> Outbox:
+    outbox = Outbox(tmp_path / "outbox.sqlite3", max_messages=1000, max_bytes=1 << 20)
+    outbox.open()
+    return outbox
+
+
+def _durable(path: Path) -> list[tuple[str, bytes]]:
+    """What another connection sees: only committed rows."""
+    with sqlite3.connect(path) as db:
+        return list(db.execute("SELECT topic, payload FROM outbox ORDER BY seq"))
+
+
+def snapshot(n: int, topic: str = "ocfaj/lamp") -> Message:
+    return Message(topic, str(n).encode(), retain=True, coalesce=True)
+
+
+def event(n: int) -> Message:
+    return Message("ocfaj/lamp/event", str(n).encode())
+
+
+async def test_event_is_durable_at_the_end_of_its_turn(tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    commits: list[int] = []
+    writer = OutboxWriter(outbox, lambda: commits.append(outbox.count), interval=10.0)
+    writer.accept(event(1))
+    await asyncio.sleep(0)  # the end of the turn that accepted it
+    assert _durable(outbox.path) == [("ocfaj/lamp/event", b"1")]
+    assert commits == [1]
+
+
+async def test_a_stream_of_snapshots_commits_once_per_interval_newest_wins(
+        tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    commits: list[int] = []
+    writer = OutboxWriter(outbox, lambda: commits.append(outbox.count), interval=0.2)
+    writer.accept(snapshot(0))
+    await asyncio.sleep(0)  # an isolated snapshot is committed at the end of its turn
+    assert _durable(outbox.path) == [("ocfaj/lamp", b"0")]
+    for n in range(1, 50):  # a stream: one notification per loop turn
+        writer.accept(snapshot(n))
+        await asyncio.sleep(0)
+    assert len(commits) == 1 and writer.waiting == 1
+    await asyncio.sleep(0.3)
+    assert len(commits) == 2 and writer.waiting == 0
+    # the outbox itself replaces the older queued snapshot of the same topic
+    assert _durable(outbox.path)[-1] == ("ocfaj/lamp", b"49")
+    assert ("ocfaj/lamp", b"25") not in _durable(outbox.path)
+
+
+async def test_an_event_lands_behind_the_snapshots_accepted_before_it(tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    writer = OutboxWriter(outbox, lambda: None, interval=10.0)
+    writer.accept(snapshot(1))
+    await asyncio.sleep(0)
+    writer.accept(snapshot(2, "ocfaj/other"))
+    writer.accept(snapshot(3))
+    writer.accept(event(4))
+    await asyncio.sleep(0)
+    assert [payload for _, payload in _durable(outbox.path)] == [b"2", b"3", b"4"]
+
+
+async def test_flush_writes_what_waits(tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    writer = OutboxWriter(outbox, lambda: None, interval=10.0)
+    writer.accept(snapshot(1))
+    await asyncio.sleep(0)
+    writer.accept(snapshot(2))
+    assert writer.waiting == 1
+    writer.flush()
+    assert writer.waiting == 0
+    assert _durable(outbox.path) == [("ocfaj/lamp", b"2")]
+    outbox.close()
+    writer.accept(snapshot(3))
+    writer.flush()  # a closed outbox: nothing is written, nothing raises
+    assert writer.waiting == 0
