@@ -16,11 +16,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -77,45 +75,6 @@ def _demo(args: argparse.Namespace) -> int:
                                 plain=args.plain or not sys.stdout.isatty()))
 
 
-class PrivateBus:
-    """A dbus-daemon of our own, so the demo needs no system bus and no root."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-        self.address = f"unix:path={directory / 'bus'}"
-
-    def start(self) -> None:
-        binary = shutil.which("dbus-daemon")
-        if binary is None:
-            raise OSError("dbus-daemon is not installed (Debian: apt-get install dbus-daemon)")
-        config = self.directory / "bus.conf"
-        config.write_text(
-            "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" "
-            "\"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-            f"<busconfig><type>session</type><listen>{self.address}</listen>"
-            "<auth>EXTERNAL</auth><policy context=\"default\"><allow send_destination=\"*\" "
-            "eavesdrop=\"true\"/><allow eavesdrop=\"true\"/><allow own=\"*\"/></policy>"
-            "<limit name=\"max_connections_per_user\">100000</limit></busconfig>\n")
-        self.process = subprocess.Popen([binary, f"--config-file={config}", "--nofork"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        path = str(self.directory / "bus")
-        while time.monotonic() < deadline:
-            if os.path.exists(path):
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise OSError("the private dbus-daemon did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(5)
-
-
 def _free_port(kind: int) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -162,8 +121,10 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    from bridge.sim.testing.dbus import DBusDaemon
+
     workdir = Path(tempfile.mkdtemp(prefix="ocfaj-demo-"))
-    bus = PrivateBus(workdir)
+    bus = DBusDaemon(workdir)
     gateway: Gateway | None = None
     servers: list[SimServer] = []
     tasks: list[asyncio.Task[None]] = []
@@ -200,7 +161,7 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
             # The periodic table comes every 10 s: a short run still ends with one.
             print(render_table(gateway.describe_devices(), compact=True), flush=True)
         print("\ndemo: stopping")
-    except OSError as err:
+    except (OSError, RuntimeError, TimeoutError) as err:
         print(f"demo: {err}", file=sys.stderr)
         return 1
     finally:
