@@ -62,6 +62,9 @@ def add_parser(subparsers: Subparsers) -> None:
                         help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--plain", action="store_true",
                         help="print events line by line instead of redrawing a table")
+    parser.add_argument("--bus", metavar="ADDRESS",
+                        help="use this D-Bus (session or an address) instead of starting a "
+                             "private dbus-daemon")
     parser.set_defaults(handler=_demo)
 
 
@@ -72,7 +75,7 @@ def _demo(args: argparse.Namespace) -> int:
         # (--log-level info shows them all).
         setup_logging("warning", timestamps=config.gateway.log_timestamps)
     return asyncio.run(run_demo(config, args.scenario, args.duration,
-                                plain=args.plain or not sys.stdout.isatty()))
+                                plain=args.plain or not sys.stdout.isatty(), bus=args.bus))
 
 
 def _free_port(kind: int) -> int:
@@ -113,25 +116,30 @@ async def build_simulators(scenario_path: Path, bus: str) -> tuple[list[SimServe
 
 
 async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *,
-                   plain: bool = True) -> int:
+                   plain: bool = True, bus: str | None = None) -> int:
+    """Run the demo; ``bus`` (``session`` or an address) replaces the private dbus-daemon."""
     from bridge.daemon.gateway import Gateway
     from bridge.sim.behaviour import start_behaviours
+    from bridge.sim.testing.dbus import DBusDaemon
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    from bridge.sim.testing.dbus import DBusDaemon
-
     workdir = Path(tempfile.mkdtemp(prefix="ocfaj-demo-"))
-    bus = DBusDaemon(workdir)
+    private = DBusDaemon(workdir) if bus is None else None
     gateway: Gateway | None = None
     servers: list[SimServer] = []
     tasks: list[asyncio.Task[None]] = []
     try:
-        bus.start()
-        print(f"demo: private D-Bus at {bus.address}")
-        servers, scenario = await build_simulators(scenario_path, bus.address)
+        if private is not None:
+            private.start()
+            bus = private.address
+            print(f"demo: private D-Bus at {bus}")
+        else:
+            print(f"demo: using the D-Bus {bus}")
+        assert bus is not None
+        servers, scenario = await build_simulators(scenario_path, bus)
         ocf_ports = []
         for server in servers:
             facts = await server.start()
@@ -141,7 +149,7 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
               f"({len(ocf_ports)} OCF on 127.0.0.1, {len(servers) - len(ocf_ports)} AllJoyn)")
         print("demo: multicast is not used on this machine's interfaces; the gateway reaches "
               "the simulated OCF devices by unicast on loopback")
-        gateway = Gateway(demo_config(config, bus.address, workdir / "state", ocf_ports))
+        gateway = Gateway(demo_config(config, bus, workdir / "state", ocf_ports))
         events: deque[str] = deque(maxlen=10)
         gateway.bus.subscribe("demo", lambda event: _remember(event, events, plain))
         await gateway.start()
@@ -175,7 +183,8 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
         for server in servers:
             with contextlib.suppress(Exception):
                 await server.stop()
-        bus.stop()
+        if private is not None:
+            private.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
