@@ -25,6 +25,11 @@ import os
 
 import pytest
 
+from bridge.core.events import EventBus
+from bridge.core.identity import IdentityBook
+from bridge.core.registry import Registry
+from bridge.model import load_catalogue
+from bridge.model.types import Catalogue
 from bridge.sim.testing.netns import enter_private_network_namespace, remove_stale_namespaces
 
 # pytester runs user-style test files against the installed plugin (tests/kit); pytest accepts
@@ -39,3 +44,20 @@ if os.geteuid() == 0:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("ocfaj_ocf_network") is None:
         config.option.ocfaj_ocf_network = "netns"
+
+
+# In-process building blocks shared by the side tests (tests/ocf, tests/alljoyn, tests/mqtt);
+# a folder's conftest overrides one when it needs more (the MQTT tests register an origin).
+@pytest.fixture
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+@pytest.fixture
+def book() -> IdentityBook:
+    return IdentityBook()
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry(EventBus())

@@ -21,31 +21,14 @@ from dbus_fast.aio import MessageBus
 from bridge.alljoyn.bus import parse_bus
 from bridge.alljoyn.config import AllJoynConfig
 from bridge.alljoyn.side import AllJoynSide
-from bridge.core.events import EventBus
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Command, CommandHandler, Registry
 from bridge.core.thing import Thing
-from bridge.model import load_catalogue
 from bridge.model.types import Catalogue, Value
 from bridge.sim.alljoyn import AllJoynSimServer, sim_device
 from bridge.sim.testing.dbus import DBusDaemon
 
 CALL_TIMEOUT = 2.0
-
-
-@pytest.fixture
-def catalogue() -> Catalogue:
-    return load_catalogue()
-
-
-@pytest.fixture
-def book() -> IdentityBook:
-    return IdentityBook()
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry(EventBus())
 
 
 def config_for(address: str, **overrides: Any) -> AllJoynConfig:

@@ -28,7 +28,6 @@ from bridge.core.events import EventBus
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.core.thing import Side
-from bridge.model import load_catalogue
 from bridge.model.types import Catalogue
 from bridge.mqtt.config import MqttConfig
 from bridge.mqtt.side import MqttSide
@@ -137,16 +136,6 @@ SideFactory = Callable[..., Awaitable[MqttSide]]
 class _Broker(Protocol):
     host: str
     port: int
-
-
-@pytest.fixture
-def catalogue() -> Catalogue:
-    return load_catalogue()
-
-
-@pytest.fixture
-def book() -> IdentityBook:
-    return IdentityBook()
 
 
 @pytest.fixture

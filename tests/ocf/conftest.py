@@ -6,24 +6,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from bridge.core.events import EventBus
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
-from bridge.model import load_catalogue
 from bridge.model.types import Catalogue
 from bridge.ocf.config import OcfConfig
 from bridge.ocf.side import OcfSide
-
-
-@pytest.fixture
-def catalogue() -> Catalogue:
-    return load_catalogue()
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry(EventBus())
-
 
 SideFactory = Callable[..., Awaitable[OcfSide]]
 
