@@ -16,7 +16,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bridge.sim.testing.procs import read_log, stop_process, unix_socket_accepts, wait_for
+from bridge.sim.testing.procs import (
+    ManagedDaemon,
+    read_log,
+    unix_socket_accepts,
+    wait_for,
+)
 
 # Same element set as /usr/share/dbus-1/session.conf, minus servicehelper and includes, plus
 # limits sized for 1,000+ connections and large introspection/About payloads.
@@ -53,7 +58,7 @@ STARTUP_TIMEOUT = 10.0
 MAX_SOCKET_PATH = 100
 
 
-class DBusDaemon:
+class DBusDaemon(ManagedDaemon):
     """One private dbus-daemon. Construct, then ``start()``; ``stop()`` is idempotent.
 
     ``address`` stays the same across ``stop()``/``start()``/``restart()``, so code under test
@@ -71,23 +76,14 @@ class DBusDaemon:
             self.socket_path = Path(tempfile.mkdtemp(prefix="ocfaj-bus-")) / "bus"
         self.config_path = directory / "bus.conf"
         self.log_path = directory / "dbus-daemon.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__("dbus-daemon")
 
     @property
     def address(self) -> str:
         """The D-Bus address clients connect to, ``unix:path=...``."""
         return f"unix:path={self.socket_path}"
 
-    @property
-    def pid(self) -> int:
-        """Process id of the running daemon; ``RuntimeError`` when it is not running."""
-        if self._proc is None or self._proc.poll() is not None:
-            raise RuntimeError("dbus-daemon is not running")
-        return self._proc.pid
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
         """Start the daemon and return once its socket accepts connections."""
@@ -125,15 +121,9 @@ class DBusDaemon:
 
     def stop(self) -> None:
         """Stop the daemon (SIGTERM, then SIGKILL). Does nothing when it is not running."""
-        if self._proc is not None:
-            stop_process(self._proc)
-            self._proc = None
+        self._stop_process()
         self.socket_path.unlink(missing_ok=True)
         if self.socket_path.parent != self.directory:
             with contextlib.suppress(OSError):
                 self.socket_path.parent.rmdir()
 
-    def restart(self) -> None:
-        """``stop()`` then ``start()`` on the same address; every client is disconnected."""
-        self.stop()
-        self.start()

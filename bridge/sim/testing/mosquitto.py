@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from bridge.sim.testing.procs import free_tcp_port, read_log, stop_process, tcp_accepts, wait_for
+from bridge.sim.testing.procs import (
+    ManagedDaemon,
+    free_tcp_port,
+    read_log,
+    tcp_accepts,
+    wait_for,
+)
 
 STARTUP_TIMEOUT = 10.0
 
@@ -33,7 +39,7 @@ class MosquittoFactory(Protocol):
     ) -> Mosquitto: ...
 
 
-class Mosquitto:
+class Mosquitto(ManagedDaemon):
     """One mosquitto process. Construct, then ``start()``; ``stop()`` is idempotent.
 
     The first listener (``port``) carries ``config_extra``; each entry of ``listeners`` is
@@ -66,7 +72,7 @@ class Mosquitto:
         self.allow_anonymous = allow_anonymous
         self.persistence = persistence
         self._ports: list[int] = []
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__("mosquitto")
 
     @property
     def port(self) -> int:
@@ -80,16 +86,7 @@ class Mosquitto:
             raise RuntimeError("mosquitto has not been started yet: no ports chosen")
         return list(self._ports)
 
-    @property
-    def pid(self) -> int:
-        """Process id of the running broker; ``RuntimeError`` when it is not running."""
-        if self._proc is None or self._proc.poll() is not None:
-            raise RuntimeError("mosquitto is not running")
-        return self._proc.pid
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def log_text(self) -> str:
         """What the broker logged so far (all starts), for assertions and error messages."""
@@ -134,14 +131,7 @@ class Mosquitto:
 
     def stop(self) -> None:
         """Stop the broker with SIGTERM (it saves persistence then), SIGKILL if it hangs."""
-        if self._proc is not None:
-            stop_process(self._proc)
-            self._proc = None
-
-    def restart(self) -> None:
-        """``stop()`` then ``start()`` with the same ports and configuration."""
-        self.stop()
-        self.start()
+        self._stop_process()
 
     def _config(self) -> str:
         lines = ["# written by bridge/sim/testing/mosquitto.py", "log_dest stderr", "log_type all"]

@@ -140,3 +140,41 @@ def _signal(proc: subprocess.Popen[Any], signum: signal.Signals, group: bool) ->
 
 def _describe(predicate: Callable[..., Any]) -> str:
     return getattr(predicate, "__qualname__", repr(predicate))
+
+
+class ManagedDaemon:
+    """What a test daemon (dbus-daemon, mosquitto) shares: its process, ``pid``, ``running``
+    and ``restart``. Subclasses name their ``program`` and implement ``start()``/``stop()``; their
+    ``stop()`` calls :meth:`_stop_process` first."""
+
+    def __init__(self, program: str) -> None:
+        self.program = program
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """Process id of the running daemon; ``RuntimeError`` when it is not running."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise RuntimeError(f"{self.program} is not running")
+        return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop_process()
+
+    def restart(self) -> None:
+        """``stop()`` then ``start()`` on the same address; every client is disconnected."""
+        self.stop()
+        self.start()
+
+    def _stop_process(self) -> None:
+        """SIGTERM, then SIGKILL if it hangs; nothing when it is not running."""
+        if self._proc is not None:
+            stop_process(self._proc)
+            self._proc = None
