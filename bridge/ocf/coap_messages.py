@@ -56,7 +56,10 @@ def code_of(status: int) -> Code:
 
 
 def status_number(code: Any) -> int:
-    return wire.status_number(int(code.class_), int(code.detail))
+    """The HTTP-like number of an aiocoap ``Code`` (4.04 -> 404). aiocoap's ``Code`` offers
+    ``class_`` but no detail attribute: the detail is the code's low five bits (RFC 7252
+    section 3)."""
+    return wire.status_number(int(code) >> 5, int(code) & 0x1F)
 
 
 @dataclass(frozen=True, slots=True)

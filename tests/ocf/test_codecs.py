@@ -119,3 +119,13 @@ def test_multicast_discovery_stays_silent_when_a_filter_matches_nothing() -> Non
     request = Request("GET", "/oic/res", query=("rt=oic.r.nothing",), multicast=True)
     assert handle_res([], request).silent
     assert not handle_res([], Request("GET", "/oic/res")).silent
+
+
+@pytest.mark.parametrize("number", [201, 204, 205, 400, 401, 403, 404, 405, 406, 413, 415, 500,
+                                    502, 503, 504])
+def test_status_numbers_of_every_aiocoap_code(number: int) -> None:
+    from aiocoap.numbers.codes import Code
+
+    from bridge.ocf.coap_messages import code_of, status_number
+    assert status_number(code_of(number)) == number
+    assert status_number(Code(number // 100 * 32 + number % 100)) == number
