@@ -151,6 +151,9 @@ class Thing:
     not_bridgeable: str = ""
     #: the friendly name used for MQTT topics, assigned once and persisted.
     friendly_name: str = ""
+    #: counters and facts the origin side keeps for operators (``ocfaj devices --json``),
+    #: e.g. how often an OCF device was read in full; updated in place by that side.
+    diagnostics: dict[str, Value] = field(default_factory=dict)
 
     def capability(self, key: str) -> Capability | None:
         return self.capabilities.get(key)

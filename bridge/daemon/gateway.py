@@ -173,8 +173,12 @@ class Gateway:
             if handle is not None:
                 handle.cancel()
         elif isinstance(event, AvailabilityChanged) and not event.available:
-            log.info("%s (%s) left; its virtual copies are withdrawn until it returns",
-                     event.thing.info.name, event.thing.id)
+            if event.thing.not_bridgeable:
+                log.info("%s (%s) left (it was not bridged)", event.thing.info.name,
+                         event.thing.id)
+            else:
+                log.info("%s (%s) left; its virtual copies are withdrawn until it returns",
+                         event.thing.info.name, event.thing.id)
 
     def _grace_over(self, thing_id: str) -> None:
         self._grace.pop(thing_id, None)
@@ -186,8 +190,10 @@ class Gateway:
 
     def _log_bridging(self, thing: Thing) -> None:
         if thing.not_bridgeable:
-            log.warning("%s (%s) is not bridged: %s", thing.info.name, thing.id,
-                        thing.not_bridgeable)
+            # The side that found it said why at the level it deserves (a secured device is
+            # worth a warning, a client application is not).
+            log.info("%s (%s) is not bridged: %s", thing.info.name, thing.id,
+                     thing.not_bridgeable)
             return
         if thing.virtual:
             return
@@ -276,6 +282,7 @@ class Gateway:
                                if self._side_enabled(s) and self.registry.exposable(thing, s)],
                 "capabilities": {key: {"model": cap.model_id, "state": cap.state}
                                  for key, cap in thing.capabilities.items()},
+                "diagnostics": dict(thing.diagnostics),
             })
         return rows
 

@@ -57,6 +57,16 @@ def decode_answer(response: Any, max_payload: int) -> Any:
         raise DeviceError(502, str(err)) from None
 
 
+def _refused_unsent(err: BaseException) -> bool:
+    """True for a "connection refused" that the kernel raised on sending, which on an
+    unconnected UDP socket is always the pending error of an earlier ICMP message (for
+    whichever remote): the datagram was not sent. aiocoap 0.4 reports an error that arrived
+    through the socket's error queue, which names the remote it is for, with "received through
+    errqueue" in its text; that one is real (docs/design.md, aiocoap)."""
+    cause = err.__cause__
+    return isinstance(cause, ConnectionRefusedError) and "errqueue" not in str(cause)
+
+
 @dataclass
 class Observation:
     """A running observation; ``task`` feeds ``on_value`` until it ends."""
@@ -98,28 +108,52 @@ class OcfClient:
             set_version(message, wire.OPT_CONTENT_VERSION)
         return message
 
-    async def _send(self, message: Message, what: str, limit: int | None = None) -> Any:
+    async def _send(self, make: Callable[[], Message], what: str,
+                    limit: int | None = None) -> Any:
+        """Send the request ``make`` builds, again while the send itself was refused.
+
+        aiocoap's UDP transport (0.4) shares one socket for every remote, and the ICMP port
+        unreachable that one closed port (a client application that just exited) sends back
+        leaves a pending error that the kernel reports on the next send to *any* remote: the
+        request to a live device then fails with "connection refused" although it was never
+        sent. Such a refusal (:func:`_refused_unsent`) is retried after a short pause until
+        the request timeout; an error the ICMP message itself carries for this remote
+        fails the request at once, as does every other network error.
+        """
         if self._context is None:
             raise DeviceError(503, "the OCF client is not running")
-        request = self._context.request(message)
+        pause = 0.005
         try:
             async with asyncio.timeout(self.timeout):
-                response = await request.response
+                while True:
+                    request = self._context.request(make())
+                    try:
+                        response = await request.response
+                        break
+                    except aiocoap.error.NetworkError as err:
+                        if not _refused_unsent(err):
+                            raise DeviceTimeout(f"{what}: {err}") from None
+                        log.debug("%s: the send was refused (an earlier ICMP error of another "
+                                  "remote); sending again", what)
+                    except aiocoap.error.Error as err:
+                        raise DeviceTimeout(f"{what}: {err}") from None
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 0.2)
         except TimeoutError:
             request.response.cancel()
             raise DeviceTimeout(f"{what}: no answer within {self.timeout} s") from None
-        except aiocoap.error.Error as err:
-            raise DeviceTimeout(f"{what}: {err}") from None
         return decode_answer(response, limit or self.max_payload)
 
     async def get(self, ep: Endpoint, href: str, query: Sequence[str] = (), *,
                   limit: int | None = None) -> Any:
         """GET ``href``; ``limit`` replaces ``max_payload`` for answers that grow with the
         number of devices behind one endpoint (``/oic/res``)."""
-        return await self._send(self._message(Code.GET, ep, href, query), f"GET {href}", limit)
+        return await self._send(lambda: self._message(Code.GET, ep, href, query), f"GET {href}",
+                                limit)
 
     async def post(self, ep: Endpoint, href: str, body: Any) -> Any:
-        return await self._send(self._message(Code.POST, ep, href, (), body), f"POST {href}")
+        return await self._send(lambda: self._message(Code.POST, ep, href, (), body),
+                                f"POST {href}")
 
     def observe(self, ep: Endpoint, href: str, on_value: OnValue, on_end: OnEnd) -> Observation:
         """Register (Observe=0); ``on_value`` gets each decoded representation, ``on_end`` the
@@ -163,7 +197,10 @@ class OcfClient:
             return
         observation.cancelled = True
         request = observation.request
-        if request is not None and request.observation is not None:
+        # An observation that ended on an error is cancelled already (aiocoap asserts on a
+        # second cancel).
+        if (request is not None and request.observation is not None
+                and not request.observation.cancelled):
             request.observation.cancel()
         if observation.task is not None:
             observation.task.cancel()

@@ -6,6 +6,7 @@ Layer: ``bridge.ocf`` I/O edge (aiocoap types, no sockets of its own). OCF's ver
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,46 @@ from aiocoap.optiontypes import UintOption
 
 from bridge.ocf import wire
 from bridge.ocf.served import Reply, Request
+
+#: RFC 7252 section 3 message types.
+CON, NON, ACK, RST = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fixed part of a CoAP datagram that aiocoap manages itself for its own exchanges
+    (and deprecates setting from outside): type, message id, token."""
+
+    mtype: int
+    mid: int
+    token: bytes
+
+
+def header_of(data: bytes) -> Header:
+    """The header of a CoAP datagram; ``ValueError`` when it is not one."""
+    if len(data) < 4 or data[0] >> 6 != 1 or (data[0] & 0x0F) > 8:
+        raise ValueError("not a CoAP datagram")
+    token_length = data[0] & 0x0F
+    if len(data) < 4 + token_length:
+        raise ValueError("CoAP datagram shorter than its token")
+    mtype = (data[0] >> 4) & 0x03
+    (mid,) = struct.unpack_from("!H", data, 2)
+    return Header(mtype, mid, bytes(data[4:4 + token_length]))
+
+
+def datagram(message: Any, header: Header) -> bytes:
+    """``message``'s code, options and payload framed with ``header`` (RFC 7252 section 3),
+    for the discovery sockets, which run their own exchanges outside aiocoap."""
+    first = 0x40 | (header.mtype << 4) | len(header.token)
+    body = bytes(message.opt.encode())
+    if message.payload:
+        body += b"\xff" + bytes(message.payload)
+    return struct.pack("!BBH", first, int(message.code), header.mid) + header.token + body
+
+
+def empty_ack(mid: int) -> bytes:
+    """The empty ACK of a CON message (RFC 7252 section 4.2)."""
+    return struct.pack("!BBH", 0x40 | (ACK << 4), 0, mid)
 
 
 def uint_option(message: Any, number: int) -> int | None:

@@ -1,13 +1,19 @@
 """The OCF devices the gateway found: Things built from them, observed, timed out, returning.
 
 Layer: ``bridge.ocf`` I/O (through :class:`bridge.ocf.coap_client.OcfClient`). Each discovery
-round hands :meth:`OcfDevices.update` the links it found, grouped by ``di``. A device seen for
-the first time, on a new endpoint, or after being unavailable is (re)read: ``/oic/d``,
-``/oic/p``, every resource, then observed. A device absent for ``missed_rounds`` rounds, or
-whose observation fails, is reported unavailable. Identity (``piid`` first, else ``di``) goes
-through the ``IdentityBook``, so a device that returns with a fresh ``di`` is the same Thing.
-Devices reachable only over ``coaps`` are listed as not bridgeable and never contacted.
-Another gateway's own bridge device (``oic.d.bridge``) is not a device to bridge: the devices it
+round hands :meth:`OcfDevices.update` the links it found, one sighting per ``di`` with every
+endpoint it answered on. A device is read in full (``/oic/d``, ``/oic/p``, every resource, then
+observed) when it is new, when it returns after being unavailable, when its listing changed
+(a resource added, removed or retyped) or when the endpoint in use is no longer offered; the
+endpoint is chosen by a stable rule (``links.select_endpoint``), so replies arriving in another
+order (IPv4 before IPv6) change nothing. Nothing is declared gone on one piece of evidence: a
+device that missed ``missed_rounds`` rounds, or whose observation failed, is first asked for
+``/oic/d`` by unicast; only a device that does not answer is reported unavailable (a device
+that answers gets its failed observations registered again). Identity (``piid`` first, else
+``di``) goes through the ``IdentityBook``, so a device that returns with a fresh ``di`` is the
+same Thing. Devices reachable only over ``coaps`` are listed as not bridgeable and never
+contacted; so are devices with no resource to bridge (OCF client applications). Another
+gateway's own bridge device (``oic.d.bridge``) is not a device to bridge: the devices it
 serves are found on their own, and its vodlist would only mirror them back.
 """
 
@@ -20,14 +26,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bridge.core.errors import DeviceError
+from bridge.core.errors import DeviceError, DeviceTimeout
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.core.thing import Capability, DeviceInfo, Side, Thing
 from bridge.model.types import Catalogue, Value
 from bridge.ocf.coap_client import Observation, OcfClient
 from bridge.ocf.info import BRIDGE, device_info, parse_device, platform_id
-from bridge.ocf.links import Endpoint, Link, select_endpoint
+from bridge.ocf.links import Endpoint, Link, listing_key, select_endpoint
 from bridge.ocf.mapping import (
     build_capabilities,
     is_core_link,
@@ -37,6 +43,7 @@ from bridge.ocf.mapping import (
 
 log = logging.getLogger("ocfaj.ocf.devices")
 SECURE_ONLY = "secure-only endpoints (coaps)"
+NOTHING_TO_BRIDGE = "no resource to bridge (an OCF client, or only core resources)"
 
 
 @dataclass
@@ -58,6 +65,22 @@ class KnownDevice:
     observations: list[Observation] = field(default_factory=list)
     secure_only: bool = False
     healthy: bool = False
+    #: the Thing's ``diagnostics`` (shared dict): full reads, observations started...
+    stats: dict[str, Value] = field(default_factory=dict)
+    #: hrefs whose observation ended while the device still answered: observed again.
+    failed: set[str] = field(default_factory=set)
+    #: a liveness check (unicast ``/oic/d``) is running.
+    confirming: bool = False
+
+    @property
+    def listing(self) -> tuple[Any, ...]:
+        return listing_key(self.links)
+
+    def count(self, name: str) -> int:
+        value = self.stats.get(name, 0)
+        total = (value if isinstance(value, int) else 0) + 1
+        self.stats[name] = total
+        return total
 
 
 class OcfDevices:
@@ -77,7 +100,7 @@ class OcfDevices:
         #: ``di`` of other bridges' bridge devices (never bridged, not read again).
         self.bridges: set[str] = set()
         self._busy: set[str] = set()
-        self._cleanup: asyncio.Future[None] | None = None
+        self._checks: set[asyncio.Task[None]] = set()
 
     def device_of(self, thing_id: str) -> KnownDevice | None:
         for device in self.by_di.values():
@@ -90,36 +113,48 @@ class OcfDevices:
         work = [self._seen(di, s) for di, s in sightings.items()
                 if not self.is_own(di) and di not in self._busy and di not in self.bridges]
         await asyncio.gather(*work)
+        overdue: list[KnownDevice] = []
         for di, device in list(self.by_di.items()):
             if di in sightings:
                 continue
             device.missed += 1
-            if device.missed >= self.missed_rounds and device.healthy:
-                device.healthy = False
-                self.registry.set_available(
-                    device.thing_id, False, f"missed {device.missed} discovery rounds")
-                await self._stop_observing(device)
+            if device.missed >= self.missed_rounds and device.healthy and not device.confirming:
+                overdue.append(device)
+        await asyncio.gather(*(self._confirm(d, f"missed {d.missed} discovery rounds")
+                               for d in overdue))
         if not self.observe:
             await asyncio.gather(*(self._poll(d) for d in self.by_di.values() if d.healthy))
 
     async def shutdown(self) -> None:
+        for task in list(self._checks):
+            task.cancel()
+        await asyncio.gather(*self._checks, return_exceptions=True)
         for device in self.by_di.values():
             await self._stop_observing(device)
 
     async def _seen(self, di: str, sighting: Sighting) -> None:
         device = self.by_di.get(di)
         eps = [ep for link in sighting.links for ep in link.eps] or [sighting.source]
-        endpoint = select_endpoint(eps, zone=sighting.interface,
-                                   prefer_ipv6=sighting.source.is_ipv6)
+        current = device.endpoint if device is not None and device.healthy else None
+        endpoint = select_endpoint(eps, zone=sighting.interface, current=current)
         secure_only = endpoint is None and any(link.secure_only for link in sighting.links)
-        if device is not None:
+        if device is None:
+            reason = "new device"
+        else:
             device.missed = 0
-            if (device.healthy and device.endpoint == endpoint
-                    and device.links == sighting.links) or (secure_only and device.secure_only):
+            if secure_only and device.secure_only:
                 return
+            if (device.healthy and device.endpoint == endpoint
+                    and device.listing == listing_key(sighting.links)):
+                device.links = sighting.links
+                if device.failed and not device.confirming:
+                    self._observe_again(device)
+                return
+            reason = ("returned" if not device.healthy else "endpoint no longer offered"
+                      if device.endpoint != endpoint else "listing changed")
         self._busy.add(di)
         try:
-            await self._setup(di, sighting.links, endpoint, secure_only)
+            await self._setup(di, sighting.links, endpoint, secure_only, reason)
         except DeviceError as err:
             log.warning("OCF device %s at %s: could not read it (%s); retrying next round",
                         di, endpoint.uri if endpoint else "?", err.message)
@@ -127,7 +162,7 @@ class OcfDevices:
             self._busy.discard(di)
 
     async def _setup(self, di: str, links: list[Link], endpoint: Endpoint | None,
-                     secure_only: bool) -> None:
+                     secure_only: bool, reason: str) -> None:
         if endpoint is None:
             if secure_only:
                 self._secure_only(di, links)
@@ -157,18 +192,28 @@ class OcfDevices:
         for missing in unmapped_types(links):
             log.warning("%s (%s): resource %s has no model and no AllJoyn spelling; "
                         "not bridged", info.name, di, missing)
+        device = self.by_di.get(di) or KnownDevice(di)
         for old in [d for d in self.by_di.values() if d.thing_id == thing_id and d.di != di]:
+            # the same device under a fresh di (it restarted): one record, counters kept
             await self._stop_observing(old)
             del self.by_di[old.di]
-        device = self.by_di.get(di) or KnownDevice(di)
+            device.stats = old.stats
         await self._stop_observing(device)
         device.thing_id, device.endpoint, device.links = thing_id, endpoint, links
         device.secure_only, device.healthy, device.missed = False, True, 0
+        device.failed.clear()
         self.by_di[di] = device
         thing = Thing(id=thing_id, origin=Side.OCF, identity=identity, info=info,
-                      capabilities=capabilities, available=True, virtual=facts.virtual)
+                      capabilities=capabilities, available=True, virtual=facts.virtual,
+                      not_bridgeable="" if capabilities else NOTHING_TO_BRIDGE)
         thing.friendly_name = self.book.friendly_name(thing_id, info.name)
-        self.registry.upsert(thing)
+        stored = self.registry.upsert(thing)
+        stored.diagnostics.update(device.stats)
+        device.stats = stored.diagnostics
+        reads = device.count("full_reads")
+        device.stats["endpoint"] = endpoint.uri
+        log.debug("OCF device %s (%s): full read #%d at %s (%s)", info.name, di, reads,
+                  endpoint.uri, reason)
         if self.observe:
             self._start_observing(device, capabilities)
 
@@ -201,14 +246,24 @@ class OcfDevices:
         self.registry.upsert(thing)
 
     def _start_observing(self, device: KnownDevice, caps: Mapping[str, Capability]) -> None:
-        assert device.endpoint is not None
         observed = {str(cap.origin_meta["href"]) for cap in caps.values()
                     if cap.origin_meta.get("observable")}
         for href in sorted(observed):
-            device.observations.append(self.client.observe(
-                device.endpoint, href,
-                functools.partial(self._observed, device.thing_id, href),
-                functools.partial(self._observation_failed, device, href)))
+            self._observe(device, href)
+
+    def _observe(self, device: KnownDevice, href: str) -> None:
+        assert device.endpoint is not None
+        device.count("observations_started")
+        device.observations.append(self.client.observe(
+            device.endpoint, href, functools.partial(self._observed, device.thing_id, href),
+            functools.partial(self._observation_failed, device, href)))
+
+    def _observe_again(self, device: KnownDevice) -> None:
+        hrefs, device.failed = sorted(device.failed), set()
+        device.observations = [o for o in device.observations if o.href not in hrefs]
+        for href in hrefs:
+            log.debug("OCF device %s: observing %s again", device.thing_id, href)
+            self._observe(device, href)
 
     def _observed(self, thing_id: str, href: str, value: Any) -> None:
         self.apply(thing_id, href, value)
@@ -220,10 +275,45 @@ class OcfDevices:
     def _observation_failed(self, device: KnownDevice, href: str, reason: str) -> None:
         if not device.healthy:
             return
+        first = not device.failed
+        device.failed.add(href)
+        if first and not device.confirming:
+            task = asyncio.ensure_future(
+                self._confirm(device, f"observation of {href} failed: {reason}"))
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    async def _confirm(self, device: KnownDevice, why: str) -> None:
+        """``why`` says the device may be gone: ask it by unicast before saying so."""
+        device.confirming = True
+        try:
+            alive = await self._answers(device)
+        finally:
+            device.confirming = False
+        if not device.healthy:
+            return
+        if alive:
+            device.missed = 0
+            device.count("liveness_checks_passed")
+            log.debug("OCF device %s: %s, but it answers by unicast: kept", device.thing_id, why)
+            if device.failed:
+                self._observe_again(device)
+            return
         device.healthy = False
-        self.registry.set_available(device.thing_id, False,
-                                    f"observation of {href} failed: {reason}")
-        self._cleanup = asyncio.ensure_future(self._stop_observing(device))
+        device.failed.clear()
+        self.registry.set_available(device.thing_id, False, f"{why}; /oic/d unanswered")
+        await self._stop_observing(device)
+
+    async def _answers(self, device: KnownDevice) -> bool:
+        if device.endpoint is None:
+            return False
+        try:
+            await self.client.get(device.endpoint, "/oic/d")
+        except DeviceTimeout:
+            return False
+        except DeviceError:
+            return True  # an error answer is an answer: the device is there
+        return True
 
     async def _poll(self, device: KnownDevice) -> None:
         assert device.endpoint is not None

@@ -2,10 +2,13 @@
 
 Layer: ``bridge.ocf`` I/O (plain UDP sockets; aiocoap only to encode and decode messages).
 aiocoap's request API returns the first reply to a multicast request only, so discovery sends
-and listens itself (PROTOCOL_FACTS.md interop list): requests are NON with distinct message
+and listens itself (docs/ocf.md, "Interoperability"): requests are NON with distinct message
 ids per datagram (a server drops a NON whose id it saw recently, whoever sent it), replies
 arrive from each device's unicast port and may be CON (they are ACKed). A reply that carries
-Block2 with more blocks is flagged; the caller fetches the whole ``/oic/res`` by unicast.
+Block2 with more blocks is completed at once from the same socket
+(:mod:`bridge.ocf.block_transfer`): a device keeps an unfinished transfer per client endpoint
+and ignores that endpoint's multicast requests meanwhile. A socket whose transfer failed all
+the same is replaced by a fresh one (a new source port) before the next round.
 It must not interpret payloads beyond decoding them: that is ``bridge.ocf.links``.
 """
 
@@ -23,10 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiocoap import ACK, CON, EMPTY, GET, NON, Message
+from aiocoap import GET, Message
 
+from bridge.core.errors import DeviceError
 from bridge.ocf import wire
-from bridge.ocf.coap_messages import set_version
+from bridge.ocf.block_transfer import BlockTransfers
+from bridge.ocf.coap_messages import CON, NON, Header, datagram, empty_ack, header_of, set_version
 from bridge.ocf.links import Endpoint
 
 log = logging.getLogger("ocfaj.ocf.discovery")
@@ -34,13 +39,14 @@ log = logging.getLogger("ocfaj.ocf.discovery")
 
 @dataclass(frozen=True)
 class DiscoveryReply:
-    """One device's answer to a discovery round."""
+    """One device's answer to a discovery round (the whole listing, also when block-wise)."""
 
     payload: bytes
     content_format: int | None
     source: Endpoint
     interface: str
-    more_blocks: bool
+    #: the listing came block-wise and was completed on the discovery socket.
+    blockwise: bool = False
 
 
 class _Listener(asyncio.DatagramProtocol):
@@ -49,111 +55,181 @@ class _Listener(asyncio.DatagramProtocol):
         self.interface = interface
         self.ipv6 = ipv6
         self.transport: asyncio.DatagramTransport | None = None
+        self.blocks = BlockTransfers(self._send, owner.next_mid, owner.block_timeout)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a datagram endpoint's
 
+    def _send(self, data: bytes, target: Any) -> None:
+        if self.transport is not None:
+            self.transport.sendto(data, target)
+
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
+            header = header_of(data)
             message = Message.decode(data)
         except Exception:
             return  # not CoAP: ignore, as any CoAP endpoint would
-        if message.mtype == CON and self.transport is not None:
+        if header.mtype == CON and self.transport is not None:
             # Replies may come CON (interop list): ACK them or the device retransmits.
-            ack = Message(code=EMPTY, mtype=ACK)
-            ack.mid = message.mid
-            self.transport.sendto(ack.encode(), addr)
-        self.owner.received(self, message, addr)
+            self.transport.sendto(empty_ack(header.mid), addr)
+        if not self.blocks.received(header, message):
+            self.owner.received(self, header, message, addr)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
 
 
 class MulticastDiscovery:
-    """Sends discovery rounds on ``interfaces`` and returns every reply within ``window``."""
+    """Sends discovery rounds on ``interfaces`` and returns every reply within ``window``.
+
+    ``listing_limit`` bounds a block-wise listing, ``block_timeout`` the completion of one.
+    """
 
     def __init__(self, interfaces: Sequence[str], *, ipv4: bool, ipv6_groups: Sequence[str],
-                 window: float) -> None:
+                 window: float, listing_limit: int = 8 * 1024 * 1024,
+                 block_timeout: float = 5.0) -> None:
         self.interfaces = list(interfaces)
         self.ipv4 = ipv4
         self.ipv6_groups = list(ipv6_groups)
         self.window = window
+        self.listing_limit = listing_limit
+        self.block_timeout = block_timeout
         self._listeners: list[_Listener] = []
+        #: listeners whose block-wise transfer failed: replaced before the next round.
+        self._stale: set[_Listener] = set()
         self._mid = random.randrange(0x10000)
         self._token = b""
+        self._query: tuple[str, ...] = ()
         self._replies: list[DiscoveryReply] = []
+        self._completing: set[asyncio.Task[None]] = set()
         self.datagrams_sent = 0
+        #: block-wise listings completed on a discovery socket, and those that failed.
+        self.block_transfers = 0
+        self.block_transfer_failures = 0
 
     async def start(self) -> None:
         if self._listeners:
             return
-        loop = asyncio.get_running_loop()
         for name in self.interfaces:
             try:
-                index = socket.if_nametoindex(name)
+                socket.if_nametoindex(name)
             except OSError:
                 log.warning("OCF discovery: no interface %s, skipped", name)
                 continue
             families = ([False] if self.ipv4 else []) + ([True] if self.ipv6_groups else [])
             for ipv6 in families:
-                try:
-                    sock = _socket(index, ipv6)
-                except OSError as err:
-                    log.warning("OCF discovery: cannot use %s over IPv%s: %s", name,
-                                6 if ipv6 else 4, err)
-                    continue
-                _, protocol = await loop.create_datagram_endpoint(
-                    functools.partial(_Listener, self, name, ipv6), sock=sock)
-                self._listeners.append(protocol)
+                listener = await self._listen(name, ipv6)
+                if listener is not None:
+                    self._listeners.append(listener)
+
+    async def _listen(self, name: str, ipv6: bool) -> _Listener | None:
+        try:
+            sock = _socket(socket.if_nametoindex(name), ipv6)
+        except OSError as err:
+            log.warning("OCF discovery: cannot use %s over IPv%s: %s", name, 6 if ipv6 else 4,
+                        err)
+            return None
+        _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+            functools.partial(_Listener, self, name, ipv6), sock=sock)
+        return protocol
 
     async def shutdown(self) -> None:
+        for task in list(self._completing):
+            task.cancel()
+        await asyncio.gather(*self._completing, return_exceptions=True)
         for listener in self._listeners:
-            if listener.transport is not None:
-                listener.transport.close()
+            listener.close()
         self._listeners.clear()
+        self._stale.clear()
 
-    def _next_mid(self) -> int:
+    def next_mid(self) -> int:
         self._mid = (self._mid + 1) % 0x10000
         return self._mid
 
+    async def _replace_stale(self) -> None:
+        for old in list(self._stale):
+            self._stale.discard(old)
+            if old not in self._listeners:
+                continue
+            fresh = await self._listen(old.interface, old.ipv6)
+            if fresh is None:
+                continue
+            self._listeners[self._listeners.index(old)] = fresh
+            old.close()
+            log.info("OCF discovery on %s (IPv%s): a block-wise listing could not be "
+                     "completed; using a new source port, which the device has no unfinished "
+                     "transfer with", old.interface, 6 if old.ipv6 else 4)
+
     async def round(self, query: Sequence[str] = ()) -> list[DiscoveryReply]:
-        """One discovery round: send, wait ``window`` seconds, return what came back."""
+        """One discovery round: send, wait ``window`` seconds, return what came back
+        (block-wise listings completed)."""
+        await self._replace_stale()
         self._token = os.urandom(4)
+        self._query = tuple(query)
         self._replies = []
         for listener in self._listeners:
             if listener.transport is None:
                 continue
             groups = self.ipv6_groups if listener.ipv6 else [wire.MCAST_V4]
             for group in groups:
-                message = Message(code=GET, uri_path=("oic", "res"),
-                                  uri_query=tuple(query), accept=wire.CF_OCF_CBOR)
-                message.mtype = NON
+                message = Message(code=GET, uri_path=("oic", "res"), uri_query=self._query,
+                                  accept=wire.CF_OCF_CBOR)
                 set_version(message, wire.OPT_ACCEPT_VERSION)
-                message.mid = self._next_mid()
-                message.token = self._token
+                data = datagram(message, Header(NON, self.next_mid(), self._token))
                 index = socket.if_nametoindex(listener.interface)
                 target: Any = ((group, wire.COAP_PORT, 0, index) if listener.ipv6
                                else (group, wire.COAP_PORT))
                 try:
-                    listener.transport.sendto(message.encode(), target)
+                    listener.transport.sendto(data, target)
                     self.datagrams_sent += 1
                 except OSError as err:
                     log.debug("discovery to %s on %s failed: %s", group, listener.interface, err)
         await asyncio.sleep(self.window)
+        # Transfers that started late in the window get their own time to finish.
+        await asyncio.gather(*self._completing, return_exceptions=True)
         replies, self._replies = self._replies, []
         return replies
 
-    def received(self, listener: _Listener, message: Any, addr: Any) -> None:
-        if message.token != self._token or not message.code.is_response():
+    def received(self, listener: _Listener, header: Header, message: Any, addr: Any) -> None:
+        if header.token != self._token or not message.code.is_response():
             return
         if not message.code.is_successful():
             return
         host = str(addr[0])
         if listener.ipv6 and "%" not in host and ipaddress.ip_address(host).is_link_local:
             host = f"{host}%{listener.interface}"
+        source = Endpoint("coap", host, int(addr[1]))
         block2 = message.opt.block2
+        if block2 is not None and block2.more:
+            task = asyncio.ensure_future(self._complete(listener, message, addr, source))
+            self._completing.add(task)
+            task.add_done_callback(self._completing.discard)
+            return
+        self._add(message, bytes(message.payload), source, listener.interface, False)
+
+    def _add(self, message: Any, payload: bytes, source: Endpoint, interface: str,
+             blockwise: bool) -> None:
         cf = message.opt.content_format
         self._replies.append(DiscoveryReply(
-            payload=bytes(message.payload), content_format=None if cf is None else int(cf),
-            source=Endpoint("coap", host, int(addr[1])), interface=listener.interface,
-            more_blocks=bool(block2 is not None and block2.more)))
+            payload=payload, content_format=None if cf is None else int(cf), source=source,
+            interface=interface, blockwise=blockwise))
+
+    async def _complete(self, listener: _Listener, first: Any, addr: Any,
+                        source: Endpoint) -> None:
+        try:
+            payload = await listener.blocks.fetch(
+                addr, first, self._query, limit=self.listing_limit)
+        except DeviceError as err:
+            self.block_transfer_failures += 1
+            self._stale.add(listener)
+            log.warning("block-wise /oic/res from %s could not be completed (%s); its devices "
+                        "are not discovered this round", source.uri, err.message)
+            return
+        self.block_transfers += 1
+        self._add(first, payload, source, listener.interface, True)
 
 
 def _socket(index: int, ipv6: bool) -> socket.socket:

@@ -199,12 +199,15 @@ def group_by_device(links: Iterable[Link]) -> dict[str, list[Link]]:
 
 
 def select_endpoint(eps: Iterable[Endpoint], *, zone: str = "",
-                    prefer_ipv6: bool = False) -> Endpoint | None:
+                    current: Endpoint | None = None) -> Endpoint | None:
     """The plaintext endpoint to use, or None when there is none (secure-only, or no eps).
 
-    Link-local IPv6 endpoints arrive without a zone (PROTOCOL_FACTS.md, interop): they get
-    ``zone``, the interface the reply came in on; without one they are unusable. Among usable
-    endpoints the reply's address family wins, then routable addresses over link-local ones.
+    Link-local IPv6 endpoints arrive without a zone (docs/ocf.md, "Interoperability"): they
+    get ``zone``, the interface the reply came in on; without one they are unusable. The
+    choice is stable, whatever order a device's replies arrive in (a dual-stack device
+    answers on IPv4 and on IPv6 and lists only the request's family in each answer):
+    ``current``, the endpoint in use, while it is still offered; else IPv6 before IPv4,
+    routable before link-local, then the lowest address and port.
     """
     usable: list[Endpoint] = []
     for ep in eps:
@@ -216,4 +219,27 @@ def select_endpoint(eps: Iterable[Endpoint], *, zone: str = "",
         usable.append(ep)
     if not usable:
         return None
-    return min(usable, key=lambda ep: (ep.is_ipv6 != prefer_ipv6, ep.link_local))
+    if current is not None and current in usable:
+        return current
+    return min(usable, key=lambda ep: (not ep.is_ipv6, ep.link_local, ep.host, ep.port))
+
+
+def listing_key(links: Iterable[Link]) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...], int],
+                                                ...]:
+    """What a device's links say about its resources, without where they are reachable:
+    a change here (a resource added, removed, retyped) needs a new read of the device; a
+    change of ``eps`` alone does not."""
+    return tuple(sorted({(link.href, link.rts, link.ifs, link.bm) for link in links}))
+
+
+def merge_links(known: list[Link], more: Iterable[Link]) -> list[Link]:
+    """``known`` with the endpoints of ``more`` added per ``href`` (and links it lacked)."""
+    merged = {link.href: link for link in known}
+    for link in more:
+        old = merged.get(link.href)
+        if old is None:
+            merged[link.href] = link
+        else:
+            eps = old.eps + tuple(ep for ep in link.eps if ep not in old.eps)
+            merged[link.href] = Link(old.di, old.href, old.rts, old.ifs, old.bm, eps)
+    return list(merged.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from bridge.core.errors import DeviceError
@@ -24,7 +25,14 @@ from bridge.ocf.config import OcfConfig
 from bridge.ocf.devices import OcfDevices, Sighting
 from bridge.ocf.discovery import DiscoveryReply, MulticastDiscovery
 from bridge.ocf.handler import OcfCommandHandler
-from bridge.ocf.links import Endpoint, group_by_device, parse_endpoint, parse_res
+from bridge.ocf.links import (
+    Endpoint,
+    Link,
+    group_by_device,
+    merge_links,
+    parse_endpoint,
+    parse_res,
+)
 from bridge.ocf.netif import multicast_interfaces
 from bridge.ocf.virtual import VirtualOcfDevices, multicast_groups
 
@@ -51,8 +59,6 @@ class OcfSide:
         self.virtual: VirtualOcfDevices | None = None
         self.devices: OcfDevices | None = None
         self.rounds = 0
-        #: multicast replies that came block-wise and were fetched whole by unicast.
-        self.block2_fetches = 0
         self._task: asyncio.Task[None] | None = None
         self._round_done = asyncio.Event()
 
@@ -72,7 +78,8 @@ class OcfSide:
                                   observe=self.config.observe, is_own=self.virtual.owns)
         self.discovery = MulticastDiscovery(
             interfaces, ipv4=self.config.ipv4, ipv6_groups=v6_groups,
-            window=min(MAX_REPLY_WINDOW, self.config.discovery_interval / 2))
+            window=min(MAX_REPLY_WINDOW, self.config.discovery_interval / 2),
+            listing_limit=self._listing_limit, block_timeout=self.config.request_timeout)
         await self.client.start()
         await self.virtual.start()
         await self.discovery.start()
@@ -93,6 +100,11 @@ class OcfSide:
         if self.virtual is not None:
             await self.virtual.shutdown()
         await self.client.shutdown()
+
+    @property
+    def block2_fetches(self) -> int:
+        """Multicast replies that came block-wise and were completed on the discovery socket."""
+        return self.discovery.block_transfers if self.discovery else 0
 
     def status(self) -> dict[str, Any]:
         devices = self.devices.by_di.values() if self.devices else []
@@ -123,7 +135,7 @@ class OcfSide:
         replies = await self.discovery.round()
         sightings: dict[str, Sighting] = {}
         for reply in replies:
-            await self._add_reply(sightings, reply)
+            self._add_reply(sightings, reply)
         for uri in self.config.unicast_peers:
             peer = parse_endpoint(uri)
             if peer is None or peer.secure:
@@ -141,24 +153,25 @@ class OcfSide:
     def _listing_limit(self) -> int:
         return max(LISTING_LIMIT, self.config.max_payload)
 
-    async def _add_reply(self, sightings: dict[str, Sighting], reply: DiscoveryReply) -> None:
+    def _add_reply(self, sightings: dict[str, Sighting], reply: DiscoveryReply) -> None:
         try:
-            if reply.more_blocks:
-                # Large /oic/res comes block-wise even to multicast: fetch it whole by unicast.
-                value = await self.client.get(reply.source, "/oic/res",
-                                              limit=self._listing_limit)
-                self.block2_fetches += 1
-            else:
-                value = wire.decode(reply.payload)
-        except (DeviceError, wire.PayloadError) as err:
+            value = wire.decode(reply.payload)
+        except wire.PayloadError as err:
             log.warning("unreadable /oic/res from %s: %s; its devices are not discovered",
                         reply.source.uri, err)
             return
         _merge(sightings, parse_res(value, reply.source), reply.source, reply.interface)
 
 
-def _merge(sightings: dict[str, Sighting], links: list[Any], source: Endpoint,
+def _merge(sightings: dict[str, Sighting], links: list[Link], source: Endpoint,
            interface: str) -> None:
+    """Add one reply's links to the round's sightings: a device that answered on several
+    endpoints (IPv4 and IPv6, several interfaces) is one sighting with all of them."""
     for di, device_links in group_by_device(links).items():
-        if di not in sightings:
-            sightings[di] = Sighting(device_links, source, interface)
+        zoned = [replace(link, eps=tuple(ep.with_zone(interface) for ep in link.eps))
+                 for link in device_links]
+        known = sightings.get(di)
+        if known is None:
+            sightings[di] = Sighting(zoned, source, interface)
+        else:
+            known.links = merge_links(known.links, zoned)

@@ -11,6 +11,8 @@ stdin commands
   ``{"cmd": "faults", "device": "Lamp", "drop": 0.3, "delay": 0.2, "error": 0.1,
   "error_code": 503, "malformed": 0.1, "seed": 7}``  replaces the device's fault injection
   (keys left out are 0; ``{"cmd": "faults", "device": "Lamp"}`` turns faults off)
+  ``{"cmd": "stats", "device": "Lamp"}``   answered ``{"event": "stats", "device": "Lamp",
+  ...}`` with what the simulated stack counted (OCF: ``bridge.sim.ocf_stack``)
   ``{"cmd": "ping"}``                      answered ``{"event": "pong"}``: every command
                                           sent before it has been carried out
   ``{"cmd": "stop"}``                      the process exits cleanly
@@ -133,6 +135,10 @@ async def _obey(command: Any, by_name: dict[str, SimServer], stop: asyncio.Event
     elif cmd == "return":
         facts = await server.start()
         emit({"event": "ready", "device": server.device.name, **facts})
+    elif cmd == "stats":
+        stats = getattr(server, "stats", None)
+        emit({"event": "stats", "device": server.device.name,
+              **(stats() if callable(stats) else {})})
     elif cmd == "faults":
         settings = {k: v for k, v in command.items() if k not in ("cmd", "device")}
         server.device.faults = faults_from_mapping(settings)

@@ -19,34 +19,40 @@ from typing import Any
 
 from bridge.model.types import Value
 from bridge.ocf import wire
-from bridge.ocf.coap_server import CoapEndpoint
 from bridge.ocf.info import DMV, ICV
 from bridge.ocf.model_resources import model_resource, unique_href
 from bridge.ocf.netif import multicast_interfaces
 from bridge.ocf.served import ServedDevice
 from bridge.sim.device import SimDevice
 from bridge.sim.ocf_faults import FaultyEndpoint
+from bridge.sim.ocf_stack import ListingEndpoint, StackQuirks
 
 
 class SimListing:
     """The multicast ``/oic/res`` responder (UDP 5683) shared by the devices of one process."""
 
     def __init__(self, interfaces: Sequence[str] = (), port: int = wire.COAP_PORT, *,
-                 multicast: bool = True) -> None:
+                 multicast: bool = True, quirks: StackQuirks | None = None) -> None:
         self.servers: list[OcfSimServer] = []
         self._interfaces = tuple(interfaces)
         self._port = port
         self._multicast = multicast
-        self._endpoint: CoapEndpoint | None = None
+        #: how this process's stack behaves (``bridge.sim.ocf_stack``).
+        self.quirks = quirks or StackQuirks()
+        self._endpoint: ListingEndpoint | None = None
 
     async def start(self) -> None:
         if self._endpoint is not None or not self._multicast:
             return
         groups = [(group, name) for name in multicast_interfaces(self._interfaces)
                   for group in (wire.MCAST_V4, wire.MCAST_V6["link"])]
-        self._endpoint = CoapEndpoint(None, port=self._port, multicast=groups,
-                                      listed=self._listed)
+        self._endpoint = ListingEndpoint(port=self._port, multicast=groups,
+                                         listed=self._listed, quirks=self.quirks)
         await self._endpoint.start()
+
+    def stats(self) -> dict[str, int]:
+        """What the stack quirks did (``bridge.sim.ocf_stack.ListingEndpoint.stats``)."""
+        return self._endpoint.stats() if self._endpoint is not None else {}
 
     def _listed(self) -> list[tuple[ServedDevice, int]]:
         return [(s.served, s.port) for s in self.servers if s.serving]
@@ -86,7 +92,8 @@ class OcfSimServer:
     def _build(self) -> ServedDevice:
         taken: set[str] = set()
         resources = {}
-        for cap_id, model in self.device.capabilities.items():
+        capabilities = {} if self.listing.quirks.client_only else self.device.capabilities
+        for cap_id, model in capabilities.items():
             href = unique_href(model.ocf.href_hint, cap_id, taken)
             self.hrefs[cap_id] = href
             resources[href] = model_resource(href, model, self._state_of(cap_id),
@@ -121,6 +128,9 @@ class OcfSimServer:
             await self.listing.start()
         return {"di": self.di, "piid": self.piid, "pi": self.pi, "port": self.port,
                 "device_type": self.device.device_type, "hrefs": dict(self.hrefs)}
+
+    def stats(self) -> dict[str, int]:
+        return self.listing.stats()
 
     async def vanish(self) -> None:
         """Stop answering at once, without any goodbye; the next start has a fresh ``di``."""

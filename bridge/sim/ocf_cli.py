@@ -20,6 +20,7 @@ from bridge.sim.control import SimServer, run_control
 from bridge.sim.device import SimDevice
 from bridge.sim.fault_args import add_fault_arguments, faults_from_args
 from bridge.sim.ocf import OcfSimServer, SimListing
+from bridge.sim.ocf_stack import add_quirk_arguments, quirks_from_args
 
 #: Short names users type for device type models whose id differs.
 _ALIASES = {"lock": "smartlock", "plug": "smartplug"}
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="UDP port of the first device, the next ones follow; a device that "
                              "leaves comes back on the same port (default: ephemeral ports)")
     add_fault_arguments(parser)
+    add_quirk_arguments(parser)
 
 
 def device_names(name: str, count: int) -> list[str]:
@@ -61,10 +63,12 @@ async def run(args: argparse.Namespace) -> int:
                    for name in device_names(args.name, args.count)]
         for device in devices:
             device.faults = faults_from_args(args)
+        quirks = quirks_from_args(args)
     except ValueError as err:
         print(f"ocfaj simulate ocf: {err}", file=sys.stderr)
         return 2
-    listing = SimListing(tuple(args.interface), args.port, multicast=not args.unicast_only)
+    listing = SimListing(tuple(args.interface), args.port, multicast=not args.unicast_only,
+                         quirks=quirks)
     servers: list[SimServer] = [
         OcfSimServer(device, listing, bind_host=args.bind,
                      port=args.device_port + index if args.device_port else 0)

@@ -12,8 +12,10 @@ Fixtures (function scope; everything is stopped and removed at teardown):
 - ``ocf_network``: where OCF devices live. With network namespaces (root and an isolated
   run, ``--ocfaj-isolate``) it is a bridge ``ocfbr0`` with one namespace per device and real
   multicast discovery; otherwise LOOPBACK: unicast on 127.0.0.1 only, no multicast at all.
-- ``ocf_device(model, name, **state)`` / ``alljoyn_device(model, name, **state)``: a simulated
-  device (:class:`~bridge.sim.testing.devices.SimulatedDevice`).
+- ``ocf_device(model, name, quirks=..., **state)`` / ``alljoyn_device(model, name, **state)``:
+  a simulated device (:class:`~bridge.sim.testing.devices.SimulatedDevice`); ``quirks``
+  (a :class:`~bridge.sim.ocf_stack.StackQuirks` or its keyword settings, e.g.
+  ``{"reference": True}``) makes the OCF device behave like the reference OCF stack.
 - ``gateway(**sections)``: a running ``ocfaj run`` with a test configuration
   (:class:`~bridge.sim.testing.gateway.TestGateway`).
 - ``gateway_factory(name, *, own_host, start, within, **sections)``: named gateways, in hosts
@@ -24,12 +26,13 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
+from bridge.sim.ocf_stack import StackQuirks, quirk_arguments
 from bridge.sim.processes import SimProcess
 from bridge.sim.testing.dbus import DBusDaemon
 from bridge.sim.testing.devices import (
@@ -189,6 +192,14 @@ class DeviceFactory(Protocol):
     def __call__(self, model: str, name: str, /, **state: dict[str, Any]) -> Any: ...
 
 
+class OcfDeviceFactory(Protocol):
+    """``ocf_device``: start one simulated OCF device, optionally with stack quirks."""
+
+    def __call__(self, model: str, name: str, /, *,
+                 quirks: StackQuirks | Mapping[str, Any] | None = None,
+                 **state: dict[str, Any]) -> OcfSimulatedDevice: ...
+
+
 class GatewayFactory(Protocol):
     """``gateway(**sections)``: start one gateway; sections override the test config."""
 
@@ -207,18 +218,28 @@ def ocfaj_kit(ocf_network: OcfNetwork, tmp_path: Path) -> Iterator[KitState]:
 
 
 @pytest.fixture
-def ocf_device(ocfaj_kit: KitState) -> DeviceFactory:
-    """``ocf_device(model, name, **state) -> OcfSimulatedDevice``: a simulated OCF device.
+def ocf_device(ocfaj_kit: KitState) -> OcfDeviceFactory:
+    """``ocf_device(model, name, quirks=None, **state) -> OcfSimulatedDevice``: a simulated
+    OCF device.
 
     ``model`` is a device type model (``light``, ``switch``, ``thermostat``, ``sensor``,
     ``smartlock``...); ``state`` maps capability -> values, e.g. ``switch={"on": True}``. The
     device runs in a host (namespace) of its own, or on 127.0.0.1 in loopback mode.
+    ``quirks`` turns on reference-stack behaviours (``bridge.sim.ocf_stack.StackQuirks``:
+    ``{"reference": True}`` for all of them, or single ones such as
+    ``{"block_multicast_listing": True, "listing_block_size": 256}``).
     """
     kit = ocfaj_kit
 
-    def make(model: str, name: str, /, **state: dict[str, Any]) -> OcfSimulatedDevice:
+    def make(model: str, name: str, /, *,
+             quirks: StackQuirks | Mapping[str, Any] | None = None,
+             **state: dict[str, Any]) -> OcfSimulatedDevice:
         number = kit.number()
         args = ["ocf", "--model", model, "--name", name]
+        if quirks is not None:
+            chosen = (quirks if isinstance(quirks, StackQuirks)
+                      else StackQuirks.from_mapping(quirks))
+            args += quirk_arguments(chosen)
         host = kit.add_host(name, number)
         if kit.network.multicast:
             args += ["--interface", host.ifname]

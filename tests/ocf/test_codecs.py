@@ -51,13 +51,15 @@ def test_zone_ids_survive_and_link_local_endpoints_get_the_arrival_interface() -
     ep = parse_endpoint("coap://[fe80::1%eth0]:49152")
     assert ep == Endpoint("coap", "fe80::1%eth0", 49152) and ep.uri == "coap://[fe80::1%eth0]:49152"
     [link] = parse_res([LL_LINK], SOURCE)
-    chosen = select_endpoint(link.eps, zone="ocfbr0", prefer_ipv6=True)
+    chosen = select_endpoint(link.eps, zone="ocfbr0")
     assert chosen == Endpoint("coap", "fe80::1%ocfbr0", 49152)
     assert select_endpoint(link.eps) is None  # no zone known: unusable
     assert select_endpoint([Endpoint("coaps", "10.0.0.1", 5684)], zone="x") is None
     both = [Endpoint("coap", "169.254.0.2", 1), Endpoint("coap", "fd00::2", 2)]
-    assert select_endpoint(both, prefer_ipv6=False) == both[0]
-    assert select_endpoint(both, prefer_ipv6=True) == both[1]
+    # IPv6 first, whatever the order; the endpoint in use stays while it is offered
+    assert select_endpoint(both) == both[1] == select_endpoint(list(reversed(both)))
+    assert select_endpoint(both, current=both[0]) == both[0]
+    assert select_endpoint(both, current=Endpoint("coap", "169.254.9.9", 1)) == both[1]
     assert parse_endpoint("coap://host:99999") is None and parse_endpoint(3) is None
 
 

@@ -102,6 +102,11 @@ class SimulatedDevice:
             command["seed"] = seed
         return self._command(command, "faults", 10.0)
 
+    def stats(self) -> Event:
+        """What the simulated stack counted so far (OCF: block-wise transfers, multicast
+        requests dropped...; see ``bridge.sim.ocf_stack``)."""
+        return self._command({"cmd": "stats", "device": self.name}, "stats", 10.0)
+
     def stop(self) -> int | None:
         return self.process.stop()
 
