@@ -241,6 +241,14 @@ class OcfDevices:
                 continue
             self.registry.update_state(thing_id, cap.key, state_of(cap, value))
 
+    def forget(self, thing_id: str) -> None:
+        """The registry forgot ``thing_id``: drop its records, so that it is new if found again."""
+        for di, device in list(self.by_di.items()):
+            if device.thing_id == thing_id:
+                del self.by_di[di]
+                if device.observations:
+                    self._cleanup = asyncio.ensure_future(self._stop_observing(device))
+
 
 def state_of(cap: Capability, props: Mapping[str, Any]) -> dict[str, Value]:
     """The capability's values in a representation (canonical for models, as-is otherwise)."""
