@@ -6,10 +6,8 @@ light, Home Assistant discovery). 0 keeps gone devices."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from typing import Any
 
-import aiomqtt
 from aiocoap import Context
 
 from bridge.mqtt.hass import node_id
@@ -20,32 +18,12 @@ from bridge.sim.testing.gateways import TestGateways
 from tests.e2e.alljoyn_consumer import Consumer
 from tests.e2e.conftest import DETECTION_TIME, THERMOSTAT
 from tests.e2e.waiting import HasLogs, is_virtual, virtual_ocf_device, wait_devices
+from tests.mqtt.retained import retained_now
 
 #: ``bridge.forget_after`` of the test gateway.
 FORGET_AFTER = 2.0
 #: Slack over the configuration's promises: a reply window and a request timeout per round.
 MARGIN = 6.0
-_markers = itertools.count(1)
-
-
-async def retained(host: str, port: int) -> dict[str, bytes]:
-    """Every retained message the broker holds now, as a new subscriber gets them.
-
-    The broker sends retained messages right after the subscription, so once a marker
-    published after subscribing comes back every retained message has arrived."""
-    marker = f"test/marker/{next(_markers)}"
-    found: dict[str, bytes] = {}
-    async with aiomqtt.Client(host, port) as client:
-        await client.subscribe("#", qos=1)
-        await client.publish(marker, b"end", qos=1)
-        async with asyncio.timeout(15):
-            async for message in client.messages:
-                topic = str(message.topic)
-                if topic == marker:
-                    return found
-                if message.retain and isinstance(message.payload, bytes | bytearray):
-                    found[topic] = bytes(message.payload)
-    raise AssertionError("the broker closed the subscription")
 
 
 def topics_of(topics: dict[str, bytes], row: dict[str, Any], friendly: str) -> list[str]:
@@ -90,7 +68,7 @@ async def test_gone_devices_are_forgotten_everywhere(
                            "both devices", gateway_factory, 20.0)
     lamp_row, thermo_row = named(rows, "Lamp"), named(rows, "Thermo")
     assert lamp_row is not None and thermo_row is not None
-    before = await retained(mosquitto.host, mosquitto.port)
+    before = await retained_now(mosquitto.host, mosquitto.port)
     lamp_topics = topics_of(before, lamp_row, "lamp")
     thermo_topics = topics_of(before, thermo_row, "thermo")
     assert "ocfaj/lamp/availability" in lamp_topics, sorted(before)
@@ -110,7 +88,7 @@ async def test_gone_devices_are_forgotten_everywhere(
         info.get("n") == "Thermo" and is_virtual(info) for _, info in found),
         gateway_factory, "the virtual OCF device Thermo withdrawn")
     # The broker keeps nothing of either device, and the device list is empty.
-    after = await retained(mosquitto.host, mosquitto.port)
+    after = await retained_now(mosquitto.host, mosquitto.port)
     assert topics_of(after, lamp_row, "lamp") == [], sorted(after)
     assert topics_of(after, thermo_row, "thermo") == [], sorted(after)
     assert after.get("ocfaj/bridge/devices") == b"[]"
