@@ -97,6 +97,16 @@ class IdentityBook:
         entry = self._entries.get(thing_id, {})
         self._store(thing_id, {**entry, "friendly_name": name})
 
+    def forget(self, thing_id: str) -> None:
+        """Drop the entry of a device the gateway forgot (``bridge.forget_after``).
+
+        Its friendly name is free again. A device that answers after being forgotten is new:
+        identities derived from the device itself (every AllJoyn device's, the Thing id) come
+        out the same, identities first assigned here (an OCF device's AppId) may not.
+        """
+        if self._entries.pop(thing_id, None) is not None:
+            self.dirty = True
+
     def _store(self, thing_id: str, entry: dict[str, str]) -> None:
         self._entries[thing_id] = entry
         self.dirty = True

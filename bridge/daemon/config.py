@@ -84,7 +84,7 @@ class GatewayConfig:
 
 @dataclass(frozen=True)
 class BridgeConfig:
-    """Which directions devices cross in."""
+    """Which directions devices cross in, and how long gone devices are kept."""
 
     ocf_to_alljoyn: bool = True
     """Expose every OCF device as a virtual AllJoyn device."""
@@ -98,6 +98,13 @@ class BridgeConfig:
 
     mqtt_mirror: bool = True
     """Mirror every device (OCF and AllJoyn) to MQTT when ``[mqtt]`` is enabled."""
+
+    forget_after: float = field(default=86400.0, metadata={"ge": 0})
+    """Seconds a device may stay gone (unavailable) before the gateway forgets it: its virtual
+    copies on every side are removed, its retained MQTT topics and Home Assistant discovery
+    are cleared, its identity entry is dropped, and the log says so. A device that returns
+    within this time keeps its identity; one that answers after being forgotten is a new
+    device. The default is one day; 0 keeps gone devices forever."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Layer: ``bridge.daemon`` (the one place that knows every part). It builds the parts from the
 configuration, starts them under the :class:`~bridge.daemon.supervisor.Supervisor`, persists
 the identity book whenever it changes, lets virtual devices of other bridges cross only after
-their grace period, and pings systemd's watchdog. It does no protocol work itself.
+their grace period, forgets devices gone longer than ``bridge.forget_after``, and pings
+systemd's watchdog. It does no protocol work itself.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bridge.core.events import (
     ThingRemoved,
     ThingUpdated,
 )
+from bridge.core.forgetting import GoneDevices
 from bridge.core.identity import IdentityBook
 from bridge.core.policy import Policy, PolicyRule
 from bridge.core.registry import Registry
@@ -74,6 +76,7 @@ class Gateway:
         self.registry = Registry(self.bus, policy_from_config(config))
         self.store = StateStore(config.gateway.state_dir)
         self.book = IdentityBook()
+        self.gone: GoneDevices | None = None
         self.parts: list[Part] = []
         self.supervisor: Supervisor | None = None
         self.systemd = SystemdNotifier()
@@ -99,6 +102,8 @@ class Gateway:
         log.info("model catalogue: %d capabilities, %d device types",
                  len(self.catalogue.capabilities), len(self.catalogue.device_types))
         self.bus.subscribe("gateway", self._on_event)
+        self.gone = GoneDevices(self.registry, self.book, self.config.bridge.forget_after)
+        self.gone.start()
         self.parts = self._build_parts(self.catalogue)
         self.supervisor = Supervisor(self.parts)
         await self.supervisor.start()
@@ -144,6 +149,8 @@ class Gateway:
         self.systemd.stopping()
         for handle in self._grace.values():
             handle.cancel()
+        if self.gone is not None:
+            self.gone.shutdown()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -132,7 +132,9 @@ class Mirror:
                      self.topics.state(self.exposed[thing.id]))
         parts = light_parts(thing, self.visible)
         if parts is None:
-            self._lights.pop(thing.id, None)
+            if self._lights.pop(thing.id, None) is not None:
+                # No longer a light: its light document must not outlive it on the broker.
+                self._retain(self.topics.light_state(self.exposed[thing.id]), None)
         else:
             self._lights[thing.id] = parts
         self.publish_state(thing)

@@ -331,6 +331,16 @@ class OcfDevices:
                 continue
             self.registry.update_state(thing_id, cap.key, state_of(cap, value))
 
+    def forget(self, thing_id: str) -> None:
+        """The registry forgot ``thing_id``: drop its records, so that it is new if found again."""
+        for di, device in list(self.by_di.items()):
+            if device.thing_id == thing_id:
+                del self.by_di[di]
+                if device.observations:
+                    task = asyncio.ensure_future(self._stop_observing(device))
+                    self._checks.add(task)
+                    task.add_done_callback(self._checks.discard)
+
 
 def state_of(cap: Capability, props: Mapping[str, Any]) -> dict[str, Value]:
     """The capability's values in a representation (canonical for models, as-is otherwise)."""

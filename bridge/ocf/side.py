@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from bridge.core.errors import DeviceError
+from bridge.core.events import Event, ThingRemoved
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.core.thing import Side
@@ -61,6 +63,7 @@ class OcfSide:
         self.rounds = 0
         self._task: asyncio.Task[None] | None = None
         self._round_done = asyncio.Event()
+        self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
         if self._task is not None or not self.config.enabled:
@@ -84,6 +87,7 @@ class OcfSide:
         await self.virtual.start()
         await self.discovery.start()
         self.registry.register_handler(Side.OCF, OcfCommandHandler(self.devices, self.client))
+        self._unsubscribe = self.registry.bus.subscribe("ocf devices", self._on_removed)
         self._task = asyncio.ensure_future(self._loop())
         log.info("OCF side started on %s (gateway server port %d)",
                  ", ".join(interfaces) or "no interfaces", self.config.server_port)
@@ -93,6 +97,9 @@ class OcfSide:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         if self.devices is not None:
             await self.devices.shutdown()
         if self.discovery is not None:
@@ -105,6 +112,11 @@ class OcfSide:
     def block2_fetches(self) -> int:
         """Multicast replies that came block-wise and were completed on the discovery socket."""
         return self.discovery.block_transfers if self.discovery else 0
+
+    def _on_removed(self, event: Event) -> None:
+        if (isinstance(event, ThingRemoved) and event.thing.origin == Side.OCF
+                and self.devices is not None):
+            self.devices.forget(event.thing.id)
 
     def status(self) -> dict[str, Any]:
         devices = self.devices.by_di.values() if self.devices else []

@@ -1,0 +1,124 @@
+"""Issue 13 point 6: gone devices do not pile up. A device gone for ``bridge.forget_after``
+seconds is forgotten everywhere: ``ocfaj devices`` no longer lists it, its virtual copies
+leave AllJoyn and OCF, and the broker keeps no retained topic of it (state, availability,
+light, Home Assistant discovery). 0 keeps gone devices."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiocoap import Context
+
+from bridge.mqtt.hass import node_id
+from bridge.sim.pytest_plugin import DeviceFactory
+from bridge.sim.testing import Mosquitto
+from bridge.sim.testing.gateway import TestGateway
+from bridge.sim.testing.gateways import TestGateways
+from tests.e2e.alljoyn_consumer import Consumer
+from tests.e2e.conftest import DETECTION_TIME, THERMOSTAT
+from tests.e2e.waiting import HasLogs, is_virtual, virtual_ocf_device, wait_devices
+from tests.mqtt.retained import retained_now
+
+#: ``bridge.forget_after`` of the test gateway.
+FORGET_AFTER = 2.0
+#: Slack over the configuration's promises: a reply window and a request timeout per round.
+MARGIN = 6.0
+
+
+def topics_of(topics: dict[str, bytes], row: dict[str, Any], friendly: str) -> list[str]:
+    """The device's retained topics: under its friendly name, and its discovery documents."""
+    node = node_id(row["id"])
+    return sorted(t for t in topics if t == f"ocfaj/{friendly}"
+                  or t.startswith(f"ocfaj/{friendly}/") or f"/{node}/" in t)
+
+
+async def wait_rows(gateway: TestGateway, predicate: Any, what: str, gateways: HasLogs,
+                    within: float) -> list[dict[str, Any]]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        rows = await asyncio.to_thread(gateway.devices)
+        if predicate(rows):
+            return rows
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}; devices: "
+                                 f"{[(r['name'], r['available']) for r in rows]}\n"
+                                 f"{gateways.logs()}")
+        await asyncio.sleep(0.2)
+
+
+def named(rows: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((row for row in rows if row["name"] == name), None)
+
+
+async def test_gone_devices_are_forgotten_everywhere(
+        ocf_device: DeviceFactory, alljoyn_device: DeviceFactory,
+        gateway_factory: TestGateways, consumer: Consumer, coap: Context,
+        mosquitto: Mosquitto) -> None:
+    lamp = ocf_device("light", "Lamp")
+    thermo = alljoyn_device(THERMOSTAT, "Thermo")
+    # On the local side, where the broker on 127.0.0.1 is.
+    gateway = await asyncio.to_thread(
+        gateway_factory, "gw", bridge={"forget_after": FORGET_AFTER},
+        mqtt={"enabled": True, "host": mosquitto.host, "port": mosquitto.port})
+    app = await consumer.wait_app("Lamp", virtual=True)
+    await virtual_ocf_device(coap, "Thermo", gateway_factory)
+    rows = await wait_rows(gateway, lambda r: named(r, "Lamp") and named(r, "Thermo"),
+                           "both devices", gateway_factory, 20.0)
+    lamp_row, thermo_row = named(rows, "Lamp"), named(rows, "Thermo")
+    assert lamp_row is not None and thermo_row is not None
+    before = await retained_now(mosquitto.host, mosquitto.port)
+    lamp_topics = topics_of(before, lamp_row, "lamp")
+    thermo_topics = topics_of(before, thermo_row, "thermo")
+    assert "ocfaj/lamp/availability" in lamp_topics, sorted(before)
+    assert any(t.startswith("homeassistant/") for t in lamp_topics), sorted(before)
+    assert any(t.startswith("homeassistant/") for t in thermo_topics), sorted(before)
+
+    await asyncio.to_thread(lamp.leave)
+    await asyncio.to_thread(thermo.leave)
+    await wait_rows(gateway, lambda r: not named(r, "Lamp") and not named(r, "Thermo"),
+                    "both devices forgotten", gateway_factory,
+                    DETECTION_TIME + FORGET_AFTER + MARGIN)
+
+    # Virtual copies: the Lamp's AllJoyn producer and the Thermo's OCF device are gone.
+    await consumer.wait_gone(app.unique_name)
+    assert "Lamp" not in [a.name for a in await consumer.scan()]
+    await wait_devices(coap, lambda found: not any(
+        info.get("n") == "Thermo" and is_virtual(info) for _, info in found),
+        gateway_factory, "the virtual OCF device Thermo withdrawn")
+    # The broker keeps nothing of either device, and the device list is empty.
+    after = await retained_now(mosquitto.host, mosquitto.port)
+    assert topics_of(after, lamp_row, "lamp") == [], sorted(after)
+    assert topics_of(after, thermo_row, "thermo") == [], sorted(after)
+    assert after.get("ocfaj/bridge/devices") == b"[]"
+    log = gateway.log()
+    assert f"forgetting ocf device Lamp ({lamp_row['id']}): gone for " in log, log[-3000:]
+    assert f"forgetting alljoyn device Thermo ({thermo_row['id']}): gone for " in log
+
+    # A forgotten device that answers again is a new device: bridged again, with the AllJoyn
+    # AppId of its new di, since its identity entry was dropped with it.
+    back = await asyncio.to_thread(lamp.come_back)
+    again = await consumer.wait_app("Lamp", virtual=True, within=DETECTION_TIME + MARGIN)
+    assert again.app_id.hex() == back["di"].replace("-", ""), gateway_factory.logs()
+    assert again.app_id != app.app_id
+
+
+async def test_zero_keeps_gone_devices(ocf_device: DeviceFactory,
+                                       gateway_factory: TestGateways) -> None:
+    lamp = ocf_device("light", "Lamp")
+    gateway = await asyncio.to_thread(gateway_factory, "gw", own_host=True,
+                                      bridge={"forget_after": 0})
+    await wait_rows(gateway, lambda r: named(r, "Lamp"), "the lamp", gateway_factory, 20.0)
+    await asyncio.to_thread(lamp.leave)
+    await wait_rows(gateway, lambda r: (row := named(r, "Lamp")) and not row["available"],
+                    "the lamp gone", gateway_factory, DETECTION_TIME + MARGIN)
+    # Three times as long as the other test's gateway took to forget, the lamp is still kept.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3 * FORGET_AFTER
+    while loop.time() < deadline:
+        rows = await asyncio.to_thread(gateway.devices)
+        row = named(rows, "Lamp")
+        assert row is not None and not row["available"], gateway_factory.logs()
+        await asyncio.sleep(0.2)
+    assert "forgetting" not in gateway.log()

@@ -1,0 +1,55 @@
+"""Issue 13 point 6 on MQTT: a forgotten device leaves no retained message on the broker, not
+even one of a light entity it stopped having before it went."""
+
+from __future__ import annotations
+
+import json
+
+from bridge.core.forgetting import GoneDevices
+from bridge.core.identity import IdentityBook
+from bridge.core.registry import Registry
+from bridge.model.types import Catalogue
+from bridge.mqtt.hass import node_id
+from bridge.sim.testing.mosquitto import Mosquitto
+from tests.mqtt.conftest import Recorder, RecorderFactory, SideFactory, drained
+from tests.mqtt.retained import retained_now
+from tests.mqtt.things import lamp, model_cap, ocf_thing
+
+
+def retained_of(rec: Recorder, name: str, thing_id: str) -> list[str]:
+    """Topics of the device a new subscriber got as retained messages (non-empty ones)."""
+    node = node_id(thing_id)
+    return sorted(m.topic for m in rec.messages if m.retain and m.payload and (
+        m.topic == f"ocfaj/{name}" or m.topic.startswith(f"ocfaj/{name}/")
+        or f"/{node}/" in m.topic))
+
+
+async def test_forgotten_device_leaves_nothing_retained(
+        mosquitto: Mosquitto, recorder_factory: RecorderFactory, side_factory: SideFactory,
+        registry: Registry, catalogue: Catalogue, book: IdentityBook) -> None:
+    thing = registry.upsert(lamp(catalogue, book))
+    gone = GoneDevices(registry, book, 0.3)
+    gone.start()
+    side = await side_factory(mosquitto)
+    await drained(side)
+    before = await recorder_factory(mosquitto)
+    expected = {"ocfaj/kitchen_lamp", "ocfaj/kitchen_lamp/availability",
+                "ocfaj/kitchen_lamp/light", f"homeassistant/light/{node_id(thing.id)}/light/config"}
+    await before.wait_for(lambda: set(retained_of(before, "kitchen_lamp", thing.id)) == expected)
+    published = sorted(expected)
+
+    # Before it goes, it stops being a light (a new listing without colour and brightness).
+    registry.upsert(ocf_thing(book, 1, "Kitchen Lamp", [
+        model_cap(catalogue, "switch", state={"on": False})]))
+    registry.set_available(thing.id, False, "missed 3 discovery rounds")
+    await before.wait_for(lambda: registry.get(thing.id) is None, message="lamp forgotten")
+    await drained(side)
+    for topic in published:
+        await before.wait_for(lambda t=topic: (m := before.last(t)) is not None
+                              and m.payload == b"" and m.retain, message=f"{topic} cleared")
+
+    held = await retained_now(mosquitto.host, mosquitto.port)
+    assert json.loads(held["ocfaj/bridge/devices"]) == []
+    assert [t for t in held if t in published or node_id(thing.id) in t] == [], sorted(held)
+    assert thing.id not in book.to_json()["identities"]
+    gone.shutdown()
