@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        _check_scenario(args)
         return handler(args)
     except ConfigError as err:
         print(f"ocfaj: {describe_config_error(err)}", file=sys.stderr)
@@ -89,6 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _check_scenario(args: argparse.Namespace) -> None:
+    """A ``--scenario`` (``demo``, ``simulate``) is read and checked before the command starts
+    anything, so a bad one is one line of error and nothing else."""
+    scenario: Path | None = getattr(args, "scenario", None)
+    if isinstance(scenario, Path):
+        from bridge.model import load_catalogue
+        from bridge.sim.scenario import load_scenario
+
+        load_scenario(scenario, load_catalogue())
 
 
 def build_parser() -> argparse.ArgumentParser:

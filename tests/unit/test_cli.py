@@ -234,3 +234,59 @@ def test_log_setup_replaces_itself_and_can_drop_timestamps() -> None:
     assert second.getvalue() == "DEBUG mqtt: queued 3 messages\n"
     with pytest.raises(ValueError, match="loud"):
         setup_logging("loud")
+
+
+# --- clear errors instead of tracebacks (issue 14 point 11) ------------------------------------
+
+def no_bus_env(**extra: str) -> dict[str, str]:
+    """The environment without any session bus, and with a system bus socket that is missing."""
+    return {"DBUS_SESSION_BUS_ADDRESS": "", "DISPLAY": "",
+            "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/ocfaj/system_bus_socket",
+            **extra}
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["simulate", "--scenario"], ["demo", "--scenario"]])
+def test_a_missing_scenario_is_one_line(command: list[str]) -> None:
+    line = one_error_line(run_ocfaj(*command, "garden"))
+    assert line == ("ocfaj: garden: no such file, and no shipped scenario has this name; give a "
+                    "scenario file or one of: flaky, home, scale")
+
+
+@pytest.mark.parametrize("command", [["simulate", "--scenario"], ["demo", "--scenario"]])
+def test_a_broken_scenario_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[device]]\nname = "Lamp"\nside = "zigbee"\nmodel = "light"\n')
+    line = one_error_line(run_ocfaj(*command, str(bad)))
+    assert line == f"ocfaj: {bad}: device[0].side: 'ocf' or 'alljoyn' is expected, got 'zigbee'"
+    bad.write_text("[[device]\n")
+    assert "not valid TOML" in one_error_line(run_ocfaj(*command, str(bad)))
+
+
+def test_simulate_alljoyn_without_a_session_bus_is_one_line() -> None:
+    line = one_error_line(run_ocfaj("simulate", "alljoyn", env=no_bus_env()))
+    assert line.startswith("ocfaj: no session bus: DBUS_SESSION_BUS_ADDRESS is not set; ")
+    assert "dbus-run-session" in line
+
+
+def test_demo_on_a_missing_session_bus_is_one_line() -> None:
+    done = run_ocfaj("demo", "--bus", "session", "--plain", env=no_bus_env())
+    line = one_error_line(done)
+    assert line.startswith("ocfaj: no session bus: DBUS_SESSION_BUS_ADDRESS is not set; ")
+
+
+def test_a_missing_system_bus_names_its_socket() -> None:
+    line = one_error_line(run_ocfaj("simulate", "alljoyn", "--bus", "system",
+                                    env=no_bus_env()))
+    assert line == ("ocfaj: cannot connect to the system bus (socket "
+                    "/nonexistent/ocfaj/system_bus_socket): the socket does not exist; is dbus "
+                    "running? (systemctl status dbus) Or choose another bus.")
+    done = run_ocfaj("devices", "--bus", "system", env=no_bus_env())
+    assert "socket /nonexistent/ocfaj/system_bus_socket" in one_error_line(done)
