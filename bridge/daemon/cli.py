@@ -223,16 +223,21 @@ def _add_check_config(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "check-config", help="check a configuration file and summarise it",
         description="Check FILE (with OCFAJ_* variables and --set applied) without starting "
-                    "anything. Exit status 0 when valid, 2 otherwise.")
+                    "anything: every value, and what the values name on this machine (the "
+                    "models directory, the OCF network interfaces, the MQTT certificate "
+                    "files). Exit status 0 when valid, 2 otherwise.")
     parser.add_argument("file", type=Path, metavar="FILE")
     _add_set_option(parser)
     parser.set_defaults(handler=_check_config)
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from bridge.daemon.config_checks import check_machine
+
     file = str(args.file)
     try:
         config = load_config(args.file, os.environ, _overrides(args))
+        check_machine(config)
     except ConfigError as err:
         print(describe_config_error(err, file), file=sys.stderr)
         return 2
