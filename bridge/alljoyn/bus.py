@@ -11,9 +11,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dbus_fast import BusType, DBusError, Message, MessageType
+from dbus_fast import BusType, DBusError, InvalidAddressError, Message, MessageType
 from dbus_fast.aio import MessageBus
 
+from bridge.alljoyn.bus_failure import bus_address, bus_unavailable
 from bridge.alljoyn.config import bus_problem
 from bridge.core.errors import DeviceTimeout
 
@@ -46,13 +47,19 @@ def parse_bus(text: str) -> BusChoice:
 
 
 async def connect(choice: BusChoice, within: float = 10.0) -> MessageBus:
-    """A connected bus; raises OSError, DBusError, ValueError or TimeoutError on failure."""
-    if choice.kind == "address":
-        bus = MessageBus(bus_address=choice.address)
-    else:
-        bus = MessageBus(bus_type=BusType.SYSTEM if choice.kind == "system" else BusType.SESSION)
-    async with asyncio.timeout(within):
-        await bus.connect()
+    """A connected bus. Raises ``BusUnavailable`` (saying why and what to do) when the bus
+    cannot be reached, ``DBusError`` when it refuses the connection."""
+    try:
+        if choice.kind == "address":
+            bus = MessageBus(bus_address=choice.address)
+        else:
+            bus = MessageBus(bus_type=BusType.SYSTEM if choice.kind == "system"
+                             else BusType.SESSION)
+        async with asyncio.timeout(within):
+            await bus.connect()
+    except (OSError, EOFError, TimeoutError, InvalidAddressError) as err:
+        raise bus_unavailable(choice.kind, str(choice), bus_address(choice.kind, choice.address),
+                              err, within) from err
     # dbus-fast 5.2 takes an error reply to Hello (for example the daemon's
     # max_connections_per_user) as the unique name; a real unique name starts with ":".
     if not (bus.unique_name or "").startswith(":"):

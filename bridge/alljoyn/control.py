@@ -4,7 +4,8 @@ Layer: ``bridge.alljoyn`` (the only package that talks D-Bus). The daemon hands 
 callables that describe the gateway and its devices as JSON-able data; this module serves them
 as ``org.ocfaj.Gateway1`` at ``/org/ocfaj/Gateway`` under the well-known name
 ``org.ocfaj.Gateway.<gateway name>``, and offers the matching client call. It never changes
-anything in the gateway: the interface is read-only.
+anything in the gateway: the interface is read-only. On the system bus, the shipped policy
+(packaging/dbus/org.ocfaj.conf) lets only root and members of the group ``ocfaj`` call it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from dbus_fast import BusType, Message, MessageType
+from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 from dbus_fast.constants import RequestNameReply
 from dbus_fast.service import ServiceInterface, method
+
+from bridge.alljoyn.bus import BUS_DAEMON, BUS_PATH, parse_bus
+from bridge.alljoyn.bus import connect as connect_bus
 
 log = logging.getLogger("ocfaj.control")
 
@@ -38,13 +42,13 @@ def bus_name_for(gateway_name: str) -> str:
     return f"{NAME_PREFIX}.{element}"
 
 
+ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+
+
 async def connect(bus: str) -> MessageBus:
-    """Connect to ``system``, ``session`` or an explicit D-Bus address."""
-    if bus == "system":
-        return await MessageBus(bus_type=BusType.SYSTEM).connect()
-    if bus == "session":
-        return await MessageBus(bus_type=BusType.SESSION).connect()
-    return await MessageBus(bus_address=bus).connect()
+    """Connect to ``system``, ``session`` or an explicit D-Bus address (``BusUnavailable``
+    says why when that fails)."""
+    return await connect_bus(parse_bus(bus))
 
 
 class _GatewayInterface(ServiceInterface):
@@ -91,17 +95,46 @@ class ControlService:
             self._bus = None
 
 
-async def query(bus: str, gateway_name: str, member: str, wait: float = 5.0) -> Any:
-    """Call ``member`` (``ListDevices`` or ``GetInfo``) on a running gateway."""
+async def query(bus: str, gateway_name: str | None, member: str, wait: float = 5.0) -> Any:
+    """Call ``member`` (``ListDevices`` or ``GetInfo``) on a running gateway.
+
+    ``gateway_name`` ``None`` means the only gateway on the bus (found by its bus name).
+    Raises ``PermissionError`` when the bus policy refuses the call, ``ConnectionError`` when
+    no gateway answers, ``BusUnavailable`` when the bus cannot be reached.
+    """
     conn = await connect(bus)
     try:
         async with asyncio.timeout(wait):
-            reply = await conn.call(Message(destination=bus_name_for(gateway_name), path=PATH,
+            name = (bus_name_for(gateway_name) if gateway_name is not None
+                    else await _only_gateway(conn, bus))
+            reply = await conn.call(Message(destination=name, path=PATH,
                                             interface=INTERFACE, member=member))
     finally:
         conn.disconnect()
     if reply is None or reply.message_type == MessageType.ERROR:
         body = reply.body[0] if reply is not None and reply.body else ""
-        name = reply.error_name if reply is not None else "no reply"
-        raise ConnectionError(f"gateway {gateway_name!r} did not answer on {bus}: {name} {body}")
+        error = reply.error_name if reply is not None else "no reply"
+        if error == ACCESS_DENIED:
+            raise PermissionError(f"the bus refused the call to {name} ({error})")
+        raise ConnectionError(f"gateway {name!r} did not answer on {bus}: {error} {body}")
     return json.loads(reply.body[0])
+
+
+async def running_gateways(conn: MessageBus) -> list[str]:
+    """The control names of every gateway on the bus, sorted."""
+    reply = await conn.call(Message(destination=BUS_DAEMON, path=BUS_PATH,
+                                    interface=BUS_DAEMON, member="ListNames"))
+    if reply is None or reply.message_type == MessageType.ERROR:
+        raise ConnectionError(f"the bus did not list its names: {reply and reply.error_name}")
+    return sorted(n for n in reply.body[0] if n.startswith(NAME_PREFIX + "."))
+
+
+async def _only_gateway(conn: MessageBus, bus: str) -> str:
+    names = await running_gateways(conn)
+    if not names:
+        raise ConnectionError(f"no gateway is running on {bus} (no bus name {NAME_PREFIX}.*)")
+    if len(names) > 1:
+        found = ", ".join(n[len(NAME_PREFIX) + 1:] for n in names)
+        raise ConnectionError(f"several gateways run on {bus} ({found}): choose one with "
+                              "--name")
+    return names[0]

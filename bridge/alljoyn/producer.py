@@ -119,7 +119,7 @@ class AllJoynProducer:
         return self.bus is not None and self.bus.connected
 
     async def start(self) -> None:
-        """Connect, export and announce; raises OSError/DBusError/TimeoutError on failure."""
+        """Connect, export and announce; raises BusUnavailable/DBusError/TimeoutError on failure."""
         self._layout()
         bus = await connect(self.choice)
         self.bus = bus

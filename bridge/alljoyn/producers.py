@@ -22,6 +22,7 @@ from dbus_fast import DBusError
 from bridge.alljoyn.about import about_of_thing
 from bridge.alljoyn.bus import BusChoice
 from bridge.alljoyn.producer import AllJoynProducer
+from bridge.core.errors import BusUnavailable
 from bridge.core.events import (
     AvailabilityChanged,
     Event,
@@ -153,7 +154,7 @@ class ProducerManager:
                                    bus_name=virtual_bus_name(thing))
         try:
             await producer.start()
-        except (OSError, DBusError, TimeoutError, ValueError) as err:
+        except (OSError, DBusError, TimeoutError, ValueError, BusUnavailable) as err:
             self.failures += 1
             await producer.stop()
             hint = ""

@@ -28,6 +28,19 @@ class ConfigError(BridgeError):
         super().__init__(": ".join([*parts, problem]))
 
 
+class BusUnavailable(BridgeError):
+    """A D-Bus bus cannot be reached: no session bus, no socket, nobody listening.
+
+    ``bus`` names the bus as the user chose it (``the system bus``, an address); the message
+    says what was wrong and what to do about it.
+    """
+
+    def __init__(self, bus: str, message: str) -> None:
+        self.bus = bus
+        self.message = message
+        super().__init__(message)
+
+
 class CommandError(BridgeError):
     """A command (write, method call) was refused before it reached the device.
 

@@ -1,8 +1,9 @@
 """The ``ocfaj`` command line: argument parsing and dispatch to subcommands.
 
 Layer: ``bridge.daemon`` (entry point). It parses arguments, sets up logging, loads the
-configuration and calls one command's handler; user errors (``ConfigError``, ``ModelError``)
-become one clean line on standard error and exit status 2, never a traceback. It must not
+configuration and calls one command's handler; user errors (``ConfigError``, ``ModelError``,
+any other ``BridgeError`` such as an unreachable bus or a bad scenario file) become one clean
+line on standard error and exit status 2, never a traceback. It must not
 import a protocol library: commands that need one import it inside their handler, so that
 ``ocfaj --help`` and ``ocfaj check-config`` work on a machine without the optional extras.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from bridge import __version__
-from bridge.core.errors import ConfigError
+from bridge.core.errors import BridgeError, ConfigError
 from bridge.daemon.config import (
     DEFAULT_CONFIG_PATH,
     Config,
@@ -44,6 +46,8 @@ from bridge.model import ModelError
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+log = logging.getLogger("ocfaj.cli")
 
 #: Modules that each add one subcommand, in the order ``ocfaj --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -75,14 +79,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        _check_scenario(args)
         return handler(args)
     except ConfigError as err:
         print(f"ocfaj: {describe_config_error(err)}", file=sys.stderr)
     except ModelError as err:
         print(f"ocfaj: model error: {err}", file=sys.stderr)
+    except BridgeError as err:
+        print(f"ocfaj: {err}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _check_scenario(args: argparse.Namespace) -> None:
+    """A ``--scenario`` (``demo``, ``simulate``) is read and checked before the command starts
+    anything, so a bad one is one line of error and nothing else."""
+    scenario: Path | None = getattr(args, "scenario", None)
+    if isinstance(scenario, Path):
+        from bridge.model import load_catalogue
+        from bridge.sim.scenario import load_scenario
+
+        load_scenario(scenario, load_catalogue())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +154,32 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
     return config
 
 
+def client_config(args: argparse.Namespace,
+                  env: Mapping[str, str] = os.environ) -> tuple[Config, bool]:
+    """The configuration of a command that only talks to a running gateway (``ocfaj devices``),
+    and whether it names the gateway.
+
+    Such a command runs as any user, who may not read the service's files: the secrets file is
+    never read, and a configuration file found through ``OCFAJ_CONFIG`` or the default path
+    that this user cannot read is left out (defaults, ``OCFAJ_*`` variables and ``--set``
+    still apply). A file given with ``--config`` must be readable. The gateway is named when a
+    file was read or ``gateway.name`` was set by a variable or a flag; otherwise the caller
+    looks for the only gateway on the bus.
+    """
+    path = _config_path(args, env)
+    if path is not None and getattr(args, "config", None) is None and path.exists() \
+            and not os.access(path, os.R_OK):
+        log.debug("config: %s is not readable by this user: using defaults, OCFAJ_* variables "
+                  "and --set", path)
+        path = None
+    overrides = _overrides(args)
+    config = load_config(path, env, overrides, secrets=False)
+    setup_logging(config.gateway.log_level, timestamps=config.gateway.log_timestamps)
+    named = (path is not None or "OCFAJ_GATEWAY_NAME" in env
+             or any(item.partition("=")[0].strip() == "gateway.name" for item in overrides))
+    return config, named
+
+
 def describe_config_error(err: ConfigError, file: str | None = None) -> str:
     """``source: key: problem``; with ``file``: ``file: key: problem (from source)``, the
     source named only when it is not ``file`` (an environment variable, the command line)."""
@@ -179,16 +223,21 @@ def _add_check_config(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "check-config", help="check a configuration file and summarise it",
         description="Check FILE (with OCFAJ_* variables and --set applied) without starting "
-                    "anything. Exit status 0 when valid, 2 otherwise.")
+                    "anything: every value, and what the values name on this machine (the "
+                    "models directory, the OCF network interfaces, the MQTT certificate "
+                    "files). Exit status 0 when valid, 2 otherwise.")
     parser.add_argument("file", type=Path, metavar="FILE")
     _add_set_option(parser)
     parser.set_defaults(handler=_check_config)
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from bridge.daemon.config_checks import check_machine
+
     file = str(args.file)
     try:
         config = load_config(args.file, os.environ, _overrides(args))
+        check_machine(config)
     except ConfigError as err:
         print(describe_config_error(err, file), file=sys.stderr)
         return 2

@@ -131,13 +131,16 @@ SECTIONS: dict[str, type] = {
 
 
 def load_config(path: Path | None, env: Mapping[str, str] = os.environ,
-                overrides: Sequence[str] = ()) -> Config:
+                overrides: Sequence[str] = (), *, secrets: bool = True) -> Config:
     """Read ``path`` (``None``: defaults only), apply ``OCFAJ_*`` variables of ``env`` and
-    ``section.key=value`` ``overrides``. Raises :class:`ConfigError` naming the dotted key."""
+    ``section.key=value`` ``overrides``. Raises :class:`ConfigError` naming the dotted key.
+
+    ``secrets=False`` leaves the secrets file unread (``mqtt.username``/``password`` keep what
+    the other layers say), for commands that never talk to the broker."""
     data: Mapping[str, object] = {}
     if path is not None:
         data = read_toml(path, key="", source=str(path))
-    return parse_config(data, path=path, env=env, overrides=overrides)
+    return parse_config(data, path=path, env=env, overrides=overrides, secrets=secrets)
 
 
 def read_toml(path: Path, *, key: str, source: str) -> dict[str, Any]:
@@ -154,14 +157,16 @@ def read_toml(path: Path, *, key: str, source: str) -> dict[str, Any]:
 
 
 def parse_config(data: Mapping[str, object], *, path: Path | None = None,
-                 env: Mapping[str, str] = os.environ, overrides: Sequence[str] = ()) -> Config:
+                 env: Mapping[str, str] = os.environ, overrides: Sequence[str] = (),
+                 secrets: bool = True) -> Config:
     """Like :func:`load_config` for data already parsed from TOML (read from ``path``)."""
     base_dir = path.absolute().parent if path is not None else Path.cwd()
     entries: dict[tuple[str, str], _Raw] = {}
     _add_file(entries, data, _Origin(str(path or "<defaults>"), base_dir, text=False, layer=0))
     _add_environment(entries, env)
     _add_overrides(entries, overrides)
-    _add_secrets(entries)
+    if secrets:
+        _add_secrets(entries)
     _imply_mqtt_enabled(entries)
     return _build(entries, path)
 

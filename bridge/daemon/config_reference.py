@@ -124,6 +124,12 @@ no file at all, is a valid configuration. `ocfaj check-config FILE` checks a fil
 starting anything; a mistake is reported with its dotted key, for example
 `config.toml: mqtt.port: expected an integer from 1 to 65535, got 70000`, and the gateway
 refuses to start. Unknown sections and keys are mistakes too, so a typo never goes unnoticed.
+Both `check-config` and `run` also check what the values name on this machine: that
+`gateway.models_dir` is a directory of valid model files, that every interface of
+`ocf.interfaces` exists, and, with `mqtt.tls`, that `mqtt.ca_file`, `cert_file` and `key_file`
+exist, are readable and load (`run` stops with exit status 2 and the key and value at fault).
+Commands that only talk to a running gateway (`ocfaj devices`) never read the secrets file
+and skip a configuration file this user may not read.
 
 ## Where values come from
 

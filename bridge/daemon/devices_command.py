@@ -1,7 +1,9 @@
 """``ocfaj devices``: what a running gateway has bridged, over its D-Bus control interface.
 
 Layer: ``bridge.daemon``. Read-only: it asks the gateway (``org.ocfaj.Gateway1.ListDevices``)
-and prints a table or, with ``--json``, the full description.
+and prints a table or, with ``--json``, the full description. Any user may run it: it reads
+only the parts of the configuration this user may read (never the secrets file), and without
+a gateway name it asks the only gateway on the bus.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bridge.daemon.cli import add_config_options, config_from_args
+from bridge.daemon.cli import add_config_flag, add_config_options, client_config
 
 if TYPE_CHECKING:
     from bridge.daemon.cli import Subparsers
@@ -24,6 +26,9 @@ def add_parser(subparsers: Subparsers) -> None:
         description="List the devices a running gateway knows: origin side, name, ids, "
                     "capabilities, availability and where each is bridged.")
     add_config_options(parser, bus_key="gateway.control_bus")
+    add_config_flag(parser, "--name", "gateway.name",
+                    "the gateway to ask (default: the configured one, else the only one on "
+                    "the bus)", metavar="NAME")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=_devices)
 
@@ -31,13 +36,19 @@ def add_parser(subparsers: Subparsers) -> None:
 def _devices(args: argparse.Namespace) -> int:
     from bridge.alljoyn.control import query
 
-    config = config_from_args(args)
+    config, named = client_config(args)
     bus = config.gateway.control_bus or config.alljoyn.bus
+    name = config.gateway.name if named else None
+    which = f"gateway {name!r}" if name is not None else "the gateway"
     try:
-        rows = asyncio.run(query(bus, config.gateway.name, "ListDevices"))
+        rows = asyncio.run(query(bus, name, "ListDevices"))
+    except PermissionError as err:
+        print(f"ocfaj: {which} on bus {bus} may not be asked by this user: {err}; only root "
+              "and members of the group ocfaj may (sudo adduser $USER ocfaj, then log in "
+              "again)", file=sys.stderr)
+        return 1
     except (OSError, TimeoutError, ValueError) as err:
-        print(f"ocfaj: cannot reach gateway {config.gateway.name!r} on bus {bus}: {err}",
-              file=sys.stderr)
+        print(f"ocfaj: cannot reach {which} on bus {bus}: {err}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))

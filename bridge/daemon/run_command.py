@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bridge.daemon.cli import add_config_flag, add_config_options, config_from_args
 from bridge.daemon.config import Config
+from bridge.daemon.config_checks import check_machine
 from bridge.daemon.loop_errors import LoopErrorReporter
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    # What check-config checks on this machine, run checks too: a missing models directory,
+    # interface or certificate file stops it with the key and value, not with retries.
+    check_machine(config)
     return asyncio.run(run_until_signalled(config))
 
 

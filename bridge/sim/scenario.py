@@ -5,7 +5,8 @@ them). A scenario names devices on both sides, their starting state, fault injec
 behaviours: a value that drifts, a sensor that fires every N seconds, a switch that toggles, a
 device that leaves and comes back. Every mistake is a :class:`ScenarioError` naming the file,
 the key path and what was expected. The format is documented in
-docs/testing-with-simulated-devices.md.
+docs/testing-with-simulated-devices.md. The scenarios shipped in ``bridge/sim/scenarios``
+(part of the installed package) can be named instead of given as a path: ``home``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bridge.core.errors import BridgeError
 from bridge.core.values import check_value
 from bridge.model.types import Catalogue, Value
 from bridge.sim.device import Faults
@@ -23,8 +25,11 @@ Side = Literal["ocf", "alljoyn"]
 Kind = Literal["drift", "pulse", "toggle", "leave"]
 BEHAVIOURS: tuple[str, ...] = ("drift", "pulse", "toggle", "leave")
 
+#: The scenarios that ship with the package, named by their file's stem.
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
-class ScenarioError(ValueError):
+
+class ScenarioError(BridgeError, ValueError):
     """A scenario file is invalid: ``file: key.path: what was expected``."""
 
     def __init__(self, file: str, key: str, problem: str) -> None:
@@ -70,15 +75,38 @@ class Scenario:
         return [d for d in self.devices if d.side == side]
 
 
+def shipped_scenarios() -> list[str]:
+    """The names of the shipped scenarios (``home``...), sorted."""
+    return sorted(path.stem for path in SCENARIO_DIR.glob("*.toml"))
+
+
+def resolve_scenario(path: Path) -> Path:
+    """``path`` itself when it exists or names a directory; else the shipped scenario with
+    that name (``home`` or ``home.toml``) when there is one; else ``path``."""
+    if path.exists() or path.parent != Path("."):
+        return path
+    shipped = SCENARIO_DIR / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+    return shipped if shipped.is_file() else path
+
+
 def load_scenario(path: Path, catalogue: Catalogue) -> Scenario:
-    """Read and validate a scenario file."""
+    """Read and validate a scenario file, or the shipped scenario ``path`` names."""
+    path = resolve_scenario(path)
     name = str(path)
     try:
         data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(name, "", "no such file, and no shipped scenario has this name; "
+                            "give a scenario file or one of: "
+                            + ", ".join(shipped_scenarios())) from None
     except OSError as err:
         raise ScenarioError(name, "", f"cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ScenarioError(name, "", f"not UTF-8 text ({err.reason}): a scenario is a TOML "
+                            "file") from None
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(name, "", f"not valid TOML: {err}") from None
+        raise ScenarioError(name, "", f"not valid TOML: {err}; the format is in "
+                            "docs/testing-with-simulated-devices.md") from None
     return parse_scenario(data, catalogue, name)
 
 

@@ -2,13 +2,13 @@
 gateway's producers own their names and clients call them, and it raises the connection limit.
 
 The daemon here is a system-type bus with the restrictive default policy of the system bus
-(no names, no method calls) and ``includedir`` of ``packaging/dbus``, as on a real system."""
+(no names, no method calls) and ``includedir`` of ``packaging/dbus``, as on a real system
+(``tests.service.system_bus``). Who may call what, as which user, is tested in
+tests/service/test_system_bus_policy.py."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
@@ -26,53 +26,15 @@ from bridge.core.registry import Command, Registry
 from bridge.core.thing import Side
 from bridge.model import load_catalogue
 from bridge.model.types import Value
-from bridge.sim.testing.procs import stop_process, unix_socket_accepts, wait_for
 from tests.alljoyn.conftest import OriginDouble
 from tests.alljoyn.producers_fixtures import ocf_lamp
-
-PACKAGING = Path(__file__).resolve().parents[2] / "packaging" / "dbus"
-
-SYSTEM_LIKE = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-  </policy>
-  <includedir>{packaging}</includedir>
-</busconfig>
-"""
+from tests.service.system_bus import system_like_bus
 
 
 @pytest.fixture
 def system_bus(tmp_path: Path) -> Iterator[str]:
-    socket = tmp_path / "system_bus"
-    config = tmp_path / "system.conf"
-    config.write_text(SYSTEM_LIKE.format(socket=socket, packaging=PACKAGING))
-    daemon = shutil.which("dbus-daemon")
-    assert daemon is not None
-    log = (tmp_path / "dbus.log").open("wb")
-    proc = subprocess.Popen([daemon, "--nofork", "--nopidfile", f"--config-file={config}"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: proc.poll() is not None or unix_socket_accepts(socket), 10)
-        assert proc.poll() is None, (tmp_path / "dbus.log").read_text()
-        yield f"unix:path={socket}"
-    finally:
-        stop_process(proc)
-        log.close()
+    with system_like_bus(tmp_path) as address:
+        yield address
 
 
 @pytest.fixture

@@ -145,3 +145,24 @@ async def test_behaviours_change_state() -> None:
     assert temps and all(19.5 <= t <= 21.5 for t in temps)
     assert ("motion", {"motion": True}) in seen and ("motion", {"motion": False}) in seen
     assert servers["M"].vanished >= 1 and servers["M"].starts >= 1
+
+
+def test_shipped_scenarios_are_found_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    monkeypatch.chdir(tmp_path)
+    catalogue = load_catalogue()
+    assert load_scenario(Path("home"), catalogue).source == str(SCENARIOS / "home.toml")
+    assert load_scenario(Path("flaky.toml"), catalogue).source == str(SCENARIOS / "flaky.toml")
+    # A file of that name in the working directory wins over the shipped one.
+    (tmp_path / "home.toml").write_text('[[device]]\nname = "Mine"\nside = "ocf"\n'
+                                        'model = "light"\n')
+    assert [d.name for d in load_scenario(Path("home.toml"), catalogue).devices] == ["Mine"]
+
+
+def test_an_unknown_scenario_names_the_shipped_ones(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(Path("garden"), load_catalogue())
+    assert str(err.value) == ("garden: no such file, and no shipped scenario has this name; "
+                              "give a scenario file or one of: flaky, home, scale")

@@ -44,7 +44,8 @@ def run_ocfaj(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 # --- check-config as a subprocess --------------------------------------------------------------
 
 def test_check_config_accepts_the_example() -> None:
-    done = run_ocfaj("check-config", "examples/config.toml")
+    # The example discovers on eth0; the test's network namespace has only lo.
+    done = run_ocfaj("check-config", "examples/config.toml", "--set", "ocf.interfaces=lo")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "examples/config.toml: OK"
@@ -234,3 +235,107 @@ def test_log_setup_replaces_itself_and_can_drop_timestamps() -> None:
     assert second.getvalue() == "DEBUG mqtt: queued 3 messages\n"
     with pytest.raises(ValueError, match="loud"):
         setup_logging("loud")
+
+
+# --- clear errors instead of tracebacks (issue 14 point 11) ------------------------------------
+
+def no_bus_env(**extra: str) -> dict[str, str]:
+    """The environment without any session bus, and with a system bus socket that is missing."""
+    return {"DBUS_SESSION_BUS_ADDRESS": "", "DISPLAY": "",
+            "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/ocfaj/system_bus_socket",
+            **extra}
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["simulate", "--scenario"], ["demo", "--scenario"]])
+def test_a_missing_scenario_is_one_line(command: list[str]) -> None:
+    line = one_error_line(run_ocfaj(*command, "garden"))
+    assert line == ("ocfaj: garden: no such file, and no shipped scenario has this name; give a "
+                    "scenario file or one of: flaky, home, scale")
+
+
+@pytest.mark.parametrize("command", [["simulate", "--scenario"], ["demo", "--scenario"]])
+def test_a_broken_scenario_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[device]]\nname = "Lamp"\nside = "zigbee"\nmodel = "light"\n')
+    line = one_error_line(run_ocfaj(*command, str(bad)))
+    assert line == f"ocfaj: {bad}: device[0].side: 'ocf' or 'alljoyn' is expected, got 'zigbee'"
+    bad.write_text("[[device]\n")
+    assert "not valid TOML" in one_error_line(run_ocfaj(*command, str(bad)))
+
+
+def test_simulate_alljoyn_without_a_session_bus_is_one_line() -> None:
+    line = one_error_line(run_ocfaj("simulate", "alljoyn", env=no_bus_env()))
+    assert line.startswith("ocfaj: no session bus: DBUS_SESSION_BUS_ADDRESS is not set; ")
+    assert "dbus-run-session" in line
+
+
+def test_demo_on_a_missing_session_bus_is_one_line() -> None:
+    done = run_ocfaj("demo", "--bus", "session", "--plain", env=no_bus_env())
+    line = one_error_line(done)
+    assert line.startswith("ocfaj: no session bus: DBUS_SESSION_BUS_ADDRESS is not set; ")
+
+
+def test_a_missing_system_bus_names_its_socket() -> None:
+    line = one_error_line(run_ocfaj("simulate", "alljoyn", "--bus", "system",
+                                    env=no_bus_env()))
+    assert line == ("ocfaj: cannot connect to the system bus (socket "
+                    "/nonexistent/ocfaj/system_bus_socket): the socket does not exist; is dbus "
+                    "running? (systemctl status dbus) Or choose another bus.")
+    done = run_ocfaj("devices", "--bus", "system", env=no_bus_env())
+    assert "socket /nonexistent/ocfaj/system_bus_socket" in one_error_line(done)
+
+
+# --- check-config checks the machine, and run agrees (issue 14 point 12) -----------------------
+
+MACHINE_CASES = [
+    ("[gateway]\nmodels_dir = \"no-models\"\n",
+     "gateway.models_dir: {dir}/no-models does not exist"),
+    ("[gateway]\nmodels_dir = \"empty\"\n",
+     "gateway.models_dir: {dir}/empty: {dir}/empty/capabilities: expected a directory of "
+     "capabilities model files, found none"),
+    ("[ocf]\ninterfaces = [\"lo\", \"eth9\"]\n",
+     "ocf.interfaces: no network interface 'eth9' on this machine (present: lo)"),
+    ("[mqtt]\nhost = \"broker\"\ntls = true\nca_file = \"ca.pem\"\n",
+     "mqtt.ca_file: {dir}/ca.pem does not exist"),
+    ("[mqtt]\nhost = \"broker\"\ntls = true\nca_file = \"garbage.pem\"\n",
+     "mqtt.ca_file: cannot load CA certificates: "),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MACHINE_CASES,
+                         ids=["models_dir", "empty_models", "interface", "ca_file", "bad_ca"])
+def test_check_config_checks_what_the_values_name(tmp_path: Path, text: str,
+                                                   expected: str) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "garbage.pem").write_text("not a certificate\n")
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    done = run_ocfaj("check-config", str(path))
+    assert done.returncode == 2, done.stdout
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"{path}: " + expected.format(dir=tmp_path)), done.stderr
+
+
+@pytest.mark.parametrize(("text", "expected"), MACHINE_CASES[:4],
+                         ids=["models_dir", "empty_models", "interface", "ca_file"])
+def test_run_refuses_the_same_settings_with_key_and_value(tmp_path: Path, text: str,
+                                                          expected: str) -> None:
+    (tmp_path / "empty").mkdir()
+    path = tmp_path / "c.toml"
+    path.write_text(text + f'[alljoyn]\nenabled = false\n[gateway]\nstate_dir = "{tmp_path}"\n'
+                    if "[gateway]" not in text else
+                    text + f'state_dir = "{tmp_path}"\n[alljoyn]\nenabled = false\n')
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OCFAJ_")}
+    done = subprocess.run([sys.executable, "-m", "bridge", "run", "--config", str(path)],
+                          capture_output=True, text=True, env=clean, cwd=ROOT, timeout=60,
+                          check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"ocfaj: {path}: " + expected.format(dir=tmp_path) + "\n"
