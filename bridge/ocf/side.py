@@ -148,18 +148,22 @@ class OcfSide:
         sightings: dict[str, Sighting] = {}
         for reply in replies:
             self._add_reply(sightings, reply)
-        for uri in self.config.unicast_peers:
-            peer = parse_endpoint(uri)
-            if peer is None or peer.secure:
-                continue
-            try:
-                value = await self.client.get(peer, "/oic/res", limit=self._listing_limit)
-            except DeviceError as err:
-                log.debug("unicast discovery of %s failed: %s", uri, err.message)
-                continue
-            _merge(sightings, parse_res(value, peer), peer, "")
+        peers = [p for p in map(parse_endpoint, self.config.unicast_peers)
+                 if p is not None and not p.secure]
+        # Asked all at once: one silent peer must not hold up the round for the others.
+        answers = await asyncio.gather(*(self._listing_of(peer) for peer in peers))
+        for peer, value in zip(peers, answers, strict=True):
+            if value is not None:
+                _merge(sightings, parse_res(value, peer), peer, "")
         await self.devices.update(sightings)
         self.rounds += 1
+
+    async def _listing_of(self, peer: Endpoint) -> Any:
+        try:
+            return await self.client.get(peer, "/oic/res", limit=self._listing_limit)
+        except DeviceError as err:
+            log.debug("unicast discovery of %s failed: %s", peer.uri, err.message)
+            return None
 
     @property
     def _listing_limit(self) -> int:
