@@ -114,3 +114,22 @@ async def test_discovery_of_sixty_devices_in_one_process(
     assert all(t.available and "switch" in t.capabilities for t in registry)
     assert side.status()["available"] == count
     assert side.block2_fetches > 0
+
+
+async def test_a_clean_stop_after_a_device_left_raises_nothing(
+        ocf_network: OcfNetwork, ocf_side: SideFactory, registry: Registry,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The observations of a device that left end on an error; ending them again at shutdown
+    # made aiocoap assert "ClientObservation cancelled twice".
+    lamp = SimProcess(ocf_network.add_host("lamp"), "light", "Lamp")
+    lamp.expect("ready")
+    side = await ocf_side()
+    await await_until(lambda: by_name(registry, "Lamp") is not None, timeout=15)
+    light = by_name(registry, "Lamp")
+    assert light is not None
+    lamp.send(cmd="leave", device="Lamp")
+    lamp.expect("left")
+    await await_until(lambda: not light.available, timeout=15)
+    await side.shutdown()
+    problems = [r for r in caplog.records if r.levelno >= 40 or r.exc_info]
+    assert problems == [], [r.getMessage() for r in problems]
