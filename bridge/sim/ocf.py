@@ -25,7 +25,7 @@ from bridge.ocf.model_resources import model_resource, unique_href
 from bridge.ocf.netif import multicast_interfaces
 from bridge.ocf.served import ServedDevice
 from bridge.sim.device import SimDevice
-from bridge.sim.ocf_faults import FaultyEndpoint
+from bridge.sim.ocf_faults import FaultyEndpoint, FaultyListingEndpoint
 
 
 class SimListing:
@@ -44,8 +44,9 @@ class SimListing:
             return
         groups = [(group, name) for name in multicast_interfaces(self._interfaces)
                   for group in (wire.MCAST_V4, wire.MCAST_V6["link"])]
-        self._endpoint = CoapEndpoint(None, port=self._port, multicast=groups,
-                                      listed=self._listed)
+        self._endpoint = FaultyListingEndpoint(
+            lambda: [s.device for s in self.servers if s.serving], port=self._port,
+            multicast=groups, listed=self._listed)
         await self._endpoint.start()
 
     def _listed(self) -> list[tuple[ServedDevice, int]]:
