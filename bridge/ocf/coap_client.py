@@ -187,6 +187,8 @@ class OcfClient:
         if observation.cancelled:
             return
         observation.cancelled = True
+        if observation.refused:
+            return  # the device never registered it: nothing to cancel there or here
         request = observation.request
         if request is not None and request.observation is not None:
             request.observation.cancel()
