@@ -190,7 +190,10 @@ class OcfClient:
         if observation.refused:
             return  # the device never registered it: nothing to cancel there or here
         request = observation.request
-        if request is not None and request.observation is not None:
+        # An observation that ended with an error answer is already cancelled in aiocoap,
+        # which refuses a second cancel.
+        if (request is not None and request.observation is not None
+                and not request.observation.cancelled):
             request.observation.cancel()
         if observation.task is not None:
             observation.task.cancel()
