@@ -7,7 +7,8 @@ the OCF side's :class:`~bridge.ocf.coap_server.CoapEndpoint` whose site asks the
 - ``delay``: sleep that many seconds before answering (every request);
 - DROP: send no response (a CON request gets only the empty ACK that RFC 7252 section 5.2.2
   allows, so the client waits for a separate response that never comes and times out);
-- ERROR: answer with ``error_code`` as the CoAP code (503 -> 5.03) and a diagnostic payload;
+- ERROR: answer with ``error_code`` as the CoAP code (503 -> 5.03) and a diagnostic payload,
+  without carrying the request out (a refused write changes nothing);
 - MALFORMED: answer with a payload that is not CBOR while claiming content format 10000.
 
 By default ``/oic/res``, ``/oic/d`` and ``/oic/p`` are not faulted, so a faulty device is still
@@ -54,6 +55,8 @@ class _FaultySite(_Site):
         action = await _decide(device.faults)
         if action is FaultAction.DROP:
             return aiocoap.Message(code=code_of(205), no_response=_NO_RESPONSE_ANY)
+        if action is FaultAction.ERROR:  # refused: the request is not carried out
+            return _apply(device, action, aiocoap.Message(code=code_of(500)))
         return _apply(device, action, await super().render(request))
 
     async def deliver(self, path: str, notification: aiocoap.Message) -> aiocoap.Message | None:
