@@ -3,7 +3,9 @@
 Layer: ``bridge.ocf`` I/O (aiocoap). Requests carry Accept 10000 and the version options
 (PROTOCOL_FACTS.md interop list); answers are read leniently (format 60 or none, with or
 without a version option). Failures become ``bridge.core.errors`` types: an error answer is
-``DeviceError(code, diagnostic)``, silence is ``DeviceTimeout``.
+``DeviceError(code, diagnostic)``, silence is ``DeviceTimeout``. An observation the device
+refuses with an answer (an error code, or no Observe option) ends quietly with a warning: the
+device answered, so it is not reported as failed (``on_end`` is for silence and broken streams).
 
 Cancelling an observation must send a GET with Observe=1 on the observation's own token;
 aiocoap 0.4 only forgets observations locally, so :meth:`OcfClient.deregister` hands aiocoap's
@@ -77,6 +79,9 @@ class Observation:
     token: bytes = b""
     request: Any = None
     cancelled: bool = False
+    #: the device answered the registration without observing (an error code, or no
+    #: Observe option): the observation ended without ``on_end``.
+    refused: bool = False
 
 
 class OcfClient:
@@ -174,8 +179,15 @@ class OcfClient:
             async with asyncio.timeout(self.timeout):
                 first = await request.response
             observation.token = bytes(message.token)
-            on_value(decode_answer(first, self.max_payload))
-            if request.observation is None or first.opt.observe is None:
+            if first.code.is_successful():
+                on_value(decode_answer(first, self.max_payload))
+            if not first.code.is_successful() or first.opt.observe is None:
+                # The device answered: it is there, this resource is just not observable for
+                # us (4.01 of a secured resource, 4.04, 5.00...). Its availability is for the
+                # discovery rounds to judge; its state stays what the last read gave.
+                self._refused(observation, first)
+                return
+            if request.observation is None:
                 raise DeviceError(500, f"{observation.href} refused the observation")
             async for notification in request.observation:
                 on_value(decode_answer(notification, self.max_payload))
@@ -191,11 +203,26 @@ class OcfClient:
         if not observation.cancelled:
             on_end(reason)
 
+    def _refused(self, observation: Observation, first: Any) -> None:
+        observation.refused = True
+        if first.code.is_successful():
+            log.warning("OCF %s: the device answered without observing (no Observe option); "
+                        "its state is not followed until the device is read again",
+                        request_uri(observation.ep, observation.href))
+            return
+        text = bytes(first.payload).decode("utf-8", "replace")[:200]
+        log.warning("OCF %s: the device refused the observation with %s%s; its state is "
+                    "not followed until the device is read again",
+                    request_uri(observation.ep, observation.href), first.code.dotted,
+                    f" ({text})" if text else "")
+
     async def deregister(self, observation: Observation) -> None:
         """End an observation for real: GET with Observe=1 on its token, then stop locally."""
         if observation.cancelled:
             return
         observation.cancelled = True
+        if observation.refused:
+            return  # the device never registered it: nothing to cancel there or here
         request = observation.request
         # An observation that ended on an error is cancelled already (aiocoap asserts on a
         # second cancel).

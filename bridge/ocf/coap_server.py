@@ -12,6 +12,7 @@ It must not know Things or models: what it serves comes in as :class:`ServedDevi
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -57,8 +58,9 @@ class _Site(aiocoap.interfaces.Resource):  # type: ignore[misc]
     async def render(self, request: Any) -> aiocoap.Message:
         return to_message(await self._endpoint.answer(request))
 
-    async def deliver(self, notification: aiocoap.Message) -> aiocoap.Message | None:
-        """A queued notification as it goes out (a simulator's faults change it here)."""
+    async def deliver(self, path: str, notification: aiocoap.Message) -> aiocoap.Message | None:
+        """A queued notification of ``path`` as it goes out (a simulator's faults change it
+        here; None: it is not sent)."""
         return notification
 
     async def render_to_pipe(self, pipe: Any) -> None:
@@ -158,7 +160,8 @@ class CoapEndpoint:
             first.opt.observe = 0
             pipe.add_response(first, is_last=False)
             remote = message.remote.as_response_address()
-            await queue.run(pipe, lambda: self._backlog(remote), site.deliver)
+            await queue.run(pipe, lambda: self._backlog(remote),
+                            functools.partial(site.deliver, request.path))
         finally:
             watchers.discard(queue)
             if queue.dropped:

@@ -74,6 +74,14 @@ def model_representation(model: CapabilityModel, state: Mapping[str, Value]) -> 
     return props
 
 
+def model_property_names(model: CapabilityModel) -> frozenset[str]:
+    """Every name :func:`model_write` understands: the model's properties, its unit property,
+    its constants and the common properties (the last two only to refuse them as read-only)."""
+    units = {b.value.units_property for b in model.ocf.properties if b.value.units_property}
+    return frozenset({b.name for b in model.ocf.properties} | units
+                     | {k for k, _ in model.ocf.constants} | COMMON_PROPERTIES)
+
+
 def model_write(model: CapabilityModel, body: Mapping[str, Any]) -> dict[str, Value]:
     """Canonical values of an OCF POST body in the model's property names.
 

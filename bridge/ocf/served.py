@@ -6,12 +6,14 @@ device, or a simulated device); :func:`handle` turns one decoded :class:`Request
 :class:`Reply`. The aiocoap glue (``bridge.ocf.coap_server``) only converts messages, so every
 rule here (PROTOCOL_FACTS.md interop list: 4.06 for Accept 60/50, 4.15 for a POST in format 60,
 silence on a multicast filter that matches nothing, eps of the request's family) is
-unit-tested and fuzzed without a network.
+unit-tested and fuzzed without a network. Where the OCF specification asks for "an error"
+without naming a code, the answers are those of the reference stack (IoTivity-Lite); the table
+in docs/ocf.md ("Answers where the specification leaves room") gives each one and its reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ from bridge.core.errors import (
     DeviceUnavailable,
     NotAllowed,
     ReadOnly,
+    UnknownProperty,
     UnknownThing,
 )
 from bridge.model.types import Value
@@ -31,7 +34,8 @@ from bridge.ocf.wire import BM_DISCOVERABLE, BM_OBSERVABLE, PayloadError
 Reader = Callable[[], Mapping[str, Value]]
 #: Applies a checked POST body; returns the resource's new representation (or None).
 Writer = Callable[[dict[str, Any]], Awaitable[Mapping[str, Value] | None]]
-READ_ONLY_INTERFACES = ("oic.if.s", "oic.if.r")
+#: Interfaces through which the OCF interface definitions allow no UPDATE (POST).
+READ_ONLY_INTERFACES = ("oic.if.s", "oic.if.r", "oic.if.ll")
 
 
 class OcfStatus(Exception):
@@ -172,11 +176,12 @@ def _check_common(request: Request) -> Reply | None:
 def handle_res(devices: Sequence[tuple[ServedDevice, Sequence[str]]], request: Request) -> Reply:
     """``/oic/res``: the links of every device served here (``oic.if.ll`` or baseline)."""
     problem = _check_common(request)
+    wanted_if = query_values(request.query, "if")
+    interface = wanted_if[0] if wanted_if else RES_INTERFACES[0]
+    if problem is None:
+        problem = _interface_problem("/oic/res", RES_INTERFACES, interface, request.method)
     if problem is None and request.method != "GET":
         problem = Reply(405, diagnostic="/oic/res is read-only")
-    wanted_if = query_values(request.query, "if")
-    if problem is None and wanted_if and wanted_if[0] not in RES_INTERFACES:
-        problem = Reply(400, diagnostic=f"/oic/res has no interface {wanted_if[0]!r}")
     if problem is not None:
         return Reply(problem.code, silent=True) if request.multicast else problem
     links = listing(devices, request.query)
@@ -197,9 +202,23 @@ def _target(device: ServedDevice, request: Request) -> tuple[ServedResource, str
         return Reply(404, diagnostic=f"no resource {request.path}")
     wanted_if = query_values(request.query, "if")
     interface = wanted_if[0] if wanted_if else resource.ifs[0]
-    if interface not in resource.ifs:
-        return Reply(400, diagnostic=f"{resource.href} has no interface {interface!r}")
-    return resource, interface
+    problem = _interface_problem(resource.href, resource.ifs, interface, request.method)
+    return problem if problem is not None else (resource, interface)
+
+
+def _interface_problem(href: str, offered: Sequence[str], interface: str,
+                       method: str) -> Reply | None:
+    """4.03 for an interface the resource does not offer, or one that allows no POST.
+
+    The OCF interface rules only ask for an error here; 4.03 is the reference stack's answer
+    (docs/ocf.md, "Answers where the specification leaves room").
+    """
+    if interface not in offered:
+        return Reply(403, diagnostic=f"{href} has no interface {interface!r} "
+                                     f"(offered: {', '.join(offered)})")
+    if method == "POST" and interface in READ_ONLY_INTERFACES:
+        return Reply(403, diagnostic=f"{href} cannot be updated through {interface}")
+    return None
 
 
 def read(device: ServedDevice, request: Request) -> Reply:
@@ -229,15 +248,35 @@ async def handle(device: ServedDevice, request: Request) -> Reply:
 
 async def _post(device: ServedDevice, resource: ServedResource, interface: str,
                 request: Request) -> Reply:
-    if resource.write is None or interface in READ_ONLY_INTERFACES:
+    if resource.write is None:
         return Reply(405, diagnostic=f"{resource.href} is read-only ({interface})")
     if request.content_format not in (None, wire.CF_OCF_CBOR):
         return Reply(415, diagnostic=f"POST payloads must be content format {wire.CF_OCF_CBOR}")
-    body = wire.decode_map(request.payload)
+    # An empty POST is an update that changes nothing (a method resource: a call without
+    # arguments); each writer decides what an empty body means for it.
+    body = wire.decode_map(request.payload) if request.payload else {}
     if not device.available:
         raise OcfStatus(503, "the device behind this resource is unavailable")
     new = await resource.write(body)
     return Reply(204, dict(new) if new is not None else None)
+
+
+def known_properties(body: Mapping[str, Any], known: Collection[str],
+                     where: str) -> dict[str, Any]:
+    """The part of a POST ``body`` that names properties of the resource (``known``).
+
+    Other names are ignored, as the reference stack does (the resource has nowhere to keep
+    them, and clients that send a whole representation back keep working), unless nothing
+    would remain of a non-empty body: an update that would silently change nothing is
+    refused with 4.00 instead of a 2.04 that reports a write which never happened.
+    """
+    kept = {name: value for name, value in body.items() if name in known}
+    if body and not kept:
+        names = ", ".join(repr(name) for name in sorted(body))
+        raise UnknownProperty(f"{where} has none of the properties {names} "
+                              f"(known: {', '.join(sorted(known)) or 'none'})",
+                              prop=sorted(body)[0])
+    return kept
 
 
 def _representation(device: ServedDevice, resource: ServedResource,

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge import naming
-from bridge.core.errors import ReadOnly, UnknownProperty
+from bridge.core.errors import ReadOnly
 from bridge.core.registry import Command, InvokeMethod, SetProperties
 from bridge.core.thing import Capability, GenericMember, GenericProperty, Thing
 from bridge.model.types import Value
 from bridge.ocf.info import platform_payload, virtual_device_payload, virtual_device_types
 from bridge.ocf.model_resources import model_resource, unique_href
-from bridge.ocf.served import ServedDevice, ServedResource
+from bridge.ocf.served import ServedDevice, ServedResource, known_properties
 
 log = logging.getLogger("ocfaj.ocf.virtual")
 
@@ -132,16 +132,13 @@ def _property_resource(href: str, rts: tuple[str, ...], props: list[GenericPrope
 
     async def write(body: dict[str, Any]) -> Mapping[str, Value]:
         values: dict[str, Value] = {}
-        for name, value in body.items():
-            prop = by_ocf.get(name)
-            if prop is None:
-                raise UnknownProperty(f"{href} has no property {name!r}", prop=name)
+        for name, value in known_properties(body, by_ocf, href).items():
+            prop = by_ocf[name]
             if prop.access != "rw":
                 raise ReadOnly(f"{href}: {name} is read-only", prop=name)
             values[prop.name] = value
-        if not values:
-            raise UnknownProperty(f"empty write to {href}: name a property")
-        await command(SetProperties(key, values))
+        if values:
+            await command(SetProperties(key, values))
         return read()
 
     ifs = ("oic.if.rw" if writable else "oic.if.r", "oic.if.baseline")
@@ -153,12 +150,8 @@ def _method_resource(layout: VirtualLayout, href: str, rt: str, key: str,
     by_ocf = {naming.alljoyn_to_ocf_property(name): name for name, _ in method.in_args}
 
     async def write(body: dict[str, Any]) -> Mapping[str, Value]:
-        args: dict[str, Value] = {}
-        for name, value in body.items():
-            if name not in by_ocf:
-                raise UnknownProperty(f"{href}: method {method.name} has no argument {name!r}",
-                                      prop=name)
-            args[by_ocf[name]] = value
+        kept = known_properties(body, by_ocf, f"{href} ({method.name})")
+        args = {by_ocf[name]: value for name, value in kept.items()}
         out = await command(InvokeMethod(key, method.name, args))
         result = {naming.alljoyn_to_ocf_property(k): v for k, v in out.items()}
         layout.last[href] = result

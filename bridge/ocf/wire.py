@@ -62,6 +62,12 @@ def decode(payload: bytes) -> Any:
         return None
     try:
         value = cbor2.loads(payload)
+    except cbor2.CBORDecodeEOF:
+        # The data ends inside an item. The reference stack answers such a request 4.13 (it
+        # takes a short payload for one its buffer cut); the payload is malformed, and 4.00
+        # says so (docs/ocf.md, "Answers where the specification leaves room").
+        raise PayloadError(f"truncated CBOR payload: it ends inside an item "
+                           f"({len(payload)} bytes)") from None
     except Exception as err:  # cbor2 raises several types (and ValueError subclasses)
         raise PayloadError(f"malformed CBOR payload: {err}") from None
     return _plain(value, 0)

@@ -10,7 +10,8 @@ stdin commands
   ``{"cmd": "return", "device": "Lamp"}``  and comes back (OCF: on new ports)
   ``{"cmd": "faults", "device": "Lamp", "drop": 0.3, "delay": 0.2, "error": 0.1,
   "error_code": 503, "malformed": 0.1, "seed": 7}``  replaces the device's fault injection
-  (keys left out are 0; ``{"cmd": "faults", "device": "Lamp"}`` turns faults off)
+  (keys left out are 0; ``"paths": ["/oic/d"]`` limits them to those OCF hrefs;
+  ``{"cmd": "faults", "device": "Lamp"}`` turns faults off)
   ``{"cmd": "stats", "device": "Lamp"}``   answered ``{"event": "stats", "device": "Lamp",
   ...}`` with what the simulated stack counted (OCF: ``bridge.sim.ocf_stack``)
   ``{"cmd": "ping"}``                      answered ``{"event": "pong"}``: every command

@@ -28,6 +28,8 @@ _DEFAULTS: dict[str, Value] = {
 }
 
 ChangeListener = Callable[[str, Mapping[str, Value]], None]
+#: OCF hrefs that faults leave alone unless ``Faults.paths`` names them.
+CORE_PATHS = frozenset({"/oic/res", "/oic/d", "/oic/p"})
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class Faults:
     Shares are probabilities in 0..1, drawn per request; ``delay`` seconds are added to every
     answer. An injected error answers with ``error_code`` (a CoAP-style number: CoAP servers
     send it as the response code, D-Bus peers as ``org.openconnectivity.Error.Code<NNN>``).
+    ``paths`` (OCF only) names the hrefs the faults apply to, the core ones included
+    (``/oic/res``, ``/oic/d``, ``/oic/p``); empty, they apply to every resource of the device
+    except those three, so that a faulty device is still found and identified.
     """
 
     drop: float = 0.0
@@ -62,6 +67,7 @@ class Faults:
     error_code: int = 503
     malformed: float = 0.0
     seed: int | None = None
+    paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("drop", "error", "malformed"):
@@ -70,11 +76,22 @@ class Faults:
                 raise ValueError(f"faults.{name} must be a share between 0 and 1, got {share}")
         if self.delay < 0:
             raise ValueError(f"faults.delay must be >= 0 seconds, got {self.delay}")
+        for path in self.paths:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ValueError(f"faults.paths must be hrefs starting with '/', got {path!r}")
         self._random = random.Random(self.seed)
 
     @property
     def active(self) -> bool:
         return bool(self.drop or self.delay or self.error or self.malformed)
+
+    def applies_to(self, path: str) -> bool:
+        """Whether a request to ``path`` (an OCF href) gets these faults."""
+        if not self.active:
+            return False
+        if self.paths:
+            return path in self.paths
+        return path not in CORE_PATHS
 
     def decide(self) -> FaultAction:
         """The fate of the next request."""

@@ -2,8 +2,9 @@
 
 Layer: ``bridge.sim`` (pure: argparse and dicts in, :class:`~bridge.sim.device.Faults` out).
 ``ocfaj simulate ocf|alljoyn`` take ``--drop 0.3 --delay 0.2 --error 0.1 --error-code 503
---malformed 0.1 --fault-seed 7``; the control command ``{"cmd": "faults", ...}`` takes the same
-keys (``drop``, ``delay``, ``error``, ``error_code``, ``malformed``, ``seed``).
+--malformed 0.1 --fault-seed 7`` (and, for OCF, ``--fault-path /oic/d``, repeatable); the control
+command ``{"cmd": "faults", ...}`` takes the same keys (``drop``, ``delay``, ``error``,
+``error_code``, ``malformed``, ``seed``, ``paths``: a list of hrefs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from bridge.sim.device import Faults
 
-FAULT_KEYS = ("drop", "delay", "error", "error_code", "malformed", "seed")
+FAULT_KEYS = ("drop", "delay", "error", "error_code", "malformed", "seed", "paths")
 
 
 def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,13 +34,17 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
                        help="share (0..1) of requests answered with a malformed payload")
     group.add_argument("--fault-seed", type=int, default=None, metavar="N",
                        help="seed of the fault draws, for repeatable runs")
+    group.add_argument("--fault-path", action="append", default=[], metavar="HREF",
+                       help="OCF: fault only requests to this href, /oic/res, /oic/d and "
+                            "/oic/p included (repeatable; default: every resource but those)")
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:
     """The :class:`Faults` the command line asked for; ``ValueError`` names a bad value."""
     return faults_from_mapping({"drop": args.drop, "delay": args.delay, "error": args.error,
                                 "error_code": args.error_code, "malformed": args.malformed,
-                                "seed": args.fault_seed})
+                                "seed": args.fault_seed,
+                                "paths": args.fault_path})
 
 
 def faults_from_mapping(values: Mapping[str, Any]) -> Faults:
@@ -60,10 +65,14 @@ def faults_from_mapping(values: Mapping[str, Any]) -> Faults:
     seed = values.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
-    return Faults(error_code=code, seed=seed, **checked)
+    paths = values.get("paths", [])
+    if not isinstance(paths, list | tuple) or not all(isinstance(p, str) for p in paths):
+        raise ValueError(f"paths must be a list of hrefs, got {paths!r}")
+    return Faults(error_code=code, seed=seed, paths=tuple(paths), **checked)
 
 
 def describe(faults: Faults) -> dict[str, Any]:
     """The settings of ``faults``, as reported in control events."""
     return {"drop": faults.drop, "delay": faults.delay, "error": faults.error,
-            "error_code": faults.error_code, "malformed": faults.malformed, "seed": faults.seed}
+            "error_code": faults.error_code, "malformed": faults.malformed, "seed": faults.seed,
+            "paths": list(faults.paths)}

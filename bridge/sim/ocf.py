@@ -46,8 +46,9 @@ class SimListing:
             return
         groups = [(group, name) for name in multicast_interfaces(self._interfaces)
                   for group in (wire.MCAST_V4, wire.MCAST_V6["link"])]
-        self._endpoint = ListingEndpoint(port=self._port, multicast=groups,
-                                         listed=self._listed, quirks=self.quirks)
+        self._endpoint = ListingEndpoint(
+            lambda: [s.device for s in self.servers if s.serving], port=self._port,
+            multicast=groups, listed=self._listed, quirks=self.quirks)
         await self._endpoint.start()
 
     def stats(self) -> dict[str, int]:

@@ -7,72 +7,82 @@ the OCF side's :class:`~bridge.ocf.coap_server.CoapEndpoint` whose site asks the
 - ``delay``: sleep that many seconds before answering (every request);
 - DROP: send no response (a CON request gets only the empty ACK that RFC 7252 section 5.2.2
   allows, so the client waits for a separate response that never comes and times out);
-- ERROR: answer with ``error_code`` as the CoAP code (503 -> 5.03) and a diagnostic payload;
+- ERROR: answer with ``error_code`` as the CoAP code (503 -> 5.03) and a diagnostic payload,
+  without carrying the request out (a refused write changes nothing);
 - MALFORMED: answer with a payload that is not CBOR while claiming content format 10000.
 
-``/oic/res``, ``/oic/d`` and ``/oic/p`` are never faulted, so a faulty device is still found
-and identified and the faults land where clients handle them: reads, writes, observations.
+By default ``/oic/res``, ``/oic/d`` and ``/oic/p`` are not faulted, so a faulty device is still
+found and identified and the faults land where clients handle them: reads, writes,
+observations. ``Faults.paths`` names the hrefs to fault instead, the core ones included. A
+process's multicast ``/oic/res`` responder (:class:`FaultyListingEndpoint`) applies the faults
+of the first device whose ``paths`` name ``/oic/res``, and answers errors even to multicast
+requests, which a well-behaved server never does (RFC 7252 section 8.2).
 It must not decide anything itself: every choice comes from ``Faults.decide()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiocoap
 
 from bridge.ocf import wire
 from bridge.ocf.coap_messages import code_of, set_version, to_message
-from bridge.ocf.coap_server import CoapEndpoint, _Site
+from bridge.ocf.coap_server import CoapEndpoint, Listed, _Site
 from bridge.ocf.served import Reply, ServedDevice
-from bridge.sim.device import FaultAction, SimDevice
+from bridge.sim.device import FaultAction, Faults, SimDevice
 
 #: Initial byte 0x1c is reserved in CBOR (RFC 8949 section 3): no decoder accepts it.
 MALFORMED_PAYLOAD = b"\x1cinjected fault: not CBOR"
-UNFAULTED_PATHS = frozenset({"/oic/res", "/oic/d", "/oic/p"})
 #: RFC 7967 No-Response value "not interested in any response".
 _NO_RESPONSE_ANY = 26
 
+#: The device whose faults a request to a path gets, or None to answer normally.
+FaultsFor = Callable[[str], SimDevice | None]
+
 
 class _FaultySite(_Site):
-    def __init__(self, endpoint: CoapEndpoint, device: SimDevice) -> None:
+    def __init__(self, endpoint: CoapEndpoint, faulty: FaultsFor) -> None:
         super().__init__(endpoint)
-        self._device = device
+        self._faulty = faulty
 
     async def render(self, request: Any) -> aiocoap.Message:
-        faults = self._device.faults
-        path = "/" + "/".join(request.opt.uri_path)
-        if not faults.active or path in UNFAULTED_PATHS:
+        device = self._faulty("/" + "/".join(request.opt.uri_path))
+        if device is None:
             return await super().render(request)
-        action = await self._decide()
+        action = await _decide(device.faults)
         if action is FaultAction.DROP:
             return aiocoap.Message(code=code_of(205), no_response=_NO_RESPONSE_ANY)
-        return self._apply(action, await super().render(request))
+        if action is FaultAction.ERROR:  # refused: the request is not carried out
+            return _apply(device, action, aiocoap.Message(code=code_of(500)))
+        return _apply(device, action, await super().render(request))
 
-    async def deliver(self, notification: aiocoap.Message) -> aiocoap.Message | None:
-        if not self._device.faults.active:
+    async def deliver(self, path: str, notification: aiocoap.Message) -> aiocoap.Message | None:
+        device = self._faulty(path)
+        if device is None:
             return notification
-        action = await self._decide()
-        return None if action is FaultAction.DROP else self._apply(action, notification)
+        action = await _decide(device.faults)
+        return None if action is FaultAction.DROP else _apply(device, action, notification)
 
-    async def _decide(self) -> FaultAction:
-        faults = self._device.faults
-        action = faults.decide()
-        if faults.delay:
-            await asyncio.sleep(faults.delay)
-        return action
 
-    def _apply(self, action: FaultAction, message: aiocoap.Message) -> aiocoap.Message:
-        faults = self._device.faults
-        if action is FaultAction.ERROR:
-            return to_message(Reply(faults.error_code, diagnostic=(
-                f"injected fault: {self._device.name} answers {faults.error_code}")))
-        if action is FaultAction.MALFORMED:
-            message = aiocoap.Message(code=message.code, payload=MALFORMED_PAYLOAD,
-                                      content_format=wire.CF_OCF_CBOR)
-            set_version(message, wire.OPT_CONTENT_VERSION)
-        return message
+async def _decide(faults: Faults) -> FaultAction:
+    action = faults.decide()
+    if faults.delay:
+        await asyncio.sleep(faults.delay)
+    return action
+
+
+def _apply(device: SimDevice, action: FaultAction, message: aiocoap.Message) -> aiocoap.Message:
+    code = device.faults.error_code
+    if action is FaultAction.ERROR:
+        return to_message(Reply(code, diagnostic=f"injected fault: {device.name} answers {code}"))
+    if action is FaultAction.MALFORMED:
+        message = aiocoap.Message(code=message.code, payload=MALFORMED_PAYLOAD,
+                                  content_format=wire.CF_OCF_CBOR)
+        set_version(message, wire.OPT_CONTENT_VERSION)
+    return message
 
 
 class FaultyEndpoint(CoapEndpoint):
@@ -83,8 +93,32 @@ class FaultyEndpoint(CoapEndpoint):
         super().__init__(own, bind_host=bind_host, port=port)
         self._device = device
 
+    def faulty_for(self, path: str) -> SimDevice | None:
+        """The device whose faults apply to ``path`` on this responder, if any."""
+        return self._device if self._device.faults.applies_to(path) else None
+
     async def start(self) -> int:
         port = await super().start()
         # aiocoap documents replacing the site of a running context through this attribute.
-        self._context.serversite = _FaultySite(self, self._device)
+        self._context.serversite = _FaultySite(self, self.faulty_for)
+        return port
+
+
+class FaultyListingEndpoint(CoapEndpoint):
+    """The multicast ``/oic/res`` responder of a process, faulted by the first of
+    ``devices()`` whose ``Faults.paths`` name ``/oic/res``."""
+
+    def __init__(self, devices: Callable[[], Sequence[SimDevice]], *, port: int,
+                 multicast: Sequence[tuple[str, str]], listed: Listed) -> None:
+        super().__init__(None, port=port, multicast=multicast, listed=listed)
+        self._devices = devices
+
+    def faulty_for(self, path: str) -> SimDevice | None:
+        """The device whose faults apply to ``path`` on this responder, if any."""
+        return next((d for d in self._devices()
+                     if "/oic/res" in d.faults.paths and d.faults.applies_to(path)), None)
+
+    async def start(self) -> int:
+        port = await super().start()
+        self._context.serversite = _FaultySite(self, self.faulty_for)
         return port

@@ -31,7 +31,7 @@ import collections
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -40,8 +40,10 @@ from aiocoap.numbers.types import Type
 from aiocoap.optiontypes import BlockOption
 
 from bridge.ocf.coap_messages import code_of, is_multicast
-from bridge.ocf.coap_server import CoapEndpoint, Listed, _Site
+from bridge.ocf.coap_server import Listed
 from bridge.ocf.netif import unmapped
+from bridge.sim.device import SimDevice
+from bridge.sim.ocf_faults import FaultyListingEndpoint, _FaultySite
 
 log = logging.getLogger("ocfaj.sim.stack")
 
@@ -105,11 +107,11 @@ class StackQuirks:
         return asdict(self)
 
 
-class _ListingSite(_Site):
-    """The responder's site: the quirks, then the endpoint's ordinary answers."""
+class _ListingSite(_FaultySite):
+    """The responder's site: the quirks, then the endpoint's answers (with its faults)."""
 
     def __init__(self, endpoint: ListingEndpoint) -> None:
-        super().__init__(endpoint)
+        super().__init__(endpoint, endpoint.faulty_for)
         self._listing = endpoint
 
     async def render_to_pipe(self, pipe: Any) -> None:
@@ -179,12 +181,13 @@ def _client_of(request: Any) -> tuple[str, int]:
     return unmapped(str(sockaddr[0])), int(sockaddr[1])
 
 
-class ListingEndpoint(CoapEndpoint):
-    """The multicast ``/oic/res`` responder of a simulator process, with its stack quirks."""
+class ListingEndpoint(FaultyListingEndpoint):
+    """The multicast ``/oic/res`` responder of a simulator process, with its stack quirks
+    (and the fault injection of ``bridge.sim.ocf_faults``)."""
 
-    def __init__(self, *, port: int, multicast: list[tuple[str, str]], listed: Listed,
-                 quirks: StackQuirks) -> None:
-        super().__init__(None, port=port, multicast=multicast, listed=listed)
+    def __init__(self, devices: Callable[[], Sequence[SimDevice]], *, port: int,
+                 multicast: list[tuple[str, str]], listed: Listed, quirks: StackQuirks) -> None:
+        super().__init__(devices, port=port, multicast=multicast, listed=listed)
         self.quirks = quirks
         #: unfinished block-wise transfers: client (address, port) -> when they expire.
         self.transfers: dict[tuple[str, int], float] = {}

@@ -224,8 +224,13 @@ def _state(reader: _Reader, raw: dict[str, Any], key: str, caps: list[str],
 
 
 def _faults(reader: _Reader, raw: dict[str, Any], key: str) -> Faults:
-    reader.only(raw, key, {"drop", "delay", "error", "error_code", "malformed", "seed"})
+    reader.only(raw, key, {"drop", "delay", "error", "error_code", "malformed", "seed",
+                           "paths"})
     values: dict[str, Any] = {}
+    paths = reader.get(raw, "paths", list, [], key=key)
+    if not all(isinstance(path, str) for path in paths):
+        raise reader.fail(f"{key}.paths", "a list of hrefs is expected")
+    values["paths"] = tuple(paths)
     for name in ("drop", "delay", "error", "malformed"):
         values[name] = reader.get(raw, name, float, 0.0, key=key)
     values["error_code"] = reader.get(raw, "error_code", int, 503, key=key)

@@ -15,6 +15,8 @@ from aiocoap.optiontypes import UintOption
 from bridge.model import load_catalogue
 from bridge.sim.device import FaultAction, Faults, SimDevice
 from bridge.sim.ocf import OcfSimServer, SimListing
+from bridge.sim.ocf_faults import FaultyListingEndpoint
+from bridge.sim.testing.procs import free_udp_port
 
 OCF_CBOR = 10000
 ACCEPT_VERSION = 2049
@@ -89,3 +91,54 @@ async def test_error_code_and_delay(lamp: OcfSimServer, client: Any) -> None:
     lamp.device.faults = Faults(delay=0.1)
     fate, detail = await _fate(client, f"coap://127.0.0.1:{lamp.port}{lamp.hrefs['switch']}")
     assert (fate, detail) == (FaultAction.ANSWER, {"value": False})
+
+
+@pytest.mark.parametrize("path", ["/oic/res", "/oic/d", "/oic/p"])
+async def test_named_paths_fault_the_core_resources_too(lamp: OcfSimServer, client: Any,
+                                                        path: str) -> None:
+    lamp.device.faults = Faults(error=1.0, error_code=401, paths=(path,))
+    base = f"coap://127.0.0.1:{lamp.port}"
+    fate, detail = await _fate(client, base + path)
+    assert (fate, detail) == (FaultAction.ERROR, ("4.01 Unauthorized",
+                                                  "injected fault: Flaky Lamp answers 401"))
+    # Only the named path: the rest of the device answers as usual.
+    for other in {"/oic/res", "/oic/d", "/oic/p", lamp.hrefs["switch"]} - {path}:
+        fate, _ = await _fate(client, base + other)
+        assert fate is FaultAction.ANSWER, other
+
+
+async def test_the_process_listing_takes_the_faults_of_a_device_that_names_oic_res(
+        client: Any) -> None:
+    catalogue = load_catalogue()
+    servers = [OcfSimServer(SimDevice.of_type(name, catalogue, model),
+                            SimListing(multicast=False), bind_host="127.0.0.1")
+               for name, model in (("Quiet", "switch"), ("Broken", "light"))]
+    for server in servers:
+        await server.start()
+    # The multicast responder of SimListing, here without groups: reached by unicast.
+    listing = FaultyListingEndpoint(lambda: [s.device for s in servers],
+                                    port=free_udp_port("127.0.0.1"), multicast=[],
+                                    listed=lambda: [(s.served, s.port) for s in servers])
+    port = await listing.start()
+    broken = servers[1]
+    try:
+        uri = f"coap://127.0.0.1:{port}/oic/res"
+        fate, links = await _fate(client, uri)
+        assert fate is FaultAction.ANSWER and len({link["anchor"] for link in links}) == 2
+        broken.device.faults = Faults(error=1.0, error_code=500, paths=("/oic/d",))
+        assert (await _fate(client, uri))[0] is FaultAction.ANSWER  # /oic/res not named
+        broken.device.faults = Faults(error=1.0, error_code=500, paths=("/oic/res",))
+        fate, detail = await _fate(client, uri)
+        assert (fate, detail) == (FaultAction.ERROR, ("5.00 Internal Server Error",
+                                                      "injected fault: Broken answers 500"))
+    finally:
+        await listing.shutdown()
+        for server in servers:
+            await server.stop()
+
+
+def test_fault_paths_must_be_hrefs() -> None:
+    with pytest.raises(ValueError, match="hrefs"):
+        Faults(error=1.0, paths=("oic/d",))
+    assert not Faults(paths=("/oic/d",)).applies_to("/oic/d")  # no fault set: nothing applies
+    assert Faults(drop=1.0).applies_to("/switch") and not Faults(drop=1.0).applies_to("/oic/d")

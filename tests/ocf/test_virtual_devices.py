@@ -2,7 +2,8 @@
 
 Covers: /oic/res of the gateway (anchor, eps in the request's family), /oic/d with
 oic.d.virtual, the vodlist, POSTs validated against the model before reaching the origin,
-every bad-input answer, observe notifications on state changes, 5.03 while unavailable,
+every bad-input answer, the answers chosen where the OCF specification leaves room (the table
+of docs/ocf.md, row by row), observe notifications on state changes, 5.03 while unavailable,
 the generic AllJoyn mapping (property groups, method, signal), and a real observe cancel.
 """
 
@@ -112,19 +113,21 @@ BAD = [
     ("malformed CBOR", "POST", "/switch", b"\xa1\x65val", {}, "4.00"),
     ("not a map", "POST", "/switch", cbor2.dumps([1, 2]), {}, "4.00"),
     ("wrong type", "POST", "/switch", cbor2.dumps({"value": 3}), {}, "4.00"),
-    ("unknown property", "POST", "/switch", cbor2.dumps({"colour": 1}), {}, "4.00"),
+    ("only unknown properties", "POST", "/switch", cbor2.dumps({"colour": 1}), {}, "4.00"),
     ("out of range", "POST", "/brightness", cbor2.dumps({"brightness": 101}), {}, "4.00"),
-    ("read-only resource", "POST", "/temperature", cbor2.dumps({"temperature": 3}), {}, "4.05"),
-    ("sensor interface", "POST", "/switch?if=oic.if.s", cbor2.dumps({"value": True}), {},
-     "4.00"),
-    ("read-only interface", "POST", "/oic/d", cbor2.dumps({"n": "x"}), {}, "4.05"),
+    ("sensor interface", "POST", "/temperature", cbor2.dumps({"temperature": 3}), {}, "4.03"),
+    ("read-only resource", "POST", "/temperature?if=oic.if.baseline",
+     cbor2.dumps({"temperature": 3}), {}, "4.05"),
+    ("interface not offered", "POST", "/switch?if=oic.if.s", cbor2.dumps({"value": True}), {},
+     "4.03"),
+    ("read-only interface", "POST", "/oic/d", cbor2.dumps({"n": "x"}), {}, "4.03"),
     ("unknown path", "GET", "/nothing", b"", {}, "4.04"),
     ("oversize payload", "POST", "/switch", cbor2.dumps({"value": "x" * 1500}), {}, "4.13"),
     ("accept 60", "GET", "/switch", b"", {"accept": 60}, "4.06"),
     ("accept json", "GET", "/switch", b"", {"accept": 50}, "4.06"),
     ("format 60 POST", "POST", "/switch", cbor2.dumps({"value": True}),
      {"content_format": 60}, "4.15"),
-    ("unknown interface", "GET", "/switch?if=oic.if.x", b"", {}, "4.00"),
+    ("unknown interface", "GET", "/switch?if=oic.if.x", b"", {}, "4.03"),
     ("DELETE", "DELETE", "/switch", b"", {}, "4.05"),
 ]
 
@@ -141,6 +144,85 @@ async def test_bad_input_is_answered_and_never_reaches_the_device(
     assert setup.origin.commands == []
     # the server keeps running
     assert body(await request(setup.ctx, "GET", setup.uri("/switch"))) == {"value": False}
+
+
+# The rows of the docs/ocf.md table "Answers where the specification leaves room".
+
+async def test_unknown_property_beside_a_known_one_is_ignored_and_the_rest_applied(
+        setup: Setup) -> None:
+    answer = await request(setup.ctx, "POST", setup.uri("/switch"),
+                           cbor2.dumps({"value": True, "colour": 1}), content_format=10000)
+    assert code(answer) == "2.04"
+    assert body(answer) == {"value": True}  # the representation shows what was kept
+    assert setup.origin.commands == [SetProperties("switch", {"on": True})]
+
+
+async def test_a_post_of_only_unknown_properties_is_refused_not_lost(setup: Setup) -> None:
+    answer = await request(setup.ctx, "POST", setup.uri("/switch"),
+                           cbor2.dumps({"vaule": True}), content_format=10000)
+    assert code(answer) == "4.00"
+    assert b"'vaule'" in answer.payload and b"value" in answer.payload
+    assert setup.origin.commands == []
+
+
+@pytest.mark.parametrize("payload", [b"", cbor2.dumps({})], ids=["no payload", "empty map"])
+async def test_an_empty_post_changes_nothing_and_answers_the_representation(
+        setup: Setup, payload: bytes) -> None:
+    answer = await request(setup.ctx, "POST", setup.uri("/brightness"), payload,
+                           content_format=10000)
+    assert code(answer) == "2.04"
+    assert body(answer) == {"brightness": 40}
+    assert setup.origin.commands == []
+
+
+async def test_an_empty_post_to_a_method_resource_is_a_call_without_arguments(
+        setup: Setup) -> None:
+    # Pulse takes a Level: the call is made, and the registry refuses the missing argument.
+    answer = await request(setup.ctx, "POST",
+                           setup.uri(f"/widget/main/{WIDGET_RT}.Pulse"), b"",
+                           content_format=10000)
+    assert code(answer) == "4.00"
+    assert b"Level" in answer.payload
+    assert setup.origin.commands == []
+
+
+async def test_truncated_cbor_is_a_bad_request_that_says_so(setup: Setup) -> None:
+    whole = cbor2.dumps({"value": True})
+    answer = await request(setup.ctx, "POST", setup.uri("/switch"), whole[:-1],
+                           content_format=10000)
+    assert code(answer) == "4.00"
+    assert b"truncated" in answer.payload
+    assert setup.origin.commands == []
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/switch?if=oic.if.s"), ("GET", "/temperature?if=oic.if.a"),
+    ("GET", "/oic/d?if=oic.if.rw"), ("POST", "/brightness?if=oic.if.r")])
+async def test_an_interface_the_resource_does_not_offer_is_forbidden(
+        setup: Setup, method: str, path: str) -> None:
+    payload = cbor2.dumps({"brightness": 1}) if method == "POST" else b""
+    answer = await request(setup.ctx, method, setup.uri(path), payload, content_format=10000)
+    assert code(answer) == "4.03"
+    assert b"has no interface" in answer.payload
+    assert setup.origin.commands == []
+
+
+@pytest.mark.parametrize("path", ["/oic/d", "/oic/p"])
+async def test_a_post_to_the_device_or_platform_resource_is_forbidden(
+        setup: Setup, path: str) -> None:
+    before = body(await request(setup.ctx, "GET", setup.uri(path)))
+    answer = await request(setup.ctx, "POST", setup.uri(path), cbor2.dumps({"n": "Renamed"}),
+                           content_format=10000)
+    assert code(answer) == "4.03"
+    assert b"oic.if.r" in answer.payload
+    assert body(await request(setup.ctx, "GET", setup.uri(path))) == before
+
+
+async def test_the_gateway_listing_forbids_an_interface_it_does_not_offer(
+        setup: Setup) -> None:
+    gateway = setup.virtual.listener.port
+    answer = await request(setup.ctx, "GET", f"coap://[::1]:{gateway}/oic/res?if=oic.if.a")
+    assert code(answer) == "4.03"
 
 
 async def test_observers_see_every_state_change_and_unavailability(setup: Setup) -> None:
@@ -200,6 +282,9 @@ async def test_generic_alljoyn_interface_crosses_by_the_generic_rules(setup: Set
     assert setup.origin.commands == [SetProperties("widget", {"Level": 9}),
                                      InvokeMethod("widget", "Pulse", {"Level": 5})]
     ro = await request(setup.ctx, "POST", setup.uri(f"{base}/{WIDGET_RT}.const"),
+                       cbor2.dumps({"Serial_Number": "B"}), content_format=10000)
+    assert code(ro) == "4.03"  # its only interfaces, oic.if.r and baseline, allow no update
+    ro = await request(setup.ctx, "POST", setup.uri(f"{base}/{WIDGET_RT}.const?if=oic.if.baseline"),
                        cbor2.dumps({"Serial_Number": "B"}), content_format=10000)
     assert code(ro) == "4.05"
     message = aiocoap.Message(code=aiocoap.GET, uri=setup.uri(f"{base}/{WIDGET_RT}.Alarm"),

@@ -48,6 +48,9 @@ BASE: dict[str, Any] = {"device": [{"name": "Lamp", "side": "ocf", "model": "lig
      "device[0].state.brightness.brightness", "out of range"),
     ({"device": [{"name": "L", "side": "ocf", "model": "light", "faults": {"drop": 2.0}}]},
      "device[0].faults", "between 0 and 1"),
+    ({"device": [{"name": "L", "side": "ocf", "model": "light",
+                  "faults": {"error": 1.0, "paths": ["oic/d"]}}]},
+     "device[0].faults", "starting with '/'"),
     ({"device": [{"name": "L", "side": "ocf", "model": "light", "colour": "red"}]},
      "device[0].colour", "unknown key"),
     ({"behaviour": [{"kind": "dance", "device": "Lamp", "every": 1}]}, "behaviour[0].kind",
@@ -67,6 +70,19 @@ def test_errors_name_the_key(patch: dict[str, Any], key: str, words: str) -> Non
     assert err.value.key == key
     assert words in str(err.value)
     assert str(err.value).startswith("home.toml: ")
+
+
+def test_fault_paths_from_a_scenario_and_a_control_command() -> None:
+    from bridge.sim.fault_args import describe, faults_from_mapping
+    doc = {"device": [{"name": "L", "side": "ocf", "model": "light",
+                       "faults": {"error": 1.0, "error_code": 401, "paths": ["/oic/d"]}}]}
+    spec = parse_scenario(doc, load_catalogue(), "home.toml").devices[0]
+    assert spec.faults.paths == ("/oic/d",) and spec.faults.applies_to("/oic/d")
+    assert not spec.faults.applies_to("/switch")
+    faults = faults_from_mapping({"error": 1.0, "paths": ["/oic/res", "/oic/p"]})
+    assert describe(faults)["paths"] == ["/oic/res", "/oic/p"]
+    with pytest.raises(ValueError, match="list of hrefs"):
+        faults_from_mapping({"error": 1.0, "paths": "/oic/d"})
 
 
 def test_bad_toml_file(tmp_path: Path) -> None:

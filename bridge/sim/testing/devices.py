@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +93,13 @@ class SimulatedDevice:
 
     def faults(self, *, drop: float = 0.0, delay: float = 0.0, error: float = 0.0,
                error_code: int = 503, malformed: float = 0.0,
-               seed: int | None = None) -> Event:
-        """Replace the device's fault injection (all zero: off); returns what is in force."""
+               seed: int | None = None, paths: Sequence[str] = ()) -> Event:
+        """Replace the device's fault injection (all zero: off); returns what is in force.
+        ``paths`` (OCF) names the hrefs to fault, ``/oic/res``, ``/oic/d``, ``/oic/p``
+        included; empty: every resource but those three."""
         command: dict[str, Any] = {"cmd": "faults", "device": self.name, "drop": drop,
                                    "delay": delay, "error": error, "error_code": error_code,
-                                   "malformed": malformed}
+                                   "malformed": malformed, "paths": list(paths)}
         if seed is not None:
             command["seed"] = seed
         return self._command(command, "faults", 10.0)
