@@ -47,6 +47,7 @@ from bridge.daemon.logging_setup import setup_logging
 if TYPE_CHECKING:
     from bridge.daemon.cli import Subparsers
     from bridge.daemon.gateway import Gateway
+    from bridge.model.types import Catalogue
     from bridge.sim.control import SimServer
     from bridge.sim.scenario import Scenario
     from bridge.sim.testing.dbus import DBusDaemon
@@ -99,10 +100,16 @@ def demo_settings(env: Mapping[str, str], overrides: Sequence[str] = ()) -> Conf
     return parse_config(DEMO_SETTINGS, env=env, overrides=overrides)
 
 
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+    """:func:`demo_settings` with the demo's ``--set`` and ``--log-level``."""
+    level = getattr(args, "log_level", None)
+    return demo_settings(env, [*args.overrides,
+                               *([f"gateway.log_level={level}"] if level else [])])
+
+
 def _demo(args: argparse.Namespace) -> int:
     level = getattr(args, "log_level", None)
-    overrides = [*args.overrides, *([f"gateway.log_level={level}"] if level else [])]
-    config = demo_settings(os.environ, overrides)
+    config = settings_from_args(args, os.environ)
     # The table and the event lines are the demo's output; operator logs only for problems
     # unless --log-level asks for more.
     setup_logging(level or "warning", timestamps=config.gateway.log_timestamps)
@@ -132,20 +139,18 @@ def demo_config(config: Config, bus: str, state_dir: Path, ocf_ports: list[int])
     )
 
 
-def build_simulators(scenario_path: Path, bus: str) -> tuple[list[SimServer], Scenario,
-                                                             list[int]]:
+def build_simulators(scenario_path: Path, bus: str, catalogue: Catalogue,
+                     ) -> tuple[list[SimServer], Scenario, list[int]]:
     """The scenario's simulated devices, OCF ones on loopback, AllJoyn ones on ``bus``.
 
     Each OCF device gets a fixed port, kept when it leaves and comes back, so the gateway's
     unicast peers (the returned ports) find it again.
     """
     from bridge.alljoyn.bus import parse_bus
-    from bridge.model import load_catalogue
     from bridge.sim.home import scenario_servers
     from bridge.sim.ocf import SimListing
     from bridge.sim.scenario import load_scenario
 
-    catalogue = load_catalogue()
     scenario = load_scenario(scenario_path, catalogue)
     ports = {spec.name: _free_port(socket.SOCK_DGRAM) for spec in scenario.on_side("ocf")}
     listing = SimListing(("lo",), multicast=False)
@@ -157,8 +162,10 @@ def build_simulators(scenario_path: Path, bus: str) -> tuple[list[SimServer], Sc
 class _Output:
     """Where the demo writes: a redrawn screen on a terminal, plain lines otherwise."""
 
-    def __init__(self, plain: bool) -> None:
+    def __init__(self, plain: bool, first: Mapping[str, Sequence[str]]) -> None:
         self.plain = plain
+        #: per device type, the capabilities whose values the table shows first.
+        self.first = first
         self.notes: list[str] = []
         self.feed = EventFeed(self.line if plain else None)
         encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
@@ -174,14 +181,16 @@ class _Output:
 
     def table(self, rows: list[dict[str, Any]]) -> None:
         width = shutil.get_terminal_size().columns - 1 if sys.stdout.isatty() else None
-        print("\n".join(device_table(rows, width, ellipsis=self.ellipsis)), flush=True)
+        table = device_table(rows, width, ellipsis=self.ellipsis, first=self.first)
+        print("\n".join(table), flush=True)
 
     def redraw(self, gateway: Gateway) -> None:
         size = shutil.get_terminal_size()
         # One column short of the edge: a full line would leave the cursor waiting to wrap.
         width = size.columns - 1
         lines = screen(f"ocfaj demo - Ctrl-C stops - {gateway.status_line()}", self.notes,
-                       device_table(gateway.describe_devices(), width, ellipsis=self.ellipsis),
+                       device_table(gateway.describe_devices(), width, ellipsis=self.ellipsis,
+                                    first=self.first),
                        self.feed.lines, width, size.lines, ellipsis=self.ellipsis)
         sys.stdout.write("\x1b[H" + "\n".join(line + "\x1b[K" for line in lines) + "\x1b[J")
         sys.stdout.flush()
@@ -191,6 +200,7 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
                    plain: bool = True, bus: str | None = None) -> int:
     """Run the demo; ``bus`` (``session`` or an address) replaces the private dbus-daemon."""
     from bridge.daemon.gateway import Gateway
+    from bridge.model import load_catalogue
     from bridge.sim.behaviour import start_behaviours
     from bridge.sim.testing.dbus import DBusDaemon
 
@@ -198,7 +208,8 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    out = _Output(plain)
+    catalogue = load_catalogue(config.gateway.models_dir)
+    out = _Output(plain, {d.ocf_device_type: d.required for d in catalogue.device_types})
     workdir = Path(tempfile.mkdtemp(prefix="ocfaj-demo-"))
     private = DBusDaemon(workdir) if bus is None else None
     gateway: Gateway | None = None
@@ -212,7 +223,7 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
         else:
             out.note(f"using the D-Bus {bus}")
         assert bus is not None
-        servers, scenario, ocf_ports = build_simulators(scenario_path, bus)
+        servers, scenario, ocf_ports = build_simulators(scenario_path, bus, catalogue)
         for server in servers:
             await server.start()
         out.note(f"scenario {scenario.name!r}: {len(ocf_ports)} OCF devices on 127.0.0.1, "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 #: Shorter spellings of long property names, used when a device's values do not fit.
@@ -36,14 +36,30 @@ def value_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def values_text(capabilities: Mapping[str, Any], *, short: bool = False) -> str:
-    """``on=true bri=60``: every property of every capability, in the device's order."""
+def values_text(capabilities: Mapping[str, Any], *, short: bool = False,
+                first: Sequence[str] = ()) -> list[str]:
+    """``["on=true", "bri=60"]``: every property of every capability, those of the
+    capabilities in ``first`` (the device type's own) before the others."""
+    order = [c for c in first if c in capabilities] + [c for c in capabilities if c not in first]
     parts = []
-    for cap in capabilities.values():
-        for key, value in cap.get("state", {}).items():
+    for cap_id in order:
+        for key, value in capabilities[cap_id].get("state", {}).items():
             name = _SHORT_NAMES.get(key, key) if short else key
             parts.append(f"{name}={value_text(value)}")
-    return " ".join(parts)
+    return parts
+
+
+def cut_items(items: Sequence[str], width: int, ellipsis: str = "…") -> str:
+    """As many whole ``items`` (space-separated) as fit in ``width``, then ``ellipsis``."""
+    text = " ".join(items)
+    if len(text) <= width:
+        return text
+    shown: list[str] = []
+    for item in items:
+        if len(" ".join([*shown, item])) + 1 + len(ellipsis) > width:
+            break
+        shown.append(item)
+    return " ".join([*shown, ellipsis]) if shown else cut(text, width, ellipsis)
 
 
 def cut(text: str, width: int, ellipsis: str = "…") -> str:
@@ -64,8 +80,13 @@ def _state(row: Mapping[str, Any]) -> str:
 
 
 def device_table(rows: Iterable[Mapping[str, Any]], width: int | None = None, *,
-                 ellipsis: str = "…") -> list[str]:
-    """The table of devices, one line each after the header; ``width=None``: nothing cut."""
+                 ellipsis: str = "…", first: Mapping[str, Sequence[str]] | None = None,
+                 ) -> list[str]:
+    """The table of devices, one line each after the header; ``width=None``: nothing cut.
+
+    ``first`` maps a device type (``oic.d.thermostat``) to the capabilities whose values
+    come first in its rows (``temperature``), so that cutting keeps what matters.
+    """
     rows = list(rows)
     header = ["ORIGIN", "NAME", "TYPE", "STATE", "BRIDGED TO", "VALUES"]
     cells = [[str(r.get("origin", "")), str(r.get("name", "")),
@@ -84,10 +105,13 @@ def device_table(rows: Iterable[Mapping[str, Any]], width: int | None = None, *,
     values_width = None if width is None else max(room(), len(header[5]))
     values = [header[5]]
     for row in rows:
-        text = values_text(row.get("capabilities", {}))
-        if values_width is not None and len(text) > values_width:
-            text = values_text(row.get("capabilities", {}), short=True)
-        values.append(text if values_width is None else cut(text, values_width, ellipsis))
+        caps = row.get("capabilities", {})
+        lead = (first or {}).get(str(row.get("device_type", "")), ())
+        items = values_text(caps, first=lead)
+        if values_width is not None and len(" ".join(items)) > values_width:
+            items = values_text(caps, short=True, first=lead)
+        values.append(" ".join(items) if values_width is None
+                      else cut_items(items, values_width, ellipsis))
     lines = []
     for line_cells, line_values in zip([header[:5], *cells], values, strict=True):
         text = _GAP.join(cut(line_cells[i], widths[i], ellipsis).ljust(widths[i])
