@@ -59,7 +59,7 @@ SCENARIO_DIR = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
 #: name, so that on a broker it never takes the client id or the topics of a real gateway.
 DEMO_SETTINGS: Mapping[str, Mapping[str, object]] = {
     "gateway": {"name": "demo"},
-    "mqtt": {"base_topic": "ocfaj-demo"},
+    "mqtt": {"base_topic": "ocfaj-demo", "client_id": "ocfaj-demo"},
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 #: Discovery round and departure detection of the demo: a device that left shows as gone
@@ -249,7 +249,9 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
         out.feed.close()
         unsubscribe()
         if plain:
-            # The periodic table comes every 10 s: a short run still ends with one.
+            # The periodic table comes every 10 s: a short run still ends with one (on a
+            # line of its own, after the terminal's "^C").
+            out.line("")
             out.table(gateway.describe_devices())
         out.line("\ndemo: stopping")
     except (OSError, RuntimeError, TimeoutError) as err:

@@ -114,10 +114,12 @@ def test_demo_settings_ignore_configuration_files(tmp_path: Path,
 def test_demo_settings_from_environment_and_set() -> None:
     config = demo_command.settings_from_args(
         _demo_args("--set", "mqtt.port=1884", "--log-level", "info"),
-        {"OCFAJ_MQTT_HOST": "127.0.0.1", "OCFAJ_MQTT_PORT": "1999"})
+        {"OCFAJ_MQTT_HOST": "127.0.0.1", "OCFAJ_MQTT_PORT": "1999",
+         "OCFAJ_GATEWAY_NAME": "livingroom"})
     assert config.mqtt.enabled and config.mqtt.host == "127.0.0.1"
     assert config.mqtt.port == 1884  # --set wins over the environment
-    assert config.mqtt.client_id == "ocfaj-demo"
+    assert config.gateway.name == "livingroom"
+    assert config.mqtt.client_id == "ocfaj-demo"  # still the demo's, not ocfaj-livingroom
     assert config.gateway.log_level == "info"
 
 
