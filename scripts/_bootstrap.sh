@@ -2,8 +2,8 @@
 # Shared set-up for scripts/test and scripts/demo: sourced, never run on its own.
 #
 # Installs missing Debian packages (only when a command they provide is missing), creates or
-# reuses .venv with the project installed in editable mode with its dev extras, and installs
-# the firmware tests' npm packages. Every failure stops the calling script with a message
+# reuses .venv with the project installed in editable mode (with its dev extras for the tests,
+# without them for the demo), and installs the firmware tests' npm packages. Every failure stops the calling script with a message
 # saying what could not be installed; nothing is skipped.
 
 set -euo pipefail
@@ -94,8 +94,15 @@ _find_python() {
     return 1
 }
 
+# bootstrap_venv [dev|runtime]: .venv with the project installed in editable mode, with its
+# dev extras (the default: tests, linters) or only what the project itself needs (the demo).
 bootstrap_venv() {
-    section "python environment (.venv)"
+    local level="${1:-dev}"
+    case "$level" in
+        dev | runtime) ;;
+        *) die "bootstrap_venv: unknown install level $level (dev or runtime)" ;;
+    esac
+    section "python environment (.venv, $level)"
     if [ -x "$VENV/bin/python" ] \
         && ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
         echo "existing .venv has no working Python >= 3.11: recreating it"
@@ -114,16 +121,28 @@ bootstrap_venv() {
         echo "creating .venv with $python"
         "$python" -m venv "$VENV" || die "could not create .venv with $python"
     fi
-    local stamp="$VENV/.ocfaj-install-stamp" want
+    # The stamp holds the hash of pyproject.toml + Python version and what was installed
+    # ("runtime": the project only; "dev": with its dev extras). Dev extras satisfy a runtime
+    # request; a runtime install after pyproject.toml changed drops the stamp back to
+    # "runtime", so the next `scripts/test` brings the dev tools up to date again.
+    local stamp="$VENV/.ocfaj-install-stamp" want have_hash="" have_level=""
     want="$(cat pyproject.toml <("$VENV/bin/python" -V 2>&1) | sha256sum | cut -d' ' -f1)"
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        echo "pyproject.toml unchanged since last install: nothing to do"
+    if [ -f "$stamp" ]; then
+        read -r have_hash have_level <"$stamp" || true
+        have_level="${have_level:-dev}"  # stamps of older scripts: always a dev install
+    fi
+    if [ "$have_hash" = "$want" ] && { [ "$have_level" = dev ] || [ "$level" = runtime ]; }; then
+        echo "pyproject.toml unchanged since last install ($have_level): nothing to do"
         return 0
     fi
-    echo "pip install -e '.[dev]'"
-    "$VENV/bin/python" -m pip install -q -e '.[dev]' \
-        || die "pip install -e '.[dev]' failed"
-    echo "$want" >"$stamp"
+    local target=.
+    if [ "$level" = dev ]; then
+        target='.[dev]'
+    fi
+    echo "pip install -e '$target'"
+    "$VENV/bin/python" -m pip install -q -e "$target" \
+        || die "pip install -e '$target' failed"
+    echo "$want $level" >"$stamp"
 }
 
 # npm packages of the firmware tests (tests/firmware/package.json), when that package exists.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from bridge.sim.control import SimServer, emit
 from bridge.sim.scenario import Behaviour
@@ -17,18 +18,22 @@ from bridge.sim.scenario import Behaviour
 log = logging.getLogger("ocfaj.sim")
 
 
-async def run_behaviour(behaviour: Behaviour, server: SimServer) -> None:
-    """Run one behaviour forever (until cancelled)."""
+Report = Callable[[Mapping[str, Any]], None]
+
+
+async def run_behaviour(behaviour: Behaviour, server: SimServer, report: Report = emit) -> None:
+    """Run one behaviour forever (until cancelled); departures and returns go to ``report``
+    (by default the control protocol's event lines on stdout)."""
     device = server.device
     direction = 1.0
     while True:
         await asyncio.sleep(behaviour.every)
         if behaviour.kind == "leave":
             await server.vanish()
-            emit({"event": "left", "device": device.name})
+            report({"event": "left", "device": device.name})
             await asyncio.sleep(behaviour.duration)
             facts = await server.start()
-            emit({"event": "ready", "device": device.name, **facts})
+            report({"event": "ready", "device": device.name, **facts})
             continue
         cap, prop = behaviour.capability, behaviour.property
         current = device.state[cap][prop]
@@ -58,12 +63,12 @@ def _drift(behaviour: Behaviour, server: SimServer, current: float, direction: f
     return direction
 
 
-def start_behaviours(behaviours: tuple[Behaviour, ...],
-                     servers: Mapping[str, SimServer]) -> list[asyncio.Task[None]]:
+def start_behaviours(behaviours: tuple[Behaviour, ...], servers: Mapping[str, SimServer], *,
+                     report: Report = emit) -> list[asyncio.Task[None]]:
     """One task per behaviour; cancel them to stop."""
     tasks = []
     for behaviour in behaviours:
         server = servers[behaviour.device]
-        tasks.append(asyncio.create_task(run_behaviour(behaviour, server),
+        tasks.append(asyncio.create_task(run_behaviour(behaviour, server, report),
                                          name=f"behaviour-{behaviour.kind}-{behaviour.device}"))
     return tasks

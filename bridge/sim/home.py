@@ -6,6 +6,8 @@ the same simulated home from the same file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bridge.alljoyn.bus import BusChoice
 from bridge.model.types import Catalogue
 from bridge.sim.alljoyn import AllJoynSimServer
@@ -16,12 +18,16 @@ from bridge.sim.scenario import Scenario
 
 
 def scenario_servers(scenario: Scenario, catalogue: Catalogue, *, listing: SimListing,
-                     bus: BusChoice, bind_host: str = "::") -> list[SimServer]:
+                     bus: BusChoice, bind_host: str = "::",
+                     ocf_ports: Mapping[str, int] | None = None) -> list[SimServer]:
     """One (not yet started) server per device of ``scenario``, with its state and faults.
 
-    OCF devices share ``listing`` (the multicast ``/oic/res`` responder) and bind
-    ``bind_host``; AllJoyn devices each get their own connection to ``bus``.
+    OCF devices share ``listing`` (the multicast ``/oic/res`` responder), bind ``bind_host``
+    and start with the scenario's stable identity; a device named in ``ocf_ports`` serves on
+    that UDP port, also after it left and came back (a device a client knows by address),
+    the others on ephemeral ports. AllJoyn devices each get their own connection to ``bus``.
     """
+    ports = ocf_ports or {}
     servers: list[SimServer] = []
     for spec in scenario.devices:
         device = SimDevice(spec.name, catalogue, list(spec.capabilities),
@@ -30,7 +36,9 @@ def scenario_servers(scenario: Scenario, catalogue: Catalogue, *, listing: SimLi
         for cap, values in spec.state.items():
             device.set(cap, values)
         if spec.side == "ocf":
-            servers.append(OcfSimServer(device, listing, bind_host=bind_host))
+            servers.append(OcfSimServer(device, listing, bind_host=bind_host,
+                                        port=ports.get(spec.name, 0),
+                                        identity=spec.ocf_identity))
         else:
             servers.append(AllJoynSimServer(device, bus))
     return servers

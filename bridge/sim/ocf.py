@@ -25,6 +25,7 @@ from bridge.ocf.netif import multicast_interfaces
 from bridge.ocf.served import ServedDevice
 from bridge.sim.device import SimDevice
 from bridge.sim.ocf_faults import FaultyEndpoint
+from bridge.sim.ocf_identity import OcfSimIdentity
 from bridge.sim.ocf_stack import ListingEndpoint, StackQuirks
 
 
@@ -68,11 +69,12 @@ class OcfSimServer:
     """Serves one :class:`SimDevice` over OCF; satisfies ``bridge.sim.control.SimServer``."""
 
     def __init__(self, device: SimDevice, listing: SimListing | None = None, *,
-                 bind_host: str = "::", port: int = 0) -> None:
+                 bind_host: str = "::", port: int = 0,
+                 identity: OcfSimIdentity | None = None) -> None:
         self.device = device
-        self.piid = str(uuid.uuid4())
-        self.pi = str(uuid.uuid4())
-        self.di = str(uuid.uuid4())
+        self.piid = identity.piid if identity else str(uuid.uuid4())
+        self.pi = identity.pi if identity else str(uuid.uuid4())
+        self.di = identity.di if identity else str(uuid.uuid4())
         self._own_listing = listing is None
         self.listing = listing or SimListing()
         self._bind_host = bind_host

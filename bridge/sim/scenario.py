@@ -12,7 +12,8 @@ docs/testing-with-simulated-devices.md. The scenarios shipped in ``bridge/sim/sc
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from bridge.core.errors import BridgeError
 from bridge.core.values import check_value
 from bridge.model.types import Catalogue, Value
 from bridge.sim.device import Faults
+from bridge.sim.ocf_identity import OcfSimIdentity, derive_ocf_identity
 
 Side = Literal["ocf", "alljoyn"]
 Kind = Literal["drift", "pulse", "toggle", "leave"]
@@ -47,6 +49,8 @@ class DeviceSpec:
     device_type: str
     state: dict[str, dict[str, Value]] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
+    #: an OCF device's ids: derived from the scenario and device name unless the file gives them.
+    ocf_identity: OcfSimIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -116,18 +120,22 @@ def parse_scenario(data: dict[str, Any], catalogue: Catalogue, file: str) -> Sce
     devices_raw = reader.get(data, "device", list, [])
     if not devices_raw:
         raise ScenarioError(file, "device", "at least one [[device]] table is expected")
+    scenario_name = reader.get(data, "name", str, Path(file).stem)
     devices: list[DeviceSpec] = []
     for index, raw in enumerate(devices_raw):
-        devices.extend(_device(reader, raw, f"device[{index}]", catalogue))
+        devices.extend(_device(reader, raw, f"device[{index}]", catalogue, scenario_name))
     names = [d.name for d in devices]
     for dup in {n for n in names if names.count(n) > 1}:
         raise ScenarioError(file, "device", f"device name {dup!r} is used twice")
+    piids = [d.ocf_identity.piid for d in devices if d.ocf_identity is not None]
+    for dup in {p for p in piids if piids.count(p) > 1}:
+        raise ScenarioError(file, "device", f"piid {dup} is used twice")
     by_name = {d.name: d for d in devices}
     behaviours = [
         _behaviour(reader, raw, f"behaviour[{index}]", by_name, catalogue)
         for index, raw in enumerate(reader.get(data, "behaviour", list, []))
     ]
-    return Scenario(name=reader.get(data, "name", str, Path(file).stem),
+    return Scenario(name=scenario_name,
                     description=reader.get(data, "description", str, ""),
                     devices=tuple(devices), behaviours=tuple(behaviours), source=file)
 
@@ -168,8 +176,10 @@ _KIND_WORDS = {str: "a string", float: "a number", int: "an integer", list: "a l
                dict: "a table", bool: "true or false"}
 
 
-def _device(reader: _Reader, raw: Any, key: str, catalogue: Catalogue) -> list[DeviceSpec]:
-    reader.only(raw, key, {"name", "side", "model", "capabilities", "count", "state", "faults"})
+def _device(reader: _Reader, raw: Any, key: str, catalogue: Catalogue,
+            scenario_name: str) -> list[DeviceSpec]:
+    reader.only(raw, key, {"name", "side", "model", "capabilities", "count", "state", "faults",
+                           *_OCF_IDS})
     name = reader.get(raw, "name", str, key=key)
     side = reader.get(raw, "side", str, key=key)
     if side not in ("ocf", "alljoyn"):
@@ -196,8 +206,35 @@ def _device(reader: _Reader, raw: Any, key: str, catalogue: Catalogue) -> list[D
     if not 1 <= count <= 10000:
         raise reader.fail(f"{key}.count", f"1..10000 is expected, got {count}")
     names = [name] if count == 1 else [f"{name} {n}" for n in range(1, count + 1)]
+    given = _ocf_ids(reader, raw, key, side, count)
     return [DeviceSpec(name=n, side=side, capabilities=tuple(caps), device_type=device_type,
-                       state=state, faults=faults) for n in names]
+                       state=state, faults=faults,
+                       ocf_identity=replace(derive_ocf_identity(scenario_name, n), **given)
+                       if side == "ocf" else None)
+            for n in names]
+
+
+_OCF_IDS = ("piid", "pi", "di")
+
+
+def _ocf_ids(reader: _Reader, raw: dict[str, Any], key: str, side: str,
+             count: int) -> dict[str, str]:
+    """The ids a ``[[device]]`` table sets itself (UUIDs), for one OCF device only."""
+    given: dict[str, str] = {}
+    for name in _OCF_IDS:
+        if name not in raw:
+            continue
+        where = f"{key}.{name}"
+        if side != "ocf":
+            raise reader.fail(where, "only an OCF device (side = 'ocf') has this id")
+        if count != 1:
+            raise reader.fail(where, "a fixed id needs count = 1 (ids must be unique)")
+        text = reader.get(raw, name, str, key=key)
+        try:
+            given[name] = str(uuid.UUID(text))
+        except ValueError:
+            raise reader.fail(where, f"a UUID is expected, got {text!r}") from None
+    return given
 
 
 def _state(reader: _Reader, raw: dict[str, Any], key: str, caps: list[str],

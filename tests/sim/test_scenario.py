@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import bridge.sim
 from bridge.model import load_catalogue
 from bridge.sim.behaviour import start_behaviours
 from bridge.sim.device import FaultAction, Faults, SimDevice
+from bridge.sim.ocf import OcfSimServer, SimListing
+from bridge.sim.ocf_identity import OcfSimIdentity, derive_ocf_identity
 from bridge.sim.scenario import ScenarioError, load_scenario, parse_scenario
 
 SCENARIOS = Path(bridge.sim.__file__).parent / "scenarios"
@@ -63,6 +66,17 @@ BASE: dict[str, Any] = {"device": [{"name": "Lamp", "side": "ocf", "model": "lig
     ({"behaviour": [{"kind": "toggle", "device": "Lamp", "every": -1}]}, "behaviour[0].every",
      "positive"),
     ({"name": 5}, "name", "a string is expected"),
+    ({"device": [{"name": "L", "side": "ocf", "model": "light", "piid": "not-a-uuid"}]},
+     "device[0].piid", "a UUID is expected"),
+    ({"device": [{"name": "L", "side": "alljoyn", "model": "light",
+                  "pi": "5c8f9a52-9a4e-4a4e-8f5e-0b5d1f1b2c3d"}]},
+     "device[0].pi", "only an OCF device"),
+    ({"device": [{"name": "L", "side": "ocf", "model": "light", "count": 2,
+                  "piid": "5c8f9a52-9a4e-4a4e-8f5e-0b5d1f1b2c3d"}]},
+     "device[0].piid", "count = 1"),
+    ({"device": [{"name": n, "side": "ocf", "model": "light",
+                  "piid": "5c8f9a52-9a4e-4a4e-8f5e-0b5d1f1b2c3d"} for n in ("A", "B")]},
+     "device", "used twice"),
 ])
 def test_errors_name_the_key(patch: dict[str, Any], key: str, words: str) -> None:
     with pytest.raises(ScenarioError) as err:
@@ -83,6 +97,44 @@ def test_fault_paths_from_a_scenario_and_a_control_command() -> None:
     assert describe(faults)["paths"] == ["/oic/res", "/oic/p"]
     with pytest.raises(ValueError, match="list of hrefs"):
         faults_from_mapping({"error": 1.0, "paths": "/oic/d"})
+
+
+def test_ocf_ids_derive_from_scenario_and_device_name() -> None:
+    cat = load_catalogue()
+    data = {"name": "home", "device": [{"name": "Lamp", "side": "ocf", "model": "light"},
+                                       {"name": "Plug", "side": "ocf", "model": "switch"},
+                                       {"name": "Bulb", "side": "alljoyn", "model": "light"}]}
+    once, again = (parse_scenario(data, cat, "home.toml") for _ in range(2))
+    lamp, plug, bulb = once.devices
+    assert lamp.ocf_identity is not None and plug.ocf_identity is not None
+    assert lamp.ocf_identity == again.devices[0].ocf_identity  # the same in every run
+    assert lamp.ocf_identity == derive_ocf_identity("home", "Lamp")
+    ids = [lamp.ocf_identity.piid, lamp.ocf_identity.pi, lamp.ocf_identity.di,
+           plug.ocf_identity.piid]
+    assert len(set(ids)) == 4 and all(str(uuid.UUID(i)) == i for i in ids)
+    other = parse_scenario({**data, "name": "flat"}, cat, "home.toml").devices[0]
+    assert other.ocf_identity is not None and other.ocf_identity.piid != lamp.ocf_identity.piid
+    assert bulb.ocf_identity is None  # AllJoyn devices derive their ids in bridge.sim.alljoyn
+
+
+def test_ocf_ids_given_in_the_file_win() -> None:
+    piid = "5c8f9a52-9a4e-4a4e-8f5e-0b5d1f1b2c3d"
+    spec = parse_scenario({"name": "home", "device": [
+        {"name": "Lamp", "side": "ocf", "model": "light", "piid": piid.upper()}]},
+        load_catalogue(), "home.toml").devices[0]
+    derived = derive_ocf_identity("home", "Lamp")
+    assert spec.ocf_identity == OcfSimIdentity(piid=piid, pi=derived.pi, di=derived.di)
+
+
+async def test_simulated_ocf_device_keeps_piid_and_gets_a_fresh_di_on_return() -> None:
+    identity = derive_ocf_identity("home", "Lamp")
+    server = OcfSimServer(SimDevice.of_type("Lamp", load_catalogue(), "light"),
+                          SimListing(multicast=False), identity=identity)
+    assert (server.piid, server.pi, server.di) == (identity.piid, identity.pi, identity.di)
+    assert server.served.device["piid"] == identity.piid
+    await server.vanish()
+    assert (server.piid, server.pi) == (identity.piid, identity.pi)
+    assert server.di != identity.di and server.served.device["di"] == server.di
 
 
 def test_bad_toml_file(tmp_path: Path) -> None:

@@ -103,6 +103,9 @@ class DBusDaemon(ManagedDaemon):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C in the terminal reaches only the program that
+                # started it, which stops its bus clients first and the daemon last.
+                start_new_session=True,
             )
         proc = self._proc
         try:
