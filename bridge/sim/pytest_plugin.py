@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
+from bridge.sim.declare_args import declaration_args
 from bridge.sim.processes import SimProcess
 from bridge.sim.testing.dbus import DBusDaemon
 from bridge.sim.testing.devices import (
@@ -189,6 +190,14 @@ class DeviceFactory(Protocol):
     def __call__(self, model: str, name: str, /, **state: dict[str, Any]) -> Any: ...
 
 
+class OcfDeviceFactory(Protocol):
+    """``ocf_device``: start one simulated OCF device, with what it declares about itself."""
+
+    def __call__(self, model: str, name: str, /, *,
+                 limits: Mapping[str, Mapping[str, float]] | None = None,
+                 one_resource: Sequence[Sequence[str]] = (), **state: dict[str, Any]) -> Any: ...
+
+
 class GatewayFactory(Protocol):
     """``gateway(**sections)``: start one gateway; sections override the test config."""
 
@@ -207,18 +216,25 @@ def ocfaj_kit(ocf_network: OcfNetwork, tmp_path: Path) -> Iterator[KitState]:
 
 
 @pytest.fixture
-def ocf_device(ocfaj_kit: KitState) -> DeviceFactory:
+def ocf_device(ocfaj_kit: KitState) -> OcfDeviceFactory:
     """``ocf_device(model, name, **state) -> OcfSimulatedDevice``: a simulated OCF device.
 
     ``model`` is a device type model (``light``, ``switch``, ``thermostat``, ``sensor``,
     ``smartlock``...); ``state`` maps capability -> values, e.g. ``switch={"on": True}``. The
     device runs in a host (namespace) of its own, or on 127.0.0.1 in loopback mode.
+    ``limits={"target_temperature": {"min": 0, "max": 100, "step": 1}}`` makes the device
+    declare its own range, step (and ``precision``); ``one_resource=[("temperature",
+    "target_temperature")]`` serves capabilities as one resource offering all their
+    interfaces (``ocfaj simulate ocf --limit`` and ``--one-resource``).
     """
     kit = ocfaj_kit
 
-    def make(model: str, name: str, /, **state: dict[str, Any]) -> OcfSimulatedDevice:
+    def make(model: str, name: str, /, *, limits: Mapping[str, Mapping[str, float]] | None = None,
+             one_resource: Sequence[Sequence[str]] = (),
+             **state: dict[str, Any]) -> OcfSimulatedDevice:
         number = kit.number()
-        args = ["ocf", "--model", model, "--name", name]
+        args = ["ocf", "--model", model, "--name", name,
+                *declaration_args(limits, one_resource)]
         host = kit.add_host(name, number)
         if kit.network.multicast:
             args += ["--interface", host.ifname]
