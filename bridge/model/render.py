@@ -190,6 +190,10 @@ This page is generated from the model files; do not edit it by hand. Regenerate 
 
 ## Writing model files
 
+- A numeric property's `minimum`, `maximum`, `step` and `precision` are defaults: a device that
+  declares its own (an OCF resource's `range`, `step`, `precision`, in its `units`) is bridged
+  with those, field by field, and the model's value applies only where the device says
+  nothing. The range tables below show the defaults.
 - Transforms: `identity` (the default); `scale` (side = canonical * `scale`, integers rounded);
   `reciprocal` (side = `scale` / canonical, for mired ↔ kelvin); `map` (a table of side value →
   canonical value); `temperature_units` (OCF only: a temperature in the unit named by the

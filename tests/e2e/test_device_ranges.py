@@ -15,12 +15,14 @@ import json
 from typing import Any
 
 import aiomqtt
+from aiocoap import Context
 from dbus_fast import MessageType, Variant
 
 from bridge.sim.pytest_plugin import OcfDeviceFactory
 from bridge.sim.testing.gateways import TestGateways
 from bridge.sim.testing.mosquitto import Mosquitto
 from tests.e2e.alljoyn_consumer import CURRENT_TEMPERATURE, TARGET_TEMPERATURE, Consumer
+from tests.e2e.ocf_client import body, dotted, request
 
 #: What the device says about its set point, over the model's 5..35 step 0.5.
 LIMITS = {"target_temperature": {"min": 0.0, "max": 100.0, "step": 1.0}}
@@ -33,6 +35,24 @@ def reference_thermostat(ocf_device: OcfDeviceFactory) -> Any:
     model's default minimum of 5)."""
     return ocf_device("thermostat", "Thermo", limits=LIMITS, one_resource=DUAL,
                       target_temperature={"target_temperature": 0.0})
+
+
+async def test_the_simulated_device_answers_like_the_reference_temp(
+        ocf_device: OcfDeviceFactory, coap: Context) -> None:
+    thermo = reference_thermostat(ocf_device)
+    uri = thermo.uri("target_temperature")
+    assert body(await request(coap, "GET", uri)) == {
+        "temperature": 0.0, "units": "C", "range": [0.0, 100.0], "step": 1.0}
+    links = body(await request(coap, "GET", f"{thermo.endpoint}/oic/res"))
+    temp = [link for link in links if link["href"] == thermo.href("temperature")]
+    assert len(temp) == 1 and temp[0]["rt"] == ["oic.r.temperature"], links
+    assert set(temp[0]["if"]) == {"oic.if.a", "oic.if.s", "oic.if.baseline"}
+    # The device accepts what its own range allows, and refuses what it does not.
+    assert dotted(await request(coap, "POST", uri, {"temperature": 50.0})) == "2.04"
+    assert await thermo.received("target_temperature") == {"target_temperature": 50.0}
+    refused = await request(coap, "POST", uri, {"temperature": 101.0})
+    assert dotted(refused) == "4.00", refused.payload
+    assert body(await request(coap, "GET", uri))["temperature"] == 50.0
 
 
 async def test_alljoyn_sees_both_roles_with_the_device_range_and_can_set_50(
