@@ -21,6 +21,7 @@ from bridge import naming
 from bridge.alljoyn.interfaces import InterfaceDecl, MemberDecl, PropertyDecl
 from bridge.alljoyn.wire import from_dbus, is_integer_signature, to_dbus, zero
 from bridge.core.errors import CommandError, OutOfRange, ReadOnly, WrongType
+from bridge.core.limits import PropertyLimits, effective_spec
 from bridge.core.registry import Command, InvokeMethod, SetProperties
 from bridge.core.thing import Capability, GenericMember, GenericProperty, GenericSpec
 from bridge.core.values import check_signature_value, check_value, from_side, to_side
@@ -28,8 +29,10 @@ from bridge.model.signature import INTEGER_RANGES
 from bridge.model.types import (
     AllJoynInterfaceBinding,
     AllJoynPropertyBinding,
+    BoundKind,
     CapabilityModel,
     PropertySpec,
+    Transform,
     Value,
     ValueBinding,
 )
@@ -99,10 +102,13 @@ def _safe(signature: str, value: Value, name: str) -> Any:
 class ModelInterfaceView(InterfaceView):
     """An interface of a model's AllJoyn binding (semantic mapping)."""
 
-    def __init__(self, key: str, model: CapabilityModel, binding: AllJoynInterfaceBinding) -> None:
+    def __init__(self, key: str, model: CapabilityModel, binding: AllJoynInterfaceBinding,
+                 limits: Mapping[str, PropertyLimits] | None = None) -> None:
         self.key = key
         self.model = model
         self.binding = binding
+        #: the device's own limits (``Capability.limits``): bounds and write checks use them.
+        self.limits = dict(limits or {})
         self._props = {pb.name: pb for pb in binding.properties}
         self.decl = InterfaceDecl(
             binding.name,
@@ -122,7 +128,7 @@ class ModelInterfaceView(InterfaceView):
         return ValueBinding(canonical=canonical)
 
     def _spec(self, canonical: str) -> PropertySpec:
-        spec = self.model.property(canonical)
+        spec = effective_spec(self.model, canonical, self.limits)
         assert spec is not None, "the model loader checked every canonical reference"
         return spec
 
@@ -140,14 +146,24 @@ class ModelInterfaceView(InterfaceView):
                 return None if current is None else tidy(to_side(pb.value, current,
                                                                  integer=integer))
             if pb.bound is not None:
-                canonical, which = pb.bound
-                spec = self._spec(canonical)
-                limit = spec.minimum if which == "min" else spec.maximum
-                return None if limit is None else tidy(to_side(self.value_binding(canonical),
-                                                               limit, integer=integer))
+                return self._bound(*pb.bound, integer=integer)
         except CommandError:
             return None
         return pb.const
+
+    def _bound(self, canonical: str, which: BoundKind, *, integer: bool) -> Value:
+        """A limit of ``canonical`` on this side: the device's where declared, else the
+        model's; None (read as 0) when neither states it."""
+        spec = self._spec(canonical)
+        vb = self.value_binding(canonical)
+        if which in ("min", "max"):
+            limit = spec.minimum if which == "min" else spec.maximum
+            return None if limit is None else tidy(to_side(vb, limit, integer=integer))
+        delta = spec.step if which == "step" else spec.precision
+        if delta is None or vb.transform not in (Transform.IDENTITY, Transform.SCALE):
+            return None  # a difference means nothing through a map or a reciprocal
+        side = delta * vb.scale if vb.transform is Transform.SCALE else delta
+        return round(side) if integer else tidy(side)
 
     def _side_range(self, canonical: str, signature: str) -> str:
         spec = self._spec(canonical)
@@ -310,6 +326,7 @@ def views_of(cap: Capability, translate_names: bool) -> list[InterfaceView]:
     """Every AllJoyn interface view of a capability, primary interface first."""
     if cap.model is not None:
         model = cap.model
-        return [ModelInterfaceView(cap.key, model, b) for b in model.alljoyn.interfaces]
+        return [ModelInterfaceView(cap.key, model, b, cap.limits)
+                for b in model.alljoyn.interfaces]
     assert cap.generic is not None
     return [GenericInterfaceView(cap.key, cap.generic, translate_names)]

@@ -118,7 +118,8 @@ class Registry:
         was_available = current.available
         changed = (current.capabilities.keys() != thing.capabilities.keys()
                    or current.info != thing.info or current.identity != thing.identity
-                   or current.not_bridgeable != thing.not_bridgeable)
+                   or current.not_bridgeable != thing.not_bridgeable
+                   or _limits(current) != _limits(thing))
         old_states = {key: dict(cap.state) for key, cap in current.capabilities.items()}
         current.identity = thing.identity
         current.info = thing.info
@@ -275,7 +276,7 @@ def _check_command(cap: Capability, command: Command) -> Command:
         if isinstance(command, InvokeMethod):
             raise UnknownProperty(f"{cap.key} has no method {command.method!r}",
                                   capability=cap.key)
-        return SetProperties(cap.key, check_write(cap.model, command.values))
+        return SetProperties(cap.key, check_write(cap.model, command.values, cap.limits))
     assert cap.generic is not None
     spec = cap.generic
     if isinstance(command, InvokeMethod):
@@ -306,6 +307,11 @@ def _check_command(cap: Capability, command: Command) -> Command:
             raise ReadOnly(f"{cap.key}.{name} is read-only", capability=cap.key, prop=name)
         values[name] = check_signature_value(name, prop.signature, value)
     return SetProperties(cap.key, values)
+
+
+def _limits(thing: Thing) -> dict[str, object]:
+    """The device-declared limits of every capability: a change re-exports the Thing."""
+    return {key: cap.limits for key, cap in thing.capabilities.items()}
 
 
 def _diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> dict[str, Value]:

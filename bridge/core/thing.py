@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from bridge.model.types import CapabilityModel, Value
+from bridge.core.limits import PropertyLimits, effective_spec
+from bridge.model.types import CapabilityModel, PropertySpec, Value
 
 
 class Side(StrEnum):
@@ -126,10 +127,28 @@ class Capability:
     state: dict[str, Value] = field(default_factory=dict)
     #: origin-side facts an adapter needs again (for example OCF units, the link's ``if``).
     origin_meta: dict[str, Value] = field(default_factory=dict)
+    #: limits the device declares, by canonical property (canonical units); they override
+    #: the model's range, step and precision field by field. Empty: the model's apply.
+    limits: dict[str, PropertyLimits] = field(default_factory=dict)
 
     @property
     def model_id(self) -> str:
         return self.model.id if self.model else "generic"
+
+    def spec(self, name: str) -> PropertySpec | None:
+        """Canonical property ``name`` as this device has it: the model's, with the device's
+        own limits over the defaults. None for generic capabilities and unknown names."""
+        if self.model is None:
+            return None
+        return effective_spec(self.model, name, self.limits)
+
+    @property
+    def specs(self) -> tuple[PropertySpec, ...]:
+        """Every canonical property of a model capability as this device has it."""
+        if self.model is None:
+            return ()
+        return tuple(effective_spec(self.model, p.name, self.limits) or p
+                     for p in self.model.properties)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.core.errors import OutOfRange, ReadOnly, UnknownProperty, WrongType
+from bridge.core.limits import PropertyLimits, effective_spec
 from bridge.model.types import (
     CapabilityModel,
     PropertySpec,
@@ -68,13 +69,17 @@ def check_value(spec: PropertySpec, value: Value) -> Value:
     return value
 
 
-def check_write(model: CapabilityModel, values: Mapping[str, Value]) -> dict[str, Value]:
-    """Validate a write of canonical ``values`` to a capability of ``model``."""
+def check_write(model: CapabilityModel, values: Mapping[str, Value],
+                limits: Mapping[str, PropertyLimits] | None = None) -> dict[str, Value]:
+    """Validate a write of canonical ``values`` to a capability of ``model``.
+
+    Ranges are the device's own where it declared ``limits``, the model's otherwise.
+    """
     if not values:
         raise UnknownProperty(f"empty write to {model.id}: name at least one property")
     checked: dict[str, Value] = {}
     for name, value in values.items():
-        spec = model.property(name)
+        spec = effective_spec(model, name, limits)
         if spec is None:
             known = ", ".join(p.name for p in model.properties)
             raise UnknownProperty(f"{model.id} has no property {name!r} (known: {known})",

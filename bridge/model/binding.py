@@ -73,11 +73,14 @@ def property_spec(name: str, doc: Doc, path: str) -> PropertySpec:
     if kind != "enum" and "values" in doc:
         raise SchemaViolation(join(path, "values"), "no values (only enum properties list them)",
                               "values")
-    for key in ("minimum", "maximum", "step"):
+    for key in ("minimum", "maximum", "step", "precision"):
         if key in doc and kind not in _NUMERIC:
             raise SchemaViolation(join(path, key), f"no {key} for a {kind} property", key)
     if "step" in doc and doc["step"] <= 0:
         raise SchemaViolation(join(path, "step"), "a step > 0", describe(doc["step"]))
+    if "precision" in doc and doc["precision"] < 0:
+        raise SchemaViolation(join(path, "precision"), "a precision >= 0",
+                              describe(doc["precision"]))
     low, high = doc.get("minimum"), doc.get("maximum")
     if low is not None and high is not None and low > high:
         raise SchemaViolation(join(path, "maximum"), f"a maximum >= minimum {low}",
@@ -85,6 +88,7 @@ def property_spec(name: str, doc: Doc, path: str) -> PropertySpec:
     return PropertySpec(
         name=name, type=kind, access=doc["access"], description=doc.get("description", ""),
         unit=doc.get("unit"), minimum=low, maximum=high, step=doc.get("step"),
+        precision=doc.get("precision"),
         values=tuple(doc.get("values", ())),
     )
 

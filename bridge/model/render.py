@@ -107,6 +107,8 @@ def _range(cap: CapabilityModel, name: str) -> str:
         parts.append(f"{low}..{high}")
     if spec.step is not None:
         parts.append(f"step {_num(spec.step)}")
+    if spec.precision is not None:
+        parts.append(f"precision {_num(spec.precision)}")
     if spec.unit:
         parts.append(spec.unit)
     return " ".join(parts) or "—"
@@ -120,7 +122,9 @@ def _alljoyn_carriers(cap: CapabilityModel, name: str) -> list[str]:
                 text = describe_transform(prop.name, prop.value)
                 found.append(f"{_short(iface.name)}: {text} ({prop.signature}, {prop.access})")
             if prop.bound is not None and prop.bound[0] == name:
-                found.append(f"{_short(iface.name)}: `{prop.name}` = {prop.bound[1]} of range "
+                which = {"min": "min of range", "max": "max of range"}.get(prop.bound[1],
+                                                                         prop.bound[1])
+                found.append(f"{_short(iface.name)}: `{prop.name}` = {which} "
                              f"({prop.signature}, {prop.access})")
         for method in iface.methods:
             for prop_name, value in method.sets:
@@ -186,6 +190,10 @@ This page is generated from the model files; do not edit it by hand. Regenerate 
 
 ## Writing model files
 
+- A numeric property's `minimum`, `maximum`, `step` and `precision` are defaults: a device that
+  declares its own (an OCF resource's `range`, `step`, `precision`, in its `units`) is bridged
+  with those, field by field, and the model's value applies only where the device says
+  nothing. The range tables below show the defaults.
 - Transforms: `identity` (the default); `scale` (side = canonical * `scale`, integers rounded);
   `reciprocal` (side = `scale` / canonical, for mired ↔ kelvin); `map` (a table of side value →
   canonical value); `temperature_units` (OCF only: a temperature in the unit named by the
@@ -196,11 +204,15 @@ This page is generated from the model files; do not edit it by hand. Regenerate 
   other key is the string itself (`Locked`). On the AllJoyn side each key must fit the D-Bus
   signature.
 - AllJoyn properties carry a canonical property, a `const`, or a `bound` (the `min` or `max`
-  of a canonical property's range). Do not list the `Version` property: the producer adds it from
-  `version`.
+  of a canonical property's range, its `step` or its `precision`). A bound reports the device's
+  own limit where the device declares one (an OCF resource's `range`, `step`, `precision`), the
+  model's otherwise; a `step` or `precision` bound with no limit anywhere reads 0. Do not list
+  the `Version` property: the producer adds it from `version`.
 - A capability's first AllJoyn interface is its primary one: its presence selects the capability.
 - Two capabilities may share an OCF resource type only with different default interfaces
-  (`oic.r.temperature` behind `oic.if.s` is a measurement, behind `oic.if.a` a set point).
+  (`oic.r.temperature` behind `oic.if.s` is a measurement, behind `oic.if.a` a set point). A
+  resource offering both interfaces is read as a sensor and written as an actuator: it becomes
+  both capabilities, on the same href.
 """
 
 

@@ -234,6 +234,7 @@ PROPERTY = {
     "minimum": _OPTIONAL_NUMBER,
     "maximum": _OPTIONAL_NUMBER,
     "step": _OPTIONAL_NUMBER,
+    "precision": _OPTIONAL_NUMBER,
     "values": Key(string_list(what="value")),
 }
 
@@ -268,7 +269,7 @@ ALLJOYN_PROPERTY = {
     **_VALUE_BINDING,
     "const": Key(scalar),
     "bound": Key(fixed_list(string(pattern=IDENTIFIER, what="a canonical property name"),
-                            string(("min", "max")))),
+                            string(("min", "max", "step", "precision")))),
 }
 
 ALLJOYN_METHOD = {

@@ -53,6 +53,8 @@ class PropertySpec:
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
+    #: how finely the value is resolved (AllJoyn ``Precision``); None: not stated.
+    precision: float | None = None
     #: allowed values when ``type`` is "enum".
     values: tuple[str, ...] = ()
 
@@ -107,6 +109,8 @@ class OcfBinding:
 
 
 EmitsChanged = Literal["true", "false", "invalidates", "const"]
+#: which limit of a canonical property an AllJoyn ``bound`` property reports.
+BoundKind = Literal["min", "max", "step", "precision"]
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,9 @@ class AllJoynPropertyBinding:
     """One property of an AllJoyn interface.
 
     Exactly one of ``value`` (carries a canonical property), ``const`` (a constant such as a
-    precision or a fixed maximum) or ``bound`` (the minimum / maximum of a canonical property's
-    range, transformed like that property) is set.
+    fixed maximum) or ``bound`` (the minimum / maximum of a canonical property's range, or its
+    step or precision, transformed like that property) is set. A bound follows the device's own
+    limits where it declares them (``bridge.core.limits``), the model's otherwise.
     """
 
     name: str
@@ -124,7 +129,7 @@ class AllJoynPropertyBinding:
     emits_changed: EmitsChanged
     value: ValueBinding | None = None
     const: Value = None
-    bound: tuple[str, Literal["min", "max"]] | None = None
+    bound: tuple[str, BoundKind] | None = None
 
 
 @dataclass(frozen=True)
@@ -249,13 +254,21 @@ class Catalogue:
         temperature behind ``oic.if.s`` and a target temperature behind ``oic.if.a``): the one
         whose default interface the link offers wins; otherwise the first match.
         """
+        roles = self.ocf_roles(resource_types, interfaces)
+        return roles[0] if roles else None
+
+    def ocf_roles(self, resource_types: list[str] | tuple[str, ...],
+                  interfaces: list[str] | tuple[str, ...] = ()) -> tuple[CapabilityModel, ...]:
+        """Every capability an OCF link plays: one per model whose default interface it offers.
+
+        A ``oic.r.temperature`` link with ``oic.if.s`` and ``oic.if.a`` is read as a sensor and
+        written as an actuator: both the measured and the target temperature. A link offering
+        none of the default interfaces plays the first matching model only; () when no model
+        covers the resource type.
+        """
         matches = [cap for cap in self.capabilities if cap.ocf.resource_type in resource_types]
-        if not matches:
-            return None
-        for cap in matches:
-            if cap.ocf.default_interface in interfaces:
-                return cap
-        return matches[0]
+        offered = tuple(cap for cap in matches if cap.ocf.default_interface in interfaces)
+        return offered or tuple(matches[:1])
 
     def by_alljoyn_interface(self, interface: str) -> CapabilityModel | None:
         """The capability whose primary AllJoyn interface is ``interface``."""

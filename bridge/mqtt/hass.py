@@ -159,7 +159,7 @@ class HomeAssistant:
             extra["brightness_scale"] = 100
         if parts.colour_temperature:
             cap = thing.capabilities[parts.colour_temperature]
-            spec = cap.model.property("colour_temperature") if cap.model else None
+            spec = cap.spec("colour_temperature")
             extra["color_temp_kelvin"] = True
             if spec is not None and spec.minimum is not None and spec.maximum is not None:
                 extra["min_kelvin"] = int(spec.minimum)
@@ -172,7 +172,7 @@ class HomeAssistant:
         bindings = cap.model.mqtt.entities
         found: list[Discovery] = []
         for binding in bindings:
-            spec = cap.model.property(binding.state_property)
+            spec = cap.spec(binding.state_property)  # with the device's own range, step
             if spec is None:
                 log.warning("model %s: mqtt state_property %r is no property; no entity",
                             cap.model.id, binding.state_property)

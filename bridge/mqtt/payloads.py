@@ -63,7 +63,7 @@ def state(thing: Thing, visible: CapabilityFilter) -> dict[str, dict[str, Any]]:
 def capability_entry(cap: Capability) -> dict[str, Any]:
     if cap.model is not None:
         props = {}
-        for spec in cap.model.properties:
+        for spec in cap.specs:
             entry: dict[str, Any] = {"type": spec.type, "access": spec.access}
             if spec.unit:
                 entry["unit"] = spec.unit

@@ -345,7 +345,7 @@ class OcfDevices:
 def state_of(cap: Capability, props: Mapping[str, Any]) -> dict[str, Value]:
     """The capability's values in a representation (canonical for models, as-is otherwise)."""
     if cap.model is not None:
-        return model_state(cap.model, props)
+        return model_state(cap.model, props, cap.origin_meta)
     assert cap.generic is not None
     names = {p.name for p in cap.generic.properties}
     return {k: v for k, v in props.items() if k in names}

@@ -14,9 +14,11 @@ from typing import Any
 
 from bridge import naming
 from bridge.core.errors import ReadOnly, UnknownProperty
+from bridge.core.limits import PropertyLimits
 from bridge.core.thing import Capability, GenericProperty, GenericSpec, assign_capability_keys
 from bridge.core.values import from_side, to_side
 from bridge.model.types import CapabilityModel, Catalogue, Value
+from bridge.ocf.declared import PRECISION, RANGE, STEP, declared_limits, declared_properties
 from bridge.ocf.links import Link
 
 #: Properties every OCF resource may carry (baseline interface); never part of a capability.
@@ -27,6 +29,8 @@ _CORE_PREFIXES = ("oic.wk.", "oic.r.doxm", "oic.r.pstat", "oic.r.acl", "oic.r.cr
                   "oic.r.crl", "oic.r.vodlist", "oic.r.introspection", "oic.r.icon",
                   "oic.r.swu", "oic.r.maintenance", "oic.r.nmon", "oic.d.")
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9]+")
+#: What a device declares about its value (``bridge.ocf.declared``): read-only to clients.
+_DECLARED = frozenset({RANGE, STEP, PRECISION})
 
 
 def is_core_resource_type(rt: str) -> bool:
@@ -43,12 +47,16 @@ def _integer(model: CapabilityModel, canonical: str) -> bool:
     return spec is not None and spec.type == "integer"
 
 
-def model_state(model: CapabilityModel, props: Mapping[str, Any]) -> dict[str, Value]:
+def model_state(model: CapabilityModel, props: Mapping[str, Any],
+                reported: Mapping[str, Value] | None = None) -> dict[str, Value]:
     """Canonical values of a model capability from an OCF representation.
 
     Properties the representation lacks, or carries in a form the model cannot read, are left
-    out: the capability keeps its previous value for them.
+    out: the capability keeps its previous value for them. ``reported`` holds what the device
+    said when it was read (its ``units``), for notifications that leave it out.
     """
+    units = {b.value.units_property for b in model.ocf.properties if b.value.units_property}
+    side_props = {**{k: v for k, v in (reported or {}).items() if k in units}, **props}
     state: dict[str, Value] = {}
     for binding in model.ocf.properties:
         spec = model.property(binding.value.canonical)
@@ -56,16 +64,23 @@ def model_state(model: CapabilityModel, props: Mapping[str, Any]) -> dict[str, V
             continue
         try:
             state[spec.name] = from_side(binding.value, props[binding.name], spec,
-                                         side_props=props)
+                                         side_props=side_props)
         except Exception:  # a wrong-typed value from the device: keep the old one
             continue
     return state
 
 
-def model_representation(model: CapabilityModel, state: Mapping[str, Value]) -> dict[str, Value]:
-    """The OCF representation (properties only) of a model capability's canonical ``state``."""
+def model_representation(model: CapabilityModel, state: Mapping[str, Value],
+                         limits: Mapping[str, PropertyLimits] | None = None) -> dict[str, Value]:
+    """The OCF representation (properties only) of a model capability's canonical ``state``.
+
+    ``limits`` the device declares replace the model's constant ``range`` (and add ``step``,
+    ``precision``), in the representation's unit.
+    """
     props: dict[str, Value] = {k: list(v) if isinstance(v, tuple) else v
                                for k, v in model.ocf.constants}
+    if limits:
+        props.update(declared_properties(model, limits, props))
     for binding in model.ocf.properties:
         canonical = binding.value.canonical
         if canonical in state:
@@ -102,7 +117,7 @@ def model_write(model: CapabilityModel, body: Mapping[str, Any]) -> dict[str, Va
             continue
         binding = next((b for b in model.ocf.properties if b.name == name), None)
         if binding is None:
-            if name in constants or name in COMMON_PROPERTIES:
+            if name in constants or name in COMMON_PROPERTIES or name in _DECLARED:
                 raise ReadOnly(f"{model.ocf.resource_type}: {name} is read-only", prop=name)
             known = ", ".join(b.name for b in model.ocf.properties)
             raise UnknownProperty(f"{model.ocf.resource_type} has no property {name!r} "
@@ -163,8 +178,12 @@ def build_capabilities(links: list[Link], catalogue: Catalogue,
                        props_by_href: Mapping[str, Mapping[str, Any]]) -> dict[str, Capability]:
     """Capabilities of one device from its links and the representations read from them.
 
-    Each non-core resource type of each link becomes one capability. Types without a model or
-    generic spelling are reported by the caller through ``skipped`` names in ``origin_meta``.
+    Each non-core resource type of each link becomes one capability per role it plays
+    (``Catalogue.ocf_roles``: a temperature offering ``oic.if.s`` and ``oic.if.a`` is both the
+    measured and the target temperature, on the same href). A model capability takes the
+    limits the representation declares (``range``, ``step``, ``precision``, in its ``units``)
+    over the model's defaults. Types without a model or generic spelling are left out (the
+    caller logs them through :func:`unmapped_types`).
     """
     pending: list[tuple[str, str, Capability]] = []
     for link in sorted(links, key=lambda item: item.href):
@@ -174,15 +193,17 @@ def build_capabilities(links: list[Link], catalogue: Catalogue,
         for rt in link.rts:
             if is_core_resource_type(rt):
                 continue
-            model = catalogue.by_ocf([rt], link.ifs)
+            roles = catalogue.ocf_roles([rt], link.ifs)
             meta: dict[str, Value] = {"href": link.href, "rt": rt, "if": list(link.ifs),
                                       "observable": link.observable}
-            if model is not None:
+            if roles:
                 # the unit a device reports is also the unit writes must use
                 meta.update({k: props[k] for k in ("units",) if isinstance(props.get(k), str)})
-                cap = Capability(key="", instance=link.href, model=model,
-                                 state=model_state(model, props), origin_meta=meta)
-                pending.append((model.id, f"{link.href}#{rt}", cap))
+                for model in roles:
+                    cap = Capability(key="", instance=link.href, model=model,
+                                     state=model_state(model, props), origin_meta=dict(meta),
+                                     limits=declared_limits(model, props, link.href))
+                    pending.append((model.id, f"{link.href}#{rt}", cap))
                 continue
             try:
                 spec = generic_spec(link, rt, props)

@@ -7,8 +7,10 @@ Things and by the OCF simulator, so both speak exactly the same representation o
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.core.limits import PropertyLimits
 from bridge.model.types import CapabilityModel, Value
 from bridge.ocf.mapping import model_property_names, model_representation, model_write
 from bridge.ocf.served import ServedResource, known_properties
@@ -28,27 +30,59 @@ def unique_href(hint: str, fallback: str, taken: set[str]) -> str:
     return href
 
 
-def model_resource(href: str, model: CapabilityModel, state: Callable[[], Mapping[str, Value]],
-                   apply: Applier | None) -> ServedResource:
-    """A resource for one model capability; read-only models (sensors) get no writer.
+@dataclass(frozen=True)
+class Role:
+    """One capability a served resource carries: its model, live state, writer and limits."""
 
-    A POST applies the properties the model knows and ignores the others
+    model: CapabilityModel
+    state: Callable[[], Mapping[str, Value]]
+    #: None for a read-only role (a sensor).
+    apply: Applier | None = None
+    #: the limits the device declares (``range``, ``step``, ``precision`` of the resource).
+    limits: Mapping[str, PropertyLimits] = field(default_factory=dict)
+
+    @property
+    def writable(self) -> bool:
+        return self.apply is not None and any(p.writable for p in self.model.properties)
+
+
+def model_resource(href: str, model: CapabilityModel, state: Callable[[], Mapping[str, Value]],
+                   apply: Applier | None,
+                   limits: Mapping[str, PropertyLimits] | None = None) -> ServedResource:
+    """A resource for one model capability; read-only models (sensors) get no writer."""
+    return combined_resource(href, [Role(model, state, apply, limits or {})])
+
+
+def combined_resource(href: str, roles: list[Role]) -> ServedResource:
+    """One resource carrying every role: read as a sensor and written as an actuator.
+
+    Its interfaces are the writable roles' first (so the default one accepts a POST), then
+    the others'; its representation is the read-only roles' overlaid by the writable ones'; a
+    POST applies the properties the writable roles know and ignores the others
     (:func:`~bridge.ocf.served.known_properties`); an empty one changes nothing and answers
     the current representation.
     """
-    writable = apply is not None and any(p.writable for p in model.properties)
-    names = model_property_names(model)
+    ordered = sorted(roles, key=lambda role: role.writable)
+    ifs = tuple(dict.fromkeys(i for role in reversed(ordered) for i in role.model.ocf.interfaces))
+    rts = tuple(dict.fromkeys(role.model.ocf.resource_type for role in roles))
+    writers = [role for role in ordered if role.writable]
+    names = [model_property_names(role.model) for role in writers]
 
     def read() -> dict[str, Value]:
-        return model_representation(model, state())
+        body: dict[str, Value] = {}
+        for role in ordered:
+            body.update(model_representation(role.model, role.state(), role.limits))
+        return body
 
     async def write(body: dict[str, Any]) -> Mapping[str, Value]:
-        assert apply is not None
-        kept = known_properties(body, names, model.ocf.resource_type)
-        if kept:
-            await apply(model_write(model, kept))
+        kept = known_properties(body, frozenset().union(*names), rts[0])
+        for role, known in zip(writers, names, strict=True):
+            assert role.apply is not None
+            mine = {k: v for k, v in kept.items() if k in known}
+            if mine:
+                await role.apply(model_write(role.model, mine))
         return read()
 
-    return ServedResource(href=href, rts=(model.ocf.resource_type,), ifs=model.ocf.interfaces,
-                          observable=model.ocf.observable, read=read,
-                          write=write if writable else None)
+    return ServedResource(href=href, rts=rts, ifs=ifs,
+                          observable=any(role.model.ocf.observable for role in roles),
+                          read=read, write=write if writers else None)

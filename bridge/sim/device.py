@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from bridge.core.limits import PropertyLimits, effective_spec, ranged_property
 from bridge.core.values import check_value, check_write
 from bridge.model.types import CapabilityModel, Catalogue, PropertySpec, Value
 
@@ -141,6 +142,10 @@ class SimDevice:
         self.device_type = device_type or (guessed.ocf_device_type if guessed else "oic.d.sensor")
         #: fault injection the protocol server applies to each request it answers.
         self.faults = Faults()
+        #: limits the device declares (:meth:`declare`), by capability and canonical property.
+        self.limits: dict[str, dict[str, PropertyLimits]] = {}
+        #: groups of capabilities served as one resource that share one value (:meth:`combine`).
+        self.combined: list[tuple[str, ...]] = []
         self._listeners: list[ChangeListener] = []
         self._received: asyncio.Queue[Received] = asyncio.Queue()
         self.received_log: list[Received] = []
@@ -156,16 +161,56 @@ class SimDevice:
         caps = list(model.required) + (list(model.optional) if with_optional else [])
         return cls(name, catalogue, caps, device_type=model.ocf_device_type)
 
+    def declare(self, capability: str, limits: PropertyLimits) -> None:
+        """Declare the device's own limits of a capability's value (canonical units).
+
+        They replace the model's defaults in this device's checks, and the OCF simulator
+        serves them as the resource's ``range``, ``step`` and ``precision``. ValueError when
+        the capability has no single numeric value or the limits are not ordered.
+        """
+        self._known(capability)
+        spec = ranged_property(self._cap(capability))
+        if spec is None:
+            raise ValueError(f"{capability} has no single numeric value to declare limits of")
+        if limits.minimum is not None and limits.maximum is not None \
+                and limits.minimum > limits.maximum:
+            raise ValueError(f"{capability}: min {limits.minimum} is above max {limits.maximum}")
+        if (limits.step is not None and limits.step <= 0) or (
+                limits.precision is not None and limits.precision < 0):
+            raise ValueError(f"{capability}: step must be > 0 and precision >= 0")
+        self.limits[capability] = {spec.name: limits}
+
+    def combine(self, capabilities: tuple[str, ...]) -> None:
+        """Serve ``capabilities`` as one resource (a sensor that is also an actuator, like
+        a ``/temp`` offering ``oic.if.s`` and ``oic.if.a``): they carry one value, so a change
+        of one's value is a change of the others'. They must share the resource type and the
+        unit of their single numeric value."""
+        for capability in capabilities:
+            self._known(capability)
+        models = [self._cap(c) for c in capabilities]
+        specs = [ranged_property(m) for m in models]
+        if len(capabilities) < 2 or any(s is None for s in specs) \
+                or len({m.ocf.resource_type for m in models}) != 1 \
+                or len({s.unit for s in specs if s is not None}) != 1:
+            raise ValueError(f"{', '.join(capabilities)}: only two or more capabilities of one "
+                             "resource type with one numeric value of the same unit combine")
+        if any(c in group for group in self.combined for c in capabilities):
+            raise ValueError(f"{', '.join(capabilities)}: a capability is combined already")
+        self.combined.append(tuple(capabilities))
+
+    def spec(self, capability: str, name: str) -> PropertySpec | None:
+        """Property ``name`` of ``capability`` with the limits this device declares."""
+        return effective_spec(self._cap(capability), name, self.limits.get(capability))
+
     def on_change(self, listener: ChangeListener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def set(self, capability: str, values: Mapping[str, Value]) -> dict[str, Value]:
         """Change state from outside (sensor reading, local button): observers are notified."""
-        cap = self._cap(capability)
         checked: dict[str, Value] = {}
         for name, value in values.items():
-            spec = cap.property(name)
+            spec = self.spec(capability, name)
             if spec is None:
                 raise ValueError(f"{capability} has no property {name!r}")
             checked[name] = check_value(spec, value)
@@ -174,7 +219,7 @@ class SimDevice:
     def write(self, capability: str, values: Mapping[str, Value]) -> dict[str, Value]:
         """A client's write: checked like the model says, recorded, then applied."""
         cap = self._cap(capability)
-        checked = check_write(cap, values)
+        checked = check_write(cap, values, self.limits.get(capability))
         received = Received(capability, dict(checked))
         self.received_log.append(received)
         self._received.put_nowait(received)
@@ -185,6 +230,11 @@ class SimDevice:
         """The next write a client sent (waits up to ``within`` seconds)."""
         async with asyncio.timeout(within):
             return await self._received.get()
+
+    def _known(self, capability: str) -> None:
+        if capability not in self.capabilities:
+            raise ValueError(f"{self.name} has no capability {capability!r} (it has: "
+                             f"{', '.join(self.capabilities)})")
 
     def _cap(self, capability: str) -> CapabilityModel:
         cap = self.capabilities.get(capability)
@@ -197,9 +247,30 @@ class SimDevice:
         changed = {k: v for k, v in values.items() if state.get(k) != v}
         state.update(values)
         if changed:
+            # combined capabilities first, so that a notification shows the shared value
+            self._share(capability, changed)
             for listener in list(self._listeners):
                 try:
                     listener(capability, changed)
                 except Exception:
                     log.exception("%s: change listener failed", self.name)
         return changed
+
+    def _share(self, capability: str, changed: Mapping[str, Value]) -> None:
+        """Pass a changed value on to the capabilities combined with ``capability``."""
+        source = ranged_property(self._cap(capability))
+        if source is None or source.name not in changed:
+            return
+        for group in self.combined:
+            for other in group if capability in group else ():
+                target = ranged_property(self._cap(other)) if other != capability else None
+                spec = self.spec(other, target.name) if target is not None else None
+                if spec is None:
+                    continue
+                try:
+                    value = check_value(spec, changed[source.name])
+                except Exception:  # outside the other's range (a set point range): not shared
+                    log.debug("%s: %s = %r not shared with %s", self.name, source.name,
+                              changed[source.name], other)
+                    continue
+                self._apply(other, {spec.name: value})

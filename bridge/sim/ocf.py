@@ -20,12 +20,12 @@ from typing import Any
 from bridge.model.types import Value
 from bridge.ocf import wire
 from bridge.ocf.info import DMV, ICV
-from bridge.ocf.model_resources import model_resource, unique_href
 from bridge.ocf.netif import multicast_interfaces
-from bridge.ocf.served import ServedDevice
+from bridge.ocf.served import ServedDevice, ServedResource
 from bridge.sim.device import SimDevice
 from bridge.sim.ocf_faults import FaultyEndpoint
 from bridge.sim.ocf_identity import OcfSimIdentity
+from bridge.sim.ocf_resources import sim_resources
 from bridge.sim.ocf_stack import ListingEndpoint, StackQuirks
 
 
@@ -93,23 +93,17 @@ class OcfSimServer:
         return self.endpoint is not None
 
     def _build(self) -> ServedDevice:
-        taken: set[str] = set()
-        resources = {}
-        capabilities = {} if self.listing.quirks.client_only else self.device.capabilities
-        for cap_id, model in capabilities.items():
-            href = unique_href(model.ocf.href_hint, cap_id, taken)
-            self.hrefs[cap_id] = href
-            resources[href] = model_resource(href, model, self._state_of(cap_id),
-                                             self._applier(cap_id))
+        resources: dict[str, ServedResource] = {}
+        if self.listing.quirks.client_only:
+            self.hrefs = {}
+        else:
+            resources, self.hrefs = sim_resources(self.device, self._applier)
         device = {"n": self.device.name, "di": self.di, "piid": self.piid, "icv": ICV,
                   "dmv": DMV}
         platform = {"pi": self.pi, "mnmn": self.device.manufacturer[:16],
                     "mnmo": self.device.model}
         return ServedDevice(di=self.di, device_types=("oic.wk.d", self.device.device_type),
                             device=device, platform=platform, resources=resources)
-
-    def _state_of(self, cap_id: str) -> Any:
-        return lambda: self.device.state[cap_id]
 
     def _applier(self, cap_id: str) -> Any:
         async def apply(values: dict[str, Value]) -> None:

@@ -17,6 +17,7 @@ import sys
 from bridge.model import load_catalogue
 from bridge.ocf import wire
 from bridge.sim.control import SimServer, run_control
+from bridge.sim.declare_args import add_declare_arguments, apply_declarations
 from bridge.sim.device import SimDevice
 from bridge.sim.fault_args import add_fault_arguments, faults_from_args
 from bridge.sim.ocf import OcfSimServer, SimListing
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="UDP port of the first device, the next ones follow; a device that "
                              "leaves comes back on the same port (default: ephemeral ports)")
     add_fault_arguments(parser)
+    add_declare_arguments(parser)
     add_quirk_arguments(parser)
 
 
@@ -63,6 +65,7 @@ async def run(args: argparse.Namespace) -> int:
                    for name in device_names(args.name, args.count)]
         for device in devices:
             device.faults = faults_from_args(args)
+            apply_declarations(device, args.limit, args.one_resource)
         quirks = quirks_from_args(args)
     except ValueError as err:
         print(f"ocfaj simulate ocf: {err}", file=sys.stderr)

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from bridge.sim.declare_args import declaration_args
 from bridge.sim.ocf_stack import StackQuirks, quirk_arguments
 from bridge.sim.processes import SimProcess
 from bridge.sim.testing.dbus import DBusDaemon
@@ -193,9 +194,12 @@ class DeviceFactory(Protocol):
 
 
 class OcfDeviceFactory(Protocol):
-    """``ocf_device``: start one simulated OCF device, optionally with stack quirks."""
+    """``ocf_device``: start one simulated OCF device, with what it declares about itself
+    and, optionally, the stack quirks of the reference OCF stack."""
 
     def __call__(self, model: str, name: str, /, *,
+                 limits: Mapping[str, Mapping[str, float]] | None = None,
+                 one_resource: Sequence[Sequence[str]] = (),
                  quirks: StackQuirks | Mapping[str, Any] | None = None,
                  **state: dict[str, Any]) -> OcfSimulatedDevice: ...
 
@@ -219,23 +223,29 @@ def ocfaj_kit(ocf_network: OcfNetwork, tmp_path: Path) -> Iterator[KitState]:
 
 @pytest.fixture
 def ocf_device(ocfaj_kit: KitState) -> OcfDeviceFactory:
-    """``ocf_device(model, name, quirks=None, **state) -> OcfSimulatedDevice``: a simulated
-    OCF device.
+    """``ocf_device(model, name, limits=None, one_resource=(), quirks=None, **state) ->
+    OcfSimulatedDevice``: a simulated OCF device.
 
     ``model`` is a device type model (``light``, ``switch``, ``thermostat``, ``sensor``,
     ``smartlock``...); ``state`` maps capability -> values, e.g. ``switch={"on": True}``. The
     device runs in a host (namespace) of its own, or on 127.0.0.1 in loopback mode.
-    ``quirks`` turns on reference-stack behaviours (``bridge.sim.ocf_stack.StackQuirks``:
-    ``{"reference": True}`` for all of them, or single ones such as
-    ``{"block_multicast_listing": True, "listing_block_size": 256}``).
+    ``limits={"target_temperature": {"min": 0, "max": 100, "step": 1}}`` makes the device
+    declare its own range, step (and ``precision``); ``one_resource=[("temperature",
+    "target_temperature")]`` serves capabilities as one resource offering all their
+    interfaces (``ocfaj simulate ocf --limit`` and ``--one-resource``). ``quirks`` turns on
+    reference-stack behaviours (``bridge.sim.ocf_stack.StackQuirks``: ``{"reference": True}``
+    for all of them, or single ones such as ``{"block_multicast_listing": True,
+    "listing_block_size": 256}``).
     """
     kit = ocfaj_kit
 
-    def make(model: str, name: str, /, *,
+    def make(model: str, name: str, /, *, limits: Mapping[str, Mapping[str, float]] | None = None,
+             one_resource: Sequence[Sequence[str]] = (),
              quirks: StackQuirks | Mapping[str, Any] | None = None,
              **state: dict[str, Any]) -> OcfSimulatedDevice:
         number = kit.number()
-        args = ["ocf", "--model", model, "--name", name]
+        args = ["ocf", "--model", model, "--name", name,
+                *declaration_args(limits, one_resource)]
         if quirks is not None:
             chosen = (quirks if isinstance(quirks, StackQuirks)
                       else StackQuirks.from_mapping(quirks))

@@ -140,7 +140,8 @@ def test_protocol_facts(cat: Catalogue) -> None:
     assert target is not None
     bounds = {p.name: p.bound for p in target.alljoyn.primary.properties if p.bound}
     assert bounds == {"MinValue": ("target_temperature", "min"),
-                      "MaxValue": ("target_temperature", "max")}
+                      "MaxValue": ("target_temperature", "max"),
+                      "StepValue": ("target_temperature", "step")}
     for cap_id in ("temperature", "target_temperature"):
         cap = cat.capability(cap_id)
         assert cap is not None
