@@ -1,7 +1,7 @@
 """The generic (algorithmic) OCF <-> AllJoyn name mapping and the derived identities.
 
 Layer: a pure helper shared by the protocol adapters (``ocf``, ``alljoyn``, ``sim``) and ``core``.
-It implements PROTOCOL_FACTS.md, sections "Generic (algorithmic) mapping" and "Identity". It must
+It implements docs/protocol-notes.md, sections "Generic mapping" and "Identity". It must
 not do I/O, hold state, log, or import anything but the standard library (no other ``bridge``
 module either), so that every rule here is unit-tested in isolation.
 
@@ -96,7 +96,7 @@ def is_valid_object_path(path: object) -> bool:
 # decode to a valid interface name to be in the image of the forward mapping.
 #
 # The IoTivity AllJoyn bridge (src/Name.cpp) writes "--" only for the last underscore of a run
-# before a letter ("M__w" -> "-m---w", the same text as "M_W"); PROTOCOL_FACTS.md doubles every
+# before a letter ("M__w" -> "-m---w", the same text as "M_W"); protocol-notes.md doubles every
 # underscore of the run ("-m----w"), which is what makes the reverse exact.
 
 _RT_PREFIX = "x."
@@ -156,7 +156,7 @@ def ocf_rt_to_alljoyn(rt: str) -> str:
 
 # --- Property names ---------------------------------------------------------------------------
 #
-# OCF "." <-> AllJoyn "_d" and OCF "-" <-> AllJoyn "_h" (PROTOCOL_FACTS.md).  A literal "_" is
+# OCF "." <-> AllJoyn "_d" and OCF "-" <-> AllJoyn "_h" (docs/protocol-notes.md).  A literal "_" is
 # written "_u" in AllJoyn only where it would otherwise be misread, that is when the OCF "_" is
 # followed by zero or more "u" and then "d" or "h".  Decoding AllJoyn: "_" + k times "u" + "d"
 # (or "h") is "." (or "-") for k = 0 and a literal "_" + (k-1) times "u" + "d" for k >= 1; every
@@ -206,7 +206,7 @@ def ocf_to_alljoyn_property(name: str) -> str:
 
 # --- Object path <-> URI ----------------------------------------------------------------------
 #
-# OCF "." "-" "~" "_" <-> AllJoyn "_d" "_h" "_t" "_u" (PROTOCOL_FACTS.md, vector
+# OCF "." "-" "~" "_" <-> AllJoyn "_d" "_h" "_t" "_u" (docs/protocol-notes.md, vector
 # "/abc.def-ghi~jkl_mno" <-> "/abc_ddef_hghi_tjkl_umno"); a bare AllJoyn "_" (one not followed
 # by d, h, t or u) becomes "~u".  In a URI, "~u" therefore means a bare "_" when the next
 # character is not d, h, t or u (a bare "_" is never followed by those in the path, and the
@@ -261,7 +261,7 @@ def uri_to_object_path(uri: str) -> str:
     return _URI_TOKEN.sub(lambda m: _URI_ESCAPES[m.group()], uri)
 
 
-# --- Identity (PROTOCOL_FACTS.md "Identity and About <-> /oic/d, /oic/p") -----------------------
+# --- Identity (docs/protocol-notes.md "Identity") -----------------------------------------------
 
 _IDENTITY_NAMESPACE = uuid.UUID("8f0e4e90-79e5-11e6-bdf4-0800200c9a66")
 _UUID_TEXT = re.compile(

@@ -2,7 +2,7 @@
 
 Layer: ``bridge.alljoyn``, pure (no bus I/O, no dbus-fast import). Values here are already
 unwrapped from their variants (``bridge.alljoyn.wire.from_dbus``). The field rules are
-PROTOCOL_FACTS.md, "AllJoyn" and "Identity and About <-> /oic/d, /oic/p".
+docs/protocol-notes.md, "AllJoyn" and "About and /oic/d, /oic/p".
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ OPTIONAL_FIELDS: dict[str, str] = {
 ANNOUNCED_FIELDS = ("AppId", "DefaultLanguage", "DeviceName", "DeviceId", "AppName",
                     "Manufacturer", "ModelNumber")
 
-#: interfaces that never cross (PROTOCOL_FACTS.md, "Never bridged"); prefixes.
+#: interfaces that never cross (docs/protocol-notes.md, "Never bridged"); prefixes.
 NEVER_BRIDGED = ("org.alljoyn.Bus", "org.freedesktop.DBus", "org.alljoyn.About",
                  "org.alljoyn.Daemon", "org.alljoyn.Debug", "org.alljoyn.Icon",
                  "org.allseen.Introspectable")

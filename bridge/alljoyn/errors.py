@@ -1,6 +1,6 @@
 """The gateway's typed errors <-> D-Bus error names, at the AllJoyn edge.
 
-Layer: ``bridge.alljoyn``. Pure. PROTOCOL_FACTS.md, "Errors": an origin device's error with a
+Layer: ``bridge.alljoyn``. Pure. docs/protocol-notes.md, "Errors": an origin device's error with a
 CoAP-style code travels as ``org.openconnectivity.Error.Code<NNN>`` with its message; any other
 D-Bus error from a device becomes code 500 with "<name>: <message>". Refusals before a device is
 reached use the standard D-Bus names where one fits, else ``org.ocfaj.Error.<Reason>``.

@@ -1,7 +1,7 @@
 """D-Bus values <-> the gateway's JSON-like values, guided by signatures.
 
 Layer: ``bridge.alljoyn``. Pure conversions (dbus-fast is used only for its ``Variant`` and
-signature parser, no I/O). The rules are PROTOCOL_FACTS.md, "Type mapping": ``b`` boolean,
+signature parser, no I/O). The rules are docs/protocol-notes.md, "Type mapping": ``b`` boolean,
 integers, ``d`` number, ``s o g`` string, ``ay`` bytes, ``a{sv}`` object, structs become objects
 keyed "0", "1"..., arrays become lists, variants are unwrapped. A value that does not fit its
 signature raises ``bridge.core.errors.WrongType`` / ``OutOfRange`` naming the property.

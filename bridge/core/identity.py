@@ -3,7 +3,7 @@
 Layer: ``bridge.core`` (pure: the daemon persists :meth:`IdentityBook.to_json` atomically in
 the state directory and loads it back with :meth:`IdentityBook.from_json`).
 
-Rules (PROTOCOL_FACTS.md, "Identity"):
+Rules (docs/protocol-notes.md, "Identity"):
 - A Thing's id is ``ocf:<piid>`` (or ``ocf:<di>`` for a device without ``piid``) and
   ``alljoyn:<DeviceId>:<AppId hex>``. OCF devices without security get a fresh ``di`` and fresh
   ports on every restart; only ``piid`` is stable, so it is the key whenever the device has one.

@@ -38,7 +38,7 @@ from bridge.model.types import Catalogue
 
 log = logging.getLogger("ocfaj.gateway")
 
-#: File descriptors a bridged device costs (ARCHITECTURE.md budget: 3 for a virtual OCF
+#: File descriptors a bridged device costs (docs/design.md budget: 3 for a virtual OCF
 #: device, 1 for a virtual AllJoyn producer).
 FDS_PER_DEVICE = 4
 #: Descriptors kept for everything else (sockets, state files, the outbox, logs).

@@ -11,7 +11,7 @@ Layer: ``bridge.mqtt`` (pure). Shapes (docs/mqtt.md describes them for users):
 - responses: ``{"status": "ok"|"error", "data": {...}, "error": str|null, "transaction": ...}``.
 
 JSON cannot carry everything a device may: byte strings travel as lowercase hex and integers
-beyond +-2^53 as decimal strings (PROTOCOL_FACTS.md, type mapping).
+beyond +-2^53 as decimal strings (docs/protocol-notes.md, "Type mapping").
 """
 
 from __future__ import annotations

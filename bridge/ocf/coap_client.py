@@ -1,7 +1,7 @@
 """Unicast OCF requests and observations over aiocoap (Block2 is aiocoap's).
 
 Layer: ``bridge.ocf`` I/O (aiocoap). Requests carry Accept 10000 and the version options
-(PROTOCOL_FACTS.md interop list); answers are read leniently (format 60 or none, with or
+(docs/ocf.md, "Interoperability"); answers are read leniently (format 60 or none, with or
 without a version option). Failures become ``bridge.core.errors`` types: an error answer is
 ``DeviceError(code, diagnostic)``, silence is ``DeviceTimeout``. An observation the device
 refuses with an answer (an error code, or no Observe option) ends quietly with a warning: the

@@ -1,7 +1,7 @@
 """``/oic/d`` and ``/oic/p``: parsing a device's answers, and building a virtual device's.
 
-Layer: ``bridge.ocf``, pure: no socket, no asyncio. Field names follow PROTOCOL_FACTS.md,
-"Identity and About <-> /oic/d, /oic/p". Localised strings (``ld``, ``dmn``) are read in both
+Layer: ``bridge.ocf``, pure: no socket, no asyncio. Field names follow docs/protocol-notes.md,
+"About and /oic/d, /oic/p". Localised strings (``ld``, ``dmn``) are read in both
 the plain and the OCF ``[{"language", "value"}]`` spelling and written in the OCF one.
 """
 

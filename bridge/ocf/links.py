@@ -1,7 +1,7 @@
 """``/oic/res`` links and their endpoints: parsing every shape devices send, picking an endpoint.
 
 Layer: ``bridge.ocf``, pure: no socket, no asyncio, no aiocoap. Input is the decoded CBOR value
-of a ``/oic/res`` reply (PROTOCOL_FACTS.md: ``oic.if.ll`` flat array, ``oic.if.baseline``
+of a ``/oic/res`` reply (docs/protocol-notes.md: ``oic.if.ll`` flat array, ``oic.if.baseline``
 wrapper with ``links``, OIC 1.1 ``[{"di", "links": [...]}]``); output is a flat list of
 :class:`Link` each carrying the ``di`` of its device. Malformed entries are skipped, never
 raised: one broken link must not hide the device's other links.

@@ -3,7 +3,7 @@
 Layer: ``bridge.ocf``, pure: no socket, no asyncio, no aiocoap. Values cross through
 ``bridge.core.values`` (``to_side``/``from_side``) only. A link whose resource type a model
 covers becomes a model capability; any other resource type becomes a generic capability
-(PROTOCOL_FACTS.md, "Generic mapping") so that nothing a device offers is dropped silently.
+(docs/protocol-notes.md, "Generic mapping"), so nothing a device offers is dropped silently.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def _flags(name: str) -> int:
 def multicast_interfaces(configured: tuple[str, ...]) -> list[str]:
     """``configured`` when given, else every interface that is up, multicast and not loopback.
 
-    Real OCF stacks skip loopback for discovery (PROTOCOL_FACTS.md), and so does this gateway.
+    Real OCF stacks skip loopback for discovery (docs/ocf.md, "Interoperability"); so does ocfaj.
     """
     if configured:
         return list(configured)

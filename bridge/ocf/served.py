@@ -4,7 +4,7 @@ Layer: ``bridge.ocf``, pure: no socket, no asyncio, no aiocoap. A :class:`Served
 device this process serves (a virtual device of a bridged Thing, the gateway's own bridge
 device, or a simulated device); :func:`handle` turns one decoded :class:`Request` into a
 :class:`Reply`. The aiocoap glue (``bridge.ocf.coap_server``) only converts messages, so every
-rule here (PROTOCOL_FACTS.md interop list: 4.06 for Accept 60/50, 4.15 for a POST in format 60,
+rule here (docs/ocf.md, "Interoperability": 4.06 to Accept 60/50, 4.15 for a POST in format 60,
 silence on a multicast filter that matches nothing, eps of the request's family) is
 unit-tested and fuzzed without a network. Where the OCF specification asks for "an error"
 without naming a code, the answers are those of the reference stack (IoTivity-Lite); the table
@@ -116,7 +116,7 @@ class Reply:
 
 
 def status_of(error: BaseException) -> Reply:
-    """The CoAP answer for an error raised while serving (ARCHITECTURE.md, data flow 5)."""
+    """The CoAP answer for an error raised while serving (docs/architecture.md, "Data flow" 4)."""
     if isinstance(error, OcfStatus):
         return Reply(error.code, diagnostic=error.message)
     if isinstance(error, PayloadError):

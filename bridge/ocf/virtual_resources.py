@@ -2,7 +2,7 @@
 
 Layer: ``bridge.ocf``, pure: no socket, no asyncio. Model capabilities become the model's
 resource (href from ``ocf.href_hint``, deduplicated); generic capabilities of AllJoyn origin
-follow PROTOCOL_FACTS.md "Generic mapping": one resource per EmitsChangedSignal group of
+follow docs/protocol-notes.md, "Generic mapping": one resource per EmitsChangedSignal group of
 properties (``x.<iface>.<value>``), one per method (``x.<iface>.<Method>``, POST invokes it),
 one per signal (observable, read-only, fed by ``SignalEmitted``). Writes go through
 ``command`` (the registry), which checks them against the model before anything reaches the

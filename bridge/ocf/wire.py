@@ -2,7 +2,7 @@
 
 Layer: ``bridge.ocf``, pure: no socket, no asyncio, no aiocoap. Everything here is a plain
 function over bytes and Python values, so it is unit-tested (and fuzzed) on its own. The
-numbers are those of PROTOCOL_FACTS.md, "OCF over CoAP".
+numbers are those of docs/protocol-notes.md, "OCF over CoAP".
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ handler; for each method call to one of the device's objects (its interfaces' me
 - ``delay``: wait that many seconds before the producer answers (every call);
 - DROP: send no reply at all (the caller's method call times out);
 - ERROR: reply ``org.openconnectivity.Error.Code<NNN>`` with ``error_code`` as NNN
-  (PROTOCOL_FACTS.md, "Errors");
+  (docs/protocol-notes.md, "Errors");
 - MALFORMED: reply with a signature no member of these interfaces returns (``us``).
 
 ``/About``, introspection and ``org.freedesktop.DBus.Peer`` are never faulted, so a faulty

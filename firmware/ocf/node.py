@@ -3,8 +3,8 @@
 Layer: edge. Opens, per address family, a unicast socket (configured port or ephemeral) and
 a socket on 5683 joined to the OCF groups (224.0.1.187; ff02::158, ff03::158, ff05::158),
 then feeds datagrams to the ``Server`` and calls its ``tick``. Replies to multicast leave from
-the unicast socket, so clients learn the ephemeral port (PROTOCOL_FACTS: "replies come from
-each device's ephemeral unicast port"). A plain ``select.poll`` loop runs the same on
+the unicast socket, so clients learn the ephemeral port (docs/ocf.md,
+"Interoperability"). A plain ``select.poll`` loop runs the same on
 MicroPython and CPython and costs far less heap than an event loop with tasks.
 """
 

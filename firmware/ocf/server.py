@@ -6,7 +6,7 @@ answers through ``channel.send(data, peer)`` and asks ``channel.ep(peer)`` for t
 URI to advertise in /oic/res. ``channel.oic_port`` is the unicast port (OIC 1.1 links).
 Time is a wrapping millisecond tick compared only through ``hal.ticks_diff``.
 
-Wire rules honoured here (docs/firmware.md, PROTOCOL_FACTS.md):
+Wire rules honoured here (docs/firmware.md, docs/protocol-notes.md):
 - responses carry Content-Format 10000 and OCF-Content-Format-Version 2048;
 - Accept other than 10000 is answered 4.06, except Accept 60 together with
   OCF-Accept-Content-Format-Version 2112: that client speaks OIC 1.1 and gets format 60

@@ -3,7 +3,7 @@
 Multicast discovery uses a raw UDP socket and cbor2, because aiocoap hands back only the first
 reply to a multicast request and these tests need every device's answer (the gateway's and each
 simulator's). A reply that arrives block-wise (``/oic/res`` over 1024 bytes) is fetched whole by
-unicast, as PROTOCOL_FACTS.md asks. Unicast requests and observations use aiocoap with the OCF
+unicast (docs/ocf.md, "Interoperability"). Unicast requests and observations use aiocoap, OCF
 options (Accept 10000, OCF-Accept-Content-Format-Version 2048).
 """
 

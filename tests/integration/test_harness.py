@@ -2,7 +2,7 @@
 
 Every other integration test builds on these fixtures, so each is proven here against real
 peers: dbus-fast clients on the private bus, aiomqtt clients through the broker, and UDP
-multicast (the OCF discovery groups of PROTOCOL_FACTS.md: 224.0.1.187 and ff02::158, port
+multicast (the OCF discovery groups of docs/protocol-notes.md: 224.0.1.187 and ff02::158, port
 5683) crossing the bridge between network namespaces.
 """
 

@@ -90,7 +90,7 @@ async def test_virtual_device_and_platform(setup: Setup) -> None:
     device = body(await request(setup.ctx, "GET", setup.uri("/oic/d?if=oic.if.baseline")))
     assert device["rt"] == ["oic.wk.d", "oic.d.light", "oic.d.virtual"]
     assert device["di"] == setup.thing.identity.di
-    assert device["piid"] == "deb82703-2778-5edf-ab22-105455bb4cfa"  # PROTOCOL_FACTS vector
+    assert device["piid"] == "deb82703-2778-5edf-ab22-105455bb4cfa"  # protocol-notes.md vector
     platform = body(await request(setup.ctx, "GET", setup.uri("/oic/p")))
     assert platform["pi"] == setup.thing.identity.pi
     assert platform["mnmn"] == "Example Corporat"  # cut to 16 characters

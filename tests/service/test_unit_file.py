@@ -59,7 +59,7 @@ def test_unit_asks_for_notify_watchdog_restart_user_and_hardening() -> None:
     assert keys["User"] == "ocfaj" and keys["Group"] == "ocfaj"
     assert keys["StateDirectory"] == "ocfaj" and keys["ConfigurationDirectory"] == "ocfaj"
     assert keys["ProtectSystem"] == "strict"  # read-only root: only the state dir is writable
-    assert int(keys["LimitNOFILE"]) >= 4096  # ARCHITECTURE.md: ~4 descriptors per device
+    assert int(keys["LimitNOFILE"]) >= 4096  # docs/design.md: ~4 descriptors per device
     missing = [key for key in HARDENING if key not in keys]
     assert not missing, f"hardening keys missing: {missing}"
     assert keys["NoNewPrivileges"] == "yes" and keys["CapabilityBoundingSet"] == ""

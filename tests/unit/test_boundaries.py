@@ -1,4 +1,4 @@
-"""The import rules of ARCHITECTURE.md, checked on every module under bridge/ with ``ast``.
+"""The import rules of docs/architecture.md, checked on every module under bridge/ with ``ast``.
 
 Layers (the second name component of ``bridge.<layer>...``) and what each may import:
 
@@ -155,10 +155,10 @@ def check_source(
     known: frozenset[str] = frozenset(),
     where: str = "<source>",
 ) -> list[Violation]:
-    """Violations of the ARCHITECTURE.md import rules in one module's source."""
+    """Violations of the docs/architecture.md import rules in one module's source."""
     layer = layer_of(module)
     if layer not in ALLOWED_LAYERS:
-        return [Violation(where, 1, f"{module}: '{layer}' is not a layer of ARCHITECTURE.md")]
+        return [Violation(where, 1, f"{module}: '{layer}' is not a layer of docs/architecture.md")]
     tree = ast.parse(source, filename=where)
     violations: list[Violation] = []
     for line, target in imported_modules(tree, module, is_package, known):
@@ -224,7 +224,7 @@ def test_bridge_modules_follow_the_import_rules() -> None:
             known=known,
             where=str(path.relative_to(ROOT)),
         )
-    assert not violations, "imports break ARCHITECTURE.md rules:\n" + "\n".join(
+    assert not violations, "imports break docs/architecture.md rules:\n" + "\n".join(
         map(str, violations)
     )
 

@@ -1,4 +1,4 @@
-"""Unit tests for bridge.naming: every PROTOCOL_FACTS.md vector, exact round trips, bad input."""
+"""Unit tests for bridge.naming: every protocol-notes.md vector, exact round trips, bad input."""
 
 import re
 import uuid
@@ -27,7 +27,7 @@ from bridge.naming import (
 ROUND_TRIPS = settings(max_examples=500, deadline=None)
 IDENTITY_NAMESPACE = uuid.UUID("8f0e4e90-79e5-11e6-bdf4-0800200c9a66")
 
-# PROTOCOL_FACTS.md, "Generic (algorithmic) mapping": interface name <-> resource type.
+# docs/protocol-notes.md, "Interface names and resource types": interface name <-> resource type.
 RT_VECTORS = [
     ("example.Widget", "x.example.-widget"),
     ("example.my_widget", "x.example.my--widget"),
@@ -215,7 +215,7 @@ def test_invalid_member_name_is_rejected(name: str) -> None:
 # --- object path <-> URI -----------------------------------------------------------------------
 
 PATH_VECTORS = [
-    ("/abc_ddef_hghi_tjkl_umno", "/abc.def-ghi~jkl_mno"),  # PROTOCOL_FACTS.md
+    ("/abc_ddef_hghi_tjkl_umno", "/abc.def-ghi~jkl_mno"),  # docs/protocol-notes.md
     ("/", "/"),
     ("/light/1", "/light/1"),
     ("/my_light", "/my~ulight"),  # bare "_" -> "~u"

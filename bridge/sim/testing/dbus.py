@@ -4,7 +4,7 @@ Layer: ``bridge.sim.testing`` (test kit; runs the ``dbus-daemon`` executable).
 Nothing here touches the machine's session or system bus, and nothing is set globally
 (``DBUS_SESSION_BUS_ADDRESS`` stays as it was): tests hand ``DBusDaemon.address`` to the code
 under test explicitly. Limits are raised far above dbus-daemon's defaults because the gateway
-opens one bus connection per virtual AllJoyn producer (ARCHITECTURE.md, "Budget per bridged
+opens one bus connection per virtual AllJoyn producer (docs/design.md, "Budget per bridged
 device"), and scale tests open thousands.
 """
 

@@ -3,7 +3,7 @@
 No pytest here: MicroPython has none. ``run()`` executes every ``check_*`` function, prints
 ``ok <name>`` or ``FAIL <name>: <error>`` per check and returns (passed, failed). The vectors
 come from RFC 8949 Appendix A and RFC 7252; the OCF payloads are the shapes of
-PROTOCOL_FACTS.md. Imported with the firmware directory on sys.path (``import ocf.cbor``).
+docs/protocol-notes.md. Imported with the firmware directory on sys.path (``import ocf.cbor``).
 """
 
 from ocf import cbor, coap
