@@ -28,6 +28,17 @@ class ConfigError(BridgeError):
         super().__init__(": ".join([*parts, problem]))
 
 
+class StoreUnavailable(BridgeError):
+    """A state file (the MQTT outbox) cannot be opened, and not because it is corrupt:
+    permissions, too many open files, an I/O error. Nothing was moved or changed; the caller
+    reports ``cause`` and tries again later."""
+
+    def __init__(self, path: str, cause: str) -> None:
+        self.path = path
+        self.cause = cause
+        super().__init__(f"cannot open {path}: {cause} (the file is left as it is)")
+
+
 class CommandError(BridgeError):
     """A command (write, method call) was refused before it reached the device.
 

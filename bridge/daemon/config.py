@@ -64,7 +64,8 @@ class GatewayConfig:
 
     state_dir: Path = Path("/var/lib/ocfaj")
     """Directory for persistent state: identities of bridged devices (so they survive restarts)
-    and the MQTT outbox. Must be writable by the gateway's user."""
+    and the MQTT outbox. Must be writable by the gateway's user; if it is not, the gateway
+    runs without saving identities and with the MQTT outbox in memory, and logs both."""
 
     log_level: LogLevel = "info"
     """Least severe messages logged: ``debug``, ``info``, ``warning`` or ``error``. Protocol

@@ -157,6 +157,7 @@ class MqttSide:
             "outbox_queued": self.outbox.count + self.writer.waiting,
             "outbox_bytes": self.outbox.size,
             "outbox_dropped": self.outbox.dropped,
+            "outbox_persistent": self.outbox.persistent,
         }
 
     def _health(self) -> dict[str, Any]:
