@@ -73,6 +73,13 @@ class WrongType(CommandError):
     reason = "wrong_type"
 
 
+class InvalidText(WrongType):
+    """A string that a target protocol cannot carry: not UTF-8 encodable, a NUL where D-Bus
+    would receive it, or too long (rules in :mod:`bridge.core.text`)."""
+
+    reason = "invalid_text"
+
+
 class OutOfRange(CommandError):
     reason = "out_of_range"
 

@@ -34,6 +34,7 @@ from bridge.core.events import (
     ThingUpdated,
 )
 from bridge.core.policy import Policy
+from bridge.core.text import check_texts
 from bridge.core.thing import Capability, Side, Thing
 from bridge.core.values import check_signature_value, check_write
 from bridge.model.types import Value
@@ -228,6 +229,7 @@ class Registry:
         if not self.policy.allows_command(thing, cap, source):
             raise NotAllowed(f"the policy does not allow {source} to control "
                              f"{thing.info.name}.{cap.key}", thing=thing_id, capability=cap.key)
+        _check_command_texts(thing, command)
         normalised = _check_command(cap, command)
         if not thing.available:
             raise DeviceUnavailable(f"{thing.info.name} is unavailable", thing=thing_id,
@@ -268,6 +270,14 @@ class Registry:
         values = await handler.refresh(thing, capability)
         self.update_state(thing_id, capability, values)
         return dict(values)
+
+
+def _check_command_texts(thing: Thing, command: Command) -> None:
+    # Before the model check, so that the error says what is wrong with the text; NUL only
+    # where the origin is reached over D-Bus, whose strings cannot hold it.
+    values = command.args if isinstance(command, InvokeMethod) else command.values
+    for name, value in values.items():
+        check_texts(f"{command.capability}.{name}", value, nul=thing.origin is not Side.ALLJOYN)
 
 
 def _check_command(cap: Capability, command: Command) -> Command:
