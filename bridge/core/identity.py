@@ -88,16 +88,19 @@ class IdentityBook:
         return thing_id, ident
 
     def friendly_name(self, thing_id: str, name: str) -> str:
-        """A stable, unique, topic-safe name for ``thing_id`` (first assignment wins)."""
+        """A stable, unique, topic-safe name for ``thing_id`` (first assignment wins), at most
+        :data:`MAX_NAME_LENGTH` characters, like the names ``rename`` accepts."""
         entry = self._entries.get(thing_id)
         if entry is not None and entry.get("friendly_name"):
             return entry["friendly_name"]
-        base = _SLUG.sub("_", name.lower()).strip("_") or "device"
+        # Cut before the suffix is added, so that even "<base>_<n>" fits what rename allows.
+        base = _SLUG.sub("_", name.lower()[:MAX_NAME_LENGTH]).strip("_") or "device"
         taken = {e.get("friendly_name") for e in self._entries.values()}
         candidate, n = base, 1
         while candidate in taken:
             n += 1
-            candidate = f"{base}_{n}"
+            suffix = f"_{n}"
+            candidate = base[:MAX_NAME_LENGTH - len(suffix)].rstrip("_") + suffix
         self._store(thing_id, {**(entry or {}), "friendly_name": candidate})
         return candidate
 

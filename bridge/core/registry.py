@@ -10,9 +10,11 @@ handed to the origin side's :class:`CommandHandler`.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bridge.core.errors import (
     CommandError,
@@ -34,8 +36,8 @@ from bridge.core.events import (
     ThingUpdated,
 )
 from bridge.core.policy import Policy
-from bridge.core.text import check_texts
-from bridge.core.thing import Capability, Side, Thing
+from bridge.core.text import MAX_INFO_LENGTH, check_texts, cut
+from bridge.core.thing import Capability, DeviceInfo, Side, Thing
 from bridge.core.values import check_signature_value, check_write
 from bridge.model.types import Value
 
@@ -107,6 +109,7 @@ class Registry:
         The stored object for an id stays the same Python object across updates, so sides may
         keep references; its fields are replaced.
         """
+        thing.info = _bounded_info(thing)
         current = self._things.get(thing.id)
         if current is None:
             if not self.policy.allows_thing(thing):
@@ -270,6 +273,20 @@ class Registry:
         values = await handler.refresh(thing, capability)
         self.update_state(thing_id, capability, values)
         return dict(values)
+
+
+def _bounded_info(thing: Thing) -> DeviceInfo:
+    """The device's descriptive texts cut to :data:`MAX_INFO_LENGTH`, said once per device."""
+    info = thing.info
+    long = {name: value for name, value in vars(info).items()
+            if isinstance(value, str) and len(value) > MAX_INFO_LENGTH}
+    if not long:
+        return info
+    log.warning("%s (%s): cut %s to %d characters (they were %s long)",
+                cut(info.name, 60), thing.id, ", ".join(long), MAX_INFO_LENGTH,
+                ", ".join(str(len(v)) for v in long.values()))
+    cuts: dict[str, Any] = {k: cut(v, MAX_INFO_LENGTH) for k, v in long.items()}
+    return dataclasses.replace(info, **cuts)
 
 
 def _check_command_texts(thing: Thing, command: Command) -> None:

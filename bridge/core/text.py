@@ -27,6 +27,11 @@ from bridge.model.types import Value
 #: enforces it and names the gateway derives from device names never exceed it.
 MAX_NAME_LENGTH = 100
 
+#: Longest descriptive text of a device (name, manufacturer, model...) that crosses: a longer
+#: one (a device announcing a 1 MiB name) is cut, so that it cannot swell every document that
+#: lists devices on every side.
+MAX_INFO_LENGTH = 255
+
 #: Longest string value (UTF-8 bytes) a command may carry; a D-Bus string allows far more, but
 #: no device property needs it and every copy of a state travels to every side.
 MAX_TEXT_BYTES = 65535
@@ -62,6 +67,11 @@ def check_texts(name: str, value: Value, *, nul: bool = False) -> None:
     elif isinstance(value, list | tuple):
         for item in value:
             check_texts(name, item, nul=nul)
+
+
+def cut(text: str, max_length: int) -> str:
+    """``text`` cut to ``max_length`` characters, with an ellipsis when it was longer."""
+    return text if len(text) <= max_length else text[:max_length - 1] + "\u2026"
 
 
 def encodable(text: str) -> str:

@@ -122,3 +122,21 @@ def test_a_stored_app_id_that_is_not_16_bytes_is_derived_again() -> None:
     _, ident = book.for_ocf_device("00000000-0000-4000-8000-000000000001",
                                    "11111111-0000-4000-8000-000000000001", "")
     assert len(ident.app_id) == 16 and ident.device_id == "d"
+
+
+def test_generated_names_fit_the_rename_limit() -> None:
+    book = IdentityBook()
+    names = [book.friendly_name(f"t{n}", "Lamp " * 100_000) for n in range(12)]
+    assert all(0 < len(name) <= 100 for name in names) and len(set(names)) == 12
+    assert names[11].endswith("_12")
+
+
+def test_the_registry_cuts_huge_device_texts(caplog: pytest.LogCaptureFixture) -> None:
+    registry, thing = _registry(Side.ALLJOYN)
+    thing.info = DeviceInfo(name="N" * (1 << 20), manufacturer="Acme")
+    with caplog.at_level(logging.WARNING, "ocfaj.registry"):
+        stored = registry.upsert(thing)
+    assert len(stored.info.name) == 255 and stored.info.name.endswith("\u2026")
+    assert stored.info.manufacturer == "Acme"
+    cuts = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(cuts) == 1 and len(cuts[0].getMessage()) < 400
