@@ -4,7 +4,9 @@ Layer: ``bridge.alljoyn``. Pure conversions (dbus-fast is used only for its ``Va
 signature parser, no I/O). The rules are docs/protocol-notes.md, "Type mapping": ``b`` boolean,
 integers, ``d`` number, ``s o g`` string, ``ay`` bytes, ``a{sv}`` object, structs become objects
 keyed "0", "1"..., arrays become lists, variants are unwrapped. A value that does not fit its
-signature raises ``bridge.core.errors.WrongType`` / ``OutOfRange`` naming the property.
+signature raises ``bridge.core.errors.WrongType`` / ``OutOfRange`` naming the property; a
+string D-Bus cannot carry (NUL, a lone surrogate, see ``bridge.core.text``) raises
+``InvalidText``, a ``WrongType``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from dbus_fast import SignatureTree, SignatureType, Variant
 
 from bridge.core.errors import WrongType
+from bridge.core.text import check_texts
 from bridge.core.values import check_signature_value
 from bridge.model.types import Value
 
@@ -98,6 +101,10 @@ def to_dbus(signature: str | SignatureType, value: Value, name: str = "value") -
                                                                    strict=True)]
     if token == "d" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if token in "sog" and isinstance(value, str):
+        # A NUL or a lone surrogate would make the whole message invalid, and the bus drops
+        # the connection that sent it: refuse the one value instead.
+        check_texts(name, value)
     return check_signature_value(name, sig, value)
 
 

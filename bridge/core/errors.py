@@ -41,6 +41,17 @@ class BusUnavailable(BridgeError):
         super().__init__(message)
 
 
+class StoreUnavailable(BridgeError):
+    """A state file (the MQTT outbox) cannot be opened, and not because it is corrupt:
+    permissions, too many open files, an I/O error. Nothing was moved or changed; the caller
+    reports ``cause`` and tries again later."""
+
+    def __init__(self, path: str, cause: str) -> None:
+        self.path = path
+        self.cause = cause
+        super().__init__(f"cannot open {path}: {cause} (the file is left as it is)")
+
+
 class CommandError(BridgeError):
     """A command (write, method call) was refused before it reached the device.
 
@@ -73,6 +84,13 @@ class UnknownProperty(CommandError):
 
 class WrongType(CommandError):
     reason = "wrong_type"
+
+
+class InvalidText(WrongType):
+    """A string that a target protocol cannot carry: not UTF-8 encodable, a NUL where D-Bus
+    would receive it, or too long (rules in :mod:`bridge.core.text`)."""
+
+    reason = "invalid_text"
 
 
 class OutOfRange(CommandError):

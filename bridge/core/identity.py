@@ -16,15 +16,23 @@ Rules (docs/protocol-notes.md, "Identity"):
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import bridge.naming as naming
+from bridge.core.text import MAX_NAME_LENGTH, text_problem
 from bridge.core.thing import Identity
 
+log = logging.getLogger("ocfaj.identity")
+
 _SLUG = re.compile(r"[^a-z0-9]+")
+_APP_ID = re.compile(r"[0-9a-f]{32}")
+#: the fields each kind of entry needs; an entry that lost one gets it derived again.
+_OCF_FIELDS = ("app_id", "device_id")
+_ALLJOYN_FIELDS = ("di", "piid", "pi")
 
 
 def ocf_thing_id(di: str, piid: str) -> str:
@@ -54,10 +62,10 @@ class IdentityBook:
     def for_ocf_device(self, di: str, piid: str, pi: str) -> tuple[str, Identity]:
         """The Thing id and full identity of an OCF device."""
         thing_id = ocf_thing_id(di, piid)
-        entry = self._entries.get(thing_id)
-        if entry is None:
+        entry = self._entries.get(thing_id, {})
+        if not all(key in entry for key in _OCF_FIELDS):
             app_id = naming.app_id_from_di(di) if _is_uuid(di) else uuid.uuid4().bytes
-            entry = {"app_id": app_id.hex(), "device_id": pi or piid or di}
+            entry = {"app_id": app_id.hex(), "device_id": pi or piid or di, **entry}
             self._store(thing_id, entry)
         ident = Identity(di=di, piid=piid, pi=pi, app_id=bytes.fromhex(entry["app_id"]),
                          device_id=entry["device_id"])
@@ -67,29 +75,32 @@ class IdentityBook:
                            about: Mapping[str, Any] | None = None) -> tuple[str, Identity]:
         """The Thing id and full identity of an AllJoyn device."""
         thing_id = alljoyn_thing_id(device_id, app_id)
-        entry = self._entries.get(thing_id)
-        if entry is None:
+        entry = self._entries.get(thing_id, {})
+        if not all(key in entry for key in _ALLJOYN_FIELDS):
             declared = (about or {}).get("org.openconnectivity.piid")
             piid = (str(uuid.UUID(declared)) if isinstance(declared, str) and _is_uuid(declared)
                     else naming.derive_piid(device_id, app_id))
             entry = {"di": naming.derive_virtual_di(app_id), "piid": piid,
-                     "pi": naming.derive_pi(device_id)}
+                     "pi": naming.derive_pi(device_id), **entry}
             self._store(thing_id, entry)
         ident = Identity(di=entry["di"], piid=entry["piid"], pi=entry["pi"], app_id=app_id,
                          device_id=device_id)
         return thing_id, ident
 
     def friendly_name(self, thing_id: str, name: str) -> str:
-        """A stable, unique, topic-safe name for ``thing_id`` (first assignment wins)."""
+        """A stable, unique, topic-safe name for ``thing_id`` (first assignment wins), at most
+        :data:`MAX_NAME_LENGTH` characters, like the names ``rename`` accepts."""
         entry = self._entries.get(thing_id)
         if entry is not None and entry.get("friendly_name"):
             return entry["friendly_name"]
-        base = _SLUG.sub("_", name.lower()).strip("_") or "device"
+        # Cut before the suffix is added, so that even "<base>_<n>" fits what rename allows.
+        base = _SLUG.sub("_", name.lower()[:MAX_NAME_LENGTH]).strip("_") or "device"
         taken = {e.get("friendly_name") for e in self._entries.values()}
         candidate, n = base, 1
         while candidate in taken:
             n += 1
-            candidate = f"{base}_{n}"
+            suffix = f"_{n}"
+            candidate = base[:MAX_NAME_LENGTH - len(suffix)].rstrip("_") + suffix
         self._store(thing_id, {**(entry or {}), "friendly_name": candidate})
         return candidate
 
@@ -107,6 +118,12 @@ class IdentityBook:
         if self._entries.pop(thing_id, None) is not None:
             self.dirty = True
 
+    def forget_friendly_name(self, thing_id: str) -> None:
+        """Drop the stored name, so that :meth:`friendly_name` assigns a new one."""
+        entry = self._entries.get(thing_id)
+        if entry is not None and "friendly_name" in entry:
+            self._store(thing_id, {k: v for k, v in entry.items() if k != "friendly_name"})
+
     def _store(self, thing_id: str, entry: dict[str, str]) -> None:
         self._entries[thing_id] = entry
         self.dirty = True
@@ -117,7 +134,12 @@ class IdentityBook:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IdentityBook:
-        """Load a book; raises ValueError when the document is not one this version wrote."""
+        """Load a book; raises ValueError when the document is not one this version wrote.
+
+        A value that no side could use (text rules of :mod:`bridge.core.text`, an AppId that is
+        not 16 bytes of hex, a friendly name beyond :data:`MAX_NAME_LENGTH`) is dropped with a
+        warning: the device gets that value assigned again, and every side starts.
+        """
         if not isinstance(data, Mapping) or data.get("version") != 1:
             raise ValueError("not an identity book of version 1")
         entries = data.get("identities")
@@ -129,5 +151,31 @@ class IdentityBook:
                 isinstance(k, str) and isinstance(v, str) for k, v in entry.items()
             ):
                 raise ValueError(f"identity entry {thing_id!r} is malformed")
-            book._entries[thing_id] = dict(entry)
+            problem = text_problem(thing_id)
+            if problem is not None:
+                log.warning("identity book: dropped the entry %r: its id %s; the device gets "
+                            "a new identity", thing_id, problem)
+                book.dirty = True
+                continue
+            book._entries[thing_id] = _usable(thing_id, entry)
+            if len(book._entries[thing_id]) != len(entry):
+                book.dirty = True
         return book
+
+
+def _usable(thing_id: str, entry: Mapping[str, str]) -> dict[str, str]:
+    """The values of a stored entry that a side can use; each dropped one is logged."""
+    kept: dict[str, str] = {}
+    for key, value in entry.items():
+        problem = text_problem(key) or text_problem(value)
+        if problem is None and key == "app_id" and not _APP_ID.fullmatch(value):
+            problem = "is not 16 bytes of lowercase hex"
+        if problem is None and key == "friendly_name" and not (
+                value.strip() and len(value) <= MAX_NAME_LENGTH):
+            problem = f"is empty or longer than {MAX_NAME_LENGTH} characters"
+        if problem is not None:
+            log.warning("identity book: dropped %r of %r: the value %s; it is assigned again",
+                        key, thing_id, problem)
+            continue
+        kept[key] = value
+    return kept

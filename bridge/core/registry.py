@@ -10,9 +10,11 @@ handed to the origin side's :class:`CommandHandler`.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bridge.core.errors import (
     CommandError,
@@ -34,7 +36,8 @@ from bridge.core.events import (
     ThingUpdated,
 )
 from bridge.core.policy import Policy
-from bridge.core.thing import Capability, Side, Thing
+from bridge.core.text import MAX_INFO_LENGTH, check_texts, cut
+from bridge.core.thing import Capability, DeviceInfo, Side, Thing
 from bridge.core.values import check_signature_value, check_write
 from bridge.model.types import Value
 
@@ -106,6 +109,7 @@ class Registry:
         The stored object for an id stays the same Python object across updates, so sides may
         keep references; its fields are replaced.
         """
+        thing.info = _bounded_info(thing)
         current = self._things.get(thing.id)
         if current is None:
             if not self.policy.allows_thing(thing):
@@ -229,6 +233,7 @@ class Registry:
         if not self.policy.allows_command(thing, cap, source):
             raise NotAllowed(f"the policy does not allow {source} to control "
                              f"{thing.info.name}.{cap.key}", thing=thing_id, capability=cap.key)
+        _check_command_texts(thing, command)
         normalised = _check_command(cap, command)
         if not thing.available:
             raise DeviceUnavailable(f"{thing.info.name} is unavailable", thing=thing_id,
@@ -269,6 +274,28 @@ class Registry:
         values = await handler.refresh(thing, capability)
         self.update_state(thing_id, capability, values)
         return dict(values)
+
+
+def _bounded_info(thing: Thing) -> DeviceInfo:
+    """The device's descriptive texts cut to :data:`MAX_INFO_LENGTH`, said once per device."""
+    info = thing.info
+    long = {name: value for name, value in vars(info).items()
+            if isinstance(value, str) and len(value) > MAX_INFO_LENGTH}
+    if not long:
+        return info
+    log.warning("%s (%s): cut %s to %d characters (they were %s long)",
+                cut(info.name, 60), thing.id, ", ".join(long), MAX_INFO_LENGTH,
+                ", ".join(str(len(v)) for v in long.values()))
+    cuts: dict[str, Any] = {k: cut(v, MAX_INFO_LENGTH) for k, v in long.items()}
+    return dataclasses.replace(info, **cuts)
+
+
+def _check_command_texts(thing: Thing, command: Command) -> None:
+    # Before the model check, so that the error says what is wrong with the text; NUL only
+    # where the origin is reached over D-Bus, whose strings cannot hold it.
+    values = command.args if isinstance(command, InvokeMethod) else command.values
+    for name, value in values.items():
+        check_texts(f"{command.capability}.{name}", value, nul=thing.origin is not Side.ALLJOYN)
 
 
 def _check_command(cap: Capability, command: Command) -> Command:

@@ -64,7 +64,8 @@ class GatewayConfig:
 
     state_dir: Path = Path("/var/lib/ocfaj")
     """Directory for persistent state: identities of bridged devices (so they survive restarts)
-    and the MQTT outbox. Must be writable by the gateway's user."""
+    and the MQTT outbox. Must be writable by the gateway's user; if it is not, the gateway
+    runs without saving identities and with the MQTT outbox in memory, and logs both."""
 
     log_level: LogLevel = "info"
     """Least severe messages logged: ``debug``, ``info``, ``warning`` or ``error``. Protocol
@@ -200,7 +201,7 @@ def _add_file(entries: dict[tuple[str, str], _Raw], data: Mapping[str, object],
                               origin.source)
         for key, value in table.items():
             _known_key(section, key, origin)
-            if _field(section, key).metadata.get("secret"):
+            if is_secret(_field(section, key)):
                 raise ConfigError(f"{section}.{key}", "a secret does not belong in the main "
                                   "file: put it in the file named by mqtt.secrets_file",
                                   origin.source)
@@ -220,15 +221,21 @@ def _add_environment(entries: dict[tuple[str, str], _Raw], env: Mapping[str, str
 
 def _add_overrides(entries: dict[tuple[str, str], _Raw], overrides: Sequence[str]) -> None:
     for item in overrides:
-        origin = _Origin(f"command line ({item})", Path.cwd(), text=True, layer=3)
         dotted, equals, value = item.partition("=")
-        section, dot, key = dotted.strip().partition(".")
+        # Messages name the key, never the value: it may be a password typed where it does
+        # not belong. Without "=" the whole argument could be one, so it is not repeated.
+        name = dotted.strip() if equals else ""
+        origin = _Origin(f"command line (--set {name})" if name else "command line (--set)",
+                         Path.cwd(), text=True, layer=3)
+        section, dot, key = name.partition(".")
         if not (equals and dot and section and key):
-            raise ConfigError(dotted.strip() or item, "expected section.key=value", origin.source)
+            got = "an argument without '='" if not equals else f"{name or 'nothing'} before '='"
+            raise ConfigError(name or "--set", f"expected section.key=value, got {got}",
+                              origin.source)
         _known_section(section, origin)
         _known_key(section, key, origin)
-        if _field(section, key).metadata.get("secret"):
-            raise ConfigError(dotted, "a secret does not belong on the command line (other "
+        if is_secret(_field(section, key)):
+            raise ConfigError(name, "a secret does not belong on the command line (other "
                               "users see it): use the secrets file or the environment",
                               origin.source)
         entries[section, key] = _Raw(value, origin)
@@ -298,6 +305,31 @@ def _convert_entry(section: str, key: str, raw: _Raw) -> object:
 
 def _convert_field(fld: dataclasses.Field[Any], hint: object, value: object, key: str,
                    origin: _Origin) -> object:
+    if not is_secret(fld):
+        return _checked(fld, hint, value, key, origin)
+    try:
+        return _checked(fld, hint, value, key, origin)
+    except ConfigError:
+        # The usual message describes the value; a secret's is never repeated anywhere.
+        raise ConfigError(key, f"expected {_expected(hint)}; the value is a secret and is not "
+                          "shown", origin.source) from None
+
+
+def is_secret(fld: dataclasses.Field[Any]) -> bool:
+    """A key whose value never appears in a message (``field(metadata={"secret": True})``)."""
+    return bool(fld.metadata.get("secret"))
+
+
+_EXPECTED: dict[object, str] = {bool: "true or false", int: "an integer", float: "a number",
+                                Path: "a path"}
+
+
+def _expected(hint: object) -> str:
+    return _EXPECTED.get(hint, "a string")
+
+
+def _checked(fld: dataclasses.Field[Any], hint: object, value: object, key: str,
+             origin: _Origin) -> object:
     result = _convert(value, hint, key, origin)
     meta = fld.metadata
     if isinstance(result, int | float) and not isinstance(result, bool):

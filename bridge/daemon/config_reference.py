@@ -170,7 +170,11 @@ password = "s3cret"
 The gateway warns at start-up when that file is readable by other users (`chmod 600` it).
 `mqtt.password` is refused in the main file and on the command line (where every user sees
 it in the process list); the `OCFAJ_MQTT_PASSWORD` environment variable is accepted, for
-containers. The password never appears in logs or in `check-config` output.
+containers. The password never appears in logs or in `check-config` output, and no error
+message repeats a secret: a refused `--set mqtt.password=...` names the key and the command
+line, never the value; a password of the wrong type in the secrets file is reported as
+"expected a string; the value is a secret and is not shown". Command-line errors in general
+quote only what comes before the `=` of `--set`, since a mistyped key may carry a secret.
 """
 
 _EXAMPLE = """

@@ -3,7 +3,9 @@
 Layer: ``bridge.daemon`` (does file I/O). A board's power can go at any moment, so every write
 goes to a temporary file that is fsynced and renamed over the old one, after the old one has
 been kept as ``.bak``. Loading falls back to the backup when the main file is missing, truncated
-or corrupt, and says so in the log; a broken file never stops the gateway.
+or corrupt, and says so in the log; a broken file never stops the gateway. Only a file that
+loads is ever kept as the backup: backing up the corrupt file that loading just skipped would
+overwrite the good backup, and a second corruption would then lose every identity.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class StateStore:
             if not candidate.exists():
                 continue
             try:
-                book = IdentityBook.from_json(json.loads(candidate.read_text("utf-8")))
+                book = _read_book(candidate)
             except (OSError, ValueError, UnicodeDecodeError) as err:
                 log.error("state file %s is unreadable (%s); trying its backup", candidate, err)
                 continue
@@ -52,15 +54,37 @@ class StateStore:
         return IdentityBook()
 
     def save_identities(self, book: IdentityBook) -> None:
-        write_atomic(self.directory / IDENTITIES, book.to_json())
+        path = self.directory / IDENTITIES
+        keep = _loads(path)
+        if not keep and path.exists():
+            log.warning("not keeping %s as the backup: it does not load; the backup %s stays "
+                        "as it is", path, _backup(path))
+        write_atomic(path, book.to_json(), keep_backup=keep)
 
 
 def _backup(path: Path) -> Path:
     return path.with_name(path.name + ".bak")
 
 
-def write_atomic(path: Path, document: Any) -> None:
-    """Write ``document`` as JSON to ``path`` atomically, keeping the previous file as backup."""
+def _read_book(path: Path) -> IdentityBook:
+    return IdentityBook.from_json(json.loads(path.read_text("utf-8")))
+
+
+def _loads(path: Path) -> bool:
+    """True when ``path`` holds an identity book that loads (so it may become the backup)."""
+    try:
+        _read_book(path)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def write_atomic(path: Path, document: Any, *, keep_backup: bool = True) -> None:
+    """Write ``document`` as JSON to ``path`` atomically.
+
+    With ``keep_backup`` the previous file becomes ``.bak``; the caller passes False when the
+    previous file is not one it could load, so that a good backup is never replaced by it.
+    """
     data = json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -69,7 +93,7 @@ def write_atomic(path: Path, document: Any) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    if path.exists():
+    if keep_backup and path.exists():
         # Keep the last good file: a hard link is atomic and costs no copy.
         backup = _backup(path)
         backup.unlink(missing_ok=True)

@@ -97,6 +97,14 @@ class MqttConfig:
     outbox_max_bytes: int = field(default=64 * 1024 * 1024, metadata={"ge": 1024})
     """Most bytes kept in the outbox (default 64 MiB)."""
 
+    max_message_bytes: int = field(default=1024 * 1024, metadata={"ge": 1024,
+                                                                "le": 268435455})
+    """Largest message (topic plus payload, in bytes) the gateway publishes; a larger one is
+    dropped before it is queued, counted (``dropped_oversized`` in ``health_check``) and logged.
+    Set it at or below the broker's own limit (mosquitto ``message_size_limit``, EMQX
+    ``max_packet_size``, 1 MiB by default there): a broker closes the connection of a client
+    that sends more. MQTT itself allows 268,435,455."""
+
     reconnect_max_delay: float = field(default=60.0, metadata={"gt": 0})
     """Longest pause in seconds between two attempts to reach the broker."""
 

@@ -12,6 +12,10 @@ fails:
   anyone) every ``health_interval``; a broker or client loop that stopped answering is declared
   dead, and the connection is torn down and made again.
 
+A message in flight when the connection is lost is sent alone on the next connections; if the
+broker closes the connection each time (:data:`_FATAL_SENDS`), it is dropped and reported to
+``on_too_large``, so that one message the broker will never take cannot stop all the others.
+
 Reconnects use exponential backoff with jitter up to ``reconnect_max_delay``. A TLS link never
 falls back to plaintext: the TLS context is part of every attempt.
 """
@@ -48,6 +52,11 @@ _LINK_ERRORS = (MQTTErrorCode.MQTT_ERR_NO_CONN, MQTTErrorCode.MQTT_ERR_CONN_LOST
 #: a message the client refuses this many times in a row at the head of the outbox (too large,
 #: not authorised) is dropped so that it cannot block everything behind it.
 _POISON_ATTEMPTS = 5
+#: a message that was in flight, sent alone, when the broker closed the connection this many
+#: times in a row is dropped: a broker closes the connection of a client whose message is
+#: larger than it accepts (mosquitto ``message_size_limit``), and would do so after every
+#: reconnect, so nothing behind it would ever get through.
+_FATAL_SENDS = 2
 
 
 class LinkDown(Exception):
@@ -97,9 +106,11 @@ class BrokerLink:
 
     def __init__(self, settings: LinkSettings, outbox: Outbox, *,
                  on_connected: Callable[[], None], on_message: IncomingHandler,
-                 finder: BrokerFinder | None = None) -> None:
+                 finder: BrokerFinder | None = None,
+                 on_too_large: Callable[[Message], None] | None = None) -> None:
         self.settings = settings
         self.outbox = outbox
+        self._on_too_large = on_too_large
         self._on_connected = on_connected
         self._on_message = on_message
         self._finder = finder
@@ -108,6 +119,15 @@ class BrokerLink:
         self._found: tuple[str, int] | None = None
         self._head_seq = -1
         self._head_failures = 0
+        #: the oldest message sent but not acknowledged, while a batch is in flight.
+        self._unacked: Queued | None = None
+        #: a message in flight when a connection was lost: while there is one, messages go one
+        #: at a time. Known by content, not position: the snapshot after each reconnect queues
+        #: the same retained document again under a new position.
+        self._suspect: Message | None = None
+        self._suspect_losses = 0
+        #: messages dropped because the broker closed the connection whenever they were sent.
+        self.dropped_refused = 0
         self.connected = False
         self.connects = 0
         self.published = 0
@@ -137,6 +157,8 @@ class BrokerLink:
                 attempt = 0
                 log.warning("lost the MQTT broker %s: %s; %d messages wait in the outbox",
                             self.address, self.last_error, self.outbox.count)
+                self._lost_with(self._unacked)
+            self._unacked = None
             delay = backoff(attempt, self.settings.reconnect_max_delay)
             attempt += 1
             if not was_connected:
@@ -229,7 +251,7 @@ class BrokerLink:
     async def _pump(self, client: aiomqtt.Client) -> None:
         while True:
             self._wakeup.clear()
-            batch = self.outbox.peek(self.settings.batch)
+            batch = self.outbox.peek(1 if self._suspect is not None else self.settings.batch)
             if not batch:
                 await self._wakeup.wait()
                 continue
@@ -239,10 +261,14 @@ class BrokerLink:
         # Tasks start in creation order, so paho queues the packets in outbox order.
         sends = [asyncio.create_task(self._send(client, q.message)) for q in batch]
         acked = 0
+        self._unacked = batch[0]
         try:
             for send in sends:
                 await send
+                if batch[acked].message == self._suspect:
+                    self._suspect, self._suspect_losses = None, 0
                 acked += 1
+                self._unacked = batch[acked] if acked < len(batch) else None
         except aiomqtt.MqttCodeError as err:
             if err.rc not in _LINK_ERRORS:
                 self._note_head_failure(batch[acked])
@@ -257,6 +283,28 @@ class BrokerLink:
     async def _send(self, client: aiomqtt.Client, message: Message) -> None:
         await client.publish(message.topic, message.payload, qos=message.qos,
                              retain=message.retain, timeout=self.settings.timeout * 3)
+
+    def _lost_with(self, in_flight: Queued | None) -> None:
+        """The connection was lost with ``in_flight`` the oldest unacknowledged message."""
+        if in_flight is None:
+            return
+        if in_flight.message != self._suspect:
+            # Perhaps just a lost connection: it goes alone next time, to be sure.
+            self._suspect, self._suspect_losses = in_flight.message, 0
+            return
+        self._suspect_losses += 1
+        if self._suspect_losses < _FATAL_SENDS:
+            return
+        log.error("the broker %s closed the connection each time the message on %r (%d bytes) "
+                  "was sent: dropped it so that the messages behind it get through; if the "
+                  "broker limits message sizes, set mqtt.max_message_bytes at or below its "
+                  "limit", self.address, in_flight.message.topic[:120],
+                  in_flight.message.size)
+        self.outbox.remove_through(in_flight.seq)
+        self.dropped_refused += 1
+        self._suspect, self._suspect_losses = None, 0
+        if self._on_too_large is not None:
+            self._on_too_large(in_flight.message)
 
     def _note_head_failure(self, failed: Queued) -> None:
         if failed.seq != self._head_seq:

@@ -13,13 +13,14 @@ import logging
 from collections.abc import Mapping
 
 from bridge.core.identity import IdentityBook
+from bridge.core.text import MAX_NAME_LENGTH, text_problem
 from bridge.core.thing import Thing
 
 log = logging.getLogger("ocfaj.mqtt")
 
 #: first topic level of the gateway's own topics, so no device may take it.
 RESERVED = "bridge"
-MAX_LENGTH = 100
+MAX_LENGTH = MAX_NAME_LENGTH
 
 
 class RenameRefused(ValueError):
@@ -30,10 +31,14 @@ def name_problem(name: object) -> str | None:
     """Why ``name`` cannot be a friendly name, or None when it can.
 
     A name is exactly one topic level (MQTT 5.0 section 4.7: no ``/``, no wildcards, no NUL),
-    so ``<base>/<name>/set`` parses one way only.
+    so ``<base>/<name>/set`` parses one way only, and UTF-8 text (section 1.5.4), so it can
+    be sent at all.
     """
     if not isinstance(name, str) or not name.strip():
         return "a friendly name must be a non-empty string"
+    problem = text_problem(name)
+    if problem is not None:
+        return f"{name!r} {problem}"
     if len(name) > MAX_LENGTH:
         return f"a friendly name has at most {MAX_LENGTH} characters"
     if any(ch in name for ch in "/+#\x00"):
@@ -65,6 +70,12 @@ class FriendlyNames:
         if current is not None:
             return current
         name = self._configured(thing) or self._book.friendly_name(thing.id, thing.info.name)
+        if name_problem(name) and name != RESERVED:
+            # Only an old book can hold such a name (renames are checked): a fresh one.
+            log.warning("%s (%s): the stored friendly name %r cannot be used (%s); assigning "
+                        "a new one", thing.info.name, thing.id, name, name_problem(name))
+            self._book.forget_friendly_name(thing.id)
+            name = self._book.friendly_name(thing.id, thing.info.name)
         if self._by_name.get(name, thing.id) != thing.id or name_problem(name):
             # A name the book handed out can only clash with a configured one (the book keeps
             # its own names unique): keep both devices reachable under distinct names.

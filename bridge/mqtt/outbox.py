@@ -26,20 +26,33 @@ again, and if they still do not fit the oldest messages make room. While the dis
 byte bound shrinks to what fitted, so the database file stops growing and reuses the pages of
 dropped messages; it is lifted when the outbox has drained. One warning per episode, at its
 start, and one line at its end with the number of messages it cost.
+
+Opening tells corruption from a file that merely cannot be opened. Only a file SQLite calls
+corrupt (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``: "file is not a database") or whose
+``PRAGMA quick_check`` fails is moved aside (``.corrupt-<time>``) for a new one. A state
+directory the gateway cannot write (a read-only mount, a directory of another user) gives an
+outbox in memory: MQTT works, without persistence, and the log says so. Anything else
+(permissions on the file, too many open files, an I/O error) raises
+:class:`~bridge.core.errors.StoreUnavailable` with the cause and touches nothing, so the
+queued messages are still there when the caller tries again.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.core.errors import StoreUnavailable
+
 log = logging.getLogger("ocfaj.mqtt.outbox")
 
 FILE_NAME = "mqtt-outbox.sqlite3"
+_IN_MEMORY = ":memory:"
 _DROP_LOG_INTERVAL = 10.0
 #: While the disk is full, the byte bound is this share of what the outbox held when a write
 #: first failed, so that the next appends reuse freed pages instead of growing the file.
@@ -110,42 +123,77 @@ class Outbox:
         #: not even an empty outbox fitted, and that was said.
         self._no_room = False
         self._dropped_before_full = 0
+        #: False when the state directory is read-only and the outbox lives in memory.
+        self.persistent = True
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open (or create) the database; a corrupt file is moved aside, never silently reused."""
+        """Open (or create) the database; see the module docstring for what a failure does.
+
+        Raises :class:`StoreUnavailable` when the file cannot be opened but is not corrupt, and
+        ``OSError(ENOSPC)`` when the disk has no room to open it.
+        """
         if self._db is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
-        except sqlite3.DatabaseError as err:
-            if _is_disk_full(err):
-                # Not corruption: the file is fine, there is just no room to open it.
-                raise OSError(errno.ENOSPC, f"no room to open the MQTT outbox {self.path}: "
-                                            "the disk is full") from err
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            log.error("MQTT outbox %s is unreadable (%s): moved it to %s and started an empty one",
-                      self.path, err, aside)
-            self.path.rename(aside)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            self._db = self._connect()
+            self.persistent = True
+        except (sqlite3.Error, OSError) as err:
+            self._db = self._open_after(err)
         row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
         self._count, self._bytes = int(row[0]), int(row[1])
         if self._count:
             log.info("MQTT outbox holds %d messages (%d bytes) from before: they are sent first",
                      self._count, self._bytes)
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path)
+    def _open_after(self, err: sqlite3.Error | OSError) -> sqlite3.Connection:
+        """The database to use after opening the file failed with ``err``, or raise."""
+        if isinstance(err, sqlite3.Error) and _is_disk_full(err):
+            # Not corruption: the file is fine, there is just no room to open it.
+            raise OSError(errno.ENOSPC, f"no room to open the MQTT outbox {self.path}: "
+                                        "the disk is full") from err
+        directory = self.path.parent
+        if _read_only(directory):
+            # Checked before corruption: nothing can be moved on a read-only directory anyway.
+            kept = f"; {self.path} is left as it is" if self.path.exists() else ""
+            log.warning("the state directory %s is read-only for the gateway: the MQTT outbox "
+                        "is kept in memory, without persistence (messages queued while the "
+                        "broker is unreachable are lost when the gateway stops)%s",
+                        directory, kept)
+            self.persistent = False
+            return self._connect(_IN_MEMORY)
+        if not _is_corrupt(err):
+            raise StoreUnavailable(str(self.path), _cause(err, self.path)) from err
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        try:
+            self.path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            db = self._connect()
+        except (sqlite3.Error, OSError) as again:
+            raise StoreUnavailable(str(self.path), _cause(again, self.path)) from again
+        log.error("MQTT outbox %s is corrupt (%s): moved it to %s and started an empty one",
+                  self.path, err, aside)
+        self.persistent = True
+        return db
+
+    def _connect(self, target: Path | str | None = None) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path if target is None else target)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
             db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-        except sqlite3.DatabaseError:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                raise _Corrupt("; ".join(str(p) for p in problems[:3]))
+            # A file that opens read-only (a rollback-journal database on a read-only mount)
+            # fails here, not at the first append.
+            db.execute("BEGIN IMMEDIATE")
+            db.rollback()
+        except sqlite3.Error:
             db.close()
             raise
         return db
@@ -418,3 +466,43 @@ def _shrunk(bound: int | None, held: int) -> int:
 
 def _is_disk_full(err: sqlite3.Error) -> bool:
     return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+class _Corrupt(sqlite3.DatabaseError):
+    """``PRAGMA quick_check`` found damage in a file that opened."""
+
+
+def _is_corrupt(err: BaseException) -> bool:
+    if isinstance(err, _Corrupt):
+        return True
+    code = getattr(err, "sqlite_errorcode", None)
+    # Extended codes (SQLITE_CORRUPT_INDEX...) keep the primary code in their low byte.
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _read_only(directory: Path) -> bool:
+    """True when the gateway cannot create files in ``directory`` (read-only mount, or a
+    directory it has no write permission on); a directory still to be created is judged by
+    its nearest existing parent."""
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not os.access(directory, os.W_OK)
+
+
+def _cause(err: BaseException, path: Path) -> str:
+    """What an operator needs to know about a failed open; SQLite's own "unable to open
+    database file" does not say why, so the file is opened once more for the system's reason."""
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    try:
+        fd = os.open(path if path.exists() else path.parent, os.O_RDWR if path.exists()
+                     else os.O_RDONLY)
+    except OSError as system:
+        return f"{err} ({system.strerror})"
+    os.close(fd)
+    return str(err)

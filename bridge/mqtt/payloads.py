@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bridge.core.text import encodable
 from bridge.core.thing import Capability, Thing
 from bridge.model.types import Value
 
@@ -44,7 +45,13 @@ def json_value(value: Value) -> Any:
 
 
 def encode(document: Any) -> bytes:
-    return json.dumps(json_value(document), separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON. Never fails on text: a lone surrogate (only an echo of what a client
+    sent can hold one, e.g. a ``transaction``) becomes U+FFFD, so the answer still goes out."""
+    text = json.dumps(json_value(document), separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return encodable(text).encode()
 
 
 def availability(available: bool) -> dict[str, str]:

@@ -30,6 +30,7 @@ from bridge.mqtt.config import MqttConfig
 from bridge.mqtt.connection import BrokerFinder, BrokerLink, LinkSettings
 from bridge.mqtt.hass import HomeAssistant
 from bridge.mqtt.incoming import Incoming
+from bridge.mqtt.limits import MessageLimits
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.names import FriendlyNames
 from bridge.mqtt.outbox import FILE_NAME, Message, Outbox
@@ -62,6 +63,7 @@ class MqttSide:
         self.outbox = Outbox(state_dir / FILE_NAME, max_messages=config.outbox_max_messages,
                              max_bytes=config.outbox_max_bytes)
         self.writer = OutboxWriter(self.outbox, self._committed)
+        self.limits = MessageLimits(config.max_message_bytes)
         self._finder = broker_finder
         self._health_interval = health_interval
         self._link: BrokerLink | None = None
@@ -93,7 +95,7 @@ class MqttSide:
                                   self._health)
         self._link = BrokerLink(self._settings(tls), self.outbox,
                                 on_connected=self._connected, on_message=self._on_message,
-                                finder=self._finder)
+                                finder=self._finder, on_too_large=self.limits.refused)
         self._unsubscribe = self.registry.bus.subscribe("mqtt", self._on_event)
         for thing in self.registry:
             self._mirror.consider(thing)
@@ -157,6 +159,8 @@ class MqttSide:
             "outbox_queued": self.outbox.count + self.writer.waiting,
             "outbox_bytes": self.outbox.size,
             "outbox_dropped": self.outbox.dropped,
+            "outbox_persistent": self.outbox.persistent,
+            "dropped_oversized": self.limits.dropped + (link.dropped_refused if link else 0),
         }
 
     def _health(self) -> dict[str, Any]:
@@ -167,7 +171,7 @@ class MqttSide:
 
     def emit(self, message: Message) -> None:
         """Queue ``message`` (see :class:`OutboxWriter` for when it is committed)."""
-        if self._stopped:
+        if self._stopped or not self.limits.admit(message):
             return
         self.writer.accept(message)
 

@@ -19,6 +19,7 @@ from bridge.core.policy_config import PolicyRuleConfig
 from bridge.daemon.config import (
     SECTIONS,
     Config,
+    is_secret,
     load_config,
     parse_config,
 )
@@ -281,20 +282,33 @@ def test_precedence_file_then_environment_then_command_line(tmp_path: Path) -> N
     assert config.alljoyn.signal_batch == 7
 
 
-@pytest.mark.parametrize(("override", "key", "problem"), [
-    ("mqtt.port", "mqtt.port", "expected section.key=value"),
-    ("port=1", "port", "expected section.key=value"),
-    ("=1", "=1", "expected section.key=value"),
-    ("mqt.port=1", "mqt", "unknown section"),
-    ("mqtt.prot=1", "mqtt.prot", "unknown key"),
-    ("mqtt.port=x", "mqtt.port", "expected an integer"),
-    ("mqtt.password=pw", "mqtt.password", "command line"),
+@pytest.mark.parametrize(("override", "key", "problem", "source"), [
+    ("mqtt.port", "--set", "expected section.key=value", "command line (--set)"),
+    ("port=1", "port", "expected section.key=value", "command line (--set port)"),
+    ("=1", "--set", "expected section.key=value", "command line (--set)"),
+    ("mqt.port=1", "mqt", "unknown section", "command line (--set mqt.port)"),
+    ("mqtt.prot=1", "mqtt.prot", "unknown key", "command line (--set mqtt.prot)"),
+    ("mqtt.port=x", "mqtt.port", "expected an integer", "command line (--set mqtt.port)"),
+    ("mqtt.password=pw", "mqtt.password", "command line", "command line (--set mqtt.password)"),
 ])
-def test_command_line_errors(override: str, key: str, problem: str) -> None:
+def test_command_line_errors(override: str, key: str, problem: str, source: str) -> None:
     err = error_of(None, {}, (override,))
     assert err.key == key
     assert problem in err.problem
-    assert err.source == f"command line ({override})"
+    assert err.source == source
+
+
+SECRET = "hunter2-Zq9"
+
+
+@pytest.mark.parametrize("override", [
+    f"mqtt.password={SECRET}", f" mqtt.password = {SECRET}", f"mqtt.pasword={SECRET}",
+    f"mqt.password={SECRET}", f"password={SECRET}", f"mqtt.password:{SECRET}", f"={SECRET}",
+])
+def test_command_line_errors_never_repeat_the_value(override: str) -> None:
+    err = error_of(None, {}, (override,))
+    assert SECRET not in f"{err} {err.key} {err.problem} {err.source}"
+
 
 
 def test_mqtt_host_turns_mqtt_on_unless_enabled_is_explicit(tmp_path: Path) -> None:
@@ -381,6 +395,38 @@ def test_bad_secrets_file(tmp_path: Path, text: str, key: str, problem: str) -> 
     err = error_of(None, {"OCFAJ_MQTT_SECRETS_FILE": str(path)})
     assert (err.key, problem in err.problem) == (key, True)
     assert "secrets.toml" in err.source or "OCFAJ_MQTT_SECRETS_FILE" in err.source
+
+
+@pytest.mark.parametrize(("text", "env"), [
+    (f"password = {len(SECRET)}", {}),
+    (f"password = [\"{SECRET}\"]", {}),
+    (f"password = {{ value = \"{SECRET}\" }}", {}),
+    ('password = "ok"', {"OCFAJ_MQTT_PASWORD": SECRET}),
+])
+def test_secret_errors_never_repeat_the_value(tmp_path: Path, text: str,
+                                              env: dict[str, str]) -> None:
+    path = secrets(tmp_path, text)
+    err = error_of(None, {"OCFAJ_MQTT_SECRETS_FILE": str(path), **env})
+    assert SECRET not in str(err) and str(len(SECRET)) not in err.problem
+    if not env:
+        assert err.key == "mqtt.password" and "is not shown" in err.problem
+
+
+SECRET_LIKE = ("password", "passwd", "passphrase", "secret", "token", "psk", "api_key",
+               "private_key", "credential")
+
+
+def test_every_secret_like_key_is_marked_secret() -> None:
+    """A secret-like key that is not marked would be echoed in error messages (a ``*_file``
+    key names the file that holds a secret: its path is not one)."""
+    for section, cls in SECTIONS.items():
+        for fld in dataclasses.fields(cls):
+            if (any(word in fld.name.lower() for word in SECRET_LIKE)
+                    and not fld.name.endswith("_file")):
+                assert is_secret(fld), f"{section}.{fld.name} must be field(metadata=secret)"
+    marked = [f"{s}.{f.name}" for s, c in SECTIONS.items() for f in dataclasses.fields(c)
+              if is_secret(f)]
+    assert marked == ["mqtt.password"]
 
 
 def test_missing_secrets_file(tmp_path: Path) -> None:
