@@ -187,6 +187,18 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
     def sessions(self) -> int:
         return len(self._peers)
 
+    def use_server_context(self, context: Any) -> None:
+        """Serve new sessions with ``context`` (a new identity hint); open ones keep theirs."""
+        self._server_context = context
+
+    def key_material(self, host: str, port: int) -> Any:
+        """The ``KeyMaterial`` of the established session with ``host``:``port``."""
+        for (peer_host, peer_port), peer in self._peers.items():
+            if peer_port == port and _plain(peer_host) == _plain(host) \
+                    and peer.session.established:
+                return peer.session.key_material()
+        raise SecurityError(f"{host}:{port}", "no established DTLS session")
+
     def identity_of(self, address: Address) -> bytes:
         peer = self._peers.get(address)
         return b"" if peer is None else peer.session.peer_identity
