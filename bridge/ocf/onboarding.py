@@ -72,11 +72,11 @@ def permission_for(interfaces: Sequence[str]) -> int:
 
 
 async def take_ownership(plain: Endpoint, secure: Endpoint, pin: str, owner: uuid.UUID,
-                         grants: dict[str, int], *, timeout: float = 10.0) -> OwnedDevice:
+                         grants: dict[str, int], *, request_timeout: float = 10.0) -> OwnedDevice:
     """Own the device at ``plain``/``secure`` with ``pin``; ``grants`` maps each resource the
     gateway bridges to its ACE permission. Raises ``SecurityError`` (wrong PIN, refused
     step) or ``DeviceError``."""
-    plain_client = OcfClient(timeout, 65536)
+    plain_client = OcfClient(request_timeout, 65536)
     await plain_client.start()
     try:
         doxm = await read_doxm(plain_client, plain)
@@ -90,7 +90,7 @@ async def take_ownership(plain: Endpoint, secure: Endpoint, pin: str, owner: uui
     finally:
         await plain_client.shutdown()
     new_uuid = sec_keys.nul_free_uuid()
-    otm = OcfClient(timeout, 65536, keyring=_PinKeys(sec_keys.pin_psk(pin, old_uuid)))
+    otm = OcfClient(request_timeout, 65536, keyring=_PinKeys(sec_keys.pin_psk(pin, old_uuid)))
     await otm.start()
     try:
         try:
@@ -114,14 +114,14 @@ async def take_ownership(plain: Endpoint, secure: Endpoint, pin: str, owner: uui
         await otm.shutdown()
     log.info("OCF device %s is owned by this gateway (new uuid %s); provisioning",
              plain.uri, new_uuid)
-    await provision(secure, owner, new_uuid, key, grants, timeout=timeout)
+    await provision(secure, owner, new_uuid, key, grants, request_timeout=request_timeout)
     return OwnedDevice(new_uuid, key, secure)
 
 
 async def provision(secure: Endpoint, owner: uuid.UUID, device: uuid.UUID, key: bytes,
-                    grants: dict[str, int], *, timeout: float = 10.0) -> None:
+                    grants: dict[str, int], *, request_timeout: float = 10.0) -> None:
     """Over a session with the owner PSK: the gateway's ACEs, then RFNOP."""
-    client = OcfClient(timeout, 65536, keyring=Keyring(owner, {device: key}))
+    client = OcfClient(request_timeout, 65536, keyring=Keyring(owner, {device: key}))
     await client.start()
     try:
         by_permission: dict[int, list[str]] = {}
@@ -137,9 +137,9 @@ async def provision(secure: Endpoint, owner: uuid.UUID, device: uuid.UUID, key: 
 
 
 async def offboard(secure: Endpoint, owner: uuid.UUID, device: uuid.UUID, key: bytes, *,
-                   timeout: float = 10.0) -> None:
+                   request_timeout: float = 10.0) -> None:
     """Reset the device to RFOTM (pstat RESET over the owner session)."""
-    client = OcfClient(timeout, 65536, keyring=Keyring(owner, {device: key}))
+    client = OcfClient(request_timeout, 65536, keyring=Keyring(owner, {device: key}))
     await client.start()
     try:
         await client.post(secure, svr.PSTAT, {"dos": {"s": int(svr.DeviceState.RESET)}})

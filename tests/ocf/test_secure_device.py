@@ -71,7 +71,7 @@ async def test_wrong_pin_is_refused_and_nothing_changes(
     with pytest.raises(SecurityError, match="wrong PIN"):
         await onboarding.take_ownership(ep("coap", facts["port"]),
                                         ep("coaps", facts["coaps_port"]), wrong, GATEWAY,
-                                        grants(facts), timeout=5.0)
+                                        grants(facts), request_timeout=5.0)
     doxm = await plain.get(ep("coap", facts["port"]), svr.DOXM)
     assert doxm["owned"] is False and doxm["devowneruuid"] == str(svr.NIL)
     assert server.security.creds == []
@@ -84,7 +84,7 @@ async def test_ownership_provisioning_acl_and_offboarding(
     href = facts["hrefs"]["switch"] if "switch" in facts["hrefs"] else \
         next(iter(facts["hrefs"].values()))
     owned = await onboarding.take_ownership(coap, secure, facts["pin"], GATEWAY,
-                                            grants(facts), timeout=5.0)
+                                            grants(facts), request_timeout=5.0)
     state = server.security
     assert state.owned and state.state == svr.DeviceState.RFNOP
     assert state.devowner == state.rowner == GATEWAY
@@ -114,7 +114,7 @@ async def test_ownership_provisioning_acl_and_offboarding(
             await stranger.get(secure, href)
     finally:
         await stranger.shutdown()
-    await onboarding.offboard(secure, GATEWAY, owned.uuid, owned.key, timeout=5.0)
+    await onboarding.offboard(secure, GATEWAY, owned.uuid, owned.key, request_timeout=5.0)
     doxm = await plain.get(coap, svr.DOXM)
     assert doxm["owned"] is False and state.creds == [] and state.acl == []
     assert doxm["deviceuuid"] not in (str(owned.uuid), facts["deviceuuid"])
