@@ -132,3 +132,23 @@ class DeviceTimeout(DeviceError):
 
     def __init__(self, message: str) -> None:
         super().__init__(504, message)
+
+
+class SecurityUnavailable(BridgeError):
+    """A secured (DTLS) feature was asked for but its optional library is missing or of an
+    unsupported version; ``message`` says what to install."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class SecurityError(BridgeError):
+    """A secured exchange failed: a DTLS handshake refused (wrong key, no identity hint, a
+    peer that could not prove the expected key), or an ownership step a device rejected.
+    ``peer`` names the device (address or uuid) for the operator's log line."""
+
+    def __init__(self, peer: str, message: str) -> None:
+        self.peer = peer
+        self.message = message
+        super().__init__(f"{peer}: {message}")

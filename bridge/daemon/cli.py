@@ -55,6 +55,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bridge.daemon.demo_command",
     "bridge.daemon.devices_command",
     "bridge.daemon.simulate_command",
+    "bridge.daemon.onboard_command",
 )
 
 Handler = Callable[[argparse.Namespace], int]

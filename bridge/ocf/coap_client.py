@@ -85,19 +85,33 @@ class Observation:
 
 
 class OcfClient:
-    """GET, POST and observe OCF resources; one aiocoap client context."""
+    """GET, POST and observe OCF resources; one aiocoap client context. With a ``keyring``
+    (``bridge.ocf.keyring``) it also speaks ``coaps://`` (``bridge.ocf.coaps``), whose
+    sessions ``coaps_limits`` bound."""
 
-    def __init__(self, timeout: float, max_payload: int) -> None:
+    def __init__(self, timeout: float, max_payload: int, *, keyring: Any = None,
+                 coaps_limits: Any = None) -> None:
         self.timeout = timeout
         self.max_payload = max_payload
+        self.keyring = keyring
+        self.coaps_limits = coaps_limits
+        #: the coaps interface, when ``keyring`` was given and the client runs.
+        self.coaps: Any = None
         self._context: Any = None
 
     async def start(self) -> None:
         if self._context is None:
             self._context = await aiocoap.Context.create_client_context(transports=["udp6"])
+            if self.keyring is not None:
+                from bridge.ocf import coaps, dtls
+
+                self.coaps = await coaps.attach(
+                    self._context, client_context=dtls.client_context(self.keyring.choose),
+                    limits=self.coaps_limits)
 
     async def shutdown(self) -> None:
         context, self._context = self._context, None
+        self.coaps = None
         if context is not None:
             await context.shutdown()
 

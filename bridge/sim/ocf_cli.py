@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device-port", type=int, default=0,
                         help="UDP port of the first device, the next ones follow; a device that "
                              "leaves comes back on the same port (default: ephemeral ports)")
+    parser.add_argument("--secure", action="store_true",
+                        help="a secured device: unowned at start, shows a PIN, serves its "
+                             "resources over coaps to its owner (needs the 'secure' extra)")
     add_fault_arguments(parser)
     add_declare_arguments(parser)
     add_quirk_arguments(parser)
@@ -72,8 +75,15 @@ async def run(args: argparse.Namespace) -> int:
         return 2
     listing = SimListing(tuple(args.interface), args.port, multicast=not args.unicast_only,
                          quirks=quirks)
+    kind = OcfSimServer
+    if args.secure:
+        from bridge.ocf.dtls_lib import load
+        from bridge.sim.ocf_secure import SecureOcfSimServer
+
+        load()  # a missing DTLS library stops here, with what to install
+        kind = SecureOcfSimServer
     servers: list[SimServer] = [
-        OcfSimServer(device, listing, bind_host=args.bind,
+        kind(device, listing, bind_host=args.bind,
                      port=args.device_port + index if args.device_port else 0)
         for index, device in enumerate(devices)]
     stop = asyncio.Event()

@@ -201,6 +201,7 @@ class OcfDeviceFactory(Protocol):
                  limits: Mapping[str, Mapping[str, float]] | None = None,
                  one_resource: Sequence[Sequence[str]] = (),
                  quirks: StackQuirks | Mapping[str, Any] | None = None,
+                 secure: bool = False,
                  **state: dict[str, Any]) -> OcfSimulatedDevice: ...
 
 
@@ -235,17 +236,21 @@ def ocf_device(ocfaj_kit: KitState) -> OcfDeviceFactory:
     interfaces (``ocfaj simulate ocf --limit`` and ``--one-resource``). ``quirks`` turns on
     reference-stack behaviours (``bridge.sim.ocf_stack.StackQuirks``: ``{"reference": True}``
     for all of them, or single ones such as ``{"block_multicast_listing": True,
-    "listing_block_size": 256}``).
+    "listing_block_size": 256}``). ``secure=True`` makes it a secured device, unowned at start
+    (``ocfaj simulate ocf --secure``): its ``ready`` event carries ``pin``, ``coaps_port`` and
+    ``deviceuuid``.
     """
     kit = ocfaj_kit
 
     def make(model: str, name: str, /, *, limits: Mapping[str, Mapping[str, float]] | None = None,
              one_resource: Sequence[Sequence[str]] = (),
-             quirks: StackQuirks | Mapping[str, Any] | None = None,
+             quirks: StackQuirks | Mapping[str, Any] | None = None, secure: bool = False,
              **state: dict[str, Any]) -> OcfSimulatedDevice:
         number = kit.number()
         args = ["ocf", "--model", model, "--name", name,
                 *declaration_args(limits, one_resource)]
+        if secure:
+            args.append("--secure")
         if quirks is not None:
             chosen = (quirks if isinstance(quirks, StackQuirks)
                       else StackQuirks.from_mapping(quirks))

@@ -55,6 +55,8 @@ PROTOCOL_LIBRARIES: dict[str, frozenset[str]] = {
     "aiomqtt": frozenset({"mqtt"}),
     "paho": frozenset({"mqtt"}),
     "zeroconf": frozenset({"discovery"}),
+    "OpenSSL": frozenset({"ocf"}),
+    "cryptography": frozenset({"ocf"}),
 }
 PURE_LAYERS = frozenset({"core", "model", "naming", "root"})
 IO_MODULES = frozenset(

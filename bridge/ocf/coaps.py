@@ -1,0 +1,428 @@
+"""CoAP over DTLS (``coaps://``, RFC 7252 section 9) as an aiocoap message interface.
+
+Layer: ``bridge.ocf`` I/O (one UDP socket, aiocoap's ``MessageInterface`` seam, DTLS sessions
+of ``bridge.ocf.dtls``). aiocoap's message and token layers sit on top unchanged, so CON
+retransmission, observe, Block2 and timeouts behave exactly as over plain CoAP; this module
+only turns CoAP datagrams into DTLS records and back, one session per peer address.
+
+aiocoap's own DTLS transport (tinydtls) cannot be used: tinydtls lacks OCF's
+ECDHE-PSK suite (0xC037) and picks no key from the server's identity hint.
+
+Sessions:
+
+- A client session starts on the first message for a ``coaps://`` address, queues messages
+  until the handshake ends, and is reused for every later exchange with that address.
+- Lost sessions are re-established: a peer that sends nothing back for ``lost_after`` seconds
+  while messages wait for it (aiocoap is retransmitting) gets a new handshake, which the
+  retransmitted message then rides; a ClientHello from a known address (the client
+  restarted) replaces the server's old session.
+- At most ``max_sessions`` at once (the least recently used one is closed for a new one);
+  a handshake must end within ``handshake_timeout``; a session idle for ``idle_timeout`` is
+  closed with close_notify.
+
+Connecting to a context with aiocoap's private ``Context._append_tokenmanaged_messagemanaged_
+transport`` (aiocoap 0.4.x; aiocoap has no public way to add a transport of one's own) happens
+only in :func:`attach`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiocoap import error, interfaces
+from aiocoap.message import Message
+from aiocoap.numbers import COAPS_PORT
+from aiocoap.util import hostportjoin, hostportsplit
+
+from bridge.core.errors import SecurityError
+from bridge.ocf.dtls import DtlsSession
+
+log = logging.getLogger("ocfaj.ocf.coaps")
+
+Address = tuple[str, int]
+
+
+class DtlsFailed(error.NetworkError):  # type: ignore[misc]
+    """A DTLS session with the peer failed or was refused; aiocoap hands it to every request
+    that was waiting for that peer."""
+
+    def __str__(self) -> str:
+        return " ".join(str(arg) for arg in self.args)
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Bounds of the sessions of one interface (docs/security.md, "Sessions")."""
+
+    #: sessions open at once; the least recently used one is closed for a new one.
+    max_sessions: int = 64
+    #: seconds a handshake may take (OCF devices use 1 to 20 s).
+    handshake_timeout: float = 20.0
+    #: seconds without traffic after which a session is closed.
+    idle_timeout: float = 1800.0
+    #: seconds of silence, while messages wait, after which the session counts as lost.
+    lost_after: float = 5.0
+
+
+class CoapsRemote(interfaces.EndpointAddress):  # type: ignore[misc]
+    """One peer of a :class:`CoapsInterface`; the same object for the same address."""
+
+    scheme = "coaps"
+    is_multicast = False
+    is_multicast_locally = False
+
+    def __init__(self, interface: CoapsInterface, address: Address) -> None:
+        self._interface = interface
+        self.address = address
+
+    @property
+    def hostinfo(self) -> str:
+        host, port = self.address
+        return str(hostportjoin(_plain(host), None if port == COAPS_PORT else port))
+
+    @property
+    def hostinfo_local(self) -> str:
+        host, port = self._interface.local_address
+        return str(hostportjoin(_plain(host), port))
+
+    @property
+    def uri_base(self) -> str:
+        return "coaps://" + self.hostinfo
+
+    @property
+    def uri_base_local(self) -> str:
+        return "coaps://" + self.hostinfo_local
+
+    @property
+    def blockwise_key(self) -> Any:
+        return self.address
+
+    @property
+    def identity(self) -> bytes:
+        """The peer's PSK identity (as a server sees it) or hint (as a client sees it)."""
+        return self._interface.identity_of(self.address)
+
+    @property
+    def authenticated_claims(self) -> list[bytes]:
+        identity = self.identity
+        return [identity] if identity else []
+
+    def __repr__(self) -> str:
+        return f"<CoapsRemote {self.hostinfo}>"
+
+
+def _plain(host: str) -> str:
+    return host[7:] if host.startswith("::ffff:") else host
+
+
+@dataclass
+class _Peer:
+    session: DtlsSession
+    started: float
+    last_seen: float
+    queue: list[bytes] = field(default_factory=list)
+    waiting_since: float | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, owner: CoapsInterface) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.owner.datagram_received(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("coaps socket error: %s", exc)
+
+
+class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
+    """coaps for one aiocoap context: a client (``client_context``), a server
+    (``server_context``), or both. Contexts come from ``bridge.ocf.dtls``."""
+
+    def __init__(self, mman: Any, *, client_context: Any = None, server_context: Any = None,
+                 limits: SessionLimits | None = None) -> None:
+        self._mman = mman
+        self._client_context = client_context
+        self._server_context = server_context
+        self.limits = limits or SessionLimits()
+        self._peers: OrderedDict[Address, _Peer] = OrderedDict()
+        self._remotes: dict[Address, CoapsRemote] = {}
+        self._transport: asyncio.DatagramTransport | None = None
+        self._family = socket.AF_INET6
+        self._sweeper: asyncio.Task[None] | None = None
+        self._shut = False
+        #: handshakes finished, for the benchmarks and tests.
+        self.handshakes = 0
+
+    async def start(self, host: str = "::", port: int = 0) -> None:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET if ipaddress.ip_address(host).version == 4 else socket.AF_INET6
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((host, port))
+        sock.setblocking(False)
+        self._family = family
+        self._transport, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self),
+                                                                 sock=sock)
+        self._sweeper = asyncio.ensure_future(self._sweep())
+
+    @property
+    def local_address(self) -> Address:
+        if self._transport is None:
+            return ("::", 0)
+        name = self._transport.get_extra_info("sockname")
+        return (str(name[0]), int(name[1]))
+
+    @property
+    def sessions(self) -> int:
+        return len(self._peers)
+
+    def use_server_context(self, context: Any) -> None:
+        """Serve new sessions with ``context`` (a new identity hint); open ones keep theirs."""
+        self._server_context = context
+
+    def key_material(self, host: str, port: int) -> Any:
+        """The ``KeyMaterial`` of the established session with ``host``:``port``."""
+        for (peer_host, peer_port), peer in self._peers.items():
+            if peer_port == port and _plain(peer_host) == _plain(host) \
+                    and peer.session.established:
+                return peer.session.key_material()
+        raise SecurityError(f"{host}:{port}", "no established DTLS session")
+
+    def identity_of(self, address: Address) -> bytes:
+        peer = self._peers.get(address)
+        return b"" if peer is None else peer.session.peer_identity
+
+    # -- aiocoap's MessageInterface ------------------------------------------------------
+
+    async def recognize_remote(self, remote: Any) -> bool:
+        return isinstance(remote, CoapsRemote) and remote.address in self._remotes \
+            and self._remotes[remote.address] is remote
+
+    async def determine_remote(self, message: Any) -> CoapsRemote | None:
+        if message.requested_scheme != "coaps" or self._client_context is None:
+            return None
+        if self._shut:
+            raise error.LibraryShutdown()
+        if message.unresolved_remote:
+            host, port = hostportsplit(message.unresolved_remote)
+        else:
+            host, port = message.opt.uri_host, message.opt.uri_port
+        if not host:
+            raise ValueError("a coaps request needs a host")
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port or COAPS_PORT, type=socket.SOCK_DGRAM, family=self._family,
+            flags=socket.AI_V4MAPPED if self._family == socket.AF_INET6 else 0)
+        addr = infos[0][4]
+        return self._remote((str(addr[0]), int(addr[1])))
+
+    def send(self, message: Any) -> None:
+        remote = message.remote
+        if not isinstance(remote, CoapsRemote):
+            raise ValueError("not a coaps remote")
+        data = bytes(message.encode())
+        peer = self._peers.get(remote.address)
+        now = time.monotonic()
+        if peer is not None and self._lost(peer, now):
+            log.info("coaps %s: no answer for %.0f s; starting a new DTLS session",
+                     remote.hostinfo, now - (peer.waiting_since or now))
+            self._drop(remote.address, None)
+            peer = None
+        if peer is None:
+            if self._client_context is None:
+                log.debug("coaps %s: no session to answer on; dropped", remote.hostinfo)
+                return
+            peer = self._new_peer(remote.address, server=False)
+            if peer is None:
+                return
+        self._peers.move_to_end(remote.address)
+        if peer.waiting_since is None:
+            peer.waiting_since = now
+        if not peer.session.established:
+            peer.queue.append(data)
+            return
+        self._encrypt(remote.address, peer, data)
+
+    async def shutdown(self) -> None:
+        self._shut = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        for address in list(self._peers):
+            self._close(address)
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def _remote(self, address: Address) -> CoapsRemote:
+        remote = self._remotes.get(address)
+        if remote is None:
+            remote = self._remotes[address] = CoapsRemote(self, address)
+        return remote
+
+    def _lost(self, peer: _Peer, now: float) -> bool:
+        return (peer.session.established and peer.waiting_since is not None
+                and now - peer.waiting_since > self.limits.lost_after
+                and peer.last_seen < peer.waiting_since)
+
+    def _new_peer(self, address: Address, *, server: bool) -> _Peer | None:
+        while len(self._peers) >= self.limits.max_sessions:
+            oldest = next(iter(self._peers))
+            log.info("coaps: %d sessions open (the limit); closing the least recently used, "
+                     "with %s", len(self._peers), self._remote(oldest).hostinfo)
+            self._close(oldest)
+        context = self._server_context if server else self._client_context
+        now = time.monotonic()
+        peer = _Peer(DtlsSession(context, address, server=server), now, now)
+        self._peers[address] = peer
+        if not server:
+            self._step(address, peer, peer.session.start)
+        return peer
+
+    def datagram_received(self, data: bytes, address: Address) -> None:
+        peer = self._peers.get(address)
+        if peer is not None and peer.session.server and peer.session.established \
+                and _is_client_hello(data):
+            log.info("coaps %s: a new ClientHello from a known peer (it restarted); "
+                     "replacing its session", self._remote(address).hostinfo)
+            self._drop(address, None)
+            peer = None
+        if peer is None:
+            if self._server_context is None or not _is_client_hello(data):
+                return  # a stale record of a closed session, or not DTLS at all
+            peer = self._new_peer(address, server=True)
+            if peer is None:
+                return
+        peer.last_seen = time.monotonic()
+        peer.waiting_since = None
+        plaintexts: list[bytes] = []
+        self._step(address, peer, lambda: plaintexts.extend(peer.session.receive(data)))
+        if address not in self._peers:
+            return
+        remote = self._remote(address)
+        for plain in plaintexts:
+            try:
+                message = Message.decode(plain, remote)
+            except error.UnparsableMessage:
+                log.warning("coaps %s: a record that is not a CoAP message; ignored",
+                            remote.hostinfo)
+                continue
+            self._mman.dispatch_message(message)
+        if peer.session.closed:
+            self._drop(address, DtlsFailed(f"{remote.hostinfo} closed the DTLS session"),
+                       quiet=True)
+
+    def _step(self, address: Address, peer: _Peer, action: Any) -> None:
+        """Run one session action, then send what it produced and re-arm the timer."""
+        was_established = peer.session.established
+        try:
+            action()
+        except SecurityError as err:
+            self._flush(peer)
+            log.warning("coaps %s: %s; the session is dropped", self._remote(address).hostinfo,
+                        err.message)
+            self._drop(address, DtlsFailed(err.message))
+            return
+        if peer.session.established and not was_established:
+            self.handshakes += 1
+            log.debug("coaps %s: DTLS session established (%s)",
+                      self._remote(address).hostinfo, peer.session.cipher)
+            queued, peer.queue = peer.queue, []
+            for data in queued:
+                peer.session.send(data)
+        self._flush(peer)
+        self._arm(address, peer)
+
+    def _encrypt(self, address: Address, peer: _Peer, data: bytes) -> None:
+        self._step(address, peer, lambda: peer.session.send(data))
+
+    def _flush(self, peer: _Peer) -> None:
+        if self._transport is None:
+            return
+        for datagram in peer.session.pop_outgoing():
+            self._transport.sendto(datagram, peer.session.peer)
+
+    def _arm(self, address: Address, peer: _Peer) -> None:
+        if peer.timer is not None:
+            peer.timer.cancel()
+            peer.timer = None
+        delay = peer.session.timeout()
+        if delay is not None:
+            peer.timer = asyncio.get_running_loop().call_later(
+                max(delay, 0.0), self._expired, address, peer)
+
+    def _expired(self, address: Address, peer: _Peer) -> None:
+        if self._peers.get(address) is not peer:
+            return
+        if time.monotonic() - peer.started > self.limits.handshake_timeout:
+            self._drop(address, DtlsFailed(
+                f"DTLS handshake not finished within {self.limits.handshake_timeout} s"))
+            return
+        self._step(address, peer, peer.session.handle_timeout)
+
+    def _close(self, address: Address) -> None:
+        peer = self._peers.get(address)
+        if peer is not None:
+            peer.session.close()
+            self._flush(peer)
+        self._drop(address, DtlsFailed("the DTLS session was closed"), quiet=True)
+
+    def _drop(self, address: Address, err: Exception | None, *, quiet: bool = False) -> None:
+        peer = self._peers.pop(address, None)
+        if peer is None:
+            return
+        if peer.timer is not None:
+            peer.timer.cancel()
+        if err is not None and not self._shut:
+            if not quiet:
+                log.debug("coaps %s: %s", self._remote(address).hostinfo, err)
+            self._mman.dispatch_error(err, self._remote(address))
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.limits.idle_timeout,
+                                    self.limits.handshake_timeout) / 4)
+            now = time.monotonic()
+            for address, peer in list(self._peers.items()):
+                if not peer.session.established:
+                    if now - peer.started > self.limits.handshake_timeout:
+                        self._drop(address, DtlsFailed("DTLS handshake timed out"))
+                elif now - peer.last_seen > self.limits.idle_timeout:
+                    log.debug("coaps %s: idle for %.0f s; closing the session",
+                              self._remote(address).hostinfo, now - peer.last_seen)
+                    self._close(address)
+
+
+def _is_client_hello(data: bytes) -> bool:
+    # RFC 6347 4.1/4.2.2: record type 22 (handshake), epoch 0, message type 1.
+    return len(data) > 13 and data[0] == 22 and data[3:5] == b"\0\0" and data[13] == 1
+
+
+async def attach(context: Any, **options: Any) -> CoapsInterface:
+    """Add a :class:`CoapsInterface` to the aiocoap ``context`` and start it; ``options``
+    are :class:`CoapsInterface`'s and ``host``/``port`` to bind."""
+    host = options.pop("host", "::")
+    port = options.pop("port", 0)
+    made: list[CoapsInterface] = []
+
+    async def build(mman: Any) -> CoapsInterface:
+        interface = CoapsInterface(mman, **options)
+        await interface.start(host, port)
+        made.append(interface)
+        return interface
+
+    await context._append_tokenmanaged_messagemanaged_transport(build)
+    return made[0]

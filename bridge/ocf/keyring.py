@@ -1,0 +1,61 @@
+"""Which PSK a coaps client uses for a server: chosen by the server's identity hint only.
+
+Layer: ``bridge.ocf`` pure (no sockets, no DTLS library). An OCF server sends its uuid (16
+raw bytes) as PSK identity hint; the client answers with its own uuid as identity and the
+pairwise or owner key it holds for that server. A server that sends no hint, or a hint no
+key is known for, is refused: there is no fallback key (the reference client's fallback to
+one byte of its own uuid lets anyone who saw that identity impersonate any server).
+
+OpenSSL ends hints at a zero byte (``bridge.ocf.dtls_lib``): a hint shorter than 16 bytes
+matches the one known uuid that begins with it and has a zero byte right after.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+log = logging.getLogger("ocfaj.ocf.keys")
+
+
+class Keyring:
+    """The gateway's own uuid and the PSK it holds for each server uuid (mutable)."""
+
+    def __init__(self, own: uuid.UUID, keys: Mapping[uuid.UUID, bytes] | None = None) -> None:
+        self.own = own
+        self._keys: dict[uuid.UUID, bytes] = dict(keys or {})
+
+    def set(self, server: uuid.UUID, key: bytes) -> None:
+        if len(key) not in (16, 32):
+            raise ValueError("an OCF PSK has 16 or 32 bytes")
+        self._keys[server] = key
+
+    def remove(self, server: uuid.UUID) -> None:
+        self._keys.pop(server, None)
+
+    def __contains__(self, server: object) -> bool:
+        return server in self._keys
+
+    def server_for(self, hint: bytes) -> uuid.UUID | None:
+        if len(hint) == 16:
+            server = uuid.UUID(bytes=hint)
+            return server if server in self._keys else None
+        if not hint or len(hint) > 16:
+            return None
+        matches = [known for known in self._keys
+                   if known.bytes.startswith(hint) and known.bytes[len(hint)] == 0]
+        return matches[0] if len(matches) == 1 else None
+
+    def choose(self, _session: Any, hint: bytes) -> tuple[bytes, bytes] | None:
+        """The (identity, key) for a server's hint; None refuses the handshake."""
+        if not hint:
+            log.warning("coaps: a server sent no PSK identity hint; refused (no fallback key)")
+            return None
+        server = self.server_for(hint)
+        if server is None:
+            log.warning("coaps: no key for the server with identity hint %s; refused",
+                        hint.hex())
+            return None
+        return self.own.bytes, self._keys[server]
