@@ -22,6 +22,7 @@ docs/testing-with-simulated-devices.md describes them.
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 
@@ -31,6 +32,7 @@ from bridge.core.registry import Registry
 from bridge.model import load_catalogue
 from bridge.model.types import Catalogue
 from bridge.sim.testing.netns import enter_private_network_namespace, remove_stale_namespaces
+from tests.fault_suite import Record, surface_of
 
 # pytester runs user-style test files against the installed plugin (tests/kit); pytest accepts
 # pytest_plugins only in the top-level conftest.
@@ -61,3 +63,53 @@ def book() -> IdentityBook:
 @pytest.fixture
 def registry() -> Registry:
     return Registry(EventBus())
+
+
+# The fault suite, counted per surface (tests/fault_suite.py): test outcomes and the generated
+# cases fuzz tests record, printed at the end of the run.
+_FAULT_TESTS: dict[str, Counter[str]] = {}
+_FAULT_CASES: dict[str, dict[str, int]] = {}
+
+
+def _surface(nodeid: str) -> str | None:
+    return surface_of(nodeid.split("::", 1)[0])
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    surface = _surface(report.nodeid)
+    if surface is None:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        _FAULT_TESTS.setdefault(surface, Counter())[report.outcome] += 1
+
+
+@pytest.fixture
+def fuzz_cases(request: pytest.FixtureRequest) -> Record:
+    """``fuzz_cases(what, n)``: count ``n`` generated cases for the fault suite's summary."""
+    surface = _surface(request.node.nodeid) or "other"
+
+    def record(what: str, cases: int) -> None:
+        counts = _FAULT_CASES.setdefault(surface, {})
+        counts[what] = counts.get(what, 0) + cases
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    surfaces = sorted(set(_FAULT_TESTS) | set(_FAULT_CASES))
+    if not surfaces:
+        return
+    terminalreporter.section("fault suite: cases per surface")
+    for surface in surfaces:
+        outcomes = _FAULT_TESTS.get(surface, Counter())
+        cases = _FAULT_CASES.get(surface, {})
+        parts = [f"{outcomes[o]} {o}" for o in ("passed", "failed", "skipped") if outcomes[o]]
+        generated = sum(cases.values())
+        line = f"{surface}: {', '.join(parts) or 'no'} tests"
+        if generated:
+            detail = "; ".join(f"{what} {n}" for what, n in cases.items())
+            line += f", {generated} generated cases ({detail})"
+        terminalreporter.write_line(line)
+    total = sum(sum(c.values()) for c in _FAULT_TESTS.values())
+    generated = sum(sum(c.values()) for c in _FAULT_CASES.values())
+    terminalreporter.write_line(f"total: {total} tests, {generated} generated cases")
