@@ -111,13 +111,14 @@ class Message:
         return [val for num, val in self.options if num == number]
 
     def path(self):
-        return "/" + "/".join(p.decode("utf-8") for p in self.all(URI_PATH))
+        """The Uri-Path options as text; ValueError naming the fault if one is not UTF-8."""
+        return "/" + "/".join(_text(p, "URI path") for p in self.all(URI_PATH))
 
     def queries(self):
         """URI-Query options as a list of (name, value) strings; a bare name has value ''."""
         out = []
         for q in self.all(URI_QUERY):
-            q = q.decode("utf-8")
+            q = _text(q, "URI query")
             i = q.find("=")
             out.append((q, "") if i < 0 else (q[:i], q[i + 1:]))
         return out
@@ -128,6 +129,14 @@ class Message:
     def __repr__(self):
         return (f"<Message t={self.mtype} {code_str(self.code)} mid={self.mid}"
                 f" tok={self.token} opts={self.options} len={len(self.payload)}>")
+
+
+def _text(raw, what):
+    # MicroPython's UnicodeError carries no message: say what was wrong ourselves.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeError:
+        raise ValueError(what + " is not UTF-8") from None
 
 
 def parse(data):

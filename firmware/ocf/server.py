@@ -150,8 +150,10 @@ class Server:
         except OcfError as e:
             return _error(e.code, e.message)
         except ValueError as e:
-            # Broken CBOR, bad UTF-8 in a path or query: the request is malformed.
-            return _error(coap.BAD_REQUEST, "bad request: " + str(e))
+            # Broken CBOR, bad UTF-8 in a path or query: the request is malformed. The codecs
+            # always give a reason; a bare ValueError (MicroPython's UnicodeError has no
+            # text) is still named.
+            return _error(coap.BAD_REQUEST, "bad request: " + (str(e) or type(e).__name__))
         except Exception as e:  # one bad request must not stop the device
             hal.log("request", msg, "failed:", repr(e))
             return _error(coap.INTERNAL_SERVER_ERROR, "internal error")
