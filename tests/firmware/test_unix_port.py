@@ -52,3 +52,22 @@ def test_server_error_answers_from_mpy(tmp_path: Path) -> None:
     probe = unixport.run("import ocf.server\nprint('loaded', ocf.server.__file__)\n",
                          paths=(build,))
     assert "loaded " + str(build / "ocf" / "server.mpy") in probe, probe
+
+
+def test_node_receive_on_real_sockets_and_a_starved_heap(tmp_path: Path) -> None:
+    """Real UDP on 127.0.0.1 under the unix port, firmware from .mpy (mp/node_checks.py).
+
+    A datagram over 1,280 bytes gets 4.13 with Size1 instead of being cut and served;
+    /oic/res works on sockets without ``getsockname``; on a heap of small holes the receive
+    is served from the reserve; on a full heap datagrams are read away and counted, never
+    left queued (the livelock), and serving resumes once memory is back.
+    """
+    build = compile_firmware(tmp_path / "build")
+    state = tmp_path / "state"
+    state.mkdir()
+    out = unixport.run("import node_checks\n"
+                       "print('node_checks', *node_checks.run(sys.argv[1]))\n",
+                       str(state), heap="256K", paths=(build,))
+    assert "FAIL" not in out, out
+    assert "node_checks 5 0" in out, out
+    assert "over 1280 bytes: refused" in out, out
