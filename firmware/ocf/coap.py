@@ -31,6 +31,7 @@ NOT_FOUND = 132
 METHOD_NOT_ALLOWED = 133
 NOT_ACCEPTABLE = 134
 REQUEST_ENTITY_INCOMPLETE = 136
+REQUEST_ENTITY_TOO_LARGE = 141
 UNSUPPORTED_CONTENT_FORMAT = 143
 INTERNAL_SERVER_ERROR = 160
 SERVICE_UNAVAILABLE = 163
@@ -43,6 +44,7 @@ ACCEPT = 17
 BLOCK2 = 23
 BLOCK1 = 27
 SIZE2 = 28
+SIZE1 = 60
 OCF_ACCEPT_VERSION = 2049
 OCF_CONTENT_VERSION = 2053
 
@@ -111,13 +113,14 @@ class Message:
         return [val for num, val in self.options if num == number]
 
     def path(self):
-        return "/" + "/".join(p.decode("utf-8") for p in self.all(URI_PATH))
+        """The Uri-Path options as text; ValueError naming the fault if one is not UTF-8."""
+        return "/" + "/".join(_text(p, "URI path") for p in self.all(URI_PATH))
 
     def queries(self):
         """URI-Query options as a list of (name, value) strings; a bare name has value ''."""
         out = []
         for q in self.all(URI_QUERY):
-            q = q.decode("utf-8")
+            q = _text(q, "URI query")
             i = q.find("=")
             out.append((q, "") if i < 0 else (q[:i], q[i + 1:]))
         return out
@@ -128,6 +131,14 @@ class Message:
     def __repr__(self):
         return (f"<Message t={self.mtype} {code_str(self.code)} mid={self.mid}"
                 f" tok={self.token} opts={self.options} len={len(self.payload)}>")
+
+
+def _text(raw, what):
+    # MicroPython's UnicodeError carries no message: say what was wrong ourselves.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeError:
+        raise ValueError(what + " is not UTF-8") from None
 
 
 def parse(data):
@@ -231,6 +242,23 @@ def reply_to_malformed(data):
         return build(Message(ACK, BAD_REQUEST, mid, bytes(data[4:4 + tkl]),
                              b"malformed CoAP message"))
     return build(Message(RST, EMPTY, mid))
+
+
+def reply_to_oversized(data, limit):
+    """What to send for a datagram longer than ``limit``: bytes, or None to drop it.
+
+    A CON request whose header and token are intact gets 4.13 Request Entity Too Large with
+    Size1 = ``limit`` (RFC 7252 5.9.2.9, 5.10.9); anything else is dropped.
+    """
+    if len(data) < 4 or data[0] >> 6 != 1 or (data[0] >> 4) & 3 != CON:
+        return None
+    tkl = data[0] & 0x0F
+    if not 1 <= data[1] <= 31 or tkl > 8:
+        return None
+    msg = Message(ACK, REQUEST_ENTITY_TOO_LARGE, (data[2] << 8) | data[3],
+                  bytes(data[4:4 + tkl]), b"datagram longer than " + str(limit).encode()
+                  + b" bytes")
+    return build(msg.add(SIZE1, limit))
 
 
 def block_value(num, more, szx):

@@ -120,13 +120,17 @@ def network_ok():
 
 
 def local_address(family, peer):
-    """Ask the kernel which source address it would use towards ``peer`` (no packet is sent)."""
+    """Ask the kernel which source address it would use towards ``peer`` (no packet is sent).
+
+    None where that cannot be asked: MicroPython's unix port has no ``getsockname`` (set
+    ``network.address4``/``address6`` there to advertise a real address).
+    """
     import socket
     s = socket.socket(family, socket.SOCK_DGRAM)
     try:
         s.connect(peer)
         host = s.getsockname()[0]
-    except OSError:
+    except (OSError, AttributeError):
         return None
     finally:
         s.close()

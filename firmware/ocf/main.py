@@ -53,11 +53,20 @@ def serve(node, should_stop=None):
                 if not hal.network_ok():
                     hal.log("Wi-Fi lost; reconnecting")
                     if hal.network_up(node.wifi):
-                        node.close()
-                        node.open()
-                        hal.log("Wi-Fi back; sockets reopened, ports", node.ports)
+                        node.reopen()
+                        hal.log("Wi-Fi back; sockets reopened, ports", node.ports,
+                                "observers", len(node.server.observers))
         except KeyboardInterrupt:
             raise
+        except MemoryError:
+            # Drop what can be rebuilt and go on at once: waiting frees nothing.
+            node.server.shed()
+            gc.collect()
+            try:
+                hal.log("loop: out of heap; caches dropped, free", gc.mem_free()
+                        if hasattr(gc, "mem_free") else "?")
+            except MemoryError:
+                pass
         except Exception as e:  # the device keeps serving after any fault
             hal.log("loop error:", repr(e))
             hal.sleep_ms(500)

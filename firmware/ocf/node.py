@@ -6,18 +6,29 @@ then feeds datagrams to the ``Server`` and calls its ``tick``. Replies to multic
 the unicast socket, so clients learn the ephemeral port (docs/ocf.md,
 "Interoperability"). A plain ``select.poll`` loop runs the same on
 MicroPython and CPython and costs far less heap than an event loop with tasks.
+
+Receiving on a small heap: a datagram needs one contiguous block of MAX_DATAGRAM + 1 bytes
+(the extra byte tells an oversized datagram from a full one). Where the socket has
+``recvfrom_into`` (CPython) one buffer is allocated at start and reused. MicroPython's sockets
+have only ``recvfrom``, which allocates that block itself, so the node keeps a *reserve* of
+the same size: when the heap is too fragmented for the block (MemoryError), the reserve is
+freed, giving the allocation a contiguous hole, and taken again later. Should that also fail,
+the server drops its caches and the datagram is discarded with a log line, so one datagram
+never blocks the loop (a datagram left queued would fail the same way forever).
 """
 
+import gc
 import select
 import socket
 
-from . import hal
+from . import coap, hal
 
 GROUP4 = "224.0.1.187"
 GROUPS6 = ("ff02::158", "ff03::158", "ff05::158")
 COAP_PORT = 5683
 # How often inputs are sampled when nothing arrives (contact/motion debounce step).
 POLL_MS = 20
+# Largest datagram served (the IPv6 minimum MTU); longer ones are refused (4.13 to a CON).
 MAX_DATAGRAM = 1280
 
 
@@ -54,6 +65,12 @@ class Node:
         self.readers = []  # (stream, callback) for extra inputs such as a control pipe
         self.poller = None
         self.ports = {}
+        # Allocated while the heap is still whole: the receive buffer (recvfrom_into) or the
+        # reserve that makes room for recvfrom's own buffer (see the module docstring).
+        self.rxbuf = bytearray(MAX_DATAGRAM + 1)
+        self.rxview = memoryview(self.rxbuf)
+        self.short_of_memory = 0  # datagrams dropped for want of heap, for the operator
+        self.drain = bytearray(1)  # reads a datagram away without allocating
 
     def add_reader(self, stream, callback):
         """Also poll ``stream`` (anything select.poll takes) and call ``callback()`` on input."""
@@ -109,6 +126,18 @@ class Node:
         self.sockets.append((sock, channel, multicast))
         self.poller.register(sock, select.POLLIN)
 
+    def reopen(self):
+        """Close and open the sockets again (Wi-Fi came back); observers move along."""
+        old = _channels(self.sockets)
+        self.close()
+        self.open()
+        new = _channels(self.sockets)
+        moved = {}
+        for key in old:
+            if key in new:
+                moved[id(old[key])] = new[key]
+        self.server.move_observers(moved)
+
     def close(self):
         for sock, _, _ in self.sockets:
             try:
@@ -137,8 +166,18 @@ class Node:
 
     def _receive(self, sock, channel, multicast):
         try:
-            data, peer = sock.recvfrom(MAX_DATAGRAM)
+            data, peer = self._read(sock)
         except OSError:
+            return
+        if data is None:
+            self._restore_reserve()
+            return
+        if len(data) > MAX_DATAGRAM:
+            hal.log("datagram from", peer, "over", MAX_DATAGRAM, "bytes: refused")
+            if not multicast:
+                reply = coap.reply_to_oversized(data, MAX_DATAGRAM)
+                if reply:
+                    (channel[0] if isinstance(channel, tuple) else channel).send(reply, peer)
             return
         if multicast:
             # Multicast requests are NON (RFC 7252 8.1); a CON here was sent to us alone.
@@ -146,7 +185,87 @@ class Node:
             channel = channel[1] if as_multicast else channel[0]
         else:
             as_multicast = False
-        self.server.datagram(data, peer, channel, as_multicast, hal.ticks_ms())
+        try:
+            self.server.datagram(data, peer, channel, as_multicast, hal.ticks_ms())
+        except MemoryError:
+            # Read, so it cannot block the loop; unanswered, so a CON client retransmits.
+            data = None
+            self.server.shed()
+            gc.collect()
+            self._short_of_memory()
+        data = None
+        self._restore_reserve()
+
+    def _read(self, sock):
+        """(data, peer) of the next datagram; (None, None) when it had to be dropped."""
+        if hasattr(sock, "recvfrom_into"):
+            n, peer = sock.recvfrom_into(self.rxbuf)
+            return self.rxview[:n], peer
+        # Written out without loops or new objects: they would need the heap that is missing.
+        try:
+            return sock.recvfrom(MAX_DATAGRAM + 1)
+        except MemoryError:
+            pass
+        if self.rxbuf is not None:
+            # Free the reserve: a contiguous hole of the size recvfrom needs.
+            self.rxbuf = self.rxview = None
+            gc.collect()
+            try:
+                return sock.recvfrom(MAX_DATAGRAM + 1)
+            except MemoryError:
+                pass
+        self.server.shed()
+        gc.collect()
+        try:
+            return sock.recvfrom(MAX_DATAGRAM + 1)
+        except MemoryError:
+            pass
+        _discard(sock, self.drain)
+        self._short_of_memory()
+        return None, None
+
+    def _short_of_memory(self):
+        self.short_of_memory += 1
+        try:
+            hal.log("no heap for a datagram (free", _mem_free(), "): dropped,",
+                    self.short_of_memory, "so far")
+        except MemoryError:
+            pass  # the count above still tells
+
+    def _restore_reserve(self):
+        if self.rxbuf is None:
+            try:
+                self.rxbuf = bytearray(MAX_DATAGRAM + 1)
+                self.rxview = memoryview(self.rxbuf)
+            except MemoryError:
+                pass  # tried again after the next receive
+
+
+def _discard(sock, buf):
+    """Read the next datagram into a 1-byte buffer (the rest is cut): nothing allocated."""
+    try:
+        if hasattr(sock, "readinto"):
+            sock.readinto(buf)
+        else:
+            sock.recvfrom(1)
+    except (MemoryError, OSError):
+        pass
+
+
+def _channels(sockets):
+    """Every channel of a socket list keyed by (family, place): the same each ``open``."""
+    out = {}
+    for _, channel, _ in sockets:
+        for ch in channel if isinstance(channel, tuple) else (channel,):
+            place = 0
+            while (ch.family, place) in out:
+                place += 1
+            out[(ch.family, place)] = ch
+    return out
+
+
+def _mem_free():
+    return gc.mem_free() if hasattr(gc, "mem_free") else -1
 
 
 def _addr(family, host, port):

@@ -16,10 +16,14 @@ WRITABLE_IFS = (IF_A, IF_RW, IF_BASELINE)
 
 
 class OcfError(Exception):
-    """A request the resource refuses; ``code`` is the CoAP response code byte."""
+    """A request the resource refuses; ``code`` is the CoAP response code byte.
+
+    ``super().__init__``, not ``Exception.__init__(self, ...)``: MicroPython's built-in
+    exception types have no ``__init__`` attribute to call that way.
+    """
 
     def __init__(self, code, message):
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.code = code
         self.message = message
 

@@ -26,7 +26,14 @@ VERSION_OCF_1_0 = 2048
 VERSION_OIC_1_1 = 2112
 MAX_RETRANSMIT = 4
 RES_IFS = ["oic.if.ll", "oic.if.baseline", "oic.if.b"]
-_RECENT = 8
+# The duplicate-request cache (RFC 7252 4.5): the answers to the latest requests, so a
+# retransmitted CON gets the same ACK again instead of a second execution. Bounded in bytes
+# (answer lengths plus a per-entry cost) as well as in entries, so /oic/res blocks cannot
+# fill the heap; an answer larger than the whole bound is not kept, and a duplicate of that
+# request is answered anew (every request served here is idempotent).
+RECENT_MAX = 8
+RECENT_BYTES = 768
+_ENTRY_COST = 48  # the tuple, the peer and the list slot, about, on a 32-bit board
 
 
 class Observer:
@@ -62,7 +69,8 @@ class Server:
         self.ack_timeout = net_cfg["ack_timeout_ms"]
         self.max_observers = net_cfg["max_observers"]
         self.observers = []
-        self.recent = []
+        self.recent = []  # (mid, peer, answer bytes or None, cost)
+        self.recent_bytes = 0
         self.mid = int.from_bytes(hal.random_bytes(2), "big")
         self.obs_seq = 2
 
@@ -108,12 +116,39 @@ class Server:
             else:
                 resp.mtype, resp.mid = coap.NON, self._next_mid()
             out = coap.build(resp)
-        self.recent.append((msg.mid, peer, out))
-        if len(self.recent) > _RECENT:
-            self.recent.pop(0)
+        self._remember(msg.mid, peer, out)
         if out is not None:
             channel.send(out, peer)
         self._flush(now)
+
+    def _remember(self, mid, peer, out):
+        cost = _ENTRY_COST + (len(out) if out is not None else 0)
+        if cost > RECENT_BYTES:
+            return
+        self.recent.append((mid, peer, out, cost))
+        self.recent_bytes += cost
+        while self.recent_bytes > RECENT_BYTES or len(self.recent) > RECENT_MAX:
+            self.recent_bytes -= self.recent.pop(0)[3]
+
+    def shed(self):
+        """Drop what can be rebuilt (the duplicate cache): the node is short of heap."""
+        self.recent.clear()  # in place: a new list would need heap
+        self.recent_bytes = 0
+
+    def move_observers(self, moved):
+        """After the sockets were reopened: ``moved`` maps each old channel to its new one.
+
+        An observer whose channel has no successor (its address family did not come back)
+        is dropped at once, with a log line, instead of failing every send until the
+        retransmission limit gives up on it.
+        """
+        for obs in list(self.observers):
+            new = moved.get(id(obs.channel))
+            if new is None:
+                hal.log("observer", obs.peer, obs.resource.href, "dropped: its socket is gone")
+                self.observers.remove(obs)
+            else:
+                obs.channel = new
 
     def tick(self, now):
         """Poll resources, send due notifications and retransmissions."""
@@ -150,8 +185,10 @@ class Server:
         except OcfError as e:
             return _error(e.code, e.message)
         except ValueError as e:
-            # Broken CBOR, bad UTF-8 in a path or query: the request is malformed.
-            return _error(coap.BAD_REQUEST, "bad request: " + str(e))
+            # Broken CBOR, bad UTF-8 in a path or query: the request is malformed. The codecs
+            # always give a reason; a bare ValueError (MicroPython's UnicodeError has no
+            # text) is still named.
+            return _error(coap.BAD_REQUEST, "bad request: " + (str(e) or type(e).__name__))
         except Exception as e:  # one bad request must not stop the device
             hal.log("request", msg, "failed:", repr(e))
             return _error(coap.INTERNAL_SERVER_ERROR, "internal error")

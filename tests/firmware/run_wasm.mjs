@@ -7,8 +7,11 @@
 //   1. codec_checks.run(): CBOR and CoAP checks; prints "ok <name>" / "FAIL <name>: ..."
 //      and "checks <passed> <failed>"; "codec_heap <bytes>" is what importing ocf.cbor and
 //      ocf.coap keeps allocated, "checks_heap <bytes>" the same after all checks ran;
-//   2. heap_probe.py in a fresh interpreter: "heap_startup <bytes>", "heap_serving <bytes>".
-// The port has no sockets; that is why only pure modules and the socket-free server run here.
+//   2. server_checks.run() in a fresh interpreter: the server's error answers, one line per
+//      check as above, then "server_checks <passed> <failed>";
+//   3. heap_probe.py in a fresh interpreter: "heap_startup <bytes>", "heap_serving <bytes>".
+// The port has no sockets (stubs/ stands in for the constants ocf.node reads); that is why
+// only pure modules and the socket-free server run here.
 // Exit status: 0 when every check passed, 1 otherwise.
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -69,6 +72,16 @@ print("checks", passed, failed)
 `);
   mp.runPython("gc.collect()");
   mp.runPython('print("checks_heap", gc.mem_alloc() - base)');
+  const srv = await interpreter();
+  srv.runPython(`
+import sys, os
+sys.path.insert(0, "/fw")
+sys.path.insert(0, "/stubs")
+sys.path.insert(0, "/tests")
+os.mkdir("/state")
+import server_checks
+print("server_checks", *server_checks.run("/state"))
+`);
   // One runPython call per step: see heap_probe.py on conservative stack scanning.
   const probe = await interpreter();
   probe.runPython(`
@@ -88,7 +101,8 @@ import heap_probe
   collect("ERROR " + String(err));
   failed = true;
 }
-if (!/^checks \d+ 0$/m.test(output) || !/^heap_startup \d+$/m.test(output)) {
+if (!/^checks \d+ 0$/m.test(output) || !/^server_checks \d+ 0$/m.test(output)
+    || !/^heap_startup \d+$/m.test(output)) {
   failed = true;
 }
 process.exit(failed ? 1 : 0);
