@@ -1,8 +1,8 @@
 """Two places where aiocoap's server behaviour breaks CoAP's rules, and no public hook exists.
 
 Layer: ``bridge.ocf`` I/O (aiocoap internals; checked with aiocoap 0.4.17, the version bound
-of both overrides below). docs/design.md, "Where the OCF side relies on aiocoap's
-behaviour", says why each is needed; nothing else in the gateway reaches into aiocoap so.
+of both overrides below). docs/design.md, "Where the OCF side relies on aiocoap's behaviour
+(checked with aiocoap 0.4.17)", says why each is needed.
 
 - **Cut datagrams.** aiocoap's UDP transport reads each datagram with ``recvmsg(4096)``
   (``RecvmsgSelectorDatagramTransport.max_size``) and ignores ``MSG_TRUNC``, so a bigger
