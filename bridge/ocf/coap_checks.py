@@ -106,7 +106,7 @@ def refusal(options: Sequence[Option], payload_length: int, *, confirmable: bool
     numbers = {number: value for number, value in options}
     for number in (PROXY_URI, PROXY_SCHEME):
         if number in numbers:
-            return Reply(505, diagnostic=f"this server is no proxy ({_name(number)})")
+            return Reply(505, diagnostic=f"option {_name(number)}: this server is no proxy")
     for number in (BLOCK1, BLOCK2):
         if number in numbers and Block.decode(numbers[number]).szx == RESERVED_SZX:
             return Reply(400, diagnostic=f"{_name(number)}: block size exponent 7 is "

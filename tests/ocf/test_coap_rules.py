@@ -171,6 +171,7 @@ async def test_proxy_uri_gets_proxying_not_supported(peer: Peer) -> None:
     msg = Message(code=Code.GET, mtype=CON, proxy_uri="coap://[::1]:5683/switch")
     reply = await peer.exchange(msg)
     assert reply.code == Code.PROXYING_NOT_SUPPORTED
+    assert "Proxy-Uri (35): this server is no proxy" in text(reply)
 
 
 async def test_a_five_byte_block1_option_is_a_bad_option(peer: Peer) -> None:
