@@ -10,7 +10,9 @@ model before anything reaches a device.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from itertools import accumulate, repeat
 from typing import Any
 
 from bridge.core.errors import UnknownCapability, UnknownProperty, WrongType
@@ -18,11 +20,30 @@ from bridge.core.registry import Command, InvokeMethod, SetProperties
 from bridge.core.thing import Capability, GenericSpec, Thing
 from bridge.model.types import Value
 
+#: Deepest nesting of arrays and objects a payload may have (as for CBOR on the OCF side):
+#: far more than any command needs, and far less than Python's parser can take.
+MAX_DEPTH = 32
+# A JSON string, escapes included: brackets inside strings do not nest anything.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+#: an opening bracket becomes 2, a closing one 0: minus one, each is the change of depth.
+_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+
+
+def depth(payload: bytes) -> int:
+    """How deep arrays and objects nest in the JSON text ``payload``."""
+    steps = _STRING.sub(b"", payload).translate(_STEPS, _NOT_BRACKETS)
+    return max(accumulate(map(int.__sub__, steps, repeat(1))), default=0)
+
 
 def decode(payload: bytes) -> Any:
     """The JSON document of a payload; an empty payload is an empty object."""
     if not payload.strip():
         return {}
+    # Checked before parsing: the parser recurses once per level and a payload of 100,000
+    # brackets would end in RecursionError, with no answer to the client.
+    if depth(payload) > MAX_DEPTH:
+        raise WrongType(f"the payload nests arrays and objects more than {MAX_DEPTH} deep")
     try:
         return json.loads(payload)
     except (UnicodeDecodeError, ValueError) as err:

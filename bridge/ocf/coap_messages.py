@@ -16,6 +16,7 @@ from aiocoap.numbers.optionnumbers import OptionNumber
 from aiocoap.optiontypes import UintOption
 
 from bridge.ocf import wire
+from bridge.ocf.coap_checks import refusal
 from bridge.ocf.served import Reply, Request
 
 #: RFC 7252 section 3 message types.
@@ -91,6 +92,20 @@ def to_request(message: Any, max_payload: int) -> Request:
     )
 
 
+def refused(message: Any, max_payload: int) -> Message | None:
+    """The answer CoAP's own rules give ``message`` (``bridge.ocf.coap_checks``), or None
+    when the request may go on to the OCF rules. Like every error answer to a multicast
+    request, it is then sent to nobody."""
+    options = [(int(option.number), bytes(option.encode())) for option in message.opt.option_list()]
+    reply = refusal(options, len(message.payload), confirmable=message.mtype in (None, CON),
+                    max_payload=max_payload)
+    if reply is None:
+        return None
+    if is_multicast(message):
+        reply = Reply(reply.code, silent=True)
+    return to_message(reply)
+
+
 def code_of(status: int) -> Code:
     major, minor = wire.split_status(status)
     return Code(major * 32 + minor)
@@ -142,4 +157,7 @@ def to_message(reply: Reply) -> Message:
     if reply.silent:
         # RFC 7967 No-Response "not interested in any": aiocoap then sends nothing.
         return Message(code=code_of(reply.code), no_response=26)
-    return message_of(encode_reply(reply))
+    message = message_of(encode_reply(reply))
+    if reply.size1 is not None:
+        message.opt.size1 = reply.size1
+    return message

@@ -20,7 +20,9 @@ from typing import Any
 import aiocoap
 import aiocoap.interfaces
 
+from bridge.ocf.aiocoap_overrides import Block1Uploads, read_whole_datagrams
 from bridge.ocf.coap_messages import EncodedReply, encode_reply, to_message, to_request
+from bridge.ocf.coap_messages import refused as refused_by_coap
 from bridge.ocf.netif import local_address_towards, unmapped
 from bridge.ocf.observers import QUEUE_LIMIT, ObserverQueue
 from bridge.ocf.served import Reply, Request, ServedDevice, handle, handle_res, read
@@ -51,6 +53,7 @@ class _Site(aiocoap.interfaces.Resource):  # type: ignore[misc]
     def __init__(self, endpoint: CoapEndpoint) -> None:
         super().__init__()
         self._endpoint = endpoint
+        self._block1 = Block1Uploads()
 
     async def needs_blockwise_assembly(self, request: Any) -> bool:
         return True
@@ -64,7 +67,10 @@ class _Site(aiocoap.interfaces.Resource):  # type: ignore[misc]
         return notification
 
     async def render_to_pipe(self, pipe: Any) -> None:
-        if pipe.request.opt.observe == 0:
+        refusal = refused_by_coap(pipe.request, self._endpoint.max_payload)
+        if refusal is not None:
+            pipe.add_response(refusal, is_last=True)
+        elif pipe.request.opt.observe == 0:
             await self._endpoint.observe(self, pipe)
         else:
             # aiocoap's plain request handling, with blockwise, without its deprecation shim
@@ -98,6 +104,7 @@ class CoapEndpoint:
                 loggername="ocfaj.ocf.coap")
             self.port = bound_port(self._context)
             self._messages = _message_manager(self._context)
+            read_whole_datagrams(self._messages.message_interface.transport)
         return self.port
 
     async def shutdown(self) -> None:
@@ -105,6 +112,10 @@ class CoapEndpoint:
         self._observers.clear()
         if context is not None:
             await context.shutdown()
+
+    @property
+    def max_payload(self) -> int:
+        return self._max_payload
 
     @property
     def observer_count(self) -> int:

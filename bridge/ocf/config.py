@@ -91,7 +91,8 @@ class OcfConfig:
     Empty means every address."""
 
     max_payload: int = field(default=16384, metadata={"ge": 1024})
-    """Largest payload in bytes accepted from an OCF device; bigger answers are refused."""
+    """Largest payload in bytes accepted from an OCF device; bigger answers are refused. A
+    request to the gateway's OCF servers with a bigger body gets 4.13 with Size1 = this."""
 
     secure_only_report: bool = True
     """Log once per device when a device offers only secure (``coaps://``) endpoints, which this

@@ -109,6 +109,8 @@ class Reply:
     diagnostic: str = ""
     #: send nothing at all (a multicast request whose filter matched nothing).
     silent: bool = False
+    #: the Size1 option of a 4.13: the largest body the server takes (RFC 7959 section 4).
+    size1: int | None = None
 
     @property
     def success(self) -> bool:
@@ -169,7 +171,8 @@ def _check_common(request: Request) -> Reply | None:
     if request.accept_version is not None and request.accept_version < wire.OCF_1_0:
         return Reply(415, diagnostic="only OCF content format version 1.0.0 is offered")
     if len(request.payload) > request.max_payload:
-        return Reply(413, diagnostic=f"payload larger than {request.max_payload} bytes")
+        return Reply(413, diagnostic=f"payload larger than {request.max_payload} bytes",
+                     size1=request.max_payload)
     return None
 
 

@@ -7,6 +7,7 @@ numbers are those of docs/protocol-notes.md, "OCF over CoAP".
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -60,8 +61,9 @@ def decode(payload: bytes) -> Any:
     """Decode one CBOR item that fills the whole payload; an empty payload is ``None``."""
     if not payload:
         return None
+    data = io.BytesIO(payload)
     try:
-        value = cbor2.loads(payload)
+        value = cbor2.CBORDecoder(data).decode()
     except cbor2.CBORDecodeEOF:
         # The data ends inside an item. The reference stack answers such a request 4.13 (it
         # takes a short payload for one its buffer cut); the payload is malformed, and 4.00
@@ -70,6 +72,11 @@ def decode(payload: bytes) -> Any:
                            f"({len(payload)} bytes)") from None
     except Exception as err:  # cbor2 raises several types (and ValueError subclasses)
         raise PayloadError(f"malformed CBOR payload: {err}") from None
+    if data.tell() != len(payload):
+        # A payload is one representation, one data item: bytes left over are the "too much
+        # data" error of RFC 8949 appendix F, never silently dropped.
+        raise PayloadError(f"{len(payload) - data.tell()} bytes after the CBOR item that "
+                           f"ends at byte {data.tell()}")
     return _plain(value, 0)
 
 

@@ -142,9 +142,10 @@ async def _exchange(sock: socket.socket, data: bytes, port: int, mid: int,
     return None
 
 
-async def _plain_get(sock: socket.socket, port: int, href: str) -> Message | None:
-    msg = Message(code=Code.GET, mtype=CON, mid=int.from_bytes(os.urandom(2), "big"),
-                  token=os.urandom(4), uri_path=tuple(p for p in href.split("/") if p))
+async def _plain_get(sock: socket.socket, port: int, href: str, mid: int) -> Message | None:
+    # ``mid`` must be new to the server: a repeated one would get the answer it got before.
+    msg = Message(code=Code.GET, mtype=CON, mid=mid & 0xFFFF, token=os.urandom(4),
+                  uri_path=tuple(p for p in href.split("/") if p))
     msg.opt.accept = OCF_CBOR
     return await _exchange(sock, msg.encode(), port, msg.mid, 5.0)
 
@@ -198,9 +199,9 @@ async def test_random_options_get_4xx_and_the_server_keeps_answering(
     try:
         await asyncio.to_thread(run)
         for href in server.hrefs[1:3]:
-            reply = await _plain_get(sock, server.port, href)
+            reply = await _plain_get(sock, server.port, href, next(mids))
             assert reply is not None and reply.code == Code.CONTENT, reply
-        reply = await _plain_get(sock, server.listener, "/oic/res")
+        reply = await _plain_get(sock, server.listener, "/oic/res", next(mids))
         assert reply is not None and reply.code == Code.CONTENT, reply
     finally:
         sock.close()

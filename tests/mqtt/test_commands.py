@@ -70,6 +70,8 @@ async def test_set_reaches_the_device_and_the_new_state_comes_back(
     ("ocfaj/hall_sensor/set", b'{"temperature": {"temperature": 30}}', "read_only",
      "temperature"),
     ("ocfaj/kitchen_lamp/set", b"not json", "wrong_type", None),
+    # Nested deeper than the parser's recursion limit: refused before parsing, and answered.
+    ("ocfaj/kitchen_lamp/set", b"[" * 100_000, "wrong_type", None),
     # One bad value in a payload keeps the good one from the device too.
     ("ocfaj/kitchen_lamp/set", b'{"switch": {"on": true}, "colour": {"hue": 400}}',
      "out_of_range", "hue"),
@@ -172,4 +174,21 @@ async def test_bridge_requests(setup: tuple[MqttSide, Thing, Thing, Thing],
     await send(mosquitto, "ocfaj/bridge/request/reboot", b"{}")
     unknown = await response(recorder, "reboot")
     assert unknown["status"] == "error" and "unknown request" in unknown["error"]
+    assert side.status()["connected"]
+
+
+async def test_a_deeply_nested_request_is_answered_and_the_side_keeps_serving(
+        setup: tuple[MqttSide, Thing, Thing, Thing], mosquitto: Mosquitto,
+        recorder: Recorder) -> None:
+    side, _, _, _ = setup
+    # 100,000 levels: Python's JSON parser would end in RecursionError, with no answer;
+    # 32 levels (the object and 31 arrays in it) are still taken.
+    await send(mosquitto, "ocfaj/bridge/request/rename", b"[" * 100_000)
+    answer = await response(recorder, "rename")
+    assert answer["status"] == "error"
+    assert answer["error"] == "the payload nests arrays and objects more than 32 deep"
+    await send(mosquitto, "ocfaj/bridge/request/rename",
+               b'{"from": "counter", "to": "counter_2", "x": ' + b"[" * 31 + b"]" * 31 + b"}")
+    renamed = await response(recorder, "rename", 2)
+    assert renamed["status"] == "ok" and renamed["data"]["to"] == "counter_2"
     assert side.status()["connected"]
