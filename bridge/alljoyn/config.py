@@ -50,3 +50,17 @@ class AllJoynConfig:
     signal_batch: int = field(default=100, metadata={"ge": 1})
     """Most D-Bus signals handled in one go before the gateway lets other work run, so that a
     burst of ``PropertiesChanged`` cannot starve the other sides."""
+
+    poll_interval: float = field(default=10.0, metadata={"ge": 0})
+    """Seconds between two reads of the properties a device declares it does not signal
+    (``EmitsChangedSignal="false"``), so that their changes still cross; 0 turns polling off.
+    Properties that signal are never polled."""
+
+    poll_const: bool = False
+    """Poll ``EmitsChangedSignal="const"`` properties too (they should never change; off by
+    default)."""
+
+    read_cache: float = field(default=1.0, metadata={"ge": 0})
+    """A read that another side asks for (MQTT ``/get``, the ``refresh`` command) is answered
+    from the device's last read when that is younger than these seconds, so a burst of reads
+    costs the device one."""

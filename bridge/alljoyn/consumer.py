@@ -25,7 +25,13 @@ from bridge.alljoyn.bus import BUS_DAEMON, BUS_PATH, add_match, call, method_cal
 from bridge.alljoyn.errors import LANGUAGE_NOT_SUPPORTED
 from bridge.alljoyn.interfaces import InterfaceDecl, parse_interfaces
 from bridge.alljoyn.peer_quirks import ANNOUNCE_SIGNATURE
-from bridge.alljoyn.things import build_thing, consumer_views, plan_capabilities
+from bridge.alljoyn.polling import UnsignalledPoller
+from bridge.alljoyn.things import (
+    build_thing,
+    consumer_views,
+    plan_capabilities,
+    polled_interfaces,
+)
 from bridge.alljoyn.wire import from_dbus
 from bridge.core.errors import DeviceTimeout
 from bridge.core.identity import IdentityBook
@@ -56,13 +62,16 @@ class AboutConsumer:
 
     def __init__(self, registry: Registry, catalogue: Catalogue, book: IdentityBook, *,
                  call_timeout: float, scan_timeout: float,
-                 is_own: Callable[[str], bool] = lambda name: False) -> None:
+                 is_own: Callable[[str], bool] = lambda name: False,
+                 poll_interval: float = 0.0, poll_const: bool = False) -> None:
         self.registry = registry
         self.catalogue = catalogue
         self.book = book
         self.call_timeout = call_timeout
         self.scan_timeout = scan_timeout
         self.is_own = is_own
+        self.poll_const = poll_const
+        self.poller = UnsignalledPoller(poll_interval, self._poll)
         self.bus: MessageBus | None = None
         self.invalid: dict[str, str] = {}
         self._devices: dict[str, DeviceRecord] = {}
@@ -91,6 +100,7 @@ class AboutConsumer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.poller.stop()
         for record in self._devices.values():
             self.registry.set_available(record.thing_id, False, reason)
         self._devices.clear()
@@ -237,6 +247,36 @@ class AboutConsumer:
         thing.friendly_name = self.book.friendly_name(thing.id, thing.info.name)
         await self._track(bus, sender, thing.id)
         self.registry.upsert(thing)
+        if any(polled_interfaces(cap, self.poll_const) for cap in thing.capabilities.values()):
+            self.poller.follow(thing.id, f"{thing.info.name!r} ({sender})")
+        else:
+            self.poller.forget(thing.id)
+
+    async def _poll(self, thing_id: str) -> None:
+        """Read the interfaces of ``thing_id`` that hold properties that do not signal."""
+        thing = self.registry.get(thing_id)
+        if thing is None:
+            return
+        for cap in list(thing.capabilities.values()):
+            polled = polled_interfaces(cap, self.poll_const)
+            if polled:
+                await self._read(thing, cap, polled)
+
+    async def _read(self, thing: Thing, cap: Capability, interfaces: list[str]) -> None:
+        """GetAll of ``interfaces`` of one capability, straight from the device."""
+        bus = self.bus
+        sender = self.sender_of(thing.id)
+        if bus is None or sender is None:
+            return
+        for view in consumer_views(cap):
+            if view.decl.name not in interfaces:
+                continue
+            reply = await call(bus, method_call(sender, str(cap.origin_meta["path"]),
+                                                PROPERTIES, "GetAll", "s", [view.decl.name]),
+                               self.call_timeout, f"{thing.info.name} GetAll")
+            props = from_dbus("a{sv}", reply.body[0])
+            if isinstance(props, dict):
+                self.registry.update_state(thing.id, cap.key, view.canonical(props))
 
     async def _introspect(self, bus: MessageBus, sender: str, path: str,
                           label: str) -> dict[str, InterfaceDecl]:
@@ -262,6 +302,7 @@ class AboutConsumer:
 
     async def _forget(self, record: DeviceRecord) -> None:
         self._devices.pop(record.sender, None)
+        self.poller.forget(record.thing_id)
         self._locks.pop(record.sender, None)
         bus = self.bus
         if bus is not None and bus.connected:
@@ -336,7 +377,7 @@ class AboutConsumer:
             if values:
                 self.registry.update_state(thing.id, cap.key, values)
             if invalidated:
-                self._spawn(self._refresh(thing.id, cap.key))
+                self._spawn(self._refresh(thing, cap, view.decl.name))
             return
         found = _capability(thing, msg.path or "", msg.interface or "")
         if found is None or found[0].generic is None:
@@ -354,12 +395,12 @@ class AboutConsumer:
                 for (name, sig), value in zip(decl.in_args, msg.body, strict=True)}
         self.registry.emit_signal(thing.id, cap.key, decl.name, args)
 
-    async def _refresh(self, thing_id: str, cap_key: str) -> None:
+    async def _refresh(self, thing: Thing, cap: Capability, interface: str) -> None:
         try:
-            await self.registry.refresh(thing_id, cap_key)
-        except Exception as err:
-            log.warning("%s: re-reading invalidated properties of %s failed: %s", thing_id,
-                        cap_key, err)
+            await self._read(thing, cap, [interface])
+        except (DBusError, DeviceTimeout) as err:
+            log.warning("%s: re-reading invalidated properties of %s failed: %s",
+                        thing.info.name, cap.key, err)
 
 
 def _announced_name(announced: Mapping[str, Any] | None) -> str:

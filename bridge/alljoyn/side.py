@@ -51,8 +51,11 @@ class AllJoynSide:
         self.consumer = AboutConsumer(registry, catalogue, book,
                                       call_timeout=config.call_timeout,
                                       scan_timeout=config.scan_timeout,
-                                      is_own=self.producers.is_own)
-        self.commands = AllJoynCommands(self.consumer, config.call_timeout)
+                                      is_own=self.producers.is_own,
+                                      poll_interval=config.poll_interval,
+                                      poll_const=config.poll_const)
+        self.commands = AllJoynCommands(self.consumer, config.call_timeout,
+                                        read_cache=config.read_cache)
         self.bus: MessageBus | None = None
         self.reconnects = 0
         self._ready = asyncio.Event()
