@@ -93,7 +93,8 @@ class AllJoynProducer:
                  *, virtual: bool, translate_names: bool, call_timeout: float = 5.0,
                  signal_batch: int = 100,
                  include: Callable[[Capability], bool] = lambda cap: True,
-                 bus_name: str = "", quirks: ProducerQuirks | None = None) -> None:
+                 bus_name: str = "", quirks: ProducerQuirks | None = None,
+                 layout: str = "per-capability") -> None:
         self.choice = choice
         self.thing = thing
         self.executor = executor
@@ -108,6 +109,8 @@ class AllJoynProducer:
         self.bus_name = bus_name
         #: departures from the definitions, for simulated peers only.
         self.quirks = quirks or ProducerQuirks()
+        #: ``cdm``: model capabilities share one object per functional unit (docs/alljoyn.md).
+        self.layout = layout
         self.bus: MessageBus | None = None
         self.pacer: SignalPacer | None = None
         self._objects: Objects = {}
@@ -240,10 +243,13 @@ class AllJoynProducer:
             if not self.include(cap):
                 continue
             views = views_of(cap, self.translate_names)
-            path = object_path_for(cap, self.translate_names)
-            taken = objects.get(path, {})
-            if path == ABOUT_PATH or any(v.decl.name in taken for v in views):
-                path = f"{path.rstrip('/')}/{_PATH_SAFE.sub('_', cap.key)}"
+            if self.layout == "cdm" and cap.model is not None:
+                path = _unit_path(objects, views, _unit_name(self.thing))
+            else:
+                path = object_path_for(cap, self.translate_names)
+                taken = objects.get(path, {})
+                if path == ABOUT_PATH or any(v.decl.name in taken for v in views):
+                    path = f"{path.rstrip('/')}/{_PATH_SAFE.sub('_', cap.key)}"
             for view in views:
                 objects.setdefault(path, {})[view.decl.name] = view
             paths[cap.key] = path
@@ -424,6 +430,28 @@ class AllJoynProducer:
                 bus.send(reply)
             except DBusError:
                 log.debug("reply for %s could not be sent", msg.member)
+
+
+def _unit_name(thing: Thing) -> str:
+    """The object name of a device's functional units: its device type (``oic.d.light`` ->
+    ``light``), else ``device``."""
+    for dtype in thing.info.device_types:
+        name = _PATH_SAFE.sub("_", dtype.removeprefix("oic.d."))
+        if name and name not in ("virtual", "bridge"):
+            return name
+    return "device"
+
+
+def _unit_path(objects: Objects, views: list[InterfaceView], name: str) -> str:
+    """The first functional unit (``/light``, ``/light/2``...) that has none of ``views``'
+    interfaces yet: a second switch of a device makes a second unit."""
+    number = 1
+    while True:
+        path = f"/{name}" if number == 1 else f"/{name}/{number}"
+        taken = objects.get(path, {})
+        if not any(view.decl.name in taken for view in views):
+            return path
+        number += 1
 
 
 def _silenced(decl: InterfaceDecl) -> InterfaceDecl:

@@ -47,7 +47,8 @@ class AllJoynSide:
         self.choice = parse_bus(config.bus)
         self.producers = ProducerManager(registry, self.choice, gateway_name,
                                          call_timeout=config.call_timeout,
-                                         signal_batch=config.signal_batch)
+                                         signal_batch=config.signal_batch,
+                                         object_layout=config.object_layout)
         self.consumer = AboutConsumer(registry, catalogue, book,
                                       call_timeout=config.call_timeout,
                                       scan_timeout=config.scan_timeout,
