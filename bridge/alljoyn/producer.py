@@ -37,7 +37,7 @@ from bridge.alljoyn.about import (
 from bridge.alljoyn.bus import BusChoice, connect
 from bridge.alljoyn.interfaces import InterfaceDecl, MemberDecl, PropertyDecl, node_xml
 from bridge.alljoyn.languages import lookup
-from bridge.alljoyn.pacing import SignalPacer
+from bridge.alljoyn.pacing import SignalPacer, consume_send_failure
 from bridge.alljoyn.peer_quirks import ProducerQuirks
 from bridge.alljoyn.views import GenericInterfaceView, InterfaceView, views_of
 from bridge.core.errors import CommandError, DeviceError, DeviceTimeout
@@ -427,7 +427,8 @@ class AllJoynProducer:
         bus = self.bus
         if bus is not None and bus.connected:
             try:
-                bus.send(reply)
+                # A connection that breaks fails the send future; the side's watcher reports it.
+                bus.send(reply).add_done_callback(consume_send_failure)
             except DBusError:
                 log.debug("reply for %s could not be sent", msg.member)
 
