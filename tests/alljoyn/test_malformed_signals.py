@@ -53,7 +53,7 @@ async def test_wrong_properties_changed_is_reported_once(
     assert sim.producer is not None and sim.producer.bus is not None
     bus: MessageBus = sim.producer.bus
     for _ in range(2):
-        bus.send(Message.new_signal("/brightness", "org.freedesktop.DBus.Properties",
+        bus.send(Message.new_signal("/light", "org.freedesktop.DBus.Properties",
                                     "PropertiesChanged", "sa{sv}",
                                     ["org.alljoyn.SmartSpaces.Operation.Brightness",
                                      {"Brightness": Variant("d", 0.1)}]))
