@@ -89,7 +89,8 @@ class GatewaySettings:
         return (f'[gateway]\nname = "bench"\nstate_dir = "{state_dir}"\n'
                 f'log_level = "{self.log_level}"\n'
                 f"[bridge]\nvirtual_grace_period = 0.5\n"
-                f'[alljoyn]\nbus = "{self.bus}"\n'
+                # The legs address the virtual producer's objects by capability (/switch).
+                f'[alljoyn]\nbus = "{self.bus}"\nobject_layout = "per-capability"\n'
                 f"[ocf]\ninterfaces = {strings(self.ocf_interfaces)}\n"
                 f"ipv6 = {str(self.ipv6).lower()}\nvirtual_bind = \"{self.ocf_bind}\"\n"
                 f"server_port = {server_port}\nunicast_peers = {strings(self.ocf_peers)}\n"

@@ -81,6 +81,20 @@ bootstrap_commands() {
     echo "present: $*"
 }
 
+# bootstrap_system_python_module MODULE PACKAGE...: Debian's /usr/bin/python3 can import
+# MODULE, installing PACKAGE... when it cannot (the AllJoyn tests run GDBus peers with
+# python3-gi, a second D-Bus library beside the project's own).
+bootstrap_system_python_module() {
+    local module="$1"
+    shift
+    if ! /usr/bin/python3 -c "import $module" >/dev/null 2>&1; then
+        apt_install "$@"
+    fi
+    /usr/bin/python3 -c "import $module" >/dev/null 2>&1 \
+        || die "/usr/bin/python3 still cannot import $module after installing $*"
+    echo "present: /usr/bin/python3 with $module"
+}
+
 # A Python >= 3.11 to build the venv from.
 _find_python() {
     local candidate

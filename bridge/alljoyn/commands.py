@@ -9,6 +9,8 @@ method call is a call whose out-arguments come back by name. Every call has a ti
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,9 +37,13 @@ from bridge.model.types import Value
 class AllJoynCommands(CommandHandler):
     """Executes commands for Things whose origin is AllJoyn."""
 
-    def __init__(self, consumer: AboutConsumer, call_timeout: float) -> None:
+    def __init__(self, consumer: AboutConsumer, call_timeout: float,
+                 read_cache: float = 0.0) -> None:
         self.consumer = consumer
         self.call_timeout = call_timeout
+        #: seconds a read stays fresh enough to answer the next refresh without the device.
+        self.read_cache = read_cache
+        self._read_at: dict[tuple[str, str], float] = {}
 
     async def execute(self, thing: Thing, command: Command) -> Mapping[str, Value]:
         cap = thing.capabilities[command.capability]
@@ -49,12 +55,19 @@ class AllJoynCommands(CommandHandler):
         return dict(command.values)
 
     async def refresh(self, thing: Thing, capability: str) -> Mapping[str, Value]:
+        """Read the capability through from the device, unless it was read less than
+        ``read_cache`` seconds ago (then its current state is the answer)."""
         cap = thing.capabilities[capability]
+        key = (thing.id, capability)
+        now = asyncio.get_running_loop().time()
+        if now - self._read_at.get(key, -math.inf) < self.read_cache:
+            return dict(cap.state)
         state: dict[str, Value] = {}
         for view in consumer_views(cap):
             reply = await self._call(thing, cap, PROPERTIES, "GetAll", "s", [view.decl.name])
             props = from_dbus("a{sv}", reply.body[0])
             state.update(view.canonical(props if isinstance(props, dict) else {}))
+        self._read_at[key] = asyncio.get_running_loop().time()
         return state
 
     async def _write(self, thing: Thing, cap: Capability, views: list[InterfaceView],

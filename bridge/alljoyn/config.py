@@ -25,6 +25,16 @@ def bus_problem(value: str) -> str | None:
     return f'expected "system", "session" or a D-Bus address such as unix:path=..., got {value!r}'
 
 
+#: how a virtual producer places a device's capabilities on objects (docs/alljoyn.md).
+OBJECT_LAYOUTS = ("cdm", "per-capability")
+
+
+def layout_problem(value: str) -> str | None:
+    if value in OBJECT_LAYOUTS:
+        return None
+    return f"expected one of {', '.join(OBJECT_LAYOUTS)}, got {value!r}"
+
+
 @dataclass(frozen=True)
 class AllJoynConfig:
     """The AllJoyn side: About-announcing devices on a D-Bus bus, and the virtual AllJoyn
@@ -50,3 +60,24 @@ class AllJoynConfig:
     signal_batch: int = field(default=100, metadata={"ge": 1})
     """Most D-Bus signals handled in one go before the gateway lets other work run, so that a
     burst of ``PropertiesChanged`` cannot starve the other sides."""
+
+    poll_interval: float = field(default=10.0, metadata={"ge": 0})
+    """Seconds between two reads of the properties a device declares it does not signal
+    (``EmitsChangedSignal="false"``), so that their changes still cross; 0 turns polling off.
+    Properties that signal are never polled."""
+
+    poll_const: bool = False
+    """Poll ``EmitsChangedSignal="const"`` properties too (they should never change; off by
+    default)."""
+
+    read_cache: float = field(default=1.0, metadata={"ge": 0})
+    """A read that another side asks for (MQTT ``/get``, the ``refresh`` command) is answered
+    from the device's last read when that is younger than these seconds, so a burst of reads
+    costs the device one."""
+
+    object_layout: str = field(default="cdm", metadata={"check": layout_problem})
+    """Where a virtual producer puts the capabilities that cross through the models: ``cdm``
+    puts all of a device's operation interfaces on one object per functional unit
+    (``/light``: OnOffStatus, OnControl, OffControl, Brightness, Color...), as consumers that
+    follow the AllJoyn Common Device Models expect; ``per-capability`` gives each capability an
+    object of its own (``/switch``, ``/brightness``), the layout before this option existed."""

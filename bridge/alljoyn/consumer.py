@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,16 @@ from dbus_fast.aio import MessageBus
 
 from bridge.alljoyn.about import ABOUT_INTERFACE, ABOUT_PATH, about_problems
 from bridge.alljoyn.bus import BUS_DAEMON, BUS_PATH, add_match, call, method_call, remove_match
+from bridge.alljoyn.errors import LANGUAGE_NOT_SUPPORTED
 from bridge.alljoyn.interfaces import InterfaceDecl, parse_interfaces
-from bridge.alljoyn.things import build_thing, consumer_views, plan_capabilities
+from bridge.alljoyn.peer_quirks import ANNOUNCE_SIGNATURE
+from bridge.alljoyn.polling import UnsignalledPoller
+from bridge.alljoyn.things import (
+    build_thing,
+    consumer_views,
+    plan_capabilities,
+    polled_interfaces,
+)
 from bridge.alljoyn.wire import from_dbus
 from bridge.core.errors import DeviceTimeout
 from bridge.core.identity import IdentityBook
@@ -54,17 +62,24 @@ class AboutConsumer:
 
     def __init__(self, registry: Registry, catalogue: Catalogue, book: IdentityBook, *,
                  call_timeout: float, scan_timeout: float,
-                 is_own: Callable[[str], bool] = lambda name: False) -> None:
+                 is_own: Callable[[str], bool] = lambda name: False,
+                 poll_interval: float = 0.0, poll_const: bool = False) -> None:
         self.registry = registry
         self.catalogue = catalogue
         self.book = book
         self.call_timeout = call_timeout
         self.scan_timeout = scan_timeout
         self.is_own = is_own
+        self.poll_const = poll_const
+        self.poller = UnsignalledPoller(poll_interval, self._poll)
         self.bus: MessageBus | None = None
         self.invalid: dict[str, str] = {}
         self._devices: dict[str, DeviceRecord] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        #: SupportedLanguages of each application's last About data, by unique name.
+        self._known_languages: dict[str, list[str]] = {}
+        #: the kinds of malformed signal already reported, by sender.
+        self._malformed_said: dict[str, set[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -85,6 +100,7 @@ class AboutConsumer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.poller.stop()
         for record in self._devices.values():
             self.registry.set_available(record.thing_id, False, reason)
         self._devices.clear()
@@ -123,39 +139,83 @@ class AboutConsumer:
         log.info("AllJoyn scan: %d connection(s) probed, %d device(s) found", len(names),
                  len(self._devices))
 
-    async def _about(self, sender: str, within: float, quiet: bool) -> dict[str, Any] | None:
+    async def _about(self, sender: str, within: float, quiet: bool,
+                     announced: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """The About data of ``sender``: asked for in the default language (``""``), then,
+        while the producer answers LanguageNotSupported, in the Announce's DefaultLanguage
+        and in each of the SupportedLanguages the consumer knows of (from the Announce, or
+        from an earlier About of the same application)."""
         bus = self.bus
         if bus is None:
             return None
-        try:
-            reply = await call(bus, method_call(sender, ABOUT_PATH, ABOUT_INTERFACE,
-                                                "GetAboutData", "s", [""]), within,
-                               f"{sender} GetAboutData")
-        except (DBusError, DeviceTimeout) as err:
-            if not quiet:
-                log.warning("AllJoyn device %s announced itself but GetAboutData failed: %s",
-                            sender, err)
-            return None
-        value = from_dbus("a{sv}", reply.body[0]) if reply.signature == "a{sv}" else None
-        return value if isinstance(value, dict) else None
+        tried: list[str] = []
+        failure = ""
+        for language in self._languages(sender, announced):
+            tried.append(language)
+            try:
+                reply = await call(bus, method_call(sender, ABOUT_PATH, ABOUT_INTERFACE,
+                                                    "GetAboutData", "s", [language]), within,
+                                   f"{sender} GetAboutData")
+            except DBusError as err:
+                if err.type == LANGUAGE_NOT_SUPPORTED:
+                    failure = f"{err.type}: {err.text}"
+                    continue
+                failure = f"{err.type}: {err.text}"
+            except DeviceTimeout as err:
+                failure = f"no answer ({err.message})"
+            else:
+                value = (from_dbus("a{sv}", reply.body[0]) if reply.signature == "a{sv}"
+                         else None)
+                if isinstance(value, dict):
+                    self._remember_languages(sender, value)
+                    return value
+                failure = f"the answer has signature ({reply.signature}), not (a{{sv}})"
+            break
+        if not quiet:
+            name = _announced_name(announced)
+            log.warning("AllJoyn device %r at %s announced itself but GetAboutData failed "
+                        "(languages tried: %s): %s", name, sender,
+                        ", ".join(repr(t) for t in tried), failure)
+        return None
+
+    def _languages(self, sender: str, announced: Mapping[str, Any] | None) -> list[str]:
+        candidates = [""]
+        if announced is not None:
+            default = announced.get("DefaultLanguage")
+            if isinstance(default, str):
+                candidates.append(default)
+            supported = announced.get("SupportedLanguages")
+            if isinstance(supported, list):
+                candidates += [t for t in supported if isinstance(t, str)]
+        candidates += self._known_languages.get(sender, [])
+        return list(dict.fromkeys(candidates))
+
+    def _remember_languages(self, sender: str, about: Mapping[str, Any]) -> None:
+        supported = about.get("SupportedLanguages")
+        if isinstance(supported, list):
+            self._known_languages[sender] = [t for t in supported if isinstance(t, str)]
 
     async def discover(self, sender: str, objects: list[tuple[str, list[str]]] | None = None,
-                       about: dict[str, Any] | None = None) -> None:
-        """Read everything about the application at ``sender`` and upsert its Thing."""
+                       about: dict[str, Any] | None = None,
+                       announced: Mapping[str, Any] | None = None) -> None:
+        """Read everything about the application at ``sender`` and upsert its Thing;
+        ``announced`` is the About subset of its Announce, when it announced itself."""
         lock = self._locks.setdefault(sender, asyncio.Lock())
         async with lock:
             try:
-                await self._discover(sender, objects, about)
+                await self._discover(sender, objects, about, announced)
             except (DBusError, DeviceTimeout) as err:
                 log.warning("AllJoyn device %s could not be read: %s", sender, err)
 
     async def _discover(self, sender: str, objects: list[tuple[str, list[str]]] | None,
-                        about: dict[str, Any] | None) -> None:
+                        about: dict[str, Any] | None,
+                        announced: Mapping[str, Any] | None) -> None:
         bus = self.bus
         if bus is None:
             return
         if about is None:
-            about = await self._about(sender, self.call_timeout, quiet=False)
+            about = await self._about(sender, self.call_timeout, quiet=False,
+                                      announced=announced)
             if about is None:
                 return
         problems = about_problems(about)
@@ -187,6 +247,36 @@ class AboutConsumer:
         thing.friendly_name = self.book.friendly_name(thing.id, thing.info.name)
         await self._track(bus, sender, thing.id)
         self.registry.upsert(thing)
+        if any(polled_interfaces(cap, self.poll_const) for cap in thing.capabilities.values()):
+            self.poller.follow(thing.id, f"{thing.info.name!r} ({sender})")
+        else:
+            self.poller.forget(thing.id)
+
+    async def _poll(self, thing_id: str) -> None:
+        """Read the interfaces of ``thing_id`` that hold properties that do not signal."""
+        thing = self.registry.get(thing_id)
+        if thing is None:
+            return
+        for cap in list(thing.capabilities.values()):
+            polled = polled_interfaces(cap, self.poll_const)
+            if polled:
+                await self._read(thing, cap, polled)
+
+    async def _read(self, thing: Thing, cap: Capability, interfaces: list[str]) -> None:
+        """GetAll of ``interfaces`` of one capability, straight from the device."""
+        bus = self.bus
+        sender = self.sender_of(thing.id)
+        if bus is None or sender is None:
+            return
+        for view in consumer_views(cap):
+            if view.decl.name not in interfaces:
+                continue
+            reply = await call(bus, method_call(sender, str(cap.origin_meta["path"]),
+                                                PROPERTIES, "GetAll", "s", [view.decl.name]),
+                               self.call_timeout, f"{thing.info.name} GetAll")
+            props = from_dbus("a{sv}", reply.body[0])
+            if isinstance(props, dict):
+                self.registry.update_state(thing.id, cap.key, view.canonical(props))
 
     async def _introspect(self, bus: MessageBus, sender: str, path: str,
                           label: str) -> dict[str, InterfaceDecl]:
@@ -212,6 +302,7 @@ class AboutConsumer:
 
     async def _forget(self, record: DeviceRecord) -> None:
         self._devices.pop(record.sender, None)
+        self.poller.forget(record.thing_id)
         self._locks.pop(record.sender, None)
         bus = self.bus
         if bus is not None and bus.connected:
@@ -231,13 +322,22 @@ class AboutConsumer:
         if msg.message_type is not MessageType.SIGNAL or not msg.sender:
             return False
         if msg.interface == ABOUT_INTERFACE and msg.member == "Announce":
-            if msg.signature == "qqa(oas)a{sv}" and not self.is_own(msg.sender):
+            if self.is_own(msg.sender):
+                return False
+            if msg.signature != ANNOUNCE_SIGNATURE:
+                self._malformed(msg, f"an Announce with signature ({msg.signature}), where "
+                                     f"org.alljoyn.About.Announce carries ({ANNOUNCE_SIGNATURE})")
+            else:
                 objects = [(str(p), list(i)) for p, i in msg.body[2]]
-                self._spawn(self.discover(msg.sender, objects))
+                announced = from_dbus("a{sv}", msg.body[3])
+                self._spawn(self.discover(msg.sender, objects, announced=announced
+                                          if isinstance(announced, dict) else None))
         elif msg.sender == BUS_DAEMON and msg.member == "NameOwnerChanged":
             name, _, new_owner = msg.body
             if not new_owner:
                 self.invalid.pop(name, None)
+                self._known_languages.pop(name, None)
+                self._malformed_said.pop(name, None)
                 record = self._devices.get(name)
                 if record is not None:
                     self._spawn(self._forget(record))
@@ -246,12 +346,27 @@ class AboutConsumer:
             self._device_signal(self._devices[msg.sender], msg)
         return False
 
+    def _malformed(self, msg: Message, what: str) -> None:
+        """Say once per sender and kind of signal what was wrong with one it dropped."""
+        sender = msg.sender or "?"
+        key = f"{msg.interface}.{msg.member}"
+        said = self._malformed_said.setdefault(sender, set())
+        if key in said:
+            return
+        said.add(key)
+        record = self._devices.get(sender)
+        thing = self.registry.get(record.thing_id) if record is not None else None
+        who = f"{thing.info.name!r} ({sender})" if thing is not None else sender
+        log.warning("AllJoyn device %s sent %s; dropped (said once per device)", who, what)
+
     def _device_signal(self, record: DeviceRecord, msg: Message) -> None:
         thing = self.registry.get(record.thing_id)
         if thing is None:
             return
         if msg.interface == PROPERTIES and msg.member == "PropertiesChanged":
             if msg.signature != "sa{sv}as":
+                self._malformed(msg, f"a PropertiesChanged with signature ({msg.signature}), "
+                                     "where org.freedesktop.DBus.Properties carries (sa{sv}as)")
                 return
             iface, changed, invalidated = msg.body
             found = _capability(thing, msg.path or "", iface)
@@ -262,25 +377,37 @@ class AboutConsumer:
             if values:
                 self.registry.update_state(thing.id, cap.key, values)
             if invalidated:
-                self._spawn(self._refresh(thing.id, cap.key))
+                self._spawn(self._refresh(thing, cap, view.decl.name))
             return
         found = _capability(thing, msg.path or "", msg.interface or "")
         if found is None or found[0].generic is None:
             return
         cap, view = found
         decl = view.decl.signal(msg.member or "")
-        if decl is None or decl.in_signature != msg.signature:
+        if decl is None:
+            return
+        if decl.in_signature != msg.signature:
+            self._malformed(msg, f"a signal {msg.interface}.{msg.member} with signature "
+                                 f"({msg.signature}), where its introspection says "
+                                 f"({decl.in_signature})")
             return
         args = {name: from_dbus(sig, value)
                 for (name, sig), value in zip(decl.in_args, msg.body, strict=True)}
         self.registry.emit_signal(thing.id, cap.key, decl.name, args)
 
-    async def _refresh(self, thing_id: str, cap_key: str) -> None:
+    async def _refresh(self, thing: Thing, cap: Capability, interface: str) -> None:
         try:
-            await self.registry.refresh(thing_id, cap_key)
-        except Exception as err:
-            log.warning("%s: re-reading invalidated properties of %s failed: %s", thing_id,
-                        cap_key, err)
+            await self._read(thing, cap, [interface])
+        except (DBusError, DeviceTimeout) as err:
+            log.warning("%s: re-reading invalidated properties of %s failed: %s",
+                        thing.info.name, cap.key, err)
+
+
+def _announced_name(announced: Mapping[str, Any] | None) -> str:
+    if announced is None:
+        return "?"
+    name = announced.get("AppName") or announced.get("DeviceName") or "?"
+    return str(name)
 
 
 def _capability(thing: Thing, path: str, iface: str) -> tuple[Capability, Any] | None:

@@ -35,11 +35,20 @@ FAILED = "org.freedesktop.DBus.Error.Failed"
 OUT_OF_RANGE = "org.ocfaj.Error.OutOfRange"
 UNAVAILABLE = "org.ocfaj.Error.Unavailable"
 LANGUAGE_NOT_SUPPORTED = "org.alljoyn.Error.LanguageNotSupported"
+FEATURE_NOT_AVAILABLE = "org.alljoyn.Error.FeatureNotAvailable"
 CODE_PREFIX = "org.openconnectivity.Error.Code"
 
 _CODE = re.compile(r"^org\.openconnectivity\.Error\.Code(\d{3})$")
 
+class FeatureNotAvailable(CommandError):
+    """A method of an interface definition that the device behind it cannot carry out
+    (the model marks it ``unavailable``); answered ``org.alljoyn.Error.FeatureNotAvailable``."""
+
+    reason = "feature_not_available"
+
+
 _BY_TYPE: tuple[tuple[type[CommandError], str], ...] = (
+    (FeatureNotAvailable, FEATURE_NOT_AVAILABLE),
     (WrongType, INVALID_ARGS),
     (OutOfRange, OUT_OF_RANGE),
     (ReadOnly, PROPERTY_READ_ONLY),

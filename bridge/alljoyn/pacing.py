@@ -80,7 +80,7 @@ class SignalPacer:
                     self._queue.clear()
                     break
                 msg = self._queue.popleft()
-                self.bus.send(msg).add_done_callback(_consume)
+                self.bus.send(msg).add_done_callback(consume_send_failure)
                 self.sent += 1
                 since_trip += 1
                 pending_bytes += 64 + len(str(msg.body))
@@ -95,7 +95,7 @@ class SignalPacer:
                 self._idle.set()
 
 
-def _consume(fut: asyncio.Future[None]) -> None:
+def consume_send_failure(fut: asyncio.Future[None]) -> None:
     """Retrieve a send failure: the connection's own watcher reports the disconnect."""
     if not fut.cancelled():
         fut.exception()

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from dbus_fast import DBusError, Message, MessageType, NameFlag, RequestNameReply, Variant
@@ -35,7 +36,9 @@ from bridge.alljoyn.about import (
 )
 from bridge.alljoyn.bus import BusChoice, connect
 from bridge.alljoyn.interfaces import InterfaceDecl, MemberDecl, PropertyDecl, node_xml
-from bridge.alljoyn.pacing import SignalPacer
+from bridge.alljoyn.languages import lookup
+from bridge.alljoyn.pacing import SignalPacer, consume_send_failure
+from bridge.alljoyn.peer_quirks import ProducerQuirks
 from bridge.alljoyn.views import GenericInterfaceView, InterfaceView, views_of
 from bridge.core.errors import CommandError, DeviceError, DeviceTimeout
 from bridge.core.registry import Command
@@ -50,7 +53,6 @@ AboutFields = dict[str, tuple[str, Any]]
 PROPERTIES = "org.freedesktop.DBus.Properties"
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 PEER = "org.freedesktop.DBus.Peer"
-ANNOUNCE_SIGNATURE = "qqa(oas)a{sv}"
 #: AllJoyn's session port has no meaning on plain D-Bus; Announce carries 0.
 SESSION_PORT = 0
 
@@ -91,7 +93,8 @@ class AllJoynProducer:
                  *, virtual: bool, translate_names: bool, call_timeout: float = 5.0,
                  signal_batch: int = 100,
                  include: Callable[[Capability], bool] = lambda cap: True,
-                 bus_name: str = "") -> None:
+                 bus_name: str = "", quirks: ProducerQuirks | None = None,
+                 layout: str = "per-capability") -> None:
         self.choice = choice
         self.thing = thing
         self.executor = executor
@@ -104,6 +107,10 @@ class AllJoynProducer:
         #: a well-known name to own besides the unique name (the system bus policy lets
         #: clients call ``org.ocfaj.Virtual.*``); failing to get it is not fatal.
         self.bus_name = bus_name
+        #: departures from the definitions, for simulated peers only.
+        self.quirks = quirks or ProducerQuirks()
+        #: ``cdm``: model capabilities share one object per functional unit (docs/alljoyn.md).
+        self.layout = layout
         self.bus: MessageBus | None = None
         self.pacer: SignalPacer | None = None
         self._objects: Objects = {}
@@ -186,15 +193,15 @@ class AllJoynProducer:
     def announce(self) -> None:
         announced = {k: Variant(self.about[k][0], self.about[k][1]) for k in ANNOUNCED_FIELDS
                      if k in self.about}
+        body: list[Any] = [ABOUT_VERSION, SESSION_PORT, self.object_description(), announced]
         self._emit(Message.new_signal(ABOUT_PATH, ABOUT_INTERFACE, "Announce",
-                                      ANNOUNCE_SIGNATURE,
-                                      [ABOUT_VERSION, SESSION_PORT, self.object_description(),
-                                       announced]))
+                                      self.quirks.announce_signature,
+                                      self.quirks.announce_body(body)))
 
     def state_changed(self, cap_key: str, values: Mapping[str, Value]) -> None:
         cap = self.thing.capabilities.get(cap_key)
         path = self._paths.get(cap_key)
-        if cap is None or path is None:
+        if cap is None or path is None or cap_key in self.quirks.silent:
             return
         for name, view in self._objects[path].items():
             if view.key != cap_key:
@@ -236,10 +243,13 @@ class AllJoynProducer:
             if not self.include(cap):
                 continue
             views = views_of(cap, self.translate_names)
-            path = object_path_for(cap, self.translate_names)
-            taken = objects.get(path, {})
-            if path == ABOUT_PATH or any(v.decl.name in taken for v in views):
-                path = f"{path.rstrip('/')}/{_PATH_SAFE.sub('_', cap.key)}"
+            if self.layout == "cdm" and cap.model is not None:
+                path = _unit_path(objects, views, _unit_name(self.thing))
+            else:
+                path = object_path_for(cap, self.translate_names)
+                taken = objects.get(path, {})
+                if path == ABOUT_PATH or any(v.decl.name in taken for v in views):
+                    path = f"{path.rstrip('/')}/{_PATH_SAFE.sub('_', cap.key)}"
             for view in views:
                 objects.setdefault(path, {})[view.decl.name] = view
             paths[cap.key] = path
@@ -263,7 +273,8 @@ class AllJoynProducer:
     def _decls(self, path: str) -> list[InterfaceDecl]:
         if path == ABOUT_PATH:
             return [_ABOUT_DECL] + ([_VIRTUAL_DECL] if self.virtual else [])
-        return [view.decl for view in self._objects.get(path, {}).values()]
+        return [_silenced(view.decl) if view.key in self.quirks.silent else view.decl
+                for view in self._objects.get(path, {}).values()]
 
     # -- incoming calls ----------------------------------------------------------------------
 
@@ -351,10 +362,21 @@ class AllJoynProducer:
         if msg.signature != "s":
             return Message.new_error(msg, errors.INVALID_ARGS, "GetAboutData takes (s)")
         language = msg.body[0]
-        if language not in ("", DEFAULT_LANGUAGE):
+        served = lookup(language, self.languages(), self._default_language())
+        if served is None or (language == "" and self.quirks.refuse_empty_language):
             return Message.new_error(msg, errors.LANGUAGE_NOT_SUPPORTED,
-                                     f"language {language!r} is not supported")
+                                     f"language {language!r} is not supported (supported: "
+                                     f"{', '.join(self.languages())})")
         return Message.new_method_return(msg, "a{sv}", [self.about_data()])
+
+    def _default_language(self) -> str:
+        field = self.about.get("DefaultLanguage")
+        return str(field[1]) if field else DEFAULT_LANGUAGE
+
+    def languages(self) -> list[str]:
+        """The About languages this application serves (``SupportedLanguages``)."""
+        field = self.about.get("SupportedLanguages")
+        return [str(tag) for tag in field[1]] if field else [self._default_language()]
 
     def _method(self, msg: Message, path: str, iface: str | None, member: str) -> Message | bool:
         views = ([self._view(path, iface)] if iface is not None
@@ -405,9 +427,39 @@ class AllJoynProducer:
         bus = self.bus
         if bus is not None and bus.connected:
             try:
-                bus.send(reply)
+                # A connection that breaks fails the send future; the side's watcher reports it.
+                bus.send(reply).add_done_callback(consume_send_failure)
             except DBusError:
                 log.debug("reply for %s could not be sent", msg.member)
+
+
+def _unit_name(thing: Thing) -> str:
+    """The object name of a device's functional units: its device type (``oic.d.light`` ->
+    ``light``), else ``device``."""
+    for dtype in thing.info.device_types:
+        name = _PATH_SAFE.sub("_", dtype.removeprefix("oic.d."))
+        if name and name not in ("virtual", "bridge"):
+            return name
+    return "device"
+
+
+def _unit_path(objects: Objects, views: list[InterfaceView], name: str) -> str:
+    """The first functional unit (``/light``, ``/light/2``...) that has none of ``views``'
+    interfaces yet: a second switch of a device makes a second unit."""
+    number = 1
+    while True:
+        path = f"/{name}" if number == 1 else f"/{name}/{number}"
+        taken = objects.get(path, {})
+        if not any(view.decl.name in taken for view in views):
+            return path
+        number += 1
+
+
+def _silenced(decl: InterfaceDecl) -> InterfaceDecl:
+    """``decl`` with every changing property annotated as one that never signals."""
+    props = tuple(p if p.emits_changed == "const" else replace(p, emits_changed="false")
+                  for p in decl.properties)
+    return replace(decl, properties=props)
 
 
 class _Refused(Exception):

@@ -50,12 +50,14 @@ class ProducerManager:
     """One virtual producer per exposable Thing; ``start``/``stop`` follow the bus connection."""
 
     def __init__(self, registry: Registry, choice: BusChoice, gateway_name: str, *,
-                 call_timeout: float, signal_batch: int) -> None:
+                 call_timeout: float, signal_batch: int,
+                 object_layout: str = "cdm") -> None:
         self.registry = registry
         self.choice = choice
         self.gateway_name = gateway_name
         self.call_timeout = call_timeout
         self.signal_batch = signal_batch
+        self.object_layout = object_layout
         self.failures = 0
         self._producers: dict[str, AllJoynProducer] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -151,7 +153,8 @@ class ProducerManager:
                                    about_of_thing(thing, self.gateway_name), virtual=True,
                                    translate_names=True, call_timeout=self.call_timeout,
                                    signal_batch=self.signal_batch, include=include,
-                                   bus_name=virtual_bus_name(thing))
+                                   bus_name=virtual_bus_name(thing),
+                                   layout=self.object_layout)
         try:
             await producer.start()
         except (OSError, DBusError, TimeoutError, ValueError, BusUnavailable) as err:

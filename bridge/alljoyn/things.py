@@ -39,6 +39,8 @@ class PlannedCapability:
     model: CapabilityModel | None = None
     decl: InterfaceDecl | None = None
     props: dict[str, dict[str, Value]] = field(default_factory=dict)
+    #: interface -> {property: EmitsChangedSignal} for the properties that do not signal.
+    unsignalled: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def base_key(self) -> str:
@@ -65,7 +67,10 @@ def plan_capabilities(objects: list[tuple[str, list[str]]],
                 continue
             present = [b.name for b in model.alljoyn.interfaces if b.name in ifaces]
             covered.update(present)
-            planned.append(PlannedCapability(path, present, model=model))
+            bound = {b.name: {p.name for p in b.properties} for b in model.alljoyn.interfaces}
+            planned.append(PlannedCapability(
+                path, present, model=model,
+                unsignalled=_unsignalled(decls.get(path, {}), present, bound)))
         for iface in ifaces:
             if iface in covered:
                 continue
@@ -74,8 +79,27 @@ def plan_capabilities(objects: list[tuple[str, list[str]]],
                 log.warning("%s: %s on %s is announced but not introspectable; skipped",
                             label, iface, path)
                 continue
-            planned.append(PlannedCapability(path, [iface], decl=decl))
+            planned.append(PlannedCapability(
+                path, [iface], decl=decl,
+                unsignalled=_unsignalled({iface: decl}, [iface],
+                                         {iface: {p.name for p in decl.properties}})))
     return planned
+
+
+def _unsignalled(decls: Mapping[str, InterfaceDecl], interfaces: list[str],
+                 bound: Mapping[str, set[str]]) -> dict[str, dict[str, str]]:
+    """The properties of ``interfaces`` that carry state (``bound``) and whose introspection
+    says they never appear in PropertiesChanged ("false" or "const")."""
+    found: dict[str, dict[str, str]] = {}
+    for iface in interfaces:
+        decl = decls.get(iface)
+        if decl is None:
+            continue
+        quiet = {p.name: p.emits_changed for p in decl.properties
+                 if p.emits_changed in ("false", "const") and p.name in bound.get(iface, ())}
+        if quiet:
+            found[iface] = quiet
+    return found
 
 
 def build_thing(about: Mapping[str, Any], objects: list[tuple[str, list[str]]],
@@ -88,7 +112,8 @@ def build_thing(about: Mapping[str, Any], objects: list[tuple[str, list[str]]],
     for key, plan in zip(keys, planned, strict=True):
         cap = Capability(key=key, instance=plan.path, model=plan.model,
                          generic=generic_spec(plan.decl) if plan.decl is not None else None,
-                         origin_meta={"path": plan.path, "interfaces": list(plan.interfaces)})
+                         origin_meta={"path": plan.path, "interfaces": list(plan.interfaces),
+                                      "unsignalled": plan.unsignalled})
         for view in consumer_views(cap):
             cap.state.update(view.canonical(plan.props.get(view.decl.name, {})))
         caps[key] = cap
@@ -97,6 +122,14 @@ def build_thing(about: Mapping[str, Any], objects: list[tuple[str, list[str]]],
     info = info_from_about(about, (dtype.ocf_device_type,) if dtype else ())
     return Thing(id=thing_id, origin=Side.ALLJOYN, identity=identity, info=info,
                  capabilities=caps, virtual=is_virtual(objects))
+
+
+def polled_interfaces(cap: Capability, with_const: bool) -> list[str]:
+    """The interfaces of ``cap`` to read periodically: those holding properties that do not
+    signal (``const`` ones only ``with_const``)."""
+    unsignalled: Mapping[str, Mapping[str, str]] = cap.origin_meta.get("unsignalled", {})
+    return [iface for iface, props in unsignalled.items()
+            if any(emits == "false" or with_const for emits in props.values())]
 
 
 def consumer_views(cap: Capability) -> list[InterfaceView]:

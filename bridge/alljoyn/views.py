@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge import naming
+from bridge.alljoyn.errors import FeatureNotAvailable
 from bridge.alljoyn.interfaces import InterfaceDecl, MemberDecl, PropertyDecl
 from bridge.alljoyn.wire import from_dbus, is_integer_signature, to_dbus, zero
 from bridge.core.errors import CommandError, OutOfRange, ReadOnly, WrongType
@@ -197,6 +198,9 @@ class ModelInterfaceView(InterfaceView):
 
     def call(self, method: MemberDecl, body: list[Any]) -> Command:
         mb = next(m for m in self.binding.methods if m.name == method.name)
+        if mb.unavailable:
+            raise FeatureNotAvailable(f"{self.binding.name}.{mb.name}() is not available: "
+                                      f"{mb.unavailable}", capability=self.key)
         values: dict[str, Value] = dict(mb.sets)
         for (arg, sig, canonical), value in zip(mb.in_args, body, strict=True):
             values[canonical] = self._to_canonical(f"{self.binding.name}.{mb.name}({arg})", sig,

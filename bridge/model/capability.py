@@ -156,9 +156,15 @@ def _aj_property(name: str, doc: Doc, path: str, props: Props,
 
 
 def _aj_method(name: str, doc: Doc, path: str, props: Props) -> AllJoynMethodBinding:
+    unavailable = str(doc.get("unavailable", ""))
+    if unavailable and (doc.get("sets") or doc.get("in_args")):
+        raise SchemaViolation(path, "unavailable alone (a method that acts has no reason to "
+                              "be unavailable)", "unavailable with sets or in_args")
+    if unavailable:
+        return AllJoynMethodBinding(name=name, unavailable=unavailable)
     if not doc.get("sets") and not doc.get("in_args"):
-        raise SchemaViolation(path, "sets or in_args (a method acts on canonical properties)",
-                              "neither")
+        raise SchemaViolation(path, "sets, in_args (a method acts on canonical properties) or "
+                              "unavailable", "none of them")
     sets = []
     for prop_name, value in doc.get("sets", {}).items():
         set_path = join(join(path, "sets"), prop_name)

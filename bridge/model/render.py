@@ -163,6 +163,10 @@ def _capability_section(cap: CapabilityModel) -> list[str]:
         aj_consts = _constants(iface)
         if aj_consts:
             lines += [f"AllJoyn constants of {_short(iface.name)}: {', '.join(aj_consts)}.", ""]
+        for method in iface.methods:
+            if method.unavailable:
+                lines += [f"AllJoyn `{_short(iface.name)}.{method.name}()` answers "
+                          f"`org.alljoyn.Error.FeatureNotAvailable`: {method.unavailable}", ""]
     entities = "; ".join(
         f"`{e.component}` for `{e.state_property}`"
         + "".join(f", {label} `{val}`" for label, val in
@@ -240,8 +244,10 @@ def mapping_markdown(cat: Catalogue) -> str:
                      f"| {optional} |")
     lines += ["", "## Project-defined AllJoyn interfaces", "",
               "AllJoyn Smart Spaces has no standard interface for these capabilities, so this "
-              "project defines one in the same naming style. Other AllJoyn software does not "
-              "know them; they are marked `project_defined` in the model files.", ""]
+              "project defines one in the same naming style, in its own namespace `org.ocfaj` "
+              "(`org.alljoyn.SmartSpaces` is reserved for the published definitions). Other "
+              "AllJoyn software does not know them; they are marked `project_defined` in the "
+              "model files.", ""]
     for cap in cat.capabilities:
         for iface in cap.alljoyn.interfaces:
             if iface.project_defined:

@@ -274,6 +274,7 @@ ALLJOYN_PROPERTY = {
 
 ALLJOYN_METHOD = {
     "sets": Key(scalar_table(IDENTIFIER)),
+    "unavailable": Key(string(what="why the method cannot be carried out")),
     "in_args": Key(list_of(fixed_list(
         string(pattern=MEMBER_NAME, what="an argument name"),
         string(what="a D-Bus signature"),

@@ -137,12 +137,16 @@ class AllJoynMethodBinding:
     """A method of an AllJoyn interface that acts on canonical properties.
 
     ``sets`` gives constant assignments (``SwitchOn`` sets ``on = true``). Methods with arguments
-    list them in ``in_args`` as (name, signature, canonical property) triples.
+    list them in ``in_args`` as (name, signature, canonical property) triples. A method of the
+    interface definition that no device of the capability can carry out has ``unavailable``,
+    the reason: it is offered (consumers expect the whole interface) and answers
+    ``org.alljoyn.Error.FeatureNotAvailable``.
     """
 
     name: str
     sets: tuple[tuple[str, Value], ...] = ()
     in_args: tuple[tuple[str, str, str], ...] = ()
+    unavailable: str = ""
 
 
 @dataclass(frozen=True)

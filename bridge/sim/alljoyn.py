@@ -4,7 +4,9 @@ Layer: ``bridge.sim`` (allowed to import ``bridge.alljoyn`` for the producer mac
 simulator speaks exactly what the gateway exports). It holds no gateway state: tests and users
 change the device from outside through ``SimDevice.set`` and see client writes through
 ``SimDevice.next_received``; :meth:`AllJoynSimServer.fail_with` makes the device answer errors,
-and ``device.faults`` drops, delays, fails or garbles replies (:mod:`bridge.sim.alljoyn_faults`).
+and ``device.faults`` drops, delays, fails or garbles replies (:mod:`bridge.sim.alljoyn_faults`);
+a :class:`~bridge.sim.alljoyn_peer.PeerBehaviour` makes it behave like producers written
+elsewhere (About languages, a wrong Announce, properties that never signal).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bridge.alljoyn.about import AJ_SOFTWARE_VERSION, DEFAULT_LANGUAGE
+from bridge.alljoyn.about import AJ_SOFTWARE_VERSION
 from bridge.alljoyn.bus import BusChoice
 from bridge.alljoyn.producer import AboutFields, AllJoynProducer
 from bridge.core.errors import DeviceError
@@ -21,6 +23,7 @@ from bridge.core.registry import Command, InvokeMethod
 from bridge.core.thing import Capability, DeviceInfo, Identity, Side, Thing
 from bridge.model.types import Catalogue, Value
 from bridge.sim.alljoyn_faults import install_faults
+from bridge.sim.alljoyn_peer import PeerBehaviour
 from bridge.sim.device import SimDevice
 
 #: the simulator's device models: capability ids, served together.
@@ -35,10 +38,18 @@ _NAMESPACE = uuid.UUID("5e3f0a1c-63b1-4c0e-9a55-0c6a7f1d2b90")
 
 
 def sim_device(name: str, catalogue: Catalogue, model: str) -> SimDevice:
+    """A device of a simulator model (``light``), of a device type model of the catalogue
+    (``smartplug``) or with a comma-separated list of capabilities (``switch,colour``)."""
     caps = SIM_MODELS.get(model)
-    if caps is None:
-        raise ValueError(f"unknown simulator model {model!r} (known: {', '.join(SIM_MODELS)})")
-    return SimDevice(name, catalogue, list(caps))
+    if caps is not None:
+        return SimDevice(name, catalogue, list(caps))
+    if "," in model:
+        return SimDevice(name, catalogue, [c.strip() for c in model.split(",") if c.strip()])
+    if catalogue.device_type(model) is not None:
+        return SimDevice.of_type(name, catalogue, model)
+    raise ValueError(f"unknown simulator model {model!r} (known: {', '.join(SIM_MODELS)}, "
+                     f"{', '.join(d.id for d in catalogue.device_types)}, or a comma-separated "
+                     "list of capabilities)")
 
 
 class AllJoynSimServer:
@@ -46,13 +57,19 @@ class AllJoynSimServer:
 
     def __init__(self, device: SimDevice, choice: BusChoice, *, app_id: bytes | None = None,
                  device_id: str = "", extra_about: Mapping[str, tuple[str, Any]] | None = None,
-                 signal_batch: int = 100) -> None:
+                 signal_batch: int = 100,
+                 behaviour: PeerBehaviour | None = None) -> None:
         self.device = device
         self.choice = choice
         self.app_id = app_id or uuid.uuid5(_NAMESPACE, f"app:{device.name}").bytes
         self.device_id = device_id or str(uuid.uuid5(_NAMESPACE, f"device:{device.name}"))
         self.extra_about = dict(extra_about or {})
         self.signal_batch = signal_batch
+        self.behaviour = behaviour or PeerBehaviour()
+        unknown = sorted(set(self.behaviour.silent) - set(device.capabilities))
+        if unknown:
+            raise ValueError(f"{device.name} has no capability {', '.join(unknown)} to make "
+                             "silent")
         self.producer: AllJoynProducer | None = None
         self._failure: DeviceError | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -63,11 +80,12 @@ class AllJoynSimServer:
 
     def about(self) -> AboutFields:
         dev = self.device
+        languages = list(self.behaviour.languages)
         fields: AboutFields = {
-            "AppId": ("ay", self.app_id), "DefaultLanguage": ("s", DEFAULT_LANGUAGE),
+            "AppId": ("ay", self.app_id), "DefaultLanguage": ("s", languages[0]),
             "DeviceId": ("s", self.device_id), "DeviceName": ("s", dev.name),
             "AppName": ("s", dev.name), "Manufacturer": ("s", dev.manufacturer),
-            "ModelNumber": ("s", dev.model), "SupportedLanguages": ("as", [DEFAULT_LANGUAGE]),
+            "ModelNumber": ("s", dev.model), "SupportedLanguages": ("as", languages),
             "Description": ("s", f"simulated {dev.device_type} {dev.name}"),
             "SoftwareVersion": ("s", "1.0"), "AJSoftwareVersion": ("s", AJ_SOFTWARE_VERSION),
         }
@@ -89,7 +107,8 @@ class AllJoynSimServer:
         if self.producer is None:
             self.producer = AllJoynProducer(self.choice, self._thing(), self._execute,
                                             self.about(), virtual=False, translate_names=False,
-                                            signal_batch=self.signal_batch)
+                                            signal_batch=self.signal_batch,
+                                            quirks=self.behaviour.quirks())
             self._unsubscribe = self.device.on_change(self._changed)
             await self.producer.start()
             install_faults(self.producer, self.device)

@@ -16,13 +16,16 @@ import sys
 from bridge.alljoyn.bus import parse_bus
 from bridge.model import load_catalogue
 from bridge.sim.alljoyn import SIM_MODELS, AllJoynSimServer, sim_device
+from bridge.sim.alljoyn_peer import add_peer_arguments, behaviour_from_args
 from bridge.sim.control import SimServer, run_control
 from bridge.sim.fault_args import add_fault_arguments, faults_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", choices=sorted(SIM_MODELS), default="light",
-                        help="what to simulate (default: light)")
+    parser.add_argument("--model", default="light",
+                        help=f"what to simulate: {', '.join(sorted(SIM_MODELS))} (default: "
+                             "light), a device type model (smartplug...) or a comma-separated "
+                             "list of capabilities (switch,colour)")
     parser.add_argument("--name", default="", help="device name (default: the model's name); "
                         "with --count N the names get a number")
     parser.add_argument("--count", type=int, default=1, help="how many devices (default: 1)")
@@ -30,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="system, session (default, DBUS_SESSION_BUS_ADDRESS) or a D-Bus "
                         "address such as unix:path=/tmp/bus")
     add_fault_arguments(parser)
+    add_peer_arguments(parser)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -39,16 +43,16 @@ async def run(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
     base = args.name or args.model.capitalize()
     names = [base] if args.count == 1 else [f"{base} {i}" for i in range(1, args.count + 1)]
+    servers: list[SimServer] = []
     try:
-        faults = [faults_from_args(args) for _ in names]
+        behaviour = behaviour_from_args(args)
+        for name in names:
+            device = sim_device(name, catalogue, args.model)
+            device.faults = faults_from_args(args)
+            servers.append(AllJoynSimServer(device, args.bus, behaviour=behaviour))
     except ValueError as err:
         print(f"ocfaj simulate alljoyn: {err}", file=sys.stderr)
         return 2
-    servers: list[SimServer] = []
-    for name, device_faults in zip(names, faults, strict=True):
-        device = sim_device(name, catalogue, args.model)
-        device.faults = device_faults
-        servers.append(AllJoynSimServer(device, args.bus))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

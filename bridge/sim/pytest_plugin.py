@@ -12,10 +12,13 @@ Fixtures (function scope; everything is stopped and removed at teardown):
 - ``ocf_network``: where OCF devices live. With network namespaces (root and an isolated
   run, ``--ocfaj-isolate``) it is a bridge ``ocfbr0`` with one namespace per device and real
   multicast discovery; otherwise LOOPBACK: unicast on 127.0.0.1 only, no multicast at all.
-- ``ocf_device(model, name, quirks=..., **state)`` / ``alljoyn_device(model, name, **state)``:
-  a simulated device (:class:`~bridge.sim.testing.devices.SimulatedDevice`); ``quirks``
-  (a :class:`~bridge.sim.ocf_stack.StackQuirks` or its keyword settings, e.g.
-  ``{"reference": True}``) makes the OCF device behave like the reference OCF stack.
+- ``ocf_device(model, name, quirks=..., **state)`` / ``alljoyn_device(model, name,
+  behaviour=..., **state)``: a simulated device
+  (:class:`~bridge.sim.testing.devices.SimulatedDevice`); ``quirks`` (a
+  :class:`~bridge.sim.ocf_stack.StackQuirks` or its keyword settings, e.g.
+  ``{"reference": True}``) makes the OCF device behave like the reference OCF stack,
+  ``behaviour`` (a :class:`~bridge.sim.alljoyn_peer.PeerBehaviour` or its settings) the
+  AllJoyn device like producers written elsewhere.
 - ``gateway(**sections)``: a running ``ocfaj run`` with a test configuration
   (:class:`~bridge.sim.testing.gateway.TestGateway`).
 - ``gateway_factory(name, *, own_host, start, within, **sections)``: named gateways, in hosts
@@ -32,6 +35,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from bridge.sim.alljoyn_peer import PeerBehaviour
 from bridge.sim.declare_args import declaration_args
 from bridge.sim.ocf_stack import StackQuirks, quirk_arguments
 from bridge.sim.processes import SimProcess
@@ -270,25 +274,51 @@ def ocf_device(ocfaj_kit: KitState) -> OcfDeviceFactory:
     return make
 
 
+class AllJoynDeviceFactory(Protocol):
+    """``alljoyn_device``: start one simulated AllJoyn device, optionally behaving like
+    producers written elsewhere (:class:`~bridge.sim.alljoyn_peer.PeerBehaviour`)."""
+
+    def __call__(self, model: str, name: str, /, *,
+                 behaviour: PeerBehaviour | Mapping[str, Any] | None = None,
+                 **state: dict[str, Any]) -> SimulatedDevice: ...
+
+
 @pytest.fixture
-def alljoyn_device(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> DeviceFactory:
-    """``alljoyn_device(model, name, **state) -> SimulatedDevice`` on the private bus.
+def alljoyn_device(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> AllJoynDeviceFactory:
+    """``alljoyn_device(model, name, behaviour=None, **state) -> SimulatedDevice`` on the
+    private bus.
 
     ``model`` is a device type model (``light``, ``thermostat``...) or a comma-separated list
     of capabilities (``"switch,brightness"``); ``state`` maps capability -> values.
+    ``behaviour`` (a :class:`~bridge.sim.alljoyn_peer.PeerBehaviour` or its keyword
+    settings) makes the device depart from the definitions the way other producers do:
+    ``{"languages": ["de", "fr"], "refuse_empty_language": True}`` (About only in a named
+    language), ``{"announce_signature": "qua(oas)a{sv}"}`` (a malformed Announce),
+    ``{"silent": ["brightness"]}`` (properties annotated ``EmitsChangedSignal="false"``
+    that change without a signal). Such a device runs under ``ocfaj simulate alljoyn`` and
+    gets ``state`` after it announced itself.
     """
     kit = ocfaj_kit
 
-    def make(model: str, name: str, /, **state: dict[str, Any]) -> SimulatedDevice:
+    def make(model: str, name: str, /, *,
+             behaviour: PeerBehaviour | Mapping[str, Any] | None = None,
+             **state: dict[str, Any]) -> SimulatedDevice:
         number = kit.number()
-        caps = tuple(c.strip() for c in model.split(",")) if "," in model else ()
-        scenario = one_device_scenario(kit.tmp / f"alljoyn-{number}.toml", name, "alljoyn",
-                                       "" if caps else model, caps, state)
-        process = SimProcess(["--scenario", str(scenario), "--bus", dbus_daemon.address],
-                             log_path=kit.tmp / f"sim-{number}.log")
+        if behaviour is not None:
+            chosen = (behaviour if isinstance(behaviour, PeerBehaviour)
+                      else PeerBehaviour.from_mapping(behaviour))
+            args = ["alljoyn", "--model", model, "--name", name, "--bus", dbus_daemon.address,
+                    *chosen.arguments()]
+        else:
+            caps = tuple(c.strip() for c in model.split(",")) if "," in model else ()
+            scenario = one_device_scenario(kit.tmp / f"alljoyn-{number}.toml", name,
+                                           "alljoyn", "" if caps else model, caps, state)
+            args = ["--scenario", str(scenario), "--bus", dbus_daemon.address]
+            state = {}
+        process = SimProcess(args, log_path=kit.tmp / f"sim-{number}.log")
         device = SimulatedDevice(process, name, "alljoyn")
         kit.devices.append(device)
-        device.start({})
+        device.start(state)
         return device
 
     return make

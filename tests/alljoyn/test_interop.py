@@ -30,37 +30,37 @@ async def test_busctl_and_gdbus_use_a_virtual_device(
     busctl = ("busctl", f"--address={address}")
 
     tree = await run(*busctl, "tree", ex.name)
-    for path in ("/About", "/brightness", "/switch", "/widget/1"):
+    for path in ("/About", "/light", "/widget/1"):
         assert path in tree
-    table = await run(*busctl, "introspect", ex.name, "/brightness")
+    table = await run(*busctl, "introspect", ex.name, "/light")
     line = next(ln for ln in table.splitlines() if ln.startswith(".Brightness"))
     assert line.split()[1:] == ["property", "d", "0.6", "emits-change", "writable"]
     xml = await run("gdbus", "introspect", "--address", address, "--dest", ex.name,
-                    "--object-path", "/switch", "--xml")
+                    "--object-path", "/light", "--xml")
     assert f'<interface name="{ON_OFF}">' in xml
     assert ('<annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" '
             'value="true"/>') in xml
     assert '<method name="SwitchOn">' in xml
 
-    assert (await run(*busctl, "get-property", ex.name, "/brightness", BRIGHTNESS,
+    assert (await run(*busctl, "get-property", ex.name, "/light", BRIGHTNESS,
                       "Brightness")).strip() == "d 0.6"
-    await run(*busctl, "set-property", ex.name, "/brightness", BRIGHTNESS, "Brightness", "d",
+    await run(*busctl, "set-property", ex.name, "/light", BRIGHTNESS, "Brightness", "d",
               "0.45")
     assert ex.origin.commands[-1] == SetProperties("brightness", {"brightness": 45})
-    await run(*busctl, "call", ex.name, "/switch", ON, "SwitchOn")
+    await run(*busctl, "call", ex.name, "/light", ON, "SwitchOn")
     assert ex.origin.commands[-1] == SetProperties("switch", {"on": True})
-    assert (await run(*busctl, "get-property", ex.name, "/switch", ON_OFF, "IsOn")).strip() \
+    assert (await run(*busctl, "get-property", ex.name, "/light", ON_OFF, "IsOn")).strip() \
         == "b true"
     await run("gdbus", "call", "--address", address, "--dest", ex.name, "--object-path",
-              "/switch", "--method", f"{OFF}.SwitchOff")
+              "/light", "--method", f"{OFF}.SwitchOff")
     assert ex.origin.commands[-1] == SetProperties("switch", {"on": False})
     got = await run("gdbus", "call", "--address", address, "--dest", ex.name, "--object-path",
-                    "/brightness", "--method", "org.freedesktop.DBus.Properties.Get",
+                    "/light", "--method", "org.freedesktop.DBus.Properties.Get",
                     BRIGHTNESS, "Brightness")
     assert got.strip().startswith("(<") and float(got.strip()[2:-3]) == 0.45
 
     proc = await asyncio.create_subprocess_exec(
-        *busctl, "set-property", ex.name, "/brightness", BRIGHTNESS, "Brightness", "d", "2",
+        *busctl, "set-property", ex.name, "/light", BRIGHTNESS, "Brightness", "d", "2",
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, err = await proc.communicate()
     assert proc.returncode != 0

@@ -13,9 +13,10 @@ from bridge.alljoyn.wire import from_dbus
 from bridge.core.errors import DeviceError, DeviceTimeout
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry, SetProperties
+from bridge.core.thing import Capability, DeviceInfo, Side, Thing
 from bridge.model.types import Catalogue
 from bridge.sim.testing.procs import await_until
-from tests.alljoyn.conftest import SideFactory
+from tests.alljoyn.conftest import OriginDouble, SideFactory
 from tests.alljoyn.producers_fixtures import (
     BRIGHTNESS,
     ON,
@@ -54,8 +55,10 @@ async def test_about_and_announce(client: MessageBus, make_side: SideFactory,
     assert version == 1
     description = {path: set(ifaces) for path, ifaces in objects}
     assert description["/About"] == {"org.alljoyn.About", "oic.d.virtual"}
-    assert description["/switch"] == {ON_OFF, ON, "org.alljoyn.SmartSpaces.Operation.OffControl"}
-    assert description["/brightness"] == {BRIGHTNESS}
+    # the Common Device Models' layout: a device's operation interfaces on one object
+    assert description["/light"] == {ON_OFF, ON, "org.alljoyn.SmartSpaces.Operation.OffControl",
+                                     BRIGHTNESS}
+    assert set(description) == {"/About", "/light", "/widget/1"}
     assert description["/widget/1"] == {"example.Widget"}
     assert set(meta) == {"AppId", "DefaultLanguage", "DeviceName", "DeviceId", "AppName",
                          "Manufacturer", "ModelNumber"}
@@ -83,18 +86,18 @@ async def test_properties_and_methods(client: MessageBus, make_side: SideFactory
                                       registry: Registry, book: IdentityBook,
                                       catalogue: Catalogue) -> None:
     ex = await export_lamp(make_side, registry, book, catalogue)
-    reply = await dbus_call(client, ex.name, "/brightness", PROPS, "GetAll", "s", [BRIGHTNESS])
+    reply = await dbus_call(client, ex.name, "/light", PROPS, "GetAll", "s", [BRIGHTNESS])
     assert {k: v.value for k, v in reply.body[0].items()} == {"Version": 1, "Brightness": 0.6}
-    reply = await dbus_call(client, ex.name, "/brightness", PROPS, "Set", "ssv",
+    reply = await dbus_call(client, ex.name, "/light", PROPS, "Set", "ssv",
                             [BRIGHTNESS, "Brightness", Variant("d", 0.25)])
     assert reply.message_type is MessageType.METHOD_RETURN
     assert ex.origin.commands[-1] == SetProperties("brightness", {"brightness": 25})
     assert ex.thing.capabilities["brightness"].state["brightness"] == 25
 
-    reply = await dbus_call(client, ex.name, "/switch", ON, "SwitchOn")
+    reply = await dbus_call(client, ex.name, "/light", ON, "SwitchOn")
     assert reply.message_type is MessageType.METHOD_RETURN
     assert ex.origin.commands[-1] == SetProperties("switch", {"on": True})
-    reply = await dbus_call(client, ex.name, "/switch", PROPS, "Get", "ss", [ON_OFF, "IsOn"])
+    reply = await dbus_call(client, ex.name, "/light", PROPS, "Get", "ss", [ON_OFF, "IsOn"])
     assert reply.body[0] == Variant("b", True)
 
     reply = await dbus_call(client, ex.name, "/widget/1", PROPS, "GetAll", "s",
@@ -109,35 +112,35 @@ async def test_bad_input_gets_clear_errors(client: MessageBus, make_side: SideFa
                                            registry: Registry, book: IdentityBook,
                                            catalogue: Catalogue) -> None:
     ex = await export_lamp(make_side, registry, book, catalogue)
-    reply = await dbus_call(client, ex.name, "/brightness", PROPS, "Set", "ssv",
+    reply = await dbus_call(client, ex.name, "/light", PROPS, "Set", "ssv",
                             [BRIGHTNESS, "Brightness", Variant("s", "bright")])
     assert reply.error_name == "org.freedesktop.DBus.Error.InvalidArgs"
     assert "Brightness" in reply.body[0]
-    reply = await dbus_call(client, ex.name, "/switch", ON, "SwitchOn", "b", [True])
+    reply = await dbus_call(client, ex.name, "/light", ON, "SwitchOn", "b", [True])
     assert reply.error_name == "org.freedesktop.DBus.Error.InvalidArgs"
-    reply = await dbus_call(client, ex.name, "/brightness", PROPS, "Set", "ssv",
+    reply = await dbus_call(client, ex.name, "/light", PROPS, "Set", "ssv",
                             [BRIGHTNESS, "Brightness", Variant("d", 1.5)])
     assert reply.error_name == "org.ocfaj.Error.OutOfRange"
     assert reply.body[0] == f"{BRIGHTNESS}.Brightness = 1.5 is out of range 0..1"
-    reply = await dbus_call(client, ex.name, "/switch", PROPS, "Set", "ssv",
+    reply = await dbus_call(client, ex.name, "/light", PROPS, "Set", "ssv",
                             [ON_OFF, "IsOn", Variant("b", True)])
     assert reply.error_name == "org.freedesktop.DBus.Error.PropertyReadOnly"
     assert "IsOn" in reply.body[0]
     reply = await dbus_call(client, ex.name, "/widget/1", PROPS, "Set", "ssv",
                             ["example.Widget", "my_dlevel", Variant("i", 2**31 - 1)])
     assert reply.message_type is MessageType.METHOD_RETURN
-    reply = await dbus_call(client, ex.name, "/brightness", PROPS, "Get", "ss",
+    reply = await dbus_call(client, ex.name, "/light", PROPS, "Get", "ss",
                             [BRIGHTNESS, "Nope"])
     assert reply.error_name == "org.freedesktop.DBus.Error.UnknownProperty"
     assert len(ex.origin.commands) == 1  # only the valid widget write reached the origin
 
     ex.origin.fail = DeviceError(404, "resource /brightness is gone")
-    reply = await dbus_call(client, ex.name, "/brightness", PROPS, "Set", "ssv",
+    reply = await dbus_call(client, ex.name, "/light", PROPS, "Set", "ssv",
                             [BRIGHTNESS, "Brightness", Variant("d", 0.5)])
     assert reply.error_name == "org.openconnectivity.Error.Code404"
     assert reply.body[0] == "resource /brightness is gone"
     ex.origin.fail = DeviceTimeout("Desk Lamp: no answer within 2 s")
-    reply = await dbus_call(client, ex.name, "/switch", ON, "SwitchOn")
+    reply = await dbus_call(client, ex.name, "/light", ON, "SwitchOn")
     assert reply.error_name == "org.openconnectivity.Error.Code504"
 
 
@@ -159,8 +162,8 @@ async def test_state_changes_emit_properties_changed(client: MessageBus, make_si
     registry.update_state(ex.thing.id, "switch", {"on": True})
     registry.update_state(ex.thing.id, "widget", {"serial": "B-2", "my.level": 5})
     await await_until(lambda: len(changes) == 3)
-    assert changes == [("/brightness", BRIGHTNESS, {"Brightness": 0.8}),
-                       ("/switch", ON_OFF, {"IsOn": True}),
+    assert changes == [("/light", BRIGHTNESS, {"Brightness": 0.8}),
+                       ("/light", ON_OFF, {"IsOn": True}),
                        ("/widget/1", "example.Widget", {"my_dlevel": 5})]
 
 
@@ -200,3 +203,52 @@ async def test_not_exposable_things_get_no_producer(make_side: SideFactory, regi
     await asyncio.sleep(0.2)  # give a (wrong) producer time to appear
     assert ex.side.producers.producer(twin.id) is None
     assert ex.side.producers.count == 1
+
+
+async def test_per_capability_layout_is_an_option(client: MessageBus, make_side: SideFactory,
+                                                  registry: Registry, book: IdentityBook,
+                                                  catalogue: Catalogue) -> None:
+    origin = OriginDouble()
+    side = await make_side(object_layout="per-capability")
+    registry.register_handler(Side.OCF, origin)
+    thing = registry.upsert(ocf_lamp(book, catalogue))
+    await await_until(lambda: side.producers.producer(thing.id) is not None)
+    producer = side.producers.producer(thing.id)
+    assert producer is not None
+    reply = await dbus_call(client, producer.unique_name, "/About", "org.alljoyn.About",
+                            "GetObjectDescription")
+    description = {path: set(ifaces) for path, ifaces in reply.body[0]}
+    assert description["/switch"] == {ON_OFF, ON, "org.alljoyn.SmartSpaces.Operation.OffControl"}
+    assert description["/brightness"] == {BRIGHTNESS}
+    reply = await dbus_call(client, producer.unique_name, "/switch", ON, "SwitchOn")
+    assert reply.message_type is MessageType.METHOD_RETURN
+    assert origin.commands[-1] == SetProperties("switch", {"on": True})
+
+
+async def test_cdm_layout_makes_one_unit_per_repeated_capability(
+        client: MessageBus, make_side: SideFactory, registry: Registry, book: IdentityBook,
+        catalogue: Catalogue) -> None:
+    side = await make_side()
+    registry.register_handler(Side.OCF, OriginDouble())
+    thing_id, identity = book.for_ocf_device("2c1f0a8e-0b7e-4f38-9d2c-2a6c4d3b8e22", "", "")
+    switch = catalogue.capability("switch")
+    thing = registry.upsert(Thing(
+        id=thing_id, origin=Side.OCF, identity=identity,
+        info=DeviceInfo(name="Twin Plug", device_types=("oic.d.smartplug",)),
+        capabilities={key: Capability(key, f"/{key}", model=switch, state={"on": False})
+                      for key in ("switch", "switch_2")}))
+    await await_until(lambda: side.producers.producer(thing.id) is not None)
+    producer = side.producers.producer(thing.id)
+    assert producer is not None
+    reply = await dbus_call(client, producer.unique_name, "/About", "org.alljoyn.About",
+                            "GetObjectDescription")
+    paths = {path for path, _ in reply.body[0]}
+    assert paths == {"/About", "/smartplug", "/smartplug/2"}
+    registry.update_state(thing.id, "switch_2", {"on": True})
+    await await_until(lambda: producer.thing.capabilities["switch_2"].state["on"] is True)
+    reply = await dbus_call(client, producer.unique_name, "/smartplug/2", PROPS, "Get", "ss",
+                            [ON_OFF, "IsOn"])
+    assert reply.body[0] == Variant("b", True)
+    reply = await dbus_call(client, producer.unique_name, "/smartplug", PROPS, "Get", "ss",
+                            [ON_OFF, "IsOn"])
+    assert reply.body[0] == Variant("b", False)

@@ -8,11 +8,19 @@ import json
 import subprocess
 import sys
 
+import pytest
+from dbus_fast import MessageType
+from dbus_fast.aio import MessageBus
+
+from bridge.alljoyn.interfaces import parse_interfaces
 from bridge.core.registry import Registry
 from bridge.core.thing import Side
+from bridge.sim.alljoyn_peer import PeerBehaviour
+from bridge.sim.pytest_plugin import AllJoynDeviceFactory
 from bridge.sim.testing.dbus import DBusDaemon
 from bridge.sim.testing.procs import await_until
 from tests.alljoyn.conftest import SideFactory
+from tests.alljoyn.producers_fixtures import dbus_call
 
 
 async def test_simulator_process_under_control(dbus_daemon: DBusDaemon, make_side: SideFactory,
@@ -43,3 +51,45 @@ async def test_simulator_process_under_control(dbus_daemon: DBusDaemon, make_sid
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_fixture_behaviour_reaches_the_simulator_process(
+        alljoyn_device: AllJoynDeviceFactory, client: MessageBus) -> None:
+    alljoyn_device("switch,brightness", "Lampe", behaviour={
+        "languages": ["de", "fr"], "refuse_empty_language": True, "silent": ["brightness"]},
+        brightness={"brightness": 20})
+    reply = await dbus_call(client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                            "org.freedesktop.DBus", "ListNames")
+    names = [n for n in reply.body[0] if n.startswith(":") and n != client.unique_name]
+    lamp = ""
+    for name in names:
+        answer = await dbus_call(client, name, "/About", "org.alljoyn.About", "GetAboutData",
+                                 "s", ["DE-ch"])
+        if answer.message_type is MessageType.METHOD_RETURN:
+            lamp = name
+            assert answer.body[0]["SupportedLanguages"].value == ["de", "fr"]
+    assert lamp, "no simulator answered GetAboutData('DE-ch')"
+    refused = await dbus_call(client, lamp, "/About", "org.alljoyn.About", "GetAboutData", "s",
+                              [""])
+    assert refused.error_name == "org.alljoyn.Error.LanguageNotSupported"
+    xml = (await dbus_call(client, lamp, "/light", "org.freedesktop.DBus.Introspectable",
+                           "Introspect")).body[0]
+    brightness = parse_interfaces(xml)["org.alljoyn.SmartSpaces.Operation.Brightness"]
+    prop = brightness.property("Brightness")
+    assert prop is not None and prop.emits_changed == "false"
+    got = await dbus_call(client, lamp, "/light", "org.freedesktop.DBus.Properties", "Get",
+                          "ss", ["org.alljoyn.SmartSpaces.Operation.Brightness", "Brightness"])
+    assert got.body[0].value == 0.2
+
+
+def test_bad_behaviour_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="not a language tag"):
+        PeerBehaviour.from_mapping({"languages": ["en_GB"]})
+    with pytest.raises(ValueError, match="unknown AllJoyn peer behaviour"):
+        PeerBehaviour.from_mapping({"langauges": ["en"]})
+    with pytest.raises(ValueError, match="announce signature must be one of"):
+        PeerBehaviour.from_mapping({"announce_signature": "s"})
+    behaviour = PeerBehaviour.from_mapping({"languages": ["de"], "silent": ["switch"],
+                                            "announce_signature": "qqa(oas)"})
+    assert behaviour.arguments() == ["--language", "de", "--announce-signature", "qqa(oas)",
+                                     "--silent", "switch"]

@@ -160,7 +160,7 @@ def test_no_model_lists_version_and_only_motion_is_project_defined(cat: Catalogu
             assert all(p.name != "Version" for p in iface.properties)
             if iface.project_defined:
                 project_defined.add(iface.name)
-    assert project_defined == {SS + "Operation.MotionStatus"}
+    assert project_defined == {"org.ocfaj.Operation.MotionStatus"}
 
 
 def test_map_side_values_are_typed(cat: Catalogue) -> None:
@@ -206,7 +206,7 @@ def test_json_rendering_is_complete(cat: Catalogue) -> None:
                                                                   ["Unlocked", False]]
     assert lock["ocf"]["properties"][0]["value"]["transform"] == "map"
     assert lock["alljoyn"]["interfaces"][1]["methods"][0] == {
-        "name": "Lock", "sets": [["locked", True]], "in_args": []}
+        "name": "Lock", "sets": [["locked", True]], "in_args": [], "unavailable": ""}
     assert {d["ocf_device_type"] for d in data["device_types"]} >= {"oic.d.light"}
 
 
@@ -228,5 +228,5 @@ def test_docs_models_md_is_up_to_date(cat: Catalogue) -> None:
 def test_markdown_mentions_project_defined_interfaces(cat: Catalogue) -> None:
     text = mapping_markdown(cat)
     assert "## Project-defined AllJoyn interfaces" in text
-    assert "`org.alljoyn.SmartSpaces.Operation.MotionStatus` version 1" in text
+    assert "`org.ocfaj.Operation.MotionStatus` version 1" in text
     assert "`ct` = 1000000 / canonical" in text

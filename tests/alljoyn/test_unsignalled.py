@@ -1,0 +1,50 @@
+"""Properties a device says it does not signal (``EmitsChangedSignal="false"``): the consumer
+polls them, and a read from another side goes through to the device (bounded by
+``read_cache``)."""
+
+from __future__ import annotations
+
+from bridge.core.registry import Registry
+from bridge.core.thing import Side, Thing
+from bridge.sim.alljoyn_peer import PeerBehaviour
+from bridge.sim.testing.procs import await_until
+from tests.alljoyn.conftest import SideFactory, SimFactory
+
+BRIGHTNESS = "org.alljoyn.SmartSpaces.Operation.Brightness"
+QUIET = PeerBehaviour(silent=("brightness",))
+
+
+def lamp(registry: Registry) -> Thing:
+    return next(t for t in registry if t.origin is Side.ALLJOYN)
+
+
+async def test_unsignalled_property_is_polled(make_sim: SimFactory, make_side: SideFactory,
+                                              registry: Registry) -> None:
+    sim = await make_sim("light", "Quiet Lamp", behaviour=QUIET)
+    await make_side(poll_interval=0.2)
+    thing = lamp(registry)
+    brightness = thing.capabilities["brightness"]
+    assert brightness.origin_meta["unsignalled"] == {BRIGHTNESS: {"Brightness": "false"}}
+    assert thing.capabilities["switch"].origin_meta["unsignalled"] == {}
+    assert brightness.state == {"brightness": 60}
+    sim.device.set("brightness", {"brightness": 8})
+    await await_until(lambda: brightness.state["brightness"] == 8,
+                      message="the poll to read the changed brightness")
+    sim.device.set("switch", {"on": True})  # signalled as ever
+    await await_until(lambda: thing.capabilities["switch"].state["on"] is True)
+
+
+async def test_polling_can_be_turned_off_and_reads_go_through(
+        make_sim: SimFactory, make_side: SideFactory, registry: Registry) -> None:
+    sim = await make_sim("light", "Quiet Lamp", behaviour=QUIET)
+    side = await make_side(poll_interval=0, read_cache=60.0)
+    thing = lamp(registry)
+    sim.device.set("brightness", {"brightness": 30})
+    assert await registry.refresh(thing.id, "brightness") == {"brightness": 30}
+    assert thing.capabilities["brightness"].state["brightness"] == 30
+    sim.device.set("brightness", {"brightness": 40})
+    # Read again within read_cache: answered from the last read, the device is not asked.
+    assert await registry.refresh(thing.id, "brightness") == {"brightness": 30}
+    side.commands.read_cache = 0.0
+    assert await registry.refresh(thing.id, "brightness") == {"brightness": 40}
+    assert side.consumer.poller.enabled is False
