@@ -119,18 +119,20 @@ class Admission:
             self._report("off-link", "%s: not answering multicast from %s on %s: that source "
                          "is not on the link", self.what, host, ifname or "?")
             return False
-        if multicast and not self.limits.multicast.allow(host):
+        rate = self.limits.multicast
+        if multicast and rate is not None and not rate.allow(host):
             refused.multicast_rate += 1
             self._report("rate", "%s: multicast requests from %s beyond %g per second are not "
-                         "answered", self.what, host, self.limits.multicast.rate)
+                         "answered", self.what, host, rate.rate)
             return False
-        wait = self.limits.requests.take(host, (remote.sockaddr[:2], message.mid))
-        if wait is None:
+        window = self.limits.requests
+        wait = None if window is None else window.take(host, (remote.sockaddr[:2], message.mid))
+        if window is None or wait is None:
             return True
         refused.requests += 1
         self._report("requests", "%s: refusing requests from %s with 5.03: %d requests of "
                      "that address (or %d of all) in the last 247 s", self.what, host,
-                     self.limits.requests.per_client, self.limits.requests.limit)
+                     window.per_client, window.limit)
         if not multicast:
             self._refuse(message, retry_after(wait))
         return False

@@ -26,7 +26,6 @@ import aiocoap.interfaces
 
 from bridge.ocf.admission import Admission, client_host
 from bridge.ocf.coap_messages import EncodedReply, encode_reply, to_message, to_request
-from bridge.ocf.config import OcfConfig
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.netif import local_address_towards, unmapped
 from bridge.ocf.observers import QUEUE_LIMIT, ObserverQueue
@@ -98,8 +97,9 @@ class CoapEndpoint:
         self._messages: Any = None
         self._observers: dict[str, set[ObserverQueue]] = {}
         self.port = port
-        #: the caps this endpoint counts against (shared by all endpoints of a gateway).
-        self.limits = limits if limits is not None else ClientLimits(OcfConfig())
+        #: the caps this endpoint counts against (shared by all endpoints of a gateway);
+        #: without any (a simulator), nothing is capped.
+        self.limits = limits if limits is not None else ClientLimits(None)
         self.uploads = UploadSpool(self.limits, max_payload)
         #: answers only requests arriving on these interfaces (and loopback); empty: any.
         self.admission = Admission(self.limits, interfaces,

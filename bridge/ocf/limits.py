@@ -26,6 +26,8 @@ Clock = Callable[[], float]
 EXCHANGE_LIFETIME = 247.0
 #: Sources whose multicast rate is tracked at once; the oldest is forgotten past this.
 RATE_SOURCES = 4096
+#: The cap of :class:`ClientLimits` without configuration.
+UNLIMITED = 1 << 62
 
 
 class Ledger:
@@ -161,9 +163,21 @@ class Refusals:
 
 
 class ClientLimits:
-    """Every cap of one gateway, shared by all its CoAP endpoints (memory is the process's)."""
+    """Every cap of one gateway, shared by all its CoAP endpoints (memory is the process's).
 
-    def __init__(self, config: OcfConfig, clock: Clock = time.monotonic) -> None:
+    ``config`` None: nothing is capped nor rate-limited (simulated devices, which serve tests
+    and benchmarks; unfinished uploads still expire).
+    """
+
+    def __init__(self, config: OcfConfig | None, clock: Clock = time.monotonic) -> None:
+        self.refused = Refusals()
+        self.requests: Window | None = None
+        self.multicast: SourceRate | None = None
+        if config is None:
+            self.observers = Ledger(UNLIMITED, UNLIMITED)
+            self.uploads = Ledger(UNLIMITED, UNLIMITED)
+            self.upload_expiry = OcfConfig.upload_expiry
+            return
         self.observers = Ledger(config.max_observers_per_client, config.max_observers)
         self.uploads = Ledger(config.max_uploads_per_client, config.max_uploads)
         self.upload_expiry = config.upload_expiry
@@ -171,7 +185,6 @@ class ClientLimits:
                                clock=clock)
         self.multicast = SourceRate(config.multicast_answers_per_second,
                                     config.multicast_burst, clock=clock)
-        self.refused = Refusals()
 
 
 def retry_after(seconds: float) -> int:

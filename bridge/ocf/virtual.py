@@ -82,7 +82,7 @@ class VirtualOcfDevices:
                                      multicast=multicast, listed=self._listed,
                                      max_payload=max_payload, limits=limits,
                                      interfaces=self.interfaces)
-        # Without caps of its own, the listener's defaults apply to every virtual device too.
+        # One set of caps for the listener and every virtual device (none given: no caps).
         self.limits = self.listener.limits
         self._queue: asyncio.Queue[tuple[str, Thing]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
