@@ -16,8 +16,10 @@ datagrams are taken at all. It must not know Things or models: what it serves co
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -95,6 +97,7 @@ class CoapEndpoint:
         self._queue_limit = queue_limit
         self._context: Any = None
         self._messages: Any = None
+        self._checks: asyncio.Task[None] | None = None
         self._observers: dict[str, set[ObserverQueue]] = {}
         self.port = port
         #: the caps this endpoint counts against (shared by all endpoints of a gateway);
@@ -116,10 +119,17 @@ class CoapEndpoint:
             self.port = bound_port(self._context)
             self._messages = _message_manager(self._context)
             self.admission.install(self._messages)
+            if self.limits.observe_check is not None:
+                self._checks = asyncio.ensure_future(self._check_observers(
+                    self.limits.observe_check))
         return self.port
 
     async def shutdown(self) -> None:
         context, self._context = self._context, None
+        checks, self._checks = self._checks, None
+        if checks is not None:
+            checks.cancel()
+            await asyncio.gather(checks, return_exceptions=True)
         self._observers.clear()
         self.uploads.shutdown()
         if context is not None:
@@ -150,6 +160,19 @@ class CoapEndpoint:
     def notify_all(self) -> None:
         for href in list(self._observers):
             self.notify(href)
+
+    async def _check_observers(self, interval: float) -> None:
+        """Every so often, a confirmable notification to each observation quiet for
+        ``interval`` seconds: one whose client is gone then ends (``bridge.ocf.observers``)."""
+        while True:
+            await asyncio.sleep(interval / 4)
+            if self.own is None:
+                continue
+            quiet_since = time.monotonic() - interval
+            for queue in [q for obs in self._observers.values() for q in obs]:
+                if not len(queue) and queue.last_sent <= quiet_since:
+                    queue.last_sent = time.monotonic()
+                    queue.put(encode_reply(read(self.own, queue.request)), confirm=True)
 
     def _accepts_observation(self, path: str) -> bool:
         if self.own is None or not self.own.available:

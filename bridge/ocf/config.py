@@ -103,6 +103,12 @@ class OcfConfig:
     max_observers: int = field(default=1000, metadata={"ge": 1})
     """Observations all clients together may hold; one more is refused with 5.03 too."""
 
+    observe_check: float = field(default=300.0, metadata={"gt": 0})
+    """Seconds an observation may go without a notification before the gateway sends it a
+    confirmable one of the current state, to learn whether the client is still there; a client
+    that does not acknowledge it (about 93 s of retransmissions), or whose port is closed,
+    loses the observation and its place under the caps above."""
+
     max_uploads_per_client: int = field(default=4, metadata={"ge": 1})
     """Unfinished block-wise uploads (RFC 7959 Block1 POSTs) one client address may have at
     once. The first block of one more is refused with 5.03."""

@@ -177,10 +177,12 @@ class ClientLimits:
             self.observers = Ledger(UNLIMITED, UNLIMITED)
             self.uploads = Ledger(UNLIMITED, UNLIMITED)
             self.upload_expiry = OcfConfig.upload_expiry
+            self.observe_check: float | None = None
             return
         self.observers = Ledger(config.max_observers_per_client, config.max_observers)
         self.uploads = Ledger(config.max_uploads_per_client, config.max_uploads)
         self.upload_expiry = config.upload_expiry
+        self.observe_check = config.observe_check
         self.requests = Window(config.max_requests_per_client, config.max_requests,
                                clock=clock)
         self.multicast = SourceRate(config.multicast_answers_per_second,

@@ -55,5 +55,10 @@ class CoapPeer:
                 if answer.token == message.token and answer.code.is_response():
                     return answer
 
+    async def receive(self, within: float = 10.0) -> Any:
+        """The next message that arrives (a notification, say)."""
+        async with asyncio.timeout(within):
+            return Message.decode(await asyncio.get_running_loop().sock_recv(self.sock, 65536))
+
     async def request(self, code: Code, path: str, **options: Any) -> Any:
         return await self.exchange(self.message(code, path, **options))

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import cbor2
 import pytest
+from aiocoap import CON
 from aiocoap.numbers.codes import Code
 
 from bridge.core.identity import IdentityBook
@@ -104,6 +105,30 @@ async def test_the_observer_past_the_cap_of_its_address_is_refused_with_5_03(lam
     assert observers.total == 0
     for client in (first, second, other):
         client.close()
+
+
+async def test_a_quiet_observation_gets_a_confirmable_check_of_the_current_state(
+        lamp: Lamp) -> None:
+    virtual, port = await lamp(observe_check=0.3)
+    alive = peer(port, V6)
+    assert (await alive.request(GET, "/switch", observe=0)).opt.observe is not None
+    check = await alive.receive()
+    assert check.mtype == CON and check.opt.observe is not None
+    assert cbor2.loads(check.payload) == {"value": False}
+    assert virtual.limits.observers.total == 1
+    alive.close()
+
+
+async def test_an_observation_whose_client_is_gone_ends_at_the_liveness_check(
+        lamp: Lamp) -> None:
+    virtual, port = await lamp(observe_check=0.3)
+    observers = virtual.limits.observers
+    gone = peer(port, V6)
+    assert (await gone.request(GET, "/switch", observe=0)).opt.observe is not None
+    assert observers.total == 1
+    gone.close()
+    # The check's notification meets a closed port: the observation and its place end.
+    await until(lambda: observers.total == 0)
 
 
 async def test_unfinished_uploads_are_capped_per_address_and_in_total(lamp: Lamp) -> None:
