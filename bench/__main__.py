@@ -20,7 +20,7 @@ from types import ModuleType
 from bench import machine, rig
 from bench.stats import Report, Row, table
 
-BENCHMARKS = ("latency", "notify", "scale", "replay", "profile")
+BENCHMARKS = ("latency", "notify", "scale", "replay", "profile", "exhaustion")
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN = "<!-- results:begin (written by python -m bench; do not edit by hand) -->"
 END = "<!-- results:end -->"

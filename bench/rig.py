@@ -79,6 +79,11 @@ class GatewaySettings:
     log_level: str = "warning"
     mqtt_extra: str = ""
     """More ``[mqtt]`` lines (TOML)."""
+    ocf_extra: str = ("max_requests_per_client = 1000000000\n"
+                      "max_requests = 1000000000\n")
+    """More ``[ocf]`` lines (TOML). By default the request caps are lifted: the throughput
+    benchmarks send thousands of requests from one client address within 247 s, which the
+    shipped ``max_requests_per_client`` refuses (the exhaustion benchmark keeps the caps)."""
 
     def toml(self, state_dir: Path, server_port: int) -> str:
         def strings(values: Iterable[str]) -> str:
@@ -94,7 +99,7 @@ class GatewaySettings:
                 f"[ocf]\ninterfaces = {strings(self.ocf_interfaces)}\n"
                 f"ipv6 = {str(self.ipv6).lower()}\nvirtual_bind = \"{self.ocf_bind}\"\n"
                 f"server_port = {server_port}\nunicast_peers = {strings(self.ocf_peers)}\n"
-                f"discovery_interval = {self.discovery_interval}\n" + mqtt)
+                f"discovery_interval = {self.discovery_interval}\n{self.ocf_extra}" + mqtt)
 
 
 class Gateway:

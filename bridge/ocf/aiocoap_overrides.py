@@ -1,7 +1,7 @@
-"""Two places where aiocoap's server behaviour breaks CoAP's rules, and no public hook exists.
+"""Where aiocoap's server reads datagrams cut, and no public setting exists.
 
 Layer: ``bridge.ocf`` I/O (aiocoap internals; checked with aiocoap 0.4.17, the version bound
-of both overrides below). docs/design.md, "Where the OCF side relies on aiocoap's behaviour
+of the override below). docs/design.md, "Where the OCF side relies on aiocoap's behaviour
 (checked with aiocoap 0.4.17)", says why each is needed.
 
 - **Cut datagrams.** aiocoap's UDP transport reads each datagram with ``recvmsg(4096)``
@@ -9,18 +9,15 @@ of both overrides below). docs/design.md, "Where the OCF side relies on aiocoap'
   datagram reaches the server cut to 4,096 bytes and is carried out as if that were all of
   it. :func:`read_whole_datagrams` raises the read size of one transport to the largest UDP
   payload there is, so no datagram is ever cut and the request rules see its real size.
-- **Gaps in a block-wise upload.** aiocoap's ``Block1Spool`` raises a bare ``ValueError``
-  when a Block1 block does not continue the upload it belongs to, which reaches the client as
-  5.00. RFC 7959 section 2.9.2 answers it 4.08 Request Entity Incomplete, as aiocoap already
-  does for a block without any upload: :class:`Block1Uploads` says so.
+- Gaps in a block-wise upload (aiocoap's ``Block1Spool`` answers them 5.00) need no override
+  here: the servers assemble uploads in their own bounded spool (``bridge.ocf.uploads``),
+  which answers a gap 4.08 as RFC 7959 section 2.9.2 asks.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-
-from aiocoap.blockwise import Block1Spool, IncompleteException
 
 log = logging.getLogger("ocfaj.ocf.server")
 
@@ -37,13 +34,3 @@ def read_whole_datagrams(transport: Any) -> None:
         return
     transport.max_size = LARGEST_UDP_PAYLOAD
 
-
-class Block1Uploads(Block1Spool):  # type: ignore[misc]
-    """aiocoap's Block1 assembly, with 4.08 for a block that does not fit its upload."""
-
-    def feed_and_take(self, req: Any) -> Any:
-        try:
-            return super().feed_and_take(req)
-        except ValueError:
-            # aiocoap 0.4.17 Message._append_request_block: a gap or overlap in the body.
-            raise IncompleteException from None

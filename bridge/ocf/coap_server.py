@@ -7,25 +7,34 @@ whatever ``listed`` returns (the gateway's multicast endpoint lists every virtua
 each one's own port). Observations are this module's, not aiocoap's lossy ones:
 :meth:`CoapEndpoint.notify` renders the resource for each observer at once and queues it
 (``bridge.ocf.observers``), so every state change reaches every observer, in order.
-It must not know Things or models: what it serves comes in as :class:`ServedDevice` values.
+What clients may make it keep (observations, block-wise uploads, remembered requests) is
+capped by a :class:`~bridge.ocf.limits.ClientLimits` that all endpoints of one gateway share
+(docs/ocf.md, "Limits per client"); :class:`~bridge.ocf.admission.Admission` decides which
+datagrams are taken at all. It must not know Things or models: what it serves comes in as
+:class:`ServedDevice` values.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiocoap
 import aiocoap.interfaces
 
-from bridge.ocf.aiocoap_overrides import Block1Uploads, read_whole_datagrams
+from bridge.ocf.admission import Admission, client_host
+from bridge.ocf.aiocoap_overrides import read_whole_datagrams
 from bridge.ocf.coap_messages import EncodedReply, encode_reply, to_message, to_request
 from bridge.ocf.coap_messages import refused as refused_by_coap
+from bridge.ocf.limits import ClientLimits
 from bridge.ocf.netif import local_address_towards, unmapped
 from bridge.ocf.observers import QUEUE_LIMIT, ObserverQueue
 from bridge.ocf.served import Reply, Request, ServedDevice, handle, handle_res, read
+from bridge.ocf.uploads import UploadSpool
 
 log = logging.getLogger("ocfaj.ocf.server")
 
@@ -53,7 +62,9 @@ class _Site(aiocoap.interfaces.Resource):  # type: ignore[misc]
     def __init__(self, endpoint: CoapEndpoint) -> None:
         super().__init__()
         self._endpoint = endpoint
-        self._block1 = Block1Uploads()
+        # aiocoap's Resource assembles Block1 uploads in this spool; this one is bounded (and
+        # answers a gap in an upload with 4.08).
+        self._block1 = endpoint.uploads
 
     async def needs_blockwise_assembly(self, request: Any) -> bool:
         return True
@@ -82,7 +93,8 @@ class CoapEndpoint:
 
     def __init__(self, own: ServedDevice | None, *, bind_host: str = "::", port: int = 0,
                  multicast: Sequence[tuple[str, str]] = (), listed: Listed | None = None,
-                 max_payload: int = 16384, queue_limit: int = QUEUE_LIMIT) -> None:
+                 max_payload: int = 16384, queue_limit: int = QUEUE_LIMIT,
+                 limits: ClientLimits | None = None, interfaces: Sequence[str] = ()) -> None:
         self.own = own
         self._bind = (bind_host or "::", port)
         self._multicast = list(multicast)
@@ -91,8 +103,16 @@ class CoapEndpoint:
         self._queue_limit = queue_limit
         self._context: Any = None
         self._messages: Any = None
+        self._checks: asyncio.Task[None] | None = None
         self._observers: dict[str, set[ObserverQueue]] = {}
         self.port = port
+        #: the caps this endpoint counts against (shared by all endpoints of a gateway);
+        #: without any (a simulator), nothing is capped.
+        self.limits = limits if limits is not None else ClientLimits(None)
+        self.uploads = UploadSpool(self.limits, max_payload)
+        #: answers only requests arriving on these interfaces (and loopback); empty: any.
+        self.admission = Admission(self.limits, interfaces,
+                                   what=f"OCF server of {own.device.get('n') if own else 'ocfaj'}")
         #: notifications dropped because an observer fell ``queue_limit`` behind.
         self.notifications_dropped = 0
 
@@ -105,11 +125,20 @@ class CoapEndpoint:
             self.port = bound_port(self._context)
             self._messages = _message_manager(self._context)
             read_whole_datagrams(self._messages.message_interface.transport)
+            self.admission.install(self._messages)
+            if self.limits.observe_check is not None:
+                self._checks = asyncio.ensure_future(self._check_observers(
+                    self.limits.observe_check))
         return self.port
 
     async def shutdown(self) -> None:
         context, self._context = self._context, None
+        checks, self._checks = self._checks, None
+        if checks is not None:
+            checks.cancel()
+            await asyncio.gather(checks, return_exceptions=True)
         self._observers.clear()
+        self.uploads.shutdown()
         if context is not None:
             await context.shutdown()
 
@@ -143,6 +172,19 @@ class CoapEndpoint:
         for href in list(self._observers):
             self.notify(href)
 
+    async def _check_observers(self, interval: float) -> None:
+        """Every so often, a confirmable notification to each observation quiet for
+        ``interval`` seconds: one whose client is gone then ends (``bridge.ocf.observers``)."""
+        while True:
+            await asyncio.sleep(interval / 4)
+            if self.own is None:
+                continue
+            quiet_since = time.monotonic() - interval
+            for queue in [q for obs in self._observers.values() for q in obs]:
+                if not len(queue) and queue.last_sent <= quiet_since:
+                    queue.last_sent = time.monotonic()
+                    queue.put(encode_reply(read(self.own, queue.request)), confirm=True)
+
     def _accepts_observation(self, path: str) -> bool:
         if self.own is None or not self.own.available:
             return False
@@ -155,6 +197,15 @@ class CoapEndpoint:
         request = to_request(message, self._max_payload)
         if not self._accepts_observation(request.path):
             pipe.add_response(await site.render(message), is_last=True)
+            return
+        host = client_host(message.remote)
+        problem = self.limits.observers.take(host)
+        if problem is not None:
+            self.limits.refused.observers += 1
+            log.info("refusing an observation of %s from %s with 5.03: %s", request.path,
+                     host, problem)
+            pipe.add_response(to_message(Reply(503, diagnostic=(
+                f"too many observations: {problem}"))), is_last=True)
             return
         queue = ObserverQueue(request, f"{message.remote} of {request.path}",
                               limit=self._queue_limit)
@@ -175,6 +226,7 @@ class CoapEndpoint:
                             functools.partial(site.deliver, request.path))
         finally:
             watchers.discard(queue)
+            self.limits.observers.give(host)
             if queue.dropped:
                 log.info("observer %s: %d notifications dropped in all (it fell behind)",
                          queue.what, queue.dropped)

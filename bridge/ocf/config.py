@@ -88,11 +88,59 @@ class OcfConfig:
 
     virtual_bind: str = field(default="", metadata={"check": _ip_or_empty})
     """Address the virtual OCF devices bind to; each listens on its own ephemeral port.
-    Empty means every address."""
+    Empty means every address. Either way, when ``interfaces`` names interfaces, the virtual
+    devices and the 5683 listener answer only requests that arrive on those interfaces (or on
+    loopback); a request that arrives on any other interface is dropped unanswered."""
 
     max_payload: int = field(default=16384, metadata={"ge": 1024})
     """Largest payload in bytes accepted from an OCF device; bigger answers are refused. A
     request to the gateway's OCF servers with a bigger body gets 4.13 with Size1 = this."""
+
+    max_observers_per_client: int = field(default=100, metadata={"ge": 1})
+    """Observations (RFC 7641) one client address may hold on the virtual devices and the
+    bridge device together, whatever its ports. One more is refused with 5.03 (Service
+    Unavailable) and a diagnostic payload naming the limit."""
+
+    max_observers: int = field(default=1000, metadata={"ge": 1})
+    """Observations all clients together may hold; one more is refused with 5.03 too."""
+
+    observe_check: float = field(default=300.0, metadata={"gt": 0})
+    """Seconds an observation may go without a notification before the gateway sends it a
+    confirmable one of the current state, to learn whether the client is still there; a client
+    that does not acknowledge it (about 93 s of retransmissions), or whose port is closed,
+    loses the observation and its place under the caps above."""
+
+    max_uploads_per_client: int = field(default=4, metadata={"ge": 1})
+    """Unfinished block-wise uploads (RFC 7959 Block1 POSTs) one client address may have at
+    once. The first block of one more is refused with 5.03."""
+
+    max_uploads: int = field(default=64, metadata={"ge": 1})
+    """Unfinished block-wise uploads of all clients together; one more is refused with 5.03."""
+
+    upload_expiry: float = field(default=30.0, metadata={"gt": 0})
+    """Seconds an unfinished block-wise upload is kept after its last block. A client that
+    sends the next block later gets 4.08 (Request Entity Incomplete) and starts again."""
+
+    max_requests_per_client: int = field(default=500, metadata={"ge": 1})
+    """Requests one client address may have answered within the CoAP exchange lifetime
+    (247 s), the time the gateway keeps each answer to resend it when the request is repeated
+    (RFC 7252 section 4.5). One more is answered 5.03 with Max-Age set to the seconds until the
+    oldest of them is forgotten, and leaves nothing behind; a multicast one is dropped."""
+
+    max_requests: int = field(default=4000, metadata={"ge": 1})
+    """Requests of all clients together within the exchange lifetime, as above."""
+
+    multicast_answers_per_second: float = field(default=1.0, metadata={"gt": 0})
+    """Multicast requests (discovery, ``GET /oic/res``) answered per second and per source
+    address, on average. A ``/oic/res`` answer is many times the size of the request, so an
+    unlimited responder would amplify a flood; multicast requests beyond the rate are dropped
+    unanswered. Multicast requests from a source address that is not on the link of the
+    interface they arrived on (no route without a gateway to it there) are never answered."""
+
+    multicast_burst: int = field(default=5, metadata={"ge": 1})
+    """Multicast requests one source may have answered in a row before
+    ``multicast_answers_per_second`` applies (clients send a few at once: IPv4 and IPv6, one
+    per scope)."""
 
     secure_only_report: bool = True
     """Log once per device when a device offers only secure (``coaps://``) endpoints, which this

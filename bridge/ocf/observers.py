@@ -13,6 +13,12 @@ backlog is short (``IN_FLIGHT``), so a client that stops acknowledging holds at 
 (about 93 s of CON retransmissions) and ends the observation. When the queue is full the
 oldest snapshot is dropped: the newest state always stays last. Drops are counted and logged.
 
+Abandoned observations: a client that goes away without deregistering is noticed only when a
+notification to it fails, and a resource that never changes sends none. The endpoint therefore
+queues a confirmable notification of the current state for each observation that has been
+quiet for ``observe_check`` seconds (RFC 7641 section 4.5 lets a server check its observers
+so); aiocoap ends the observation when it is not acknowledged (or the client's port is closed).
+
 It must not render representations itself nor know devices: snapshots come from the
 endpoint (``bridge.ocf.coap_server``).
 """
@@ -21,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiocoap import Message
+from aiocoap import CON, Message
 
 from bridge.ocf.coap_messages import EncodedReply, message_of
 from bridge.ocf.served import Request
@@ -57,15 +64,19 @@ class ObserverQueue:
         self.what = what
         self.limit = max(1, limit)
         self.dropped = 0
-        self._pending: deque[EncodedReply] = deque()
+        #: snapshots, each with whether it goes out confirmable (a liveness check).
+        self._pending: deque[tuple[EncodedReply, bool]] = deque()
         self._closed = False
         self._wakeup = asyncio.Event()
+        #: when the last notification was handed to aiocoap (or the observation began).
+        self.last_sent = time.monotonic()
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def put(self, snapshot: EncodedReply) -> int:
-        """Queue one notification; returns how many older ones were dropped to make room."""
+    def put(self, snapshot: EncodedReply, *, confirm: bool = False) -> int:
+        """Queue one notification (``confirm``: as a CON, to check that the client is still
+        there); returns how many older ones were dropped to make room."""
         if self._closed:
             return 0
         dropped = 0
@@ -77,7 +88,7 @@ class ObserverQueue:
                         "dropping the oldest, the newest state is always sent",
                         self.what, self.limit)
         self.dropped += dropped
-        self._pending.append(snapshot)
+        self._pending.append((snapshot, confirm))
         # An error notification ends the observation (RFC 7641 section 3.2): nothing after it.
         self._closed = not snapshot.success
         self._wakeup.set()
@@ -97,9 +108,13 @@ class ObserverQueue:
                 await self._wakeup.wait()
             while backlog() >= IN_FLIGHT:  # noqa: ASYNC110 (aiocoap offers no event for it)
                 await asyncio.sleep(BACKLOG_POLL)
-            message = await deliver(message_of(self._pending.popleft()))
+            snapshot, confirm = self._pending.popleft()
+            message = await deliver(message_of(snapshot))
             if message is None:
                 continue
+            self.last_sent = time.monotonic()
+            if confirm:
+                message.mtype = CON
             last = not message.code.is_successful()
             if not last:
                 number = (number + 1) % _SEQUENCE

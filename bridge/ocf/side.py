@@ -27,6 +27,7 @@ from bridge.ocf.config import OcfConfig
 from bridge.ocf.devices import OcfDevices, Sighting
 from bridge.ocf.discovery import DiscoveryReply, MulticastDiscovery
 from bridge.ocf.handler import OcfCommandHandler
+from bridge.ocf.limits import ClientLimits
 from bridge.ocf.links import (
     Endpoint,
     Link,
@@ -75,7 +76,8 @@ class OcfSide:
             self.registry, gateway_name=self.gateway_name, bind_host=self.config.virtual_bind,
             server_port=self.config.server_port,
             multicast=multicast_groups(interfaces, self.config.ipv4, v6_groups),
-            max_payload=self.config.max_payload)
+            max_payload=self.config.max_payload, limits=ClientLimits(self.config),
+            interfaces=self.config.interfaces)
         self.devices = OcfDevices(self.registry, self.catalogue, self.book, self.client,
                                   missed_rounds=self.config.missed_rounds,
                                   observe=self.config.observe, is_own=self.virtual.owns)

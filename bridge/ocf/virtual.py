@@ -8,6 +8,9 @@ observers receive that 5.03, which ends their observation): clients see why, ins
 device that silently disappeared and comes back with the same ``di``. One more endpoint on
 ``server_port`` (5683) joins the multicast groups, lists every virtual device with its own
 ``eps`` in ``/oic/res`` and serves the ``oic.d.bridge`` device with ``/bridge/vodlist``.
+All of them answer only on ``interfaces`` (when given) and share one set of caps
+(:class:`~bridge.ocf.limits.ClientLimits`): what clients may make the gateway keep is bounded
+for the whole process, not per device.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge.core.events import (
@@ -33,6 +36,7 @@ from bridge.model.types import Value
 from bridge.ocf import wire
 from bridge.ocf.coap_server import CoapEndpoint
 from bridge.ocf.info import BRIDGE, DMV, ICV
+from bridge.ocf.limits import ClientLimits
 from bridge.ocf.served import ServedDevice, ServedResource
 from bridge.ocf.virtual_resources import VirtualLayout, build_layout, signal_values
 
@@ -58,11 +62,13 @@ class VirtualOcfDevices:
     """Publishes virtual OCF devices; ``start``/``shutdown`` like every side component."""
 
     def __init__(self, registry: Registry, *, gateway_name: str, bind_host: str,
-                 server_port: int, multicast: list[tuple[str, str]], max_payload: int) -> None:
+                 server_port: int, multicast: list[tuple[str, str]], max_payload: int,
+                 limits: ClientLimits | None = None, interfaces: Sequence[str] = ()) -> None:
         self.registry = registry
         self.gateway_name = gateway_name
         self.bind_host = bind_host
         self.max_payload = max_payload
+        self.interfaces = tuple(interfaces)
         self.virtuals: dict[str, _Virtual] = {}
         di, piid, pi = gateway_identity(gateway_name)
         self.bridge = ServedDevice(
@@ -74,7 +80,10 @@ class VirtualOcfDevices:
             self._vodlist)
         self.listener = CoapEndpoint(self.bridge, bind_host=bind_host, port=server_port,
                                      multicast=multicast, listed=self._listed,
-                                     max_payload=max_payload)
+                                     max_payload=max_payload, limits=limits,
+                                     interfaces=self.interfaces)
+        # One set of caps for the listener and every virtual device (none given: no caps).
+        self.limits = self.listener.limits
         self._queue: asyncio.Queue[tuple[str, Thing]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._unsubscribe: list[object] = []
@@ -87,6 +96,10 @@ class VirtualOcfDevices:
         if self._worker is not None:
             return
         await self.listener.start()
+        if self.interfaces:
+            log.info("virtual OCF devices answer only on %s (and loopback)%s",
+                     ", ".join(self.interfaces),
+                     f", at {self.bind_host}" if self.bind_host else "")
         self._unsubscribe.append(self.registry.bus.subscribe("ocf-virtual", self._on_event))
         self._worker = asyncio.ensure_future(self._work())
         for thing in self.registry:
@@ -178,7 +191,8 @@ class VirtualOcfDevices:
             old.endpoint.notify_all()
             return
         endpoint = CoapEndpoint(layout.device, bind_host=self.bind_host,
-                                max_payload=self.max_payload)
+                                max_payload=self.max_payload, limits=self.limits,
+                                interfaces=self.interfaces)
         await endpoint.start()
         self.virtuals[thing_id] = _Virtual(thing, layout, endpoint)
         log.info("%s (%s): virtual OCF device di %s on port %d", thing.info.name, thing_id,
