@@ -119,10 +119,12 @@ class Gateway:
         name = cfg.gateway.name
         parts: list[Part] = []
         if cfg.ocf.enabled:
+            from bridge.daemon.ocf_credentials import CredentialWatch
             from bridge.ocf.side import OcfSide
 
+            keys = CredentialWatch(cfg.gateway.state_dir).load()
             parts.append(_Named("ocf", OcfSide(cfg.ocf, self.registry, catalogue, self.book,
-                                               name)))
+                                               name, keys=keys)))
         if cfg.alljoyn.enabled:
             from bridge.alljoyn.control import ControlService
             from bridge.alljoyn.side import AllJoynSide

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bridge.ocf import coaps, dtls, sec_keys, svr, wire
 from bridge.ocf.coap_messages import to_request
-from bridge.ocf.served import Reply, ServedDevice
+from bridge.ocf.served import Reply, ServedDevice, ServedResource
 from bridge.sim.device import SimDevice
 from bridge.sim.ocf import OcfSimServer
 from bridge.sim.ocf_faults import FaultyEndpoint
@@ -62,6 +62,11 @@ class SecureEndpoint(FaultyEndpoint):
         return dtls.server_context(hint, self._find_key)
 
     def _state_changed(self) -> None:
+        device_id = str(self.state.device)
+        if self.own is not None and self.own.di != device_id:
+            # An OCF device's di is its doxm deviceuuid: it changes at ownership and reset.
+            self.own.di = device_id
+            self.own.device = {**self.own.device, "di": device_id}
         if self.state.state == svr.DeviceState.RFOTM and not self.state.owned \
                 and self.state.device != self._pin_uuid and self.state.devowner == svr.NIL:
             self.pin = new_pin()  # a reset: a new uuid and a new PIN
@@ -88,13 +93,6 @@ class SecureEndpoint(FaultyEndpoint):
         block = sec_keys.key_block(material.master, material.client_random,
                                    material.server_random, material.cipher)
         return sec_keys.owner_psk(block, self.state.oxmsel, owner, self.state.device)
-
-    def endpoints_for(self, request: Any, port: int) -> list[str]:
-        plain = super().endpoints_for(request, port)
-        if port != self.port or not plain:
-            return plain
-        return [*plain, plain[0].replace("coap://", "coaps://").rsplit(":", 1)[0]
-                + f":{self.coaps_port}"]
 
     async def answer(self, message: Any) -> Reply:
         remote = message.remote
@@ -137,11 +135,31 @@ class SecureEndpoint(FaultyEndpoint):
 
 
 class SecureOcfSimServer(OcfSimServer):
-    """An :class:`OcfSimServer` whose device is secured (``ocfaj simulate ocf --secure``)."""
+    """An :class:`OcfSimServer` whose device is secured (``ocfaj simulate ocf --secure``).
+
+    Its ``di`` is the doxm ``deviceuuid`` (new at ownership and at a reset, kept when the
+    device leaves and returns). Its ``/oic/res`` lists the coaps endpoint beside the plain
+    one for ``/oic/d`` and ``/oic/p``, and only the coaps one for every other resource, as
+    the reference stack lists secured resources.
+    """
 
     def __init__(self, device: SimDevice, *args: Any, **kwargs: Any) -> None:
-        super().__init__(device, *args, **kwargs)
         self.security = svr.SecureState(sec_keys.nul_free_uuid())
+        super().__init__(device, *args, **kwargs)
+
+    def _build(self) -> ServedDevice:
+        self.di = str(self.security.device)
+        served = super()._build()
+        served.link_eps = self._link_eps
+        return served
+
+    def _link_eps(self, resource: ServedResource, eps: Sequence[str]) -> list[str]:
+        port = self.endpoint.coaps_port if isinstance(self.endpoint, SecureEndpoint) else 0
+        secure = [ep.replace("coap://", "coaps://", 1).rsplit(":", 1)[0] + f":{port}"
+                  for ep in eps if ep.startswith("coap://")] if port else []
+        if resource.href in ("/oic/d", "/oic/p"):
+            return [*eps, *secure]
+        return secure
 
     async def start(self) -> Mapping[str, Any]:
         if self.endpoint is None:
@@ -157,5 +175,5 @@ class SecureOcfSimServer(OcfSimServer):
         facts = dict(await super().start())
         secured = self.endpoint
         assert isinstance(secured, SecureEndpoint)
-        return {**facts, "secure": True, "pin": secured.pin, "coaps_port": secured.coaps_port,
-                "deviceuuid": str(self.security.device)}
+        return {**facts, "di": str(self.security.device), "secure": True, "pin": secured.pin,
+                "coaps_port": secured.coaps_port, "deviceuuid": str(self.security.device)}
