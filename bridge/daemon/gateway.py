@@ -131,9 +131,12 @@ class Gateway:
 
             parts.append(_Named("alljoyn", AllJoynSide(cfg.alljoyn, self.registry, catalogue,
                                                        self.book, name)))
+            from bridge.daemon.onboarding_action import ControlOnboarding
+
             parts.append(_Named("control", ControlService(
                 cfg.gateway.control_bus or cfg.alljoyn.bus, self.describe_devices,
-                self.describe_gateway)))
+                self.describe_gateway,
+                ControlOnboarding(cfg) if cfg.ocf.enabled else None)))
         if cfg.mqtt.enabled:
             from bridge.discovery.broker import find_mqtt_broker
             from bridge.mqtt.side import MqttSide

@@ -21,7 +21,7 @@ from bridge.ocf import coaps, dtls, sec_keys, svr, wire
 from bridge.ocf.coap_messages import to_request
 from bridge.ocf.served import Reply, ServedDevice, ServedResource
 from bridge.sim.device import SimDevice
-from bridge.sim.ocf import OcfSimServer
+from bridge.sim.ocf import OcfSimServer, SimListing
 from bridge.sim.ocf_faults import FaultyEndpoint
 
 log = logging.getLogger("ocfaj.sim.secure")
@@ -115,6 +115,12 @@ class SecureEndpoint(FaultyEndpoint):
 
     def _svr(self, request: Any, remote: Any, ownership: bool) -> Reply:
         if request.method == "GET":
+            if request.path == svr.DOXM and not svr.doxm_matches(self.state.owned,
+                                                                request.query):
+                # the reference stack: silent to a multicast filter that does not match,
+                # 4.00 to a unicast one
+                return Reply(400, silent=request.multicast,
+                             diagnostic=f"doxm does not match {'&'.join(request.query)}")
             return Reply(205, body=self.state.representation(request.path))
         if request.method == "DELETE" and request.path == svr.CRED:
             subjects = [q.split("=", 1)[1] for q in request.query if q.startswith("subjectuuid=")]
@@ -132,6 +138,27 @@ class SecureEndpoint(FaultyEndpoint):
         log.info("secured device %s: %s updated (state %s, owned %s)", self._device.name,
                  request.path, self.state.state.name, self.state.owned)
         return Reply(204)
+
+
+class _DoxmResponder:
+    """Answers the multicast ``/oic/sec/doxm`` that reaches the process's ``/oic/res``
+    responder (UDP 5683) for the first of its secured devices that answers at all: one
+    CoAP answer per request, so a process with several secured devices reveals one per
+    multicast request (the reference stack answers from each device's own port)."""
+
+    def __init__(self, listing: SimListing) -> None:
+        self._listing = listing
+
+    async def __call__(self, message: Any) -> Reply | None:
+        if "/".join(message.opt.uri_path) != svr.DOXM.strip("/"):
+            return None
+        for server in self._listing.servers:
+            endpoint = server.endpoint
+            if isinstance(endpoint, SecureEndpoint):
+                reply = await endpoint.answer(message)
+                if not reply.silent:
+                    return reply
+        return Reply(404, silent=True)
 
 
 class SecureOcfSimServer(OcfSimServer):
@@ -170,6 +197,7 @@ class SecureOcfSimServer(OcfSimServer):
             if self not in self.listing.servers:
                 self.listing.servers.append(self)
             await self.listing.start()
+            self.listing.answer_also(_DoxmResponder(self.listing))
             log.warning("secured device %s is unowned; its PIN is %s", self.device.name,
                         endpoint.pin)
         facts = dict(await super().start())

@@ -1,7 +1,9 @@
 """Issue 16: a secured OCF device, owned by the gateway with its Random PIN, is bridged over
 coaps like any other device: AllJoyn and MQTT see and switch it, its own changes arrive
 through a coaps observation, a gateway restart keeps the credential, and offboarding makes it
-not bridgeable again. A wrong PIN and a stranger's DTLS client are refused with a clear line."""
+not bridgeable again. A wrong PIN and a stranger's DTLS client are refused with a clear line.
+Unowned devices are found by multicast ``/oic/sec/doxm?owned=FALSE`` (CLI and the control
+interface's ``FindUnowned``/``Onboard``)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import aiomqtt
 import pytest
 from dbus_fast import MessageType
 
+from bridge.alljoyn.control import query
 from bridge.core.errors import DeviceError
 from bridge.daemon.ocf_credentials import OcfCredentials
 from bridge.ocf.coap_client import OcfClient
@@ -24,8 +27,10 @@ from bridge.ocf.links import parse_endpoint
 from bridge.ocf.sec_keys import nul_free_uuid
 from bridge.sim.pytest_plugin import OcfDeviceFactory
 from bridge.sim.testing import Mosquitto
+from bridge.sim.testing.dbus import DBusDaemon
 from bridge.sim.testing.gateway import TestGateway
 from bridge.sim.testing.gateways import TestGateways
+from bridge.sim.testing.netns import OcfNetwork
 from tests.e2e.alljoyn_consumer import ON_CONTROL, ON_OFF_STATUS, Consumer
 from tests.e2e.test_forgetting import named, wait_rows
 
@@ -156,3 +161,50 @@ async def test_secured_light_owned_bridged_observed_restarted_offboarded(
     assert len([row for row in rows if row["name"] == "Porch"]) == 1, rows
     await consumer.wait_gone(again.unique_name)
     assert f"no longer holding a key for OCF device {record.uuid}" in gateway.log()
+
+
+async def test_unowned_devices_found_by_multicast_and_owned_over_the_control_interface(
+        ocf_device: OcfDeviceFactory, gateway_factory: TestGateways, consumer: Consumer,
+        dbus_daemon: DBusDaemon, ocf_network: OcfNetwork) -> None:
+    if not ocf_network.multicast:
+        pytest.fail("multicast discovery of unowned devices needs the netns OCF network "
+                    "(run the tests isolated: ./scripts/test)")
+    porch = ocf_device("light", "Porch", secure=True)
+    ocf_device("light", "Lamp")  # plaintext: has no doxm, stays silent
+    gateway = await asyncio.to_thread(gateway_factory, "gw")
+    device = porch.facts["deviceuuid"]
+
+    # The CLI lists what answered the multicast doxm?owned=FALSE, with its methods.
+    listed = await asyncio.to_thread(ocfaj, gateway, "onboard")
+    assert listed.returncode == 0, listed
+    assert "1 unowned OCF devices answered" in listed.stdout, listed.stdout
+    assert f"{device}  Porch  coap://" in listed.stdout
+    assert "ownership method 1: Random PIN" in listed.stdout
+    # A unicast doxm whose filter does not match gets 4.00 (multicast: silence).
+    client = OcfClient(5.0, 65536)
+    await client.start()
+    try:
+        with pytest.raises(DeviceError) as mismatch:
+            await client.get(parse_endpoint(porch.endpoint), "/oic/sec/doxm",  # type: ignore[arg-type]
+                             ("owned=TRUE",))
+        assert mismatch.value.code == 400
+    finally:
+        await client.shutdown()
+
+    # The same over the control interface, then ownership through it.
+    found = await query(dbus_daemon.address, "gw", "FindUnowned")
+    assert [d["uuid"] for d in found] == [device], found
+    assert found[0]["oxms"] == [{"oxm": 1, "method": "Random PIN"}]
+    with pytest.raises(ConnectionError, match="wrong PIN"):
+        await query(dbus_daemon.address, "gw", "Onboard", 60.0,
+                    (device, "00000000" if porch.facts["pin"] != "00000000" else "11111111"))
+    owned = await query(dbus_daemon.address, "gw", "Onboard", 60.0,
+                        (device, porch.facts["pin"]))
+    assert owned["name"] == "Porch" and owned["uuid"] != device
+    assert "owned over the control interface" in gateway.log()
+    await wait_rows(gateway, bridged("Porch"), "Porch bridged over coaps", gateway_factory,
+                    20.0)
+    await consumer.wait_app("Porch", virtual=True)
+    # Owned now: it no longer answers the multicast for unowned devices.
+    again = await asyncio.to_thread(ocfaj, gateway, "onboard")
+    assert "0 unowned OCF devices answered" in again.stdout, again
