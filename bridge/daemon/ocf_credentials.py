@@ -127,6 +127,23 @@ class CredentialWatch(KeySource):
             log.info("no longer holding a key for OCF device %s", device)
         return bool(added or gone)
 
+    def forget(self, device_id: str) -> None:
+        try:
+            device = uuid.UUID(device_id)
+        except ValueError:
+            return
+        self.keyring.remove(device)
+        if device not in self.store.devices:
+            return
+        try:
+            self.store.remove(device)
+        except OSError as err:
+            log.error("cannot drop the credential of OCF device %s from %s: %s", device,
+                      self.store.path, err)
+            return
+        self._stamp = self._file_stamp()
+        log.info("dropped the credential of OCF device %s", device)
+
     def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
             info = os.stat(self.store.path)

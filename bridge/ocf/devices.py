@@ -94,7 +94,8 @@ class OcfDevices:
     def __init__(self, registry: Registry, catalogue: Catalogue, book: IdentityBook,
                  client: OcfClient, *, missed_rounds: int, observe: bool,
                  is_own: Callable[[str], bool],
-                 owned: Callable[[str], bool] = lambda _di: False) -> None:
+                 owned: Callable[[str], bool] = lambda _di: False,
+                 forget_key: Callable[[str], None] = lambda _di: None) -> None:
         self.registry = registry
         self.catalogue = catalogue
         self.book = book
@@ -103,6 +104,7 @@ class OcfDevices:
         self.observe = observe
         self.is_own = is_own
         self.owned = owned
+        self.forget_key = forget_key
         self.by_di: dict[str, KnownDevice] = {}
         #: ``di`` of other bridges' bridge devices (never bridged, not read again).
         self.bridges: set[str] = set()
@@ -265,6 +267,12 @@ class OcfDevices:
             except DeviceError as err:
                 log.debug("secured OCF device %s: plaintext /oic/d unanswered (%s)", di,
                           err.message)
+        for old in [d for d in self.by_di.values()
+                    if d.thing_id == thing_id and d.di != di and self.owned(d.di)]:
+            log.warning("OCF device %s (%s) was reset by its user: it is unowned again (uuid "
+                        "%s); its credential is dropped and it is no longer bridged",
+                        info.name, old.di, di)
+            self.forget_key(old.di)
         device = await self._record(di, thing_id)
         await self._stop_observing(device)
         was_secure_only = device.secure_only

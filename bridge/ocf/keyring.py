@@ -91,3 +91,7 @@ class KeySource(ABC):
     @abstractmethod
     def refresh(self) -> bool:
         """Reload the keys when the store changed; True when they changed."""
+
+    @abstractmethod
+    def forget(self, device_id: str) -> None:
+        """The device with this ``di`` was reset by its user: drop its key, in the store too."""

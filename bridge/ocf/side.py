@@ -84,7 +84,7 @@ class OcfSide:
         self.devices = OcfDevices(self.registry, self.catalogue, self.book, self.client,
                                   missed_rounds=self.config.missed_rounds,
                                   observe=self.config.observe, is_own=self.virtual.owns,
-                                  owned=self._owned)
+                                  owned=self._owned, forget_key=self._forget_key)
         self.discovery = MulticastDiscovery(
             interfaces, ipv4=self.config.ipv4, ipv6_groups=v6_groups,
             window=min(MAX_REPLY_WINDOW, self.config.discovery_interval / 2),
@@ -115,6 +115,10 @@ class OcfSide:
 
     def _owned(self, di: str) -> bool:
         return self.keys is not None and self.keys.keyring.holds(di)
+
+    def _forget_key(self, di: str) -> None:
+        if self.keys is not None:
+            self.keys.forget(di)
 
     async def shutdown(self) -> None:
         task, self._task = self._task, None

@@ -180,6 +180,19 @@ class SecureOcfSimServer(OcfSimServer):
         served.link_eps = self._link_eps
         return served
 
+    def reset(self) -> dict[str, Any]:
+        """What a user's reset button does: back to RFOTM, unowned, a new uuid and PIN, every
+        DTLS session closed. Returns the new facts (``pin``, ``deviceuuid``)."""
+        self.security.reset()
+        endpoint = self.endpoint
+        if isinstance(endpoint, SecureEndpoint):
+            endpoint._state_changed()
+            if endpoint.coaps is not None:
+                endpoint.coaps.close_sessions()
+        self.di = str(self.security.device)
+        pin = endpoint.pin if isinstance(endpoint, SecureEndpoint) else ""
+        return {"di": self.di, "deviceuuid": self.di, "pin": pin}
+
     def _link_eps(self, resource: ServedResource, eps: Sequence[str]) -> list[str]:
         port = self.endpoint.coaps_port if isinstance(self.endpoint, SecureEndpoint) else 0
         secure = [ep.replace("coap://", "coaps://", 1).rsplit(":", 1)[0] + f":{port}"

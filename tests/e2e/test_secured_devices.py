@@ -172,6 +172,7 @@ async def test_unowned_devices_found_by_multicast_and_owned_over_the_control_int
     porch = ocf_device("light", "Porch", secure=True)
     ocf_device("light", "Lamp")  # plaintext: has no doxm, stays silent
     gateway = await asyncio.to_thread(gateway_factory, "gw")
+    logs = gateway_factory.logs
     device = porch.facts["deviceuuid"]
 
     # The CLI lists what answered the multicast doxm?owned=FALSE, with its methods.
@@ -208,3 +209,12 @@ async def test_unowned_devices_found_by_multicast_and_owned_over_the_control_int
     # Owned now: it no longer answers the multicast for unowned devices.
     again = await asyncio.to_thread(ocfaj, gateway, "onboard")
     assert "0 unowned OCF devices answered" in again.stdout, again
+
+    # Its user resets it: the gateway notices, drops the credential, lists it not bridgeable.
+    await asyncio.to_thread(porch.reset)
+    await wait_rows(gateway, not_bridgeable("Porch"), "Porch not bridgeable after its reset",
+                    gateway_factory, 20.0)
+    assert f"({owned['uuid']}) was reset by its user" in gateway.log(), logs()
+    assert OcfCredentials(gateway.state_dir).load().devices == {}
+    listed = await asyncio.to_thread(ocfaj, gateway, "onboard")
+    assert f"{porch.facts['deviceuuid']}  Porch" in listed.stdout, listed

@@ -16,7 +16,7 @@ from bridge.core.events import EventBus, StateChanged
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.model.types import Catalogue
-from bridge.ocf import onboarding
+from bridge.ocf import onboarding, svr
 from bridge.ocf.coap_client import OcfClient
 from bridge.ocf.devices import SECURE_ONLY, OcfDevices, Sighting
 from bridge.ocf.keyring import Keyring
@@ -137,6 +137,47 @@ async def test_bridged_over_coaps_only_with_a_key(
         await devices.update({reset_di: seen})
         (thing,) = list(registry)
         assert thing.not_bridgeable == SECURE_ONLY and set(devices.by_di) == {reset_di}
+    finally:
+        await devices.shutdown()
+        await client.shutdown()
+
+
+async def test_a_reset_by_the_user_drops_the_credential(
+        lamp: SecureOcfSimServer, plain: OcfClient, catalogue: Catalogue,
+        caplog: pytest.LogCaptureFixture) -> None:
+    registry = Registry(EventBus())
+    keyring = Keyring(GATEWAY)
+    forgotten: list[str] = []
+    client = OcfClient(3.0, 65536, keyring=keyring)
+    await client.start()
+    devices = OcfDevices(registry, catalogue, IdentityBook(), client, missed_rounds=2,
+                         observe=True, is_own=lambda _di: False, owned=keyring.holds,
+                         forget_key=forgotten.append)
+    try:
+        _, seen = await sighting(plain, lamp.port)
+        secure = next(e for link in seen.links for e in link.eps if e.secure)
+        owned = await onboarding.take_ownership(
+            seen.source, secure, lamp.endpoint.pin, GATEWAY,  # type: ignore[union-attr]
+            {href: svr.READ | svr.UPDATE | svr.NOTIFY for href in lamp.hrefs.values()},
+            request_timeout=5.0)
+        keyring.set(owned.uuid, owned.key)
+        owned_di, seen = await sighting(plain, lamp.port)
+        await devices.update({owned_di: seen})
+        (thing,) = list(registry)
+        assert thing.not_bridgeable == "" and devices.by_di[owned_di].observations
+
+        facts = lamp.reset()
+        assert facts["deviceuuid"] != owned_di and len(facts["pin"]) == 8
+        # the device closed its sessions: the gateway's next handshake finds no key for it
+        with pytest.raises(DeviceError, match="DTLS"):
+            await client.get(secure, "/oic/d")
+        reset_di, seen = await sighting(plain, lamp.port)
+        assert reset_di == facts["deviceuuid"]
+        await devices.update({reset_di: seen})
+        (thing,) = list(registry)
+        assert thing.not_bridgeable == SECURE_ONLY
+        assert forgotten == [owned_di]
+        assert "was reset by its user" in caplog.text
     finally:
         await devices.shutdown()
         await client.shutdown()
