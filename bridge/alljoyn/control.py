@@ -4,8 +4,11 @@ Layer: ``bridge.alljoyn`` (the only package that talks D-Bus). The daemon hands 
 callables that describe the gateway and its devices as JSON-able data; this module serves them
 as ``org.ocfaj.Gateway1`` at ``/org/ocfaj/Gateway`` under the well-known name
 ``org.ocfaj.Gateway.<gateway name>``, and offers the matching client call. It never changes
-anything in the gateway: the interface is read-only. On the system bus, the shipped policy
-(packaging/dbus/org.ocfaj.conf) lets only root and members of the group ``ocfaj`` call it.
+anything in the gateway itself, with one exception: ``FindUnowned`` and ``Onboard`` (given an
+``Onboarding`` by the daemon) find unowned secured OCF devices and take ownership of one with
+its PIN, the action of ``ocfaj onboard``. On the system bus, the shipped policy
+(packaging/dbus/org.ocfaj.conf) lets only root and members of the group ``ocfaj`` call any of
+it, ``Onboard`` included.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-from dbus_fast import Message, MessageType
+from dbus_fast import DBusError, Message, MessageType
 from dbus_fast.aio import MessageBus
 from dbus_fast.constants import RequestNameReply
 from dbus_fast.service import ServiceInterface, method
@@ -32,6 +35,17 @@ PATH = "/org/ocfaj/Gateway"
 NAME_PREFIX = "org.ocfaj.Gateway"
 
 Describe = Callable[[], Any]
+#: The D-Bus error of a refused or failed onboarding; its message says why.
+ONBOARD_FAILED = "org.ocfaj.Error.OnboardFailed"
+
+
+class Onboarding(Protocol):
+    """What the daemon offers for ``FindUnowned`` and ``Onboard`` (JSON-able answers; a
+    failure raises an exception whose text is for the caller)."""
+
+    def find(self) -> Awaitable[Any]: ...
+
+    def onboard(self, device: str, pin: str) -> Awaitable[Any]: ...
 
 
 def bus_name_for(gateway_name: str) -> str:
@@ -52,10 +66,12 @@ async def connect(bus: str) -> MessageBus:
 
 
 class _GatewayInterface(ServiceInterface):
-    def __init__(self, devices: Describe, gateway: Describe) -> None:
+    def __init__(self, devices: Describe, gateway: Describe,
+                 onboarding: Onboarding | None) -> None:
         super().__init__(INTERFACE)
         self._devices = devices
         self._gateway = gateway
+        self._onboarding = onboarding
 
     @method()
     def ListDevices(self) -> s:  # type: ignore[name-defined]  # noqa: F821
@@ -65,20 +81,39 @@ class _GatewayInterface(ServiceInterface):
     def GetInfo(self) -> s:  # type: ignore[name-defined]  # noqa: F821
         return json.dumps(self._gateway(), default=str)
 
+    @method()
+    async def FindUnowned(self) -> s:  # type: ignore[name-defined]  # noqa: F821
+        return json.dumps(await self._run(lambda o: o.find()), default=str)
+
+    @method()
+    async def Onboard(self, device: s, pin: s) -> s:  # type: ignore[name-defined]  # noqa: F821
+        return json.dumps(await self._run(lambda o: o.onboard(device, pin)), default=str)
+
+    async def _run(self, call: Callable[[Onboarding], Awaitable[Any]]) -> Any:
+        if self._onboarding is None:
+            raise DBusError(ONBOARD_FAILED, "this gateway has no OCF side")
+        try:
+            return await call(self._onboarding)
+        except Exception as err:  # the caller gets the reason, the gateway keeps running
+            raise DBusError(ONBOARD_FAILED, str(err)) from None
+
 
 class ControlService:
     """Serves the control interface; restarted by the supervisor when the bus goes away."""
 
-    def __init__(self, bus: str, devices: Describe, gateway: Describe) -> None:
+    def __init__(self, bus: str, devices: Describe, gateway: Describe,
+                 onboarding: Onboarding | None = None) -> None:
         self.bus_spec = bus
         self._devices = devices
         self._gateway = gateway
+        self._onboarding = onboarding
         self._bus: MessageBus | None = None
 
     async def start(self) -> None:
         gateway_name = str(self._gateway().get("name", "ocfaj"))
         self._bus = await connect(self.bus_spec)
-        self._bus.export(PATH, _GatewayInterface(self._devices, self._gateway))
+        self._bus.export(PATH, _GatewayInterface(self._devices, self._gateway,
+                                                 self._onboarding))
         name = bus_name_for(gateway_name)
         reply = await self._bus.request_name(name)
         if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
@@ -95,8 +130,10 @@ class ControlService:
             self._bus = None
 
 
-async def query(bus: str, gateway_name: str | None, member: str, wait: float = 5.0) -> Any:
-    """Call ``member`` (``ListDevices`` or ``GetInfo``) on a running gateway.
+async def query(bus: str, gateway_name: str | None, member: str, wait: float = 5.0,
+                args: tuple[str, ...] = ()) -> Any:
+    """Call ``member`` (``ListDevices``, ``GetInfo``; ``FindUnowned``, ``Onboard`` with
+    ``args``) on a running gateway.
 
     ``gateway_name`` ``None`` means the only gateway on the bus (found by its bus name).
     Raises ``PermissionError`` when the bus policy refuses the call, ``ConnectionError`` when
@@ -108,7 +145,8 @@ async def query(bus: str, gateway_name: str | None, member: str, wait: float = 5
             name = (bus_name_for(gateway_name) if gateway_name is not None
                     else await _only_gateway(conn, bus))
             reply = await conn.call(Message(destination=name, path=PATH,
-                                            interface=INTERFACE, member=member))
+                                            interface=INTERFACE, member=member,
+                                            signature="s" * len(args), body=list(args)))
     finally:
         conn.disconnect()
     if reply is None or reply.message_type == MessageType.ERROR:

@@ -119,19 +119,24 @@ class Gateway:
         name = cfg.gateway.name
         parts: list[Part] = []
         if cfg.ocf.enabled:
+            from bridge.daemon.ocf_credentials import CredentialWatch
             from bridge.ocf.side import OcfSide
 
+            keys = CredentialWatch(cfg.gateway.state_dir).load()
             parts.append(_Named("ocf", OcfSide(cfg.ocf, self.registry, catalogue, self.book,
-                                               name)))
+                                               name, keys=keys)))
         if cfg.alljoyn.enabled:
             from bridge.alljoyn.control import ControlService
             from bridge.alljoyn.side import AllJoynSide
 
             parts.append(_Named("alljoyn", AllJoynSide(cfg.alljoyn, self.registry, catalogue,
                                                        self.book, name)))
+            from bridge.daemon.onboarding_action import ControlOnboarding
+
             parts.append(_Named("control", ControlService(
                 cfg.gateway.control_bus or cfg.alljoyn.bus, self.describe_devices,
-                self.describe_gateway)))
+                self.describe_gateway,
+                ControlOnboarding(cfg) if cfg.ocf.enabled else None)))
         if cfg.mqtt.enabled:
             from bridge.discovery.broker import find_mqtt_broker
             from bridge.mqtt.side import MqttSide

@@ -1,12 +1,15 @@
 """``ocfaj onboard`` and ``ocfaj offboard``: own a secured OCF device with its PIN, or give
 it back.
 
-Layer: ``bridge.daemon`` (CLI over ``bridge.ocf.onboarding`` and the credentials file).
-``onboard --device coap://HOST:PORT`` reads the device's ``/oic/res`` (its coaps endpoint and
-resources) and ``/oic/sec/doxm`` (owned? which methods?); without ``--pin`` it only shows
-them; with ``--pin`` it takes ownership by Random PIN, provisions the gateway's access and
-stores the owner PSK in the state directory. ``onboard --list`` shows owned devices (never a
-key). ``offboard UUID`` resets the device to RFOTM and forgets its credential.
+Layer: ``bridge.daemon`` (CLI over ``bridge.daemon.onboarding_action`` and the credentials
+file). ``onboard`` without an address finds unowned devices by multicast
+(``/oic/sec/doxm?owned=FALSE`` on the configured interfaces, IPv4 and IPv6) and lists them
+with their ownership methods; with ``--pin`` (and ``--uuid`` when several answered) it owns
+one. ``onboard --device coap://HOST:PORT`` does the same for one device by unicast. Owning
+means: Random PIN ownership transfer, the gateway's access provisioned, the owner PSK stored
+in the state directory (a running gateway with that state directory bridges the device
+within a discovery round). ``onboard --list`` shows owned devices (never a key).
+``offboard UUID`` resets the device to RFOTM and forgets its credential.
 """
 
 from __future__ import annotations
@@ -22,10 +25,6 @@ from bridge.core.errors import BridgeError
 if TYPE_CHECKING:
     from bridge.daemon.cli import Subparsers
 
-METHODS = {0: "Just Works (not supported: needs an anonymous ECDH suite that OpenSSL lacks)",
-           1: "Random PIN", 2: "manufacturer certificate (not supported yet)"}
-
-
 def add_parser(subparsers: Subparsers) -> None:
     from bridge.daemon.cli import add_config_options
 
@@ -34,7 +33,11 @@ def add_parser(subparsers: Subparsers) -> None:
         description="Show a secured OCF device's ownership methods, or own it with the PIN it "
                     "shows (Random PIN) and give this gateway access to its resources.")
     add_config_options(parser)
-    parser.add_argument("--device", metavar="URI", help="the device's coap://HOST:PORT")
+    parser.add_argument("--device", metavar="URI", help="the device's coap://HOST:PORT "
+                                                       "(default: find unowned devices by "
+                                                       "multicast)")
+    parser.add_argument("--uuid", default="", help="which of the unowned devices found to own "
+                                                   "(needed when several answered)")
     parser.add_argument("--pin", help="the PIN the device shows (8 digits)")
     parser.add_argument("--list", action="store_true", help="list the devices this gateway "
                                                            "owns")
@@ -64,9 +67,6 @@ def _onboard(args: argparse.Namespace) -> int:
         for record in store.devices.values():
             print(f"{record.uuid}  {record.name}  {record.coaps}")
         return 0
-    if not args.device:
-        print("ocfaj onboard: give --device coap://HOST:PORT (or --list)", file=sys.stderr)
-        return 2
     try:
         return asyncio.run(_take(args, store))
     except BridgeError as err:
@@ -75,15 +75,35 @@ def _onboard(args: argparse.Namespace) -> int:
 
 
 async def _take(args: argparse.Namespace, store: Any) -> int:
-    from bridge.daemon.ocf_credentials import OwnedRecord
+    from bridge.daemon import onboarding_action as action
+    from bridge.daemon.cli import config_from_args
+
+    if args.device:
+        devices = [await _one(args.device)]
+    else:
+        devices = await action.discover(config_from_args(args))
+        print(f"{len(devices)} unowned OCF devices answered")
+    for device in devices:
+        print("\n".join(action.describe(device)))
+    if args.pin is None:
+        return 0
+    device = action.pick(devices, args.uuid)
+    owned = await action.own(store, device, args.pin)
+    print(f"owned {device.name!r}: new uuid {owned.record.uuid}, access to {owned.resources} "
+          f"resources")
+    return 0
+
+
+async def _one(address: str) -> Any:
+    from bridge.core.errors import SecurityError
     from bridge.ocf import onboarding
     from bridge.ocf.coap_client import OcfClient
-    from bridge.ocf.links import parse_endpoint, parse_res
+    from bridge.ocf.links import parse_endpoint, parse_res, select_endpoint
+    from bridge.ocf.unowned import UnownedDevice
 
-    plain = parse_endpoint(args.device)
+    plain = parse_endpoint(address)
     if plain is None or plain.secure:
-        print(f"ocfaj onboard: {args.device!r} is not a coap://HOST:PORT", file=sys.stderr)
-        return 2
+        raise SecurityError(address, "not a coap://HOST:PORT")
     client = OcfClient(10.0, 65536)
     await client.start()
     try:
@@ -92,21 +112,13 @@ async def _take(args: argparse.Namespace, store: Any) -> int:
         name = str((await client.get(plain, "/oic/d")).get("n", ""))
     finally:
         await client.shutdown()
-    secure = next((ep for link in links for ep in link.eps if ep.scheme == "coaps"), None)
-    grants = {link.href: onboarding.permission_for(link.ifs) for link in links
-              if not link.href.startswith("/oic/")}
-    print(f"device {name!r} uuid {doxm.get('deviceuuid')} owned {doxm.get('owned')}")
-    for oxm in doxm.get("oxms") or []:
-        print(f"  ownership method {oxm}: {METHODS.get(oxm, 'unknown')}")
-    if args.pin is None:
-        return 0
-    if secure is None:
-        print("ocfaj onboard: the device lists no coaps endpoint", file=sys.stderr)
-        return 1
-    owned = await onboarding.take_ownership(plain, secure, args.pin, store.own, grants)
-    store.add(OwnedRecord(owned.uuid, name, secure.uri, owned.key))
-    print(f"owned {name!r}: new uuid {owned.uuid}, access to {len(grants)} resources")
-    return 0
+    if doxm.get("owned"):
+        raise SecurityError(plain.uri, f"device {name!r} is owned already")
+    device = uuid.UUID(str(doxm.get("deviceuuid")))
+    mine = [link for link in links if link.di == str(device)] or links
+    oxms = tuple(o for o in doxm.get("oxms") or [] if isinstance(o, int))
+    secure = select_endpoint([ep for link in mine for ep in link.eps], secure=True)
+    return UnownedDevice(device, name, oxms, plain, secure, tuple(mine))
 
 
 def _offboard(args: argparse.Namespace) -> int:

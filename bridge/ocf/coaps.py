@@ -191,6 +191,11 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
         """Serve new sessions with ``context`` (a new identity hint); open ones keep theirs."""
         self._server_context = context
 
+    def close_sessions(self) -> None:
+        """Close every session (close_notify to each peer), as a device does at a reset."""
+        for address in list(self._peers):
+            self._close(address)
+
     def key_material(self, host: str, port: int) -> Any:
         """The ``KeyMaterial`` of the established session with ``host``:``port``."""
         for (peer_host, peer_port), peer in self._peers.items():

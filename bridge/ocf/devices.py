@@ -11,8 +11,12 @@ device that missed ``missed_rounds`` rounds, or whose observation failed, is fir
 ``/oic/d`` by unicast; only a device that does not answer is reported unavailable (a device
 that answers gets its failed observations registered again). Identity (``piid`` first, else
 ``di``) goes through the ``IdentityBook``, so a device that returns with a fresh ``di`` is the
-same Thing. Devices reachable only over ``coaps`` are listed as not bridgeable and never
-contacted; so are devices with no resource to bridge (OCF client applications). Another
+same Thing. A secured device (its resources reachable only over ``coaps``) is bridged over
+coaps when the gateway holds a key for it (``owned(di)``: the device owns it, its ``di`` being
+its doxm ``deviceuuid``), through its coaps endpoint (``select_endpoint(..., secure=True)``);
+without a key it is listed as not bridgeable, identified by a plaintext ``/oic/d`` and
+``/oic/p`` where it offers them (OCF keeps those readable in clear) and never asked anything
+else in plaintext. So are devices with no resource to bridge (OCF client applications). Another
 gateway's own bridge device (``oic.d.bridge``) is not a device to bridge: the devices it
 serves are found on their own, and its vodlist would only mirror them back.
 """
@@ -42,7 +46,8 @@ from bridge.ocf.mapping import (
 )
 
 log = logging.getLogger("ocfaj.ocf.devices")
-SECURE_ONLY = "secure-only endpoints (coaps)"
+SECURE_ONLY = ("secured (coaps only) and not owned by this gateway: take ownership with "
+               "'ocfaj onboard'")
 NOTHING_TO_BRIDGE = "no resource to bridge (an OCF client, or only core resources)"
 
 
@@ -88,7 +93,9 @@ class OcfDevices:
 
     def __init__(self, registry: Registry, catalogue: Catalogue, book: IdentityBook,
                  client: OcfClient, *, missed_rounds: int, observe: bool,
-                 is_own: Callable[[str], bool]) -> None:
+                 is_own: Callable[[str], bool],
+                 owned: Callable[[str], bool] = lambda _di: False,
+                 forget_key: Callable[[str], None] = lambda _di: None) -> None:
         self.registry = registry
         self.catalogue = catalogue
         self.book = book
@@ -96,6 +103,8 @@ class OcfDevices:
         self.missed_rounds = missed_rounds
         self.observe = observe
         self.is_own = is_own
+        self.owned = owned
+        self.forget_key = forget_key
         self.by_di: dict[str, KnownDevice] = {}
         #: ``di`` of other bridges' bridge devices (never bridged, not read again).
         self.bridges: set[str] = set()
@@ -136,8 +145,13 @@ class OcfDevices:
         device = self.by_di.get(di)
         eps = [ep for link in sighting.links for ep in link.eps] or [sighting.source]
         current = device.endpoint if device is not None and device.healthy else None
-        endpoint = select_endpoint(eps, zone=sighting.interface, current=current)
-        secure_only = endpoint is None and any(link.secure_only for link in sighting.links)
+        endpoint = None
+        if self.owned(di):
+            endpoint = select_endpoint(eps, zone=sighting.interface, current=current,
+                                       secure=True)
+        if endpoint is None:
+            endpoint = select_endpoint(eps, zone=sighting.interface, current=current)
+        secure_only = (endpoint is None or not endpoint.secure) and needs_coaps(sighting.links)
         if device is None:
             reason = "new device"
         else:
@@ -163,11 +177,11 @@ class OcfDevices:
 
     async def _setup(self, di: str, links: list[Link], endpoint: Endpoint | None,
                      secure_only: bool, reason: str) -> None:
+        if secure_only:
+            await self._secure_only(di, links, endpoint)
+            return
         if endpoint is None:
-            if secure_only:
-                self._secure_only(di, links)
-            else:
-                log.warning("OCF device %s offers no usable endpoint; ignored", di)
+            log.warning("OCF device %s offers no usable endpoint; ignored", di)
             return
         facts = parse_device(await self.client.get(endpoint, "/oic/d"))
         if not facts.device_types:
@@ -192,12 +206,7 @@ class OcfDevices:
         for missing in unmapped_types(links):
             log.warning("%s (%s): resource %s has no model and no AllJoyn spelling; "
                         "not bridged", info.name, di, missing)
-        device = self.by_di.get(di) or KnownDevice(di)
-        for old in [d for d in self.by_di.values() if d.thing_id == thing_id and d.di != di]:
-            # the same device under a fresh di (it restarted): one record, counters kept
-            await self._stop_observing(old)
-            del self.by_di[old.di]
-            device.stats = old.stats
+        device = await self._record(di, thing_id)
         await self._stop_observing(device)
         device.thing_id, device.endpoint, device.links = thing_id, endpoint, links
         device.secure_only, device.healthy, device.missed = False, True, 0
@@ -230,19 +239,54 @@ class OcfDevices:
                 raise answer
         return props
 
-    def _secure_only(self, di: str, links: list[Link]) -> None:
+    async def _record(self, di: str, thing_id: str) -> KnownDevice:
+        """The record of ``di``; the same device's record under an older ``di`` (it restarted,
+        or a secured device got a new uuid when it was owned or reset) is merged into it."""
         device = self.by_di.get(di) or KnownDevice(di)
-        self.by_di[di] = device
-        if device.secure_only:
-            return
-        thing_id, identity = self.book.for_ocf_device(di, "", "")
-        device.thing_id, device.secure_only, device.links = thing_id, True, links
-        log.warning("OCF device %s offers only secure endpoints (coaps): listed as not "
-                    "bridgeable, never contacted in plaintext", di)
+        for old in [d for d in self.by_di.values() if d.thing_id == thing_id and d.di != di]:
+            await self._stop_observing(old)
+            del self.by_di[old.di]
+            device.stats = old.stats
+        return device
+
+    async def _secure_only(self, di: str, links: list[Link], plain: Endpoint | None) -> None:
+        """A secured device the gateway holds no key for: listed, not bridged. Only its
+        ``/oic/d`` and ``/oic/p`` are read, in plaintext, when it offers a plain endpoint."""
         info = DeviceInfo(name=f"OCF device {di[:8]}")
+        thing_id, identity = self.book.for_ocf_device(di, "", "")
+        if plain is not None:
+            try:
+                facts = parse_device(await self.client.get(plain, "/oic/d"))
+                try:
+                    platform: Any = await self.client.get(plain, "/oic/p")
+                except DeviceError:
+                    platform = {}
+                thing_id, identity = self.book.for_ocf_device(di, facts.piid,
+                                                              platform_id(platform))
+                info = device_info(facts, platform)
+            except DeviceError as err:
+                log.debug("secured OCF device %s: plaintext /oic/d unanswered (%s)", di,
+                          err.message)
+        for old in [d for d in self.by_di.values()
+                    if d.thing_id == thing_id and d.di != di and self.owned(d.di)]:
+            log.warning("OCF device %s (%s) was reset by its user: it is unowned again (uuid "
+                        "%s); its credential is dropped and it is no longer bridged",
+                        info.name, old.di, di)
+            self.forget_key(old.di)
+        device = await self._record(di, thing_id)
+        await self._stop_observing(device)
+        was_secure_only = device.secure_only
+        device.thing_id, device.secure_only, device.links = thing_id, True, links
+        device.endpoint, device.healthy, device.missed = None, False, 0
+        self.by_di[di] = device
+        if not was_secure_only:
+            log.warning("OCF device %s (%s) is secured: its resources answer over coaps only "
+                        "and this gateway holds no key for it; listed as not bridgeable (own "
+                        "it with 'ocfaj onboard')", info.name, di)
         thing = Thing(id=thing_id, origin=Side.OCF, identity=identity, info=info,
                       capabilities=build_capabilities(links, self.catalogue, {}),
                       not_bridgeable=SECURE_ONLY)
+        thing.friendly_name = self.book.friendly_name(thing_id, info.name)
         self.registry.upsert(thing)
 
     def _start_observing(self, device: KnownDevice, caps: Mapping[str, Capability]) -> None:
@@ -340,6 +384,12 @@ class OcfDevices:
                     task = asyncio.ensure_future(self._stop_observing(device))
                     self._checks.add(task)
                     task.add_done_callback(self._checks.discard)
+
+
+def needs_coaps(links: list[Link]) -> bool:
+    """A secured device: a resource to bridge (or every link) is offered over coaps only."""
+    return (any(link.secure_only for link in links if not is_core_link(link))
+            or (bool(links) and all(link.secure_only for link in links)))
 
 
 def state_of(cap: Capability, props: Mapping[str, Any]) -> dict[str, Value]:

@@ -163,9 +163,11 @@ class MulticastDiscovery:
                      "completed; using a new source port, which the device has no unfinished "
                      "transfer with", old.interface, 6 if old.ipv6 else 4)
 
-    async def round(self, query: Sequence[str] = ()) -> list[DiscoveryReply]:
+    async def round(self, query: Sequence[str] = (),
+                    path: Sequence[str] = ("oic", "res")) -> list[DiscoveryReply]:
         """One discovery round: send, wait ``window`` seconds, return what came back
-        (block-wise listings completed)."""
+        (block-wise listings completed). ``path`` asks another resource instead
+        (``/oic/sec/doxm?owned=FALSE`` finds unowned secured devices)."""
         await self._replace_stale()
         self._token = os.urandom(4)
         self._query = tuple(query)
@@ -175,7 +177,7 @@ class MulticastDiscovery:
                 continue
             groups = self.ipv6_groups if listener.ipv6 else [wire.MCAST_V4]
             for group in groups:
-                message = Message(code=GET, uri_path=("oic", "res"), uri_query=self._query,
+                message = Message(code=GET, uri_path=tuple(path), uri_query=self._query,
                                   accept=wire.CF_OCF_CBOR)
                 set_version(message, wire.OPT_ACCEPT_VERSION)
                 data = datagram(message, Header(NON, self.next_mid(), self._token))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,20 @@ class Keyring:
 
     def remove(self, server: uuid.UUID) -> None:
         self._keys.pop(server, None)
+
+    def replace(self, keys: Mapping[uuid.UUID, bytes]) -> None:
+        """Hold exactly ``keys`` from now on (the credential store changed)."""
+        self._keys = dict(keys)
+
+    def holds(self, device_id: str) -> bool:
+        """True when a key for the device with this ``di`` (its uuid) is held."""
+        try:
+            return uuid.UUID(device_id) in self._keys
+        except ValueError:
+            return False
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
     def __contains__(self, server: object) -> bool:
         return server in self._keys
@@ -59,3 +74,24 @@ class Keyring:
                         hint.hex())
             return None
         return self.own.bytes, self._keys[server]
+
+
+class KeySource(ABC):
+    """Where the OCF side gets the keys of the devices the gateway owns.
+
+    The daemon builds it over its credential store and hands it to ``OcfSide``, which calls
+    :meth:`refresh` before every discovery round, so that a device owned or given back while
+    the gateway runs (``ocfaj onboard`` writing the store) is bridged or dropped without a
+    restart. ``keyring`` is the same object for the source's whole life; ``refresh`` changes
+    its contents in place.
+    """
+
+    keyring: Keyring
+
+    @abstractmethod
+    def refresh(self) -> bool:
+        """Reload the keys when the store changed; True when they changed."""
+
+    @abstractmethod
+    def forget(self, device_id: str) -> None:
+        """The device with this ``di`` was reset by its user: drop its key, in the store too."""

@@ -199,8 +199,10 @@ def group_by_device(links: Iterable[Link]) -> dict[str, list[Link]]:
 
 
 def select_endpoint(eps: Iterable[Endpoint], *, zone: str = "",
-                    current: Endpoint | None = None) -> Endpoint | None:
-    """The plaintext endpoint to use, or None when there is none (secure-only, or no eps).
+                    current: Endpoint | None = None, secure: bool = False) -> Endpoint | None:
+    """The plaintext endpoint to use, or None when there is none (secure-only, or no eps);
+    with ``secure``, the ``coaps`` endpoint by the same rule (for a device the gateway holds
+    a key for).
 
     Link-local IPv6 endpoints arrive without a zone (docs/ocf.md, "Interoperability"): they
     get ``zone``, the interface the reply came in on; without one they are unusable. The
@@ -209,9 +211,10 @@ def select_endpoint(eps: Iterable[Endpoint], *, zone: str = "",
     ``current``, the endpoint in use, while it is still offered; else IPv6 before IPv4,
     routable before link-local, then the lowest address and port.
     """
+    scheme = "coaps" if secure else "coap"
     usable: list[Endpoint] = []
     for ep in eps:
-        if ep.scheme != "coap":
+        if ep.scheme != scheme:
             continue
         ep = ep.with_zone(zone)
         if ep.is_ipv6 and ep.link_local and not ep.zone:

@@ -72,6 +72,9 @@ class ServedDevice:
     resources: dict[str, ServedResource] = field(default_factory=dict)
     #: False while the origin is gone: resources answer 5.03 (the device stays listed).
     available: bool = True
+    #: The ``eps`` of one resource's link from the device's plain ones (a secured device adds
+    #: its coaps endpoints, and lists only those for its secured resources); None: as given.
+    link_eps: Callable[[ServedResource, Sequence[str]], Sequence[str]] | None = None
 
     def core_resources(self) -> list[ServedResource]:
         return [
@@ -156,7 +159,8 @@ def listing(devices: Sequence[tuple[ServedDevice, Sequence[str]]],
         for resource in [*device.core_resources(), *device.resources.values()]:
             if wanted_rt and not set(wanted_rt) & set(resource.rts):
                 continue
-            links.append(link_of(device, resource, eps))
+            links.append(link_of(device, resource, device.link_eps(resource, eps)
+                                 if device.link_eps is not None else eps))
     return links
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from bridge.core.errors import DeviceError
+from bridge.core.errors import DeviceError, SecurityUnavailable
 from bridge.core.events import Event, ThingRemoved
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
@@ -27,6 +27,7 @@ from bridge.ocf.config import OcfConfig
 from bridge.ocf.devices import OcfDevices, Sighting
 from bridge.ocf.discovery import DiscoveryReply, MulticastDiscovery
 from bridge.ocf.handler import OcfCommandHandler
+from bridge.ocf.keyring import KeySource
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.links import (
     Endpoint,
@@ -51,13 +52,17 @@ LISTING_LIMIT = 8 * 1024 * 1024
 
 class OcfSide:
     def __init__(self, config: OcfConfig, registry: Registry, catalogue: Catalogue,
-                 book: IdentityBook, gateway_name: str) -> None:
+                 book: IdentityBook, gateway_name: str, *, keys: KeySource | None = None
+                 ) -> None:
         self.config = config
         self.registry = registry
         self.catalogue = catalogue
         self.book = book
         self.gateway_name = gateway_name
-        self.client = OcfClient(config.request_timeout, config.max_payload)
+        #: the keys of the secured devices the gateway owns (None: plaintext only).
+        self.keys = keys
+        self.client = OcfClient(config.request_timeout, config.max_payload,
+                                keyring=keys.keyring if keys is not None else None)
         self.discovery: MulticastDiscovery | None = None
         self.virtual: VirtualOcfDevices | None = None
         self.devices: OcfDevices | None = None
@@ -80,11 +85,13 @@ class OcfSide:
             interfaces=self.config.interfaces)
         self.devices = OcfDevices(self.registry, self.catalogue, self.book, self.client,
                                   missed_rounds=self.config.missed_rounds,
-                                  observe=self.config.observe, is_own=self.virtual.owns)
+                                  observe=self.config.observe, is_own=self.virtual.owns,
+                                  owned=self._owned, forget_key=self._forget_key)
         self.discovery = MulticastDiscovery(
             interfaces, ipv4=self.config.ipv4, ipv6_groups=v6_groups,
             window=min(MAX_REPLY_WINDOW, self.config.discovery_interval / 2),
             listing_limit=self._listing_limit, block_timeout=self.config.request_timeout)
+        self._check_dtls()
         await self.client.start()
         await self.virtual.start()
         await self.discovery.start()
@@ -93,6 +100,27 @@ class OcfSide:
         self._task = asyncio.ensure_future(self._loop())
         log.info("OCF side started on %s (gateway server port %d)",
                  ", ".join(interfaces) or "no interfaces", self.config.server_port)
+
+    def _check_dtls(self) -> None:
+        if self.keys is None:
+            return
+        from bridge.ocf.dtls_lib import load
+
+        try:
+            load()
+        except SecurityUnavailable as err:
+            if len(self.keys.keyring):
+                log.error("%d secured OCF devices are owned by this gateway but cannot be "
+                          "bridged: %s", len(self.keys.keyring), err)
+            self.keys = None
+            self.client.keyring = None
+
+    def _owned(self, di: str) -> bool:
+        return self.keys is not None and self.keys.keyring.holds(di)
+
+    def _forget_key(self, di: str) -> None:
+        if self.keys is not None:
+            self.keys.forget(di)
 
     async def shutdown(self) -> None:
         task, self._task = self._task, None
@@ -146,6 +174,8 @@ class OcfSide:
 
     async def discover_once(self) -> None:
         assert self.discovery is not None and self.devices is not None
+        if self.keys is not None:
+            self.keys.refresh()
         replies = await self.discovery.round()
         sightings: dict[str, Sighting] = {}
         for reply in replies:

@@ -69,6 +69,17 @@ def method_permission(method: str, observe: bool = False) -> int:
     return {"GET": READ, "POST": UPDATE, "PUT": CREATE, "DELETE": DELETE}.get(method, 0)
 
 
+def doxm_matches(owned: bool, query: tuple[str, ...] | list[str]) -> bool:
+    """True when a doxm with ``owned`` passes the ``owned=TRUE|FALSE`` filters of ``query``
+    (case-insensitive, as the reference stack reads them)."""
+    for item in query:
+        key, _, value = item.partition("=")
+        if key == "owned" and value.upper() in ("TRUE", "FALSE") \
+                and (value.upper() == "TRUE") != owned:
+            return False
+    return True
+
+
 def parse_uuid(value: Any, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))

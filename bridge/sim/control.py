@@ -12,6 +12,9 @@ stdin commands
   "error_code": 503, "malformed": 0.1, "seed": 7}``  replaces the device's fault injection
   (keys left out are 0; ``"paths": ["/oic/d"]`` limits them to those OCF hrefs;
   ``{"cmd": "faults", "device": "Lamp"}`` turns faults off)
+  ``{"cmd": "reset", "device": "Lamp"}``  a secured OCF device is reset by its user (unowned
+  again, new uuid and PIN); answered ``{"event": "reset", "device": "Lamp", "pin",
+  "deviceuuid", "di"}``
   ``{"cmd": "stats", "device": "Lamp"}``   answered ``{"event": "stats", "device": "Lamp",
   ...}`` with what the simulated stack counted (OCF: ``bridge.sim.ocf_stack``)
   ``{"cmd": "ping"}``                      answered ``{"event": "pong"}``: every command
@@ -136,6 +139,11 @@ async def _obey(command: Any, by_name: dict[str, SimServer], stop: asyncio.Event
     elif cmd == "return":
         facts = await server.start()
         emit({"event": "ready", "device": server.device.name, **facts})
+    elif cmd == "reset":
+        reset = getattr(server, "reset", None)
+        if not callable(reset):
+            raise ValueError(f"{server.device.name} is not a secured device: nothing to reset")
+        emit({"event": "reset", "device": server.device.name, **reset()})
     elif cmd == "stats":
         stats = getattr(server, "stats", None)
         emit({"event": "stats", "device": server.device.name,

@@ -26,7 +26,7 @@ from bridge.sim.device import SimDevice
 from bridge.sim.ocf_faults import FaultyEndpoint
 from bridge.sim.ocf_identity import OcfSimIdentity
 from bridge.sim.ocf_resources import sim_resources
-from bridge.sim.ocf_stack import ListingEndpoint, StackQuirks
+from bridge.sim.ocf_stack import Answerer, ListingEndpoint, StackQuirks
 
 
 class SimListing:
@@ -41,6 +41,14 @@ class SimListing:
         #: how this process's stack behaves (``bridge.sim.ocf_stack``).
         self.quirks = quirks or StackQuirks()
         self._endpoint: ListingEndpoint | None = None
+        self._extra: Answerer | None = None
+
+    def answer_also(self, answerer: Answerer) -> None:
+        """Let ``answerer`` answer requests to the responder first (None: not its request);
+        the secured devices answer multicast ``/oic/sec/doxm`` through it."""
+        self._extra = answerer
+        if self._endpoint is not None:
+            self._endpoint.extra = answerer
 
     async def start(self) -> None:
         if self._endpoint is not None or not self._multicast:
@@ -50,6 +58,7 @@ class SimListing:
         self._endpoint = ListingEndpoint(
             lambda: [s.device for s in self.servers if s.serving], port=self._port,
             multicast=groups, listed=self._listed, quirks=self.quirks)
+        self._endpoint.extra = self._extra
         await self._endpoint.start()
 
     def stats(self) -> dict[str, int]:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bridge.ocf import coaps, dtls, sec_keys, svr, wire
 from bridge.ocf.coap_messages import to_request
-from bridge.ocf.served import Reply, ServedDevice
+from bridge.ocf.served import Reply, ServedDevice, ServedResource
 from bridge.sim.device import SimDevice
-from bridge.sim.ocf import OcfSimServer
+from bridge.sim.ocf import OcfSimServer, SimListing
 from bridge.sim.ocf_faults import FaultyEndpoint
 
 log = logging.getLogger("ocfaj.sim.secure")
@@ -62,6 +62,11 @@ class SecureEndpoint(FaultyEndpoint):
         return dtls.server_context(hint, self._find_key)
 
     def _state_changed(self) -> None:
+        device_id = str(self.state.device)
+        if self.own is not None and self.own.di != device_id:
+            # An OCF device's di is its doxm deviceuuid: it changes at ownership and reset.
+            self.own.di = device_id
+            self.own.device = {**self.own.device, "di": device_id}
         if self.state.state == svr.DeviceState.RFOTM and not self.state.owned \
                 and self.state.device != self._pin_uuid and self.state.devowner == svr.NIL:
             self.pin = new_pin()  # a reset: a new uuid and a new PIN
@@ -89,13 +94,6 @@ class SecureEndpoint(FaultyEndpoint):
                                    material.server_random, material.cipher)
         return sec_keys.owner_psk(block, self.state.oxmsel, owner, self.state.device)
 
-    def endpoints_for(self, request: Any, port: int) -> list[str]:
-        plain = super().endpoints_for(request, port)
-        if port != self.port or not plain:
-            return plain
-        return [*plain, plain[0].replace("coap://", "coaps://").rsplit(":", 1)[0]
-                + f":{self.coaps_port}"]
-
     async def answer(self, message: Any) -> Reply:
         remote = message.remote
         secure = isinstance(remote, coaps.CoapsRemote)
@@ -117,6 +115,12 @@ class SecureEndpoint(FaultyEndpoint):
 
     def _svr(self, request: Any, remote: Any, ownership: bool) -> Reply:
         if request.method == "GET":
+            if request.path == svr.DOXM and not svr.doxm_matches(self.state.owned,
+                                                                request.query):
+                # the reference stack: silent to a multicast filter that does not match,
+                # 4.00 to a unicast one
+                return Reply(400, silent=request.multicast,
+                             diagnostic=f"doxm does not match {'&'.join(request.query)}")
             return Reply(205, body=self.state.representation(request.path))
         if request.method == "DELETE" and request.path == svr.CRED:
             subjects = [q.split("=", 1)[1] for q in request.query if q.startswith("subjectuuid=")]
@@ -136,12 +140,66 @@ class SecureEndpoint(FaultyEndpoint):
         return Reply(204)
 
 
+class _DoxmResponder:
+    """Answers the multicast ``/oic/sec/doxm`` that reaches the process's ``/oic/res``
+    responder (UDP 5683) for the first of its secured devices that answers at all: one
+    CoAP answer per request, so a process with several secured devices reveals one per
+    multicast request (the reference stack answers from each device's own port)."""
+
+    def __init__(self, listing: SimListing) -> None:
+        self._listing = listing
+
+    async def __call__(self, message: Any) -> Reply | None:
+        if "/".join(message.opt.uri_path) != svr.DOXM.strip("/"):
+            return None
+        for server in self._listing.servers:
+            endpoint = server.endpoint
+            if isinstance(endpoint, SecureEndpoint):
+                reply = await endpoint.answer(message)
+                if not reply.silent:
+                    return reply
+        return Reply(404, silent=True)
+
+
 class SecureOcfSimServer(OcfSimServer):
-    """An :class:`OcfSimServer` whose device is secured (``ocfaj simulate ocf --secure``)."""
+    """An :class:`OcfSimServer` whose device is secured (``ocfaj simulate ocf --secure``).
+
+    Its ``di`` is the doxm ``deviceuuid`` (new at ownership and at a reset, kept when the
+    device leaves and returns). Its ``/oic/res`` lists the coaps endpoint beside the plain
+    one for ``/oic/d`` and ``/oic/p``, and only the coaps one for every other resource, as
+    the reference stack lists secured resources.
+    """
 
     def __init__(self, device: SimDevice, *args: Any, **kwargs: Any) -> None:
-        super().__init__(device, *args, **kwargs)
         self.security = svr.SecureState(sec_keys.nul_free_uuid())
+        super().__init__(device, *args, **kwargs)
+
+    def _build(self) -> ServedDevice:
+        self.di = str(self.security.device)
+        served = super()._build()
+        served.link_eps = self._link_eps
+        return served
+
+    def reset(self) -> dict[str, Any]:
+        """What a user's reset button does: back to RFOTM, unowned, a new uuid and PIN, every
+        DTLS session closed. Returns the new facts (``pin``, ``deviceuuid``)."""
+        self.security.reset()
+        endpoint = self.endpoint
+        if isinstance(endpoint, SecureEndpoint):
+            endpoint._state_changed()
+            if endpoint.coaps is not None:
+                endpoint.coaps.close_sessions()
+        self.di = str(self.security.device)
+        pin = endpoint.pin if isinstance(endpoint, SecureEndpoint) else ""
+        return {"di": self.di, "deviceuuid": self.di, "pin": pin}
+
+    def _link_eps(self, resource: ServedResource, eps: Sequence[str]) -> list[str]:
+        port = self.endpoint.coaps_port if isinstance(self.endpoint, SecureEndpoint) else 0
+        secure = [ep.replace("coap://", "coaps://", 1).rsplit(":", 1)[0] + f":{port}"
+                  for ep in eps if ep.startswith("coap://")] if port else []
+        if resource.href in ("/oic/d", "/oic/p"):
+            return [*eps, *secure]
+        return secure
 
     async def start(self) -> Mapping[str, Any]:
         if self.endpoint is None:
@@ -152,10 +210,11 @@ class SecureOcfSimServer(OcfSimServer):
             if self not in self.listing.servers:
                 self.listing.servers.append(self)
             await self.listing.start()
+            self.listing.answer_also(_DoxmResponder(self.listing))
             log.warning("secured device %s is unowned; its PIN is %s", self.device.name,
                         endpoint.pin)
         facts = dict(await super().start())
         secured = self.endpoint
         assert isinstance(secured, SecureEndpoint)
-        return {**facts, "secure": True, "pin": secured.pin, "coaps_port": secured.coaps_port,
-                "deviceuuid": str(self.security.device)}
+        return {**facts, "di": str(self.security.device), "secure": True, "pin": secured.pin,
+                "coaps_port": secured.coaps_port, "deviceuuid": str(self.security.device)}

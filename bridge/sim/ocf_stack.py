@@ -31,7 +31,7 @@ import collections
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -42,6 +42,7 @@ from aiocoap.optiontypes import BlockOption
 from bridge.ocf.coap_messages import code_of, is_multicast
 from bridge.ocf.coap_server import Listed
 from bridge.ocf.netif import unmapped
+from bridge.ocf.served import Reply
 from bridge.sim.device import SimDevice
 from bridge.sim.ocf_faults import FaultyListingEndpoint, _FaultySite
 
@@ -181,9 +182,13 @@ def _client_of(request: Any) -> tuple[str, int]:
     return unmapped(str(sockaddr[0])), int(sockaddr[1])
 
 
+#: Answers a request to the responder instead of it, or None to leave it to the responder.
+Answerer = Callable[[Any], Awaitable[Reply | None]]
+
+
 class ListingEndpoint(FaultyListingEndpoint):
     """The multicast ``/oic/res`` responder of a simulator process, with its stack quirks
-    (and the fault injection of ``bridge.sim.ocf_faults``)."""
+    (and the fault injection of ``bridge.sim.ocf_faults``); ``extra`` answers first."""
 
     def __init__(self, devices: Callable[[], Sequence[SimDevice]], *, port: int,
                  multicast: list[tuple[str, str]], listed: Listed, quirks: StackQuirks) -> None:
@@ -194,6 +199,14 @@ class ListingEndpoint(FaultyListingEndpoint):
         self.recent_non_mids: collections.deque[int] = collections.deque(
             maxlen=max(quirks.non_dedup_window, 1))
         self.counters: collections.Counter[str] = collections.Counter()
+        self.extra: Answerer | None = None
+
+    async def answer(self, message: Any) -> Reply:
+        if self.extra is not None:
+            reply = await self.extra(message)
+            if reply is not None:
+                return reply
+        return await super().answer(message)
 
     async def start(self) -> int:
         port = await super().start()

@@ -45,7 +45,7 @@ def test_onboard_bridge_access_and_offboard(ocf_device: OcfDeviceFactory, tmp_pa
     device = ocf_device("light", "Porch", secure=True)
     pin = device.facts["pin"]
     status, out = cli(capsys, tmp_path, "onboard", "--device", device.endpoint)
-    assert status == 0 and "Random PIN" in out and "owned False" in out
+    assert status == 0 and "Random PIN" in out and "unowned" in out
     wrong = "00000000" if pin != "00000000" else "11111111"
     status, out = cli(capsys, tmp_path, "onboard", "--device", device.endpoint, "--pin", wrong)
     assert status == 1 and "wrong PIN" in out

@@ -104,6 +104,13 @@ class SimulatedDevice:
             command["seed"] = seed
         return self._command(command, "faults", 10.0)
 
+    def reset(self) -> Event:
+        """A secured OCF device's user resets it: unowned again with a new uuid and PIN, its
+        DTLS sessions closed; returns ``pin``, ``deviceuuid`` (kept in ``facts`` too)."""
+        event = self._command({"cmd": "reset", "device": self.name}, "reset", 10.0)
+        self.facts = {**self.facts, **{k: event[k] for k in ("pin", "deviceuuid", "di")}}
+        return event
+
     def stats(self) -> Event:
         """What the simulated stack counted so far (OCF: block-wise transfers, multicast
         requests dropped...; see ``bridge.sim.ocf_stack``)."""
