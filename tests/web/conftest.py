@@ -4,7 +4,7 @@ serve the page.
 The browser is the system's ``chromium`` (installed by ``scripts/test``), started headless by
 Playwright through ``executable_path``: Playwright never downloads a browser of its own here.
 Everything runs inside the test run's private network namespace, so the page is reached on
-127.0.0.1 and nothing leaves the machine. Set ``OCFAJ_WEB_SCREENSHOTS=DIR`` to have the tests
+127.0.0.1 and nothing leaves the machine. Set ``OCFAJ_SCREENSHOTS=DIR`` to have the tests
 save the screenshots of docs/web.md there.
 """
 
@@ -73,8 +73,8 @@ def web_gateway(gateways: TestGateways, *, web: dict[str, Any] | None = None,
 
 
 async def screenshot(page: Page, name: str) -> None:
-    """Save a screenshot for docs/web.md when ``OCFAJ_WEB_SCREENSHOTS`` names a directory."""
-    directory = os.environ.get("OCFAJ_WEB_SCREENSHOTS")
+    """Save a screenshot for docs/web.md when ``OCFAJ_SCREENSHOTS`` names a directory."""
+    directory = os.environ.get("OCFAJ_SCREENSHOTS")
     if directory:
         await asyncio.to_thread(Path(directory).mkdir, parents=True, exist_ok=True)
         await page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
