@@ -35,6 +35,7 @@ declare -A DEBIAN_PACKAGE_FOR=(
     [openssl]=openssl
     [node]="nodejs npm"
     [npm]=npm
+    [chromium]=chromium
 )
 
 _apt_updated=0
@@ -109,7 +110,8 @@ _find_python() {
 }
 
 # bootstrap_venv [dev|runtime]: .venv with the project installed in editable mode, with its
-# dev extras (the default: tests, linters) or only what the project itself needs (the demo).
+# dev extras (the default: tests, linters) or only what the project itself needs with its web
+# page (the demo).
 bootstrap_venv() {
     local level="${1:-dev}"
     case "$level" in
@@ -136,8 +138,8 @@ bootstrap_venv() {
         "$python" -m venv "$VENV" || die "could not create .venv with $python"
     fi
     # The stamp holds the hash of pyproject.toml + Python version and what was installed
-    # ("runtime": the project only; "dev": with its dev extras). Dev extras satisfy a runtime
-    # request; a runtime install after pyproject.toml changed drops the stamp back to
+    # ("runtime": the project and its web page; "dev": with its dev extras). Dev extras
+    # satisfy a runtime request; a runtime install after pyproject.toml changed drops the stamp back to
     # "runtime", so the next `scripts/test` brings the dev tools up to date again.
     local stamp="$VENV/.ocfaj-install-stamp" want have_hash="" have_level=""
     want="$(cat pyproject.toml <("$VENV/bin/python" -V 2>&1) | sha256sum | cut -d' ' -f1)"
@@ -149,7 +151,7 @@ bootstrap_venv() {
         echo "pyproject.toml unchanged since last install ($have_level): nothing to do"
         return 0
     fi
-    local target=.
+    local target='.[web]'
     if [ "$level" = dev ]; then
         target='.[dev]'
     fi

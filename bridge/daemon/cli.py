@@ -56,6 +56,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bridge.daemon.devices_command",
     "bridge.daemon.simulate_command",
     "bridge.daemon.onboard_command",
+    "bridge.daemon.web_password_command",
 )
 
 Handler = Callable[[argparse.Namespace], int]

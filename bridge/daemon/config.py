@@ -38,6 +38,7 @@ from bridge.core.errors import ConfigError
 from bridge.core.policy_config import PolicyConfig
 from bridge.mqtt.config import MqttConfig
 from bridge.ocf.config import OcfConfig
+from bridge.web.config import WebConfig
 
 _log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class Config:
     alljoyn: AllJoynConfig = field(default_factory=AllJoynConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     #: the file the configuration was read from, ``None`` for defaults only.
     source: Path | None = None
 
@@ -253,12 +255,20 @@ def _add_secrets(entries: dict[tuple[str, str], _Raw]) -> None:
                      "run chmod 600 %s", path, stat.S_IMODE(mode), path)
     origin = _Origin(str(path), path.parent, text=False, layer=1)
     for key, value in data.items():
-        if key not in ("username", "password"):
-            raise ConfigError(key, "unknown key: a secrets file holds only username and "
-                              "password", origin.source)
-        current = entries.get(("mqtt", key))
+        target = _SECRET_KEYS.get(key)
+        if target is None:
+            raise ConfigError(key, "unknown key: a secrets file holds only "
+                              + ", ".join(_SECRET_KEYS), origin.source)
+        current = entries.get(target)
         if current is None or current.origin.layer < origin.layer:
-            entries["mqtt", key] = _Raw(value, origin)
+            entries[target] = _Raw(value, origin)
+
+
+#: Keys of the secrets file and the configuration key each one sets.
+_SECRET_KEYS: dict[str, tuple[str, str]] = {
+    "username": ("mqtt", "username"), "password": ("mqtt", "password"),
+    "web_password_hash": ("web", "password_hash"),
+}
 
 
 def _imply_mqtt_enabled(entries: dict[tuple[str, str], _Raw]) -> None:

@@ -137,7 +137,8 @@ From lowest to highest precedence:
 
 1. the defaults listed below;
 2. the configuration file;
-3. the secrets file (`mqtt.secrets_file`), for `mqtt.username` and `mqtt.password` only;
+3. the secrets file (`mqtt.secrets_file`), for `mqtt.username`, `mqtt.password` and
+   `web.password_hash` only;
 4. environment variables `OCFAJ_<SECTION>_<KEY>`, e.g. `OCFAJ_MQTT_PORT=8883`;
 5. command-line flags: `--set section.key=value` (repeatable, later ones win) and the specific
    flags of some commands (`--log-level`, `--bus`).
@@ -160,11 +161,13 @@ optional paths an empty string means "none".
 ## Secrets
 
 Keep the broker password out of the main file, which is often world-readable. Name a second
-TOML file in `mqtt.secrets_file`; it may hold only `username` and `password`:
+TOML file in `mqtt.secrets_file`; it may hold only `username`, `password` and
+`web_password_hash` (the web page's password as a hash, made by `ocfaj web-password`):
 
 ```toml
 username = "gateway"
 password = "s3cret"
+web_password_hash = "scrypt$16384$8$1$..."
 ```
 
 The gateway warns at start-up when that file is readable by other users (`chmod 600` it).

@@ -9,9 +9,10 @@ loopback, at fixed ports (like devices configured by address), and says so.
 
 The demo never reads a configuration file (neither ``OCFAJ_CONFIG`` nor the service's
 ``/etc/ocfaj/config.toml``): it runs on its own settings (gateway name ``demo``, MQTT client id
-``ocfaj-demo``, topics under ``ocfaj-demo/``), changed only by ``OCFAJ_*`` variables and
-``--set`` (``OCFAJ_MQTT_HOST`` turns the MQTT uplink on, for example). Ctrl-C stops the parts in
-order: the demo's own tasks, the gateway, the simulators, the private bus last.
+``ocfaj-demo``, topics under ``ocfaj-demo/``, the web page on loopback), changed only by
+``OCFAJ_*`` variables and ``--set`` (``OCFAJ_MQTT_HOST`` turns the MQTT uplink on, for
+example). Ctrl-C stops the parts in order: the demo's own tasks, the gateway, the simulators,
+the private bus last.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ SCENARIO_DIR = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
 DEMO_SETTINGS: Mapping[str, Mapping[str, object]] = {
     "gateway": {"name": "demo"},
     "mqtt": {"base_topic": "ocfaj-demo", "client_id": "ocfaj-demo"},
+    "web": {"enabled": True},
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 #: Discovery round and departure detection of the demo: a device that left shows as gone
@@ -232,6 +234,11 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
         gateway = Gateway(demo_config(config, bus, workdir / "state", ocf_ports))
         unsubscribe = gateway.bus.subscribe("demo", lambda event: _describe(event, out.feed))
         await gateway.start()
+        web = gateway.describe_gateway()["parts"].get("web", {})
+        if web.get("url"):
+            out.note(f"web page at {web['url']}")
+        elif config.web.enabled:
+            out.note("the web page did not start: run with --log-level warning to see why")
         if config.mqtt.enabled:
             out.note(f"mirroring to MQTT at {config.mqtt.host}:{config.mqtt.port} under "
                      f"{config.mqtt.base_topic}/ as client {config.mqtt.client_id}")

@@ -16,10 +16,12 @@ import resource
 import time
 from typing import Any
 
+from bridge.core.errors import ConfigError, DeviceUnavailable, UnknownThing
 from bridge.core.events import (
     AvailabilityChanged,
     Event,
     EventBus,
+    StateChanged,
     ThingAdded,
     ThingRemoved,
     ThingUpdated,
@@ -28,8 +30,9 @@ from bridge.core.forgetting import GoneDevices
 from bridge.core.identity import IdentityBook
 from bridge.core.policy import Policy, PolicyRule
 from bridge.core.registry import Registry
-from bridge.core.thing import Side, Thing
+from bridge.core.thing import Capability, Side, Thing
 from bridge.daemon.config import Config
+from bridge.daemon.logging_setup import set_own_level
 from bridge.daemon.sdnotify import SystemdNotifier
 from bridge.daemon.state import StateStore
 from bridge.daemon.supervisor import Part, Supervisor
@@ -84,6 +87,8 @@ class Gateway:
         self.max_devices = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._grace: dict[str, asyncio.TimerHandle] = {}
+        #: wall-clock time the gateway last heard of each device (found, changed, returned).
+        self._last_seen: dict[str, float] = {}
         self._stopped = False
         self._save_failing = False
 
@@ -137,6 +142,8 @@ class Gateway:
                 cfg.gateway.control_bus or cfg.alljoyn.bus, self.describe_devices,
                 self.describe_gateway,
                 ControlOnboarding(cfg) if cfg.ocf.enabled else None)))
+        if cfg.web.enabled:
+            parts.append(_Named("web", web_server(self)))
         if cfg.mqtt.enabled:
             from bridge.discovery.broker import find_mqtt_broker
             from bridge.mqtt.side import MqttSide
@@ -169,6 +176,9 @@ class Gateway:
     # -- events --------------------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
+        if isinstance(event, ThingAdded | ThingUpdated | StateChanged) or (
+                isinstance(event, AvailabilityChanged) and event.available):
+            self._last_seen[event.thing.id] = time.time()
         if isinstance(event, ThingAdded | ThingUpdated):
             thing = event.thing
             if thing.virtual and not thing.grace_expired and thing.id not in self._grace:
@@ -181,6 +191,7 @@ class Gateway:
             if isinstance(event, ThingAdded):
                 self._log_bridging(thing)
         elif isinstance(event, ThingRemoved):
+            self._last_seen.pop(event.thing.id, None)
             handle = self._grace.pop(event.thing.id, None)
             if handle is not None:
                 handle.cancel()
@@ -277,26 +288,84 @@ class Gateway:
         }
 
     def describe_devices(self) -> list[dict[str, Any]]:
-        rows = []
-        for thing in sorted(self.registry, key=lambda t: (t.origin, t.info.name)):
-            ident = thing.identity
-            rows.append({
-                "id": thing.id,
-                "origin": thing.origin.value,
-                "name": thing.info.name,
-                "device_type": thing.device_type,
-                "available": thing.available,
-                "virtual": thing.virtual,
-                "not_bridgeable": thing.not_bridgeable,
-                "di": ident.di, "piid": ident.piid, "device_id": ident.device_id,
-                "app_id": ident.app_id.hex(),
-                "bridged_to": [s.value for s in (Side.OCF, Side.ALLJOYN, Side.MQTT)
-                               if self._side_enabled(s) and self.registry.exposable(thing, s)],
-                "capabilities": {key: {"model": cap.model_id, "state": cap.state}
-                                 for key, cap in thing.capabilities.items()},
-                "diagnostics": dict(thing.diagnostics),
-            })
-        return rows
+        """Every device, as ``ocfaj devices`` and the web page show it (one source)."""
+        return [self._describe(thing) for thing in
+                sorted(self.registry, key=lambda t: (t.origin, t.info.name))]
+
+    def describe_device(self, thing_id: str) -> dict[str, Any] | None:
+        thing = self.registry.get(thing_id)
+        return None if thing is None else self._describe(thing)
+
+    def _describe(self, thing: Thing) -> dict[str, Any]:
+        ident = thing.identity
+        return {
+            "id": thing.id,
+            "origin": thing.origin.value,
+            "name": thing.info.name,
+            "device_type": thing.device_type,
+            "available": thing.available,
+            "last_seen": round(self._last_seen.get(thing.id, 0.0), 1),
+            "virtual": thing.virtual,
+            "not_bridgeable": thing.not_bridgeable,
+            "di": ident.di, "piid": ident.piid, "device_id": ident.device_id,
+            "app_id": ident.app_id.hex(),
+            "info": {"manufacturer": thing.info.manufacturer, "model": thing.info.model,
+                     "sw_version": thing.info.sw_version,
+                     "device_types": list(thing.info.device_types)},
+            "bridged_to": [s.value for s in (Side.OCF, Side.ALLJOYN, Side.MQTT)
+                           if self._side_enabled(s) and self.registry.exposable(thing, s)],
+            "capabilities": {key: describe_capability(cap)
+                             for key, cap in thing.capabilities.items()},
+            "diagnostics": dict(thing.diagnostics),
+        }
+
+    # -- actions of the gateway's own clients (the web page) ------------------------------------
+
+    def forget(self, thing_id: str) -> None:
+        """Forget a gone device now, as ``bridge.forget_after`` would later."""
+        thing = self.registry.get(thing_id)
+        if thing is None:
+            raise UnknownThing(f"no device {thing_id!r}", thing=thing_id)
+        if thing.available:
+            raise DeviceUnavailable(f"{thing.info.name} is present: only a gone device can "
+                                    "be forgotten", thing=thing_id)
+        log.info("forgetting %s device %s (%s) on request", thing.origin, thing.info.name,
+                 thing.id)
+        self.registry.remove(thing_id)
+        self.book.forget(thing_id)
+
+    def set_log_level(self, level: str) -> None:
+        set_own_level(level)
+
+
+def describe_capability(cap: Capability) -> dict[str, Any]:
+    """A capability's state, its mapping and, for a model one, its properties as the device
+    has them (what a client needs to offer the right control)."""
+    row: dict[str, Any] = {"model": cap.model_id, "state": cap.state}
+    if cap.generic is not None:
+        row["interface"] = cap.generic.interface
+        row["resource_types"] = list(cap.generic.resource_types)
+        row["properties"] = [{"name": p.name, "signature": p.signature,
+                              "writable": p.access == "rw"} for p in cap.generic.properties]
+    else:
+        row["properties"] = [{"name": p.name, "type": p.type, "writable": p.writable,
+                              "unit": p.unit, "minimum": p.minimum, "maximum": p.maximum,
+                              "step": p.step, "values": list(p.values)} for p in cap.specs]
+    meta = {k: v for k, v in cap.origin_meta.items() if isinstance(v, str | int | float)}
+    if meta:
+        row["origin"] = meta
+    return row
+
+
+def web_server(gateway: Gateway) -> Any:
+    """The web page's server; the extra ``web`` (aiohttp) is imported only here."""
+    try:
+        from bridge.web.server import WebServer
+    except ImportError as err:
+        raise ConfigError("web.enabled", f"the web page needs the extra 'web' ({err.name} "
+                          "is not installed): pip install 'ocfaj[web]', or set "
+                          "web.enabled = false") from err
+    return WebServer(gateway.config.web, gateway.registry, gateway)
 
 
 def _part_status(part: Part) -> dict[str, Any]:

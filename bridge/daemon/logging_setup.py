@@ -55,3 +55,12 @@ def setup_logging(level: str, *, timestamps: bool = True, stream: TextIO | None 
     root.setLevel(max(numeric, logging.WARNING))
     for own in _OWN_LOGGERS:
         logging.getLogger(own).setLevel(numeric)
+
+
+def set_own_level(level: str) -> None:
+    """Change the level of the gateway's own loggers while it runs (the web page's setting)."""
+    numeric = logging.getLevelNamesMapping().get(level.upper())
+    if numeric is None:
+        raise ValueError(f"unknown log level {level!r}")
+    for own in _OWN_LOGGERS:
+        logging.getLogger(own).setLevel(numeric)

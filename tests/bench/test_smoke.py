@@ -79,3 +79,13 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3.0
     assert percentile(list(map(float, range(1, 101))), 0.99) == 99.0
     assert math.isnan(percentile([], 0.5))
+
+
+def test_web_benchmark_measures_memory_and_the_device_list() -> None:
+    from bench import web
+
+    result = web.measure(20)
+    assert result["devices"] == 20
+    assert result["rss_with_mib"] > result["rss_without_mib"] > 0
+    assert 0 < result["list_ms_median"] <= result["list_ms_max"]
+    assert result["list_kib"] > 0

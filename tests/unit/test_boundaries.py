@@ -14,11 +14,12 @@ Layers (the second name component of ``bridge.<layer>...``) and what each may im
 
 Protocol libraries belong to one adapter each: ``aiocoap``/``cbor2`` to ``ocf`` (and
 ``sim``), ``dbus_fast`` to ``alljoyn`` (and ``sim``), ``aiomqtt``/``paho`` to ``mqtt``,
-``zeroconf`` to ``discovery``. The pure layers (``core``, ``model``, ``naming``, the root)
-also import no socket, process or network-stream module: ``socket``, ``ssl``, ``subprocess``,
-``asyncio`` streams or subprocesses (as modules, imported names or ``asyncio.<name>``).
-Every import counts, also inside functions or ``if TYPE_CHECKING:``. The firmware in
-``firmware/`` never imports ``bridge``.
+``zeroconf`` to ``discovery``, ``aiohttp`` to ``web`` (the web page, an adapter like
+the sides: ``core``, ``model``, ``naming`` and itself). The pure layers (``core``,
+``model``, ``naming``, the root) also import no socket, process or network-stream
+module: ``socket``, ``ssl``, ``subprocess``, ``asyncio`` streams or subprocesses (as
+modules, imported names or ``asyncio.<name>``). Every import counts, also inside functions
+or ``if TYPE_CHECKING:``. The firmware in ``firmware/`` never imports ``bridge``.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ FIRMWARE = ROOT / "firmware"
 ADAPTER_DEPS = frozenset({"core", "model", "naming"})
 ALLOWED_LAYERS: dict[str, frozenset[str]] = {
     "daemon": frozenset(
-        {"daemon", "ocf", "alljoyn", "mqtt", "discovery", "sim", "core", "model", "naming"}
+        {"daemon", "ocf", "alljoyn", "mqtt", "discovery", "sim", "web", "core", "model",
+         "naming"}
     ),
     "ocf": ADAPTER_DEPS | {"ocf"},
     "alljoyn": ADAPTER_DEPS | {"alljoyn"},
     "mqtt": ADAPTER_DEPS | {"mqtt"},
     "discovery": ADAPTER_DEPS | {"discovery"},
+    "web": ADAPTER_DEPS | {"web"},
     "sim": ADAPTER_DEPS | {"sim", "ocf", "alljoyn"},
     "core": frozenset({"core", "model", "naming"}),
     "model": frozenset({"model"}),
@@ -55,6 +58,7 @@ PROTOCOL_LIBRARIES: dict[str, frozenset[str]] = {
     "aiomqtt": frozenset({"mqtt"}),
     "paho": frozenset({"mqtt"}),
     "zeroconf": frozenset({"discovery"}),
+    "aiohttp": frozenset({"web"}),
     "OpenSSL": frozenset({"ocf"}),
     "cryptography": frozenset({"ocf"}),
 }
@@ -270,6 +274,8 @@ KNOWN = frozenset(
         ("bridge.ocf.client", False, "import paho.mqtt.client\n", "paho.mqtt.client"),
         ("bridge.daemon.cli", False, "import zeroconf\n", "zeroconf"),
         ("bridge.discovery", True, "from cbor2 import dumps\n", "cbor2"),
+        ("bridge.daemon.gateway", False, "import aiohttp\n", "aiohttp"),
+        ("bridge.web.api", False, "from bridge.mqtt import side\n", "bridge.mqtt"),
         ("bridge.utils", False, "import json\n", "not a layer"),
     ],
 )
@@ -294,6 +300,8 @@ def test_checker_reports_violation(
         ("bridge.model.loader", False, "from pathlib import Path\nfrom .types import Value\n"),
         ("bridge.naming", False, "import uuid\nimport bridge\n"),
         ("bridge.__main__", False, "from bridge.daemon.cli import main\n"),
+        ("bridge.web.server", False, "from aiohttp import web\nfrom bridge.core import x\n"),
+        ("bridge.daemon.gateway", False, "from bridge.web.server import WebServer\n"),
     ],
 )
 def test_checker_accepts_allowed_imports(module: str, is_package: bool, source: str) -> None:

@@ -386,7 +386,7 @@ def test_readable_secrets_file_is_warned_about(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("text", "key", "problem"), [
-    ('token = "x"', "token", "only username and password"),
+    ('token = "x"', "token", "only username, password, web_password_hash"),
     ("password = 5", "mqtt.password", "expected a string"),
     ("password = ", "mqtt.secrets_file", "TOML syntax error"),
 ])
@@ -426,7 +426,7 @@ def test_every_secret_like_key_is_marked_secret() -> None:
                 assert is_secret(fld), f"{section}.{fld.name} must be field(metadata=secret)"
     marked = [f"{s}.{f.name}" for s, c in SECTIONS.items() for f in dataclasses.fields(c)
               if is_secret(f)]
-    assert marked == ["mqtt.password"]
+    assert marked == ["mqtt.password", "web.password_hash"]
 
 
 def test_missing_secrets_file(tmp_path: Path) -> None:

@@ -1,0 +1,196 @@
+"""The page's JSON API: devices, the gateway's state, commands, login.
+
+Layer: ``bridge.web``. Reads come from the daemon's descriptions (:class:`GatewayFacts`);
+every change goes through :meth:`Registry.command` (source ``control``, the side of the
+gateway's own clients) with the registry's validation, so a bad value gets the same refusal
+as on OCF, AllJoyn or MQTT, in this page's form (:func:`bridge.web.facts.error_body`), and
+nothing reaches the device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from bridge import __version__
+from bridge.core.errors import BridgeError, UnknownCapability, WrongType
+from bridge.core.registry import Registry, SetProperties
+from bridge.core.thing import Side
+from bridge.web.config import WebConfig
+from bridge.web.facts import GatewayFacts, error_body, error_status
+from bridge.web.logbuffer import LEVELS, RecentLog
+from bridge.web.passwords import verify
+from bridge.web.security import COOKIE
+from bridge.web.sessions import Sessions
+
+log = logging.getLogger("ocfaj.web")
+
+#: Largest request body accepted (a command is a few hundred bytes).
+MAX_BODY = 16 * 1024
+#: Seconds a wrong password holds the login: at most one guess a second.
+LOGIN_PENALTY = 1.0
+
+
+def _failure(err: BridgeError) -> web.Response:
+    return web.json_response(error_body(err), status=error_status(err))
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise WrongType(f"request body over {MAX_BODY} bytes")
+    try:
+        body = await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise WrongType(f"the request body is not JSON: {err}") from err
+    if not isinstance(body, dict):
+        raise WrongType("expected a JSON object")
+    return body
+
+
+class Api:
+    """Route handlers; constructed by :class:`bridge.web.server.WebServer`."""
+
+    def __init__(self, config: WebConfig, registry: Registry, facts: GatewayFacts,
+                 sessions: Sessions, recent: RecentLog) -> None:
+        self.config = config
+        self.registry = registry
+        self.facts = facts
+        self.sessions = sessions
+        self.recent = recent
+        self._login_lock = asyncio.Lock()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/session", self.session),
+            web.post("/api/login", self.login),
+            web.post("/api/logout", self.logout),
+            web.get("/api/devices", self.devices),
+            web.get("/api/devices/{id}", self.device),
+            web.post("/api/devices/{id}/set", self.set_values),
+            web.post("/api/devices/{id}/refresh", self.refresh),
+            web.post("/api/devices/{id}/forget", self.forget),
+            web.get("/api/gateway", self.gateway),
+            web.post("/api/log-level", self.log_level),
+        ]
+
+    # -- session -----------------------------------------------------------------------------
+
+    async def session(self, request: web.Request) -> web.Response:
+        session = self.sessions.find(request.cookies.get(COOKIE))
+        if self.config.auth_required:
+            return web.json_response({"auth_required": True, "logged_in": session is not None,
+                                      "csrf": session.csrf if session else None})
+        return web.json_response({"auth_required": False, "logged_in": True,
+                                  "csrf": self.sessions.open_csrf})
+
+    async def login(self, request: web.Request) -> web.Response:
+        if not self.config.auth_required:
+            return web.json_response({"logged_in": True, "csrf": self.sessions.open_csrf})
+        try:
+            body = await _json_object(request)
+        except BridgeError as err:
+            return _failure(err)
+        password = body.get("password")
+        if not isinstance(password, str):
+            return web.json_response({"error": "wrong_type", "message": "password missing"},
+                                     status=400)
+        async with self._login_lock:
+            ok = await asyncio.to_thread(verify, password, self.config.password_hash)
+            if not ok:
+                log.warning("web: wrong password from %s", request.remote)
+                await asyncio.sleep(LOGIN_PENALTY)
+                return web.json_response({"error": "wrong_password",
+                                          "message": "wrong password"}, status=401)
+        token, session = self.sessions.login()
+        log.info("web: login from %s", request.remote)
+        response = web.json_response({"logged_in": True, "csrf": session.csrf})
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                            max_age=int(self.config.session_lifetime),
+                            secure=request.secure)
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        self.sessions.logout(request.cookies.get(COOKIE))
+        response = web.json_response({"logged_in": False})
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def devices(self, request: web.Request) -> web.Response:
+        return web.json_response(self.facts.describe_devices())
+
+    async def device(self, request: web.Request) -> web.Response:
+        row = self.facts.describe_device(request.match_info["id"])
+        if row is None:
+            return web.json_response({"error": "unknown_device", "message": "no such device"},
+                                     status=404)
+        return web.json_response(row)
+
+    async def gateway(self, request: web.Request) -> web.Response:
+        level = request.query.get("log_level", "info")
+        if level not in LEVELS:
+            return web.json_response({"error": "wrong_type", "message":
+                                      f"log_level: one of {', '.join(LEVELS)}"}, status=400)
+        state = self.facts.describe_gateway()
+        state["version"] = __version__
+        state["log"] = self.recent.lines(level)
+        state["log_level"] = logging.getLevelName(
+            logging.getLogger("ocfaj").getEffectiveLevel()).lower()
+        return web.json_response(state)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    async def set_values(self, request: web.Request) -> web.Response:
+        thing_id = request.match_info["id"]
+        try:
+            body = await _json_object(request)
+            capability, values = body.get("capability"), body.get("values")
+            if not isinstance(capability, str):
+                raise UnknownCapability("capability missing", thing=thing_id)
+            if not isinstance(values, dict):
+                raise WrongType("values: expected an object of property: value",
+                                thing=thing_id, capability=capability)
+            answer = await self.registry.command(thing_id, SetProperties(capability, values),
+                                                 Side.CONTROL)
+        except BridgeError as err:
+            return _failure(err)
+        log.info("web: %s.%s set to %s from %s", thing_id, capability, values, request.remote)
+        return web.json_response({"ok": True, "values": answer})
+
+    async def refresh(self, request: web.Request) -> web.Response:
+        thing_id = request.match_info["id"]
+        row = self.facts.describe_device(thing_id)
+        if row is None:
+            return web.json_response({"error": "unknown_device", "message": "no such device"},
+                                     status=404)
+        try:
+            for capability in row["capabilities"]:
+                await self.registry.refresh(thing_id, capability)
+        except BridgeError as err:
+            return _failure(err)
+        return web.json_response({"ok": True})
+
+    async def forget(self, request: web.Request) -> web.Response:
+        try:
+            self.facts.forget(request.match_info["id"])
+        except BridgeError as err:
+            return _failure(err)
+        return web.json_response({"ok": True})
+
+    async def log_level(self, request: web.Request) -> web.Response:
+        try:
+            body = await _json_object(request)
+        except BridgeError as err:
+            return _failure(err)
+        level = body.get("level")
+        if level not in LEVELS:
+            return web.json_response({"error": "wrong_type", "message":
+                                      f"level: one of {', '.join(LEVELS)}"}, status=400)
+        self.facts.set_log_level(str(level))
+        log.warning("web: log level set to %s from %s", level, request.remote)
+        return web.json_response({"ok": True, "level": level})

@@ -1,0 +1,74 @@
+"""The ``[web]`` section: whether the gateway serves its web page, where, and who may use it.
+
+Layer: ``bridge.web`` (pure dataclass: no aiohttp import, so loading the configuration costs
+nothing when the page is off). Its ``problems()`` refuses a page bound off loopback without a
+password, so ``ocfaj check-config`` and ``ocfaj run`` both stop before anything starts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from bridge.web.passwords import hash_problem
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind_problem(value: str) -> str | None:
+    if value == "localhost":
+        return None
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "expected an IP address (127.0.0.1, ::1, 0.0.0.0, ::) or localhost"
+    return None
+
+
+def _hash_check(value: str) -> str | None:
+    return hash_problem(value) if value else None
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The web page (needs the extra ``web``): every device, live, and control of it."""
+
+    enabled: bool = False
+    """Serve the web page. Off by default on ``ocfaj run``; ``ocfaj demo`` turns it on and
+    prints its address."""
+
+    bind: str = field(default="127.0.0.1", metadata={"check": _bind_problem})
+    """Address the page listens on. The default, loopback, is reachable only from this
+    machine. Any other address (``0.0.0.0`` for every interface) needs ``password_hash``: the
+    gateway refuses to start without it."""
+
+    port: int = field(default=8080, metadata={"ge": 0, "le": 65535})
+    """TCP port of the page; 0 picks a free one (the log says which)."""
+
+    password_hash: str = field(default="", repr=False,
+                               metadata={"secret": True, "check": _hash_check})
+    """Hash of the page's password, made by ``ocfaj web-password``: only from the secrets
+    file (key ``web_password_hash``) or ``OCFAJ_WEB_PASSWORD_HASH``. The password itself is
+    never stored. When set, the page asks for the password even on loopback."""
+
+    session_lifetime: float = field(default=43200.0, metadata={"gt": 0})
+    """Seconds a login stays valid (default 12 hours); the page asks again after that."""
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.enabled and not is_loopback(self.bind) and not self.password_hash:
+            return [("bind", f"the web page on {self.bind} would be reachable from the "
+                     "network without a password: set web_password_hash in the secrets file "
+                     "(ocfaj web-password makes it) or bind to 127.0.0.1")]
+        return []
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.password_hash)
