@@ -106,6 +106,12 @@ class CoapsRemote(interfaces.EndpointAddress):  # type: ignore[misc]
         return self.address
 
     @property
+    def sockaddr(self) -> Address:
+        """The peer's socket address, under the name aiocoap's UDP remotes give it (the caps
+        per client address and the ``eps`` of answers read it)."""
+        return self.address
+
+    @property
     def identity(self) -> bytes:
         """The peer's PSK identity (as a server sees it) or hint (as a client sees it)."""
         return self._interface.identity_of(self.address)
