@@ -1,7 +1,8 @@
 """The MQTT side facade: the one object the daemon constructs for the broker uplink.
 
 Layer: ``bridge.mqtt``. It wires the parts together and owns their lifecycle: the outbox
-(SQLite file in the state directory), the broker link (the only user of the MQTT client), the
+(SQLite file in the state directory), the record of retained topics per device (JSON file
+beside it, written at the end of each event-loop turn that changed it), the broker link (the only user of the MQTT client), the
 mirror (registry events -> retained documents) and the incoming-message handler. It subscribes to
 the event bus; it never calls another side.
 
@@ -34,6 +35,8 @@ from bridge.mqtt.limits import MessageLimits
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.names import FriendlyNames
 from bridge.mqtt.outbox import FILE_NAME, Message, Outbox
+from bridge.mqtt.published import FILE_NAME as PUBLISHED_FILE_NAME
+from bridge.mqtt.published import PublishedTopics
 from bridge.mqtt.tls import tls_context
 from bridge.mqtt.topics import Topics
 from bridge.mqtt.writer import OutboxWriter
@@ -63,6 +66,9 @@ class MqttSide:
         self.outbox = Outbox(state_dir / FILE_NAME, max_messages=config.outbox_max_messages,
                              max_bytes=config.outbox_max_bytes)
         self.writer = OutboxWriter(self.outbox, self._committed)
+        self.published = PublishedTopics(state_dir / PUBLISHED_FILE_NAME,
+                                         on_change=self._record_changed)
+        self._record_save: asyncio.Handle | None = None
         self.limits = MessageLimits(config.max_message_bytes)
         self._finder = broker_finder
         self._health_interval = health_interval
@@ -82,6 +88,9 @@ class MqttSide:
             return
         tls = tls_context(self.config)
         self.outbox.open()
+        # Where the outbox cannot persist, neither can the record: both live in memory.
+        self.published.persistent = self.outbox.persistent
+        self.published.load()
         self._stopped = False
         info = {"version": __version__, "gateway": self.gateway_name,
                 "base_topic": self.config.base_topic, "protocol": self.config.protocol,
@@ -90,7 +99,7 @@ class MqttSide:
                 if self.config.ha_discovery else None)
         self._mirror = Mirror(self.registry, self.topics,
                               FriendlyNames(self.book, self.config.names), hass, self.emit,
-                              qos=self.config.qos, info=info)
+                              qos=self.config.qos, info=info, published=self.published)
         self._incoming = Incoming(self.registry, self.topics, self._mirror, self.emit,
                                   self._health)
         self._link = BrokerLink(self._settings(tls), self.outbox,
@@ -99,6 +108,7 @@ class MqttSide:
         self._unsubscribe = self.registry.bus.subscribe("mqtt", self._on_event)
         for thing in self.registry:
             self._mirror.consider(thing)
+        self._save_record()
         self.writer.flush()
         self._run = asyncio.create_task(self._link.run(), name="mqtt-link")
 
@@ -143,6 +153,7 @@ class MqttSide:
                 await task
         self._handlers.clear()
         self._run = None
+        self._save_record()
         self.writer.flush()
         self.outbox.close()
 
@@ -180,7 +191,19 @@ class MqttSide:
         self._mirror.snapshot()
         # Now, not after the interval: the snapshot replaces the same documents queued before
         # the connect, which the link is about to send.
+        self._save_record()
         self.writer.flush()
+
+    def _record_changed(self) -> None:
+        # At the end of this loop turn: before the writer commits the turn's messages.
+        if self._record_save is None:
+            self._record_save = asyncio.get_running_loop().call_soon(self._save_record)
+
+    def _save_record(self) -> None:
+        if self._record_save is not None:
+            self._record_save.cancel()
+            self._record_save = None
+        self.published.save()
 
     def _committed(self) -> None:
         if self._link is not None:
