@@ -7,10 +7,10 @@ Assistant discovery) and drops it when it clears the topic. The record outlives 
 which this run never published, still gets its topics cleared: the broker would otherwise keep
 them, and Home Assistant would show the dead device, forever.
 
-Writes: the whole document to a temporary file, fsynced, renamed over the old one, at the end
-of the event-loop turn that changed the record (the side calls :meth:`save`), which comes
-before the outbox commits that turn's messages: after a crash the record may name a topic the
-broker never got (clearing it again costs nothing), not the other way round. When the state
+Writes: the whole document to a temporary file, fsynced, renamed over the old one, just before
+the outbox commits messages after the record changed (:mod:`bridge.mqtt.writer` calls
+:meth:`PublishedTopics.save`): after a crash the record may name a topic the broker never got
+(clearing it again costs nothing), never miss one it holds. When the state
 directory is read-only (the outbox then runs in memory too) the record lives in memory:
 clearing works within this run. A write that fails (a full disk) is logged once and tried
 again at the next change. An
@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("ocfaj.mqtt")
@@ -31,17 +30,12 @@ FILE_NAME = "mqtt-retained.json"
 
 
 class PublishedTopics:
-    """Thing id -> the retained topics published for it; see the module docstring.
+    """Thing id -> the retained topics published for it; see the module docstring."""
 
-    ``on_change`` is called after each change (the side schedules :meth:`save` with it).
-    """
-
-    def __init__(self, path: Path, *, persistent: bool = True,
-                 on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, path: Path, *, persistent: bool = True) -> None:
         self.path = path
         #: False: never written (the state directory is read-only).
         self.persistent = persistent
-        self.on_change = on_change
         self.dirty = False
         self._failing = False
         self._topics: dict[str, set[str]] = {}
@@ -97,8 +91,6 @@ class PublishedTopics:
 
     def _changed(self) -> None:
         self.dirty = True
-        if self.on_change is not None:
-            self.on_change()
 
     def save(self) -> None:
         """Write the record if it changed (and may be written); never raises."""

@@ -2,9 +2,9 @@
 
 Layer: ``bridge.mqtt``. It wires the parts together and owns their lifecycle: the outbox
 (SQLite file in the state directory), the record of retained topics per device (JSON file
-beside it, written at the end of each event-loop turn that changed it), the broker link (the only user of the MQTT client), the
-mirror (registry events -> retained documents) and the incoming-message handler. It subscribes to
-the event bus; it never calls another side.
+beside it, written before each outbox commit that follows a change of it), the broker link
+(the only user of the MQTT client), the mirror (registry events -> retained documents) and the
+incoming-message handler. It subscribes to the event bus; it never calls another side.
 
 Every message goes through the outbox, connected or not (when it is written and committed is
 :mod:`bridge.mqtt.writer`'s); the link drains it in order. After
@@ -65,10 +65,9 @@ class MqttSide:
         self.topics = Topics(config.base_topic, config.ha_prefix)
         self.outbox = Outbox(state_dir / FILE_NAME, max_messages=config.outbox_max_messages,
                              max_bytes=config.outbox_max_bytes)
-        self.writer = OutboxWriter(self.outbox, self._committed)
-        self.published = PublishedTopics(state_dir / PUBLISHED_FILE_NAME,
-                                         on_change=self._record_changed)
-        self._record_save: asyncio.Handle | None = None
+        self.published = PublishedTopics(state_dir / PUBLISHED_FILE_NAME)
+        self.writer = OutboxWriter(self.outbox, self._committed,
+                                   before_commit=self.published.save)
         self.limits = MessageLimits(config.max_message_bytes)
         self._finder = broker_finder
         self._health_interval = health_interval
@@ -108,7 +107,6 @@ class MqttSide:
         self._unsubscribe = self.registry.bus.subscribe("mqtt", self._on_event)
         for thing in self.registry:
             self._mirror.consider(thing)
-        self._save_record()
         self.writer.flush()
         self._run = asyncio.create_task(self._link.run(), name="mqtt-link")
 
@@ -153,8 +151,8 @@ class MqttSide:
                 await task
         self._handlers.clear()
         self._run = None
-        self._save_record()
         self.writer.flush()
+        self.published.save()
         self.outbox.close()
 
     def status(self) -> dict[str, Any]:
@@ -191,19 +189,7 @@ class MqttSide:
         self._mirror.snapshot()
         # Now, not after the interval: the snapshot replaces the same documents queued before
         # the connect, which the link is about to send.
-        self._save_record()
         self.writer.flush()
-
-    def _record_changed(self) -> None:
-        # At the end of this loop turn: before the writer commits the turn's messages.
-        if self._record_save is None:
-            self._record_save = asyncio.get_running_loop().call_soon(self._save_record)
-
-    def _save_record(self) -> None:
-        if self._record_save is not None:
-            self._record_save.cancel()
-            self._record_save = None
-        self.published.save()
 
     def _committed(self) -> None:
         if self._link is not None:
