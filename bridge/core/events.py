@@ -35,6 +35,15 @@ class ThingRemoved:
 
 
 @dataclass(frozen=True)
+class ThingForgotten:
+    """The gateway forgot a device gone longer than ``bridge.forget_after``: after the
+    Thing's ``ThingRemoved``, or alone for a device known only from the identity book of an
+    earlier run (a side clears what it still holds of it from that run, e.g. MQTT topics)."""
+
+    thing_id: str
+
+
+@dataclass(frozen=True)
 class AvailabilityChanged:
     thing: Thing
     available: bool
@@ -70,8 +79,8 @@ class CommandRejected:
     message: str
 
 
-Event = (ThingAdded | ThingUpdated | ThingRemoved | AvailabilityChanged | StateChanged
-         | SignalEmitted | CommandRejected)
+Event = (ThingAdded | ThingUpdated | ThingRemoved | ThingForgotten | AvailabilityChanged
+         | StateChanged | SignalEmitted | CommandRejected)
 Handler = Callable[[Event], None]
 
 

@@ -12,6 +12,10 @@ Rules (docs/protocol-notes.md, "Identity"):
   identity and consumers see no duplicate.
 - AllJoyn -> OCF: ``piid`` = About ``org.openconnectivity.piid`` when it is a UUID, else
   UUIDv5(DeviceId bytes + AppId); ``pi`` from DeviceId; ``di`` = the AppId bytes as a UUID.
+
+An entry also remembers since when its device is gone (``gone_since``, wall-clock time in ISO
+8601 UTC, and the device's ``name`` then), so that :mod:`bridge.core.forgetting` can forget a
+device that is still gone after a restart of the gateway.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import bridge.naming as naming
@@ -33,6 +38,9 @@ _APP_ID = re.compile(r"[0-9a-f]{32}")
 #: the fields each kind of entry needs; an entry that lost one gets it derived again.
 _OCF_FIELDS = ("app_id", "device_id")
 _ALLJOYN_FIELDS = ("di", "piid", "pi")
+#: when the device went gone (wall clock, ISO 8601 UTC) and what it was called then.
+_GONE_SINCE = "gone_since"
+_GONE_NAME = "name"
 
 
 def ocf_thing_id(di: str, piid: str) -> str:
@@ -118,6 +126,36 @@ class IdentityBook:
         if self._entries.pop(thing_id, None) is not None:
             self.dirty = True
 
+    def thing_ids(self) -> list[str]:
+        """Every Thing id with an entry."""
+        return list(self._entries)
+
+    def mark_gone(self, thing_id: str, since: float, name: str) -> None:
+        """Remember that the device went gone at ``since`` (seconds since the epoch), called
+        ``name``; kept until :meth:`mark_present`, across restarts of the gateway."""
+        entry = self._entries.get(thing_id, {})
+        stamp = datetime.fromtimestamp(since, UTC).isoformat(timespec="milliseconds")
+        wanted = {**entry, _GONE_SINCE: stamp, **({_GONE_NAME: name} if name else {})}
+        if wanted != entry:
+            self._store(thing_id, wanted)
+
+    def mark_present(self, thing_id: str) -> None:
+        """The device answers: it is not gone (any more)."""
+        entry = self._entries.get(thing_id)
+        if entry is not None and (_GONE_SINCE in entry or _GONE_NAME in entry):
+            self._store(thing_id, {k: v for k, v in entry.items()
+                                   if k not in (_GONE_SINCE, _GONE_NAME)})
+
+    def gone_since(self, thing_id: str) -> float | None:
+        """When the device went gone (seconds since the epoch), None if it is not marked."""
+        stamp = self._entries.get(thing_id, {}).get(_GONE_SINCE)
+        return None if stamp is None else _parse_time(stamp)
+
+    def gone_name(self, thing_id: str) -> str:
+        """The device's name when it went gone, else its friendly name, else ``""``."""
+        entry = self._entries.get(thing_id, {})
+        return entry.get(_GONE_NAME) or entry.get("friendly_name", "")
+
     def forget_friendly_name(self, thing_id: str) -> None:
         """Drop the stored name, so that :meth:`friendly_name` assigns a new one."""
         entry = self._entries.get(thing_id)
@@ -173,9 +211,19 @@ def _usable(thing_id: str, entry: Mapping[str, str]) -> dict[str, str]:
         if problem is None and key == "friendly_name" and not (
                 value.strip() and len(value) <= MAX_NAME_LENGTH):
             problem = f"is empty or longer than {MAX_NAME_LENGTH} characters"
+        if problem is None and key == _GONE_SINCE and _parse_time(value) is None:
+            problem = "is not an ISO 8601 time with a time zone"
         if problem is not None:
             log.warning("identity book: dropped %r of %r: the value %s; it is assigned again",
                         key, thing_id, problem)
             continue
         kept[key] = value
     return kept
+
+
+def _parse_time(stamp: str) -> float | None:
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return None if when.tzinfo is None else when.timestamp()

@@ -106,7 +106,12 @@ class BridgeConfig:
     copies on every side are removed, its retained MQTT topics and Home Assistant discovery
     are cleared, its identity entry is dropped, and the log says so. A device that returns
     within this time keeps its identity; one that answers after being forgotten is a new
-    device. The default is one day; 0 keeps gone devices forever."""
+    device. The time counts across restarts of the gateway: a device gone when the gateway
+    stopped, or one that does not answer after a start, is forgotten when its time is up,
+    counted from when it left (stored with its identity; from the start if it was there
+    when the gateway stopped), but never sooner than the origin sides need to find it after
+    the start (OCF: ``missed_rounds`` + 1 discovery intervals). The default is one day; 0
+    keeps gone devices forever."""
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,8 @@ class Gateway:
         log.info("model catalogue: %d capabilities, %d device types",
                  len(self.catalogue.capabilities), len(self.catalogue.device_types))
         self.bus.subscribe("gateway", self._on_event)
-        self.gone = GoneDevices(self.registry, self.book, self.config.bridge.forget_after)
+        self.gone = GoneDevices(self.registry, self.book, self.config.bridge.forget_after,
+                                settle=self.settle_time())
         self.gone.start()
         self.parts = self._build_parts(self.catalogue)
         self.supervisor = Supervisor(self.parts)
@@ -118,6 +119,19 @@ class Gateway:
         self.systemd.ready(self.status_line())
         log.info("gateway %s ready in %.2f s", self.config.gateway.name,
                  time.monotonic() - self.started_at)
+
+    def settle_time(self) -> float:
+        """Seconds after the start before a device known only from the identity book may be
+        forgotten: as long as the origin sides take to find a device that is there (OCF: as
+        many discovery rounds as declare a device gone, and one more; AllJoyn: the start-up
+        scan of one bus name and one call)."""
+        cfg = self.config
+        times = [0.0]
+        if cfg.ocf.enabled:
+            times.append(cfg.ocf.discovery_interval * (cfg.ocf.missed_rounds + 1))
+        if cfg.alljoyn.enabled:
+            times.append(cfg.alljoyn.scan_timeout + cfg.alljoyn.call_timeout)
+        return max(times)
 
     def _build_parts(self, catalogue: Catalogue) -> list[Part]:
         cfg = self.config

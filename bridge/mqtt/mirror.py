@@ -7,6 +7,11 @@ to the broker itself and never blocks.
 
 Which Things: those ``registry.exposable(thing, Side.MQTT)`` accepts, i.e. OCF and AllJoyn
 devices the policy lets through; capabilities the policy hides on MQTT are left out everywhere.
+
+Every retained topic of a device it publishes or clears is noted in the record of retained
+topics (:mod:`bridge.mqtt.published`), which outlives the process: a device forgotten
+(``ThingForgotten``) that this run never published has its topics of an earlier run cleared
+from the record, and a device published again has the topics it no longer uses cleared.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bridge.core.events import (
     SignalEmitted,
     StateChanged,
     ThingAdded,
+    ThingForgotten,
     ThingRemoved,
     ThingUpdated,
 )
@@ -37,6 +43,7 @@ from bridge.mqtt.light import (
 )
 from bridge.mqtt.names import FriendlyNames
 from bridge.mqtt.outbox import Message
+from bridge.mqtt.published import PublishedTopics
 from bridge.mqtt.topics import Topics
 
 log = logging.getLogger("ocfaj.mqtt")
@@ -49,7 +56,7 @@ class Mirror:
 
     def __init__(self, registry: Registry, topics: Topics, names: FriendlyNames,
                  hass: HomeAssistant | None, emit: Emit, *, qos: int,
-                 info: dict[str, Any]) -> None:
+                 info: dict[str, Any], published: PublishedTopics) -> None:
         self.registry = registry
         self.topics = topics
         self.names = names
@@ -62,13 +69,22 @@ class Mirror:
         self._lights: dict[str, LightParts] = {}
         self._modes: dict[str, ColourMode] = {}
         self._discovery: dict[str, set[str]] = {}
+        self.published = published
 
     # -- helpers -------------------------------------------------------------------------------
 
     def visible(self, thing: Thing, cap: Capability) -> bool:
         return self.registry.policy.allows_capability(thing, cap, Side.MQTT)
 
-    def _retain(self, topic: str, document: Any, qos: int | None = None) -> None:
+    def _retain(self, topic: str, document: Any, qos: int | None = None,
+                thing_id: str = "") -> None:
+        """Publish ``document`` retained on ``topic`` (None: clear it), noted in the record
+        under ``thing_id`` when it is a device's topic (before the message is queued)."""
+        if thing_id:
+            if document is None:
+                self.published.drop(thing_id, topic)
+            else:
+                self.published.add(thing_id, topic)
         payload = b"" if document is None else payloads.encode(document)
         self._emit(Message(topic, payload, self._qos if qos is None else qos, retain=True,
                            coalesce=True))
@@ -97,6 +113,8 @@ class Mirror:
         elif isinstance(event, ThingRemoved):
             if event.thing.id in self.exposed:
                 self.withdraw(event.thing)
+        elif isinstance(event, ThingForgotten):
+            self._clear_recorded(event.thing_id)
         elif isinstance(event, SignalEmitted):
             self._signal(event)
         elif isinstance(event, CommandRejected) and event.source != Side.MQTT:
@@ -126,38 +144,69 @@ class Mirror:
 
     def expose(self, thing: Thing) -> None:
         """Publish everything about ``thing`` (new, or its capabilities changed)."""
+        earlier: frozenset[str] = frozenset()
         if thing.id not in self.exposed:
             self.exposed[thing.id] = self.names.assign(thing)
             log.info("%s (%s) is on MQTT as %s", thing.info.name, thing.id,
                      self.topics.state(self.exposed[thing.id]))
+            earlier = self.published.topics(thing.id)
         parts = light_parts(thing, self.visible)
         if parts is None:
             if self._lights.pop(thing.id, None) is not None:
                 # No longer a light: its light document must not outlive it on the broker.
-                self._retain(self.topics.light_state(self.exposed[thing.id]), None)
+                self._retain(self.topics.light_state(self.exposed[thing.id]), None,
+                             thing_id=thing.id)
         else:
             self._lights[thing.id] = parts
         self.publish_state(thing)
         self.publish_availability(thing)
         self.publish_discovery(thing)
         self.publish_devices()
+        # Published by an earlier run and not now (another name, an entity it lost since).
+        for topic in sorted(earlier - self._topics_of(thing.id)):
+            if self.published.held_elsewhere(thing.id, topic):
+                self.published.drop(thing.id, topic)
+            else:
+                self._retain(topic, None, qos=1, thing_id=thing.id)
+
+    def _topics_of(self, thing_id: str) -> set[str]:
+        """The retained topics this run publishes for an exposed Thing."""
+        name = self.exposed[thing_id]
+        held = {self.topics.state(name), self.topics.availability(name),
+                *self._discovery.get(thing_id, set())}
+        if thing_id in self._lights:
+            held.add(self.topics.light_state(name))
+        return held
+
+    def _clear_recorded(self, thing_id: str) -> None:
+        """Clear the recorded topics of a forgotten Thing this run did not publish."""
+        if thing_id in self.exposed:
+            return
+        cleared = sorted(self.published.forget(thing_id))
+        for topic in cleared:
+            self._retain(topic, None, qos=1)
+        if cleared:
+            log.info("cleared the %d retained MQTT topics of the forgotten device %s, "
+                     "published before the gateway restarted: %s", len(cleared), thing_id,
+                     ", ".join(cleared))
 
     def withdraw(self, thing: Thing) -> None:
         """Remove ``thing``'s retained documents and discovery from the broker."""
         name = self.exposed.pop(thing.id)
         for topic in (self.topics.state(name), self.topics.availability(name)):
-            self._retain(topic, None)
+            self._retain(topic, None, thing_id=thing.id)
         if self._lights.pop(thing.id, None) is not None:
-            self._retain(self.topics.light_state(name), None)
+            self._retain(self.topics.light_state(name), None, thing_id=thing.id)
         for topic in sorted(self._discovery.pop(thing.id, set())):
-            self._retain(topic, None, qos=1)
+            self._retain(topic, None, qos=1, thing_id=thing.id)
         self._modes.pop(thing.id, None)
         self.names.forget(thing.id)
         self.publish_devices()
 
     def publish_state(self, thing: Thing, changed: str | None = None) -> None:
         name = self.exposed[thing.id]
-        self._retain(self.topics.state(name), payloads.state(thing, self.visible))
+        self._retain(self.topics.state(name), payloads.state(thing, self.visible),
+                     thing_id=thing.id)
         parts = self._lights.get(thing.id)
         if parts is None or (changed is not None and changed not in parts.keys):
             return
@@ -166,11 +215,11 @@ class Mirror:
         elif changed == parts.colour_temperature and parts.colour_temperature is not None:
             self._modes[thing.id] = "color_temp"
         self._retain(self.topics.light_state(name),
-                     light_state(thing, parts, self._modes.get(thing.id)))
+                     light_state(thing, parts, self._modes.get(thing.id)), thing_id=thing.id)
 
     def publish_availability(self, thing: Thing) -> None:
         self._retain(self.topics.availability(self.exposed[thing.id]),
-                     payloads.availability(thing.available))
+                     payloads.availability(thing.available), thing_id=thing.id)
 
     def devices(self) -> list[dict[str, Any]]:
         found = []
@@ -191,8 +240,9 @@ class Mirror:
                                 self._lights.get(thing.id))
         topics = {doc.topic for doc in docs}
         for gone in sorted(self._discovery.get(thing.id, set()) - topics):
-            self._retain(gone, None, qos=1)
+            self._retain(gone, None, qos=1, thing_id=thing.id)
         for doc in docs:
+            self.published.add(thing.id, doc.topic)
             self._emit(Message(doc.topic, doc.payload, 1, retain=True, coalesce=True))
         self._discovery[thing.id] = topics
 
@@ -225,9 +275,9 @@ class Mirror:
         if old == new:
             return old
         for topic in (self.topics.state(old), self.topics.availability(old)):
-            self._retain(topic, None)
+            self._retain(topic, None, thing_id=thing.id)
         if thing.id in self._lights:
-            self._retain(self.topics.light_state(old), None)
+            self._retain(self.topics.light_state(old), None, thing_id=thing.id)
         self.exposed[thing.id] = new
         log.info("%s (%s) renamed from %s to %s", thing.info.name, thing.id, old, new)
         self.expose(thing)

@@ -1,9 +1,10 @@
 """The MQTT side facade: the one object the daemon constructs for the broker uplink.
 
 Layer: ``bridge.mqtt``. It wires the parts together and owns their lifecycle: the outbox
-(SQLite file in the state directory), the broker link (the only user of the MQTT client), the
-mirror (registry events -> retained documents) and the incoming-message handler. It subscribes to
-the event bus; it never calls another side.
+(SQLite file in the state directory), the record of retained topics per device (JSON file
+beside it, written before each outbox commit that follows a change of it), the broker link
+(the only user of the MQTT client), the mirror (registry events -> retained documents) and the
+incoming-message handler. It subscribes to the event bus; it never calls another side.
 
 Every message goes through the outbox, connected or not (when it is written and committed is
 :mod:`bridge.mqtt.writer`'s); the link drains it in order. After
@@ -34,6 +35,8 @@ from bridge.mqtt.limits import MessageLimits
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.names import FriendlyNames
 from bridge.mqtt.outbox import FILE_NAME, Message, Outbox
+from bridge.mqtt.published import FILE_NAME as PUBLISHED_FILE_NAME
+from bridge.mqtt.published import PublishedTopics
 from bridge.mqtt.tls import tls_context
 from bridge.mqtt.topics import Topics
 from bridge.mqtt.writer import OutboxWriter
@@ -62,7 +65,9 @@ class MqttSide:
         self.topics = Topics(config.base_topic, config.ha_prefix)
         self.outbox = Outbox(state_dir / FILE_NAME, max_messages=config.outbox_max_messages,
                              max_bytes=config.outbox_max_bytes)
-        self.writer = OutboxWriter(self.outbox, self._committed)
+        self.published = PublishedTopics(state_dir / PUBLISHED_FILE_NAME)
+        self.writer = OutboxWriter(self.outbox, self._committed,
+                                   before_commit=self.published.save)
         self.limits = MessageLimits(config.max_message_bytes)
         self._finder = broker_finder
         self._health_interval = health_interval
@@ -82,6 +87,9 @@ class MqttSide:
             return
         tls = tls_context(self.config)
         self.outbox.open()
+        # Where the outbox cannot persist, neither can the record: both live in memory.
+        self.published.persistent = self.outbox.persistent
+        self.published.load()
         self._stopped = False
         info = {"version": __version__, "gateway": self.gateway_name,
                 "base_topic": self.config.base_topic, "protocol": self.config.protocol,
@@ -90,7 +98,7 @@ class MqttSide:
                 if self.config.ha_discovery else None)
         self._mirror = Mirror(self.registry, self.topics,
                               FriendlyNames(self.book, self.config.names), hass, self.emit,
-                              qos=self.config.qos, info=info)
+                              qos=self.config.qos, info=info, published=self.published)
         self._incoming = Incoming(self.registry, self.topics, self._mirror, self.emit,
                                   self._health)
         self._link = BrokerLink(self._settings(tls), self.outbox,
@@ -144,6 +152,7 @@ class MqttSide:
         self._handlers.clear()
         self._run = None
         self.writer.flush()
+        self.published.save()
         self.outbox.close()
 
     def status(self) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The outbox writer: when accepted messages are written to the outbox and committed.
 
 Layer: ``bridge.mqtt`` (asyncio timers and the outbox; no MQTT client, no payloads). It never
-blocks and never talks to the broker; after each commit it calls ``on_commit`` (the side wakes
-the broker link with it).
+blocks and never talks to the broker; before each commit it calls ``before_commit`` (the side
+saves the record of retained topics with it, so the record never lags behind the outbox) and
+after each commit ``on_commit`` (the side wakes the broker link with it).
 
 A message that is not ``coalesce`` (an event, a command response) is appended at once and
 committed at the end of the event-loop turn that accepted it, as before: accepted means durable
@@ -32,10 +33,12 @@ class OutboxWriter:
     """Appends accepted messages to ``outbox`` and commits them; see the module docstring."""
 
     def __init__(self, outbox: Outbox, on_commit: Callable[[], None],
-                 interval: float = DEFAULT_INTERVAL) -> None:
+                 interval: float = DEFAULT_INTERVAL,
+                 before_commit: Callable[[], None] | None = None) -> None:
         self.outbox = outbox
         self.interval = interval
         self._on_commit = on_commit
+        self._before_commit = before_commit
         #: coalescable snapshots not yet in the outbox, by topic, oldest acceptance first.
         self._waiting: dict[str, Message] = {}
         self._dirty = False
@@ -71,6 +74,8 @@ class OutboxWriter:
         self._write_waiting()
         if self._dirty:
             self._dirty = False
+            if self._before_commit is not None:
+                self._before_commit()
             self.outbox.commit()
             self._last_commit = asyncio.get_running_loop().time()
             self._on_commit()

@@ -1,11 +1,13 @@
 """Issue 13 point 6: gone devices do not pile up. A device gone for ``bridge.forget_after``
 seconds is forgotten everywhere: ``ocfaj devices`` no longer lists it, its virtual copies
 leave AllJoyn and OCF, and the broker keeps no retained topic of it (state, availability,
-light, Home Assistant discovery). 0 keeps gone devices."""
+light, Home Assistant discovery), also when the gateway restarted while it was gone. 0 keeps
+gone devices."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from aiocoap import Context
@@ -46,6 +48,18 @@ async def wait_rows(gateway: TestGateway, predicate: Any, what: str, gateways: H
                                  f"{[(r['name'], r['available']) for r in rows]}\n"
                                  f"{gateways.logs()}")
         await asyncio.sleep(0.2)
+
+
+async def wait_retained(mosquitto: Mosquitto, predicate: Any, what: str,
+                        within: float = 20.0) -> dict[str, bytes]:
+    """What the broker holds, once ``predicate`` accepts it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate(held := await retained_now(mosquitto.host, mosquitto.port)):
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}: {sorted(held)}")
+        await asyncio.sleep(0.2)
+    return held
 
 
 def named(rows: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
@@ -122,3 +136,62 @@ async def test_zero_keeps_gone_devices(ocf_device: DeviceFactory,
         assert row is not None and not row["available"], gateway_factory.logs()
         await asyncio.sleep(0.2)
     assert "forgetting" not in gateway.log()
+
+
+async def test_gone_before_a_restart_is_forgotten_after_it(
+        ocf_device: DeviceFactory, gateway_factory: TestGateways, mosquitto: Mosquitto) -> None:
+    """The lamp leaves, the gateway stops before forgetting it, and the lamp never answers
+    again: the restarted gateway, which never bridged it, still forgets it when its time is up
+    (counted from when it left, stored in the identity book), clears its retained topics on
+    the broker (known from the record in the state directory) and drops its identity entry."""
+    lamp = ocf_device("light", "Lamp")
+    gateway = await asyncio.to_thread(
+        gateway_factory, "gw", bridge={"forget_after": 3600.0},
+        mqtt={"enabled": True, "host": mosquitto.host, "port": mosquitto.port})
+    rows = await wait_rows(gateway, lambda r: named(r, "Lamp"), "the lamp", gateway_factory,
+                           20.0)
+    row = named(rows, "Lamp")
+    assert row is not None
+
+    def held_of_lamp(topics: dict[str, bytes]) -> list[str]:
+        return topics_of(topics, row, "lamp")
+
+    loop = asyncio.get_running_loop()
+    before = await wait_retained(mosquitto, lambda held: any(
+        t.startswith("homeassistant/") for t in held_of_lamp(held)), "the lamp's discovery")
+    assert {"ocfaj/lamp", "ocfaj/lamp/availability"} <= set(held_of_lamp(before))
+
+    await asyncio.to_thread(lamp.leave)
+    await wait_rows(gateway, lambda r: (found := named(r, "Lamp")) and not found["available"],
+                    "the lamp gone", gateway_factory, DETECTION_TIME + MARGIN)
+    identities = gateway.state_dir / "identities.json"
+    # Saved within half a second of the departure, with the time it left.
+    deadline = loop.time() + 10.0
+    while "gone_since" not in json.loads(identities.read_text())["identities"][row["id"]]:
+        assert loop.time() < deadline, identities.read_text()
+        await asyncio.sleep(0.2)
+    assert await asyncio.to_thread(gateway.stop) == 0
+    # Still on the broker, marked offline: a stopped gateway forgets nothing.
+    kept = await retained_now(mosquitto.host, mosquitto.port)
+    assert set(held_of_lamp(kept)) == set(held_of_lamp(before)), sorted(kept)
+
+    config = gateway.config_path.read_text()
+    assert '"forget_after" = 3600.0' in config
+    gateway.config_path.write_text(config.replace('"forget_after" = 3600.0',
+                                                  f'"forget_after" = {FORGET_AFTER}'))
+    await asyncio.to_thread(gateway.start)
+    line = f"forgetting ocf device Lamp ({row['id']}): gone for "
+    deadline = loop.time() + DETECTION_TIME + FORGET_AFTER + 4 * MARGIN
+    while line not in gateway.log():
+        assert loop.time() < deadline, gateway_factory.logs()
+        await asyncio.sleep(0.2)
+
+    after = await wait_retained(mosquitto, lambda held: not held_of_lamp(held),
+                                "the lamp's topics cleared")
+    assert after.get("ocfaj/bridge/devices") == b"[]"
+    deadline = loop.time() + 10.0
+    while row["id"] in json.loads(identities.read_text())["identities"]:
+        assert loop.time() < deadline, identities.read_text()
+        await asyncio.sleep(0.2)
+    assert f"retained MQTT topics of the forgotten device {row['id']}" in gateway.log()
+    assert await asyncio.to_thread(gateway.devices) == []

@@ -24,12 +24,12 @@ SHORT = 0.2
 class World:
     """A registry with its bus, an identity book and every event published."""
 
-    def __init__(self) -> None:
+    def __init__(self, book: IdentityBook | None = None) -> None:
         self.bus = EventBus()
         self.events: list[Event] = []
         self.bus.subscribe("recorder", self.events.append)
         self.registry = Registry(self.bus)
-        self.book = IdentityBook()
+        self.book = IdentityBook() if book is None else book
 
     def add(self, name: str, di: str, origin: Side = Side.OCF) -> Thing:
         if origin == Side.OCF:
