@@ -3,14 +3,17 @@
 #
 # Installs missing Debian packages (only when a command they provide is missing), creates or
 # reuses .venv with the project installed in editable mode (with its dev extras for the tests,
-# without them for the demo), and installs the firmware tests' npm packages. Every failure stops the calling script with a message
-# saying what could not be installed; nothing is skipped.
+# without them for the demo), creates .venv-lowest with the lowest versions pyproject.toml
+# allows (scripts/test-lowest), and installs the firmware tests' npm packages. Every failure
+# stops the calling script with a message saying what could not be installed; nothing is
+# skipped.
 
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 VENV="$REPO_ROOT/.venv"
+LOWEST_VENV="$REPO_ROOT/.venv-lowest"
 export DEBIAN_FRONTEND=noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -159,6 +162,30 @@ bootstrap_venv() {
     "$VENV/bin/python" -m pip install -q -e "$target" \
         || die "pip install -e '$target' failed"
     echo "$want $level" >"$stamp"
+}
+
+# bootstrap_lowest_venv: .venv-lowest with the project and its test extra, every direct
+# dependency at the lowest version pyproject.toml allows (uv's --resolution lowest-direct; uv
+# comes with the dev extras of .venv, so bootstrap_venv dev runs first). Rebuilt from scratch
+# only when pyproject.toml or the Python version changed, so no newer version stays behind.
+bootstrap_lowest_venv() {
+    section "python environment (.venv-lowest, lowest allowed versions)"
+    [ -x "$VENV/bin/uv" ] || die "$VENV/bin/uv is missing: run bootstrap_venv dev first"
+    local stamp="$LOWEST_VENV/.ocfaj-install-stamp" want python
+    python="$(_find_python)" || die "no Python >= 3.11 available (need python3.11 or newer)"
+    want="$(cat pyproject.toml <("$python" -V 2>&1) | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "pyproject.toml unchanged since last install: nothing to do"
+        return 0
+    fi
+    rm -rf "$LOWEST_VENV"
+    echo "creating .venv-lowest with $python"
+    "$python" -m venv "$LOWEST_VENV" || die "could not create .venv-lowest with $python"
+    echo "uv pip install --resolution lowest-direct -e '.[test]'"
+    "$VENV/bin/uv" pip install -q --python "$LOWEST_VENV/bin/python" \
+        --resolution lowest-direct -e '.[test]' \
+        || die "uv pip install --resolution lowest-direct -e '.[test]' failed"
+    echo "$want" >"$stamp"
 }
 
 # npm packages of the firmware tests (tests/firmware/package.json), when that package exists.
