@@ -106,6 +106,11 @@ class CoapsRemote(interfaces.EndpointAddress):  # type: ignore[misc]
         return self.address
 
     @property
+    def sockaddr(self) -> Address:
+        """The peer's (host, port), as aiocoap's UDP remotes name theirs (per-client caps)."""
+        return self.address
+
+    @property
     def identity(self) -> bytes:
         """The peer's PSK identity (as a server sees it) or hint (as a client sees it)."""
         return self._interface.identity_of(self.address)
