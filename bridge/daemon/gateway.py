@@ -120,11 +120,13 @@ class Gateway:
         parts: list[Part] = []
         if cfg.ocf.enabled:
             from bridge.daemon.ocf_credentials import CredentialWatch
+            from bridge.daemon.ocf_security_store import SecurityFiles
             from bridge.ocf.side import OcfSide
 
             keys = CredentialWatch(cfg.gateway.state_dir).load()
-            parts.append(_Named("ocf", OcfSide(cfg.ocf, self.registry, catalogue, self.book,
-                                               name, keys=keys)))
+            parts.append(_Named("ocf", OcfSide(
+                cfg.ocf, self.registry, catalogue, self.book, name, keys=keys,
+                security_store=SecurityFiles(cfg.gateway.state_dir))))
         if cfg.alljoyn.enabled:
             from bridge.alljoyn.control import ControlService
             from bridge.alljoyn.side import AllJoynSide
@@ -277,7 +279,7 @@ class Gateway:
         }
 
     def describe_devices(self) -> list[dict[str, Any]]:
-        rows = []
+        rows = self._bridge_device_rows()
         for thing in sorted(self.registry, key=lambda t: (t.origin, t.info.name)):
             ident = thing.identity
             rows.append({
@@ -295,8 +297,21 @@ class Gateway:
                 "capabilities": {key: {"model": cap.model_id, "state": cap.state}
                                  for key, cap in thing.capabilities.items()},
                 "diagnostics": dict(thing.diagnostics),
+                "ocf_security": thing.security.get("ocf"),
             })
         return rows
+
+    def _bridge_device_rows(self) -> list[dict[str, Any]]:
+        """The gateway's own secured OCF bridge device, which an onboarding tool owns first
+        (only with ``[ocf] secure_virtual_devices``)."""
+        ocf = next((p for p in self.parts if p.name == "ocf"), None)
+        facts = _part_status(ocf).get("bridge_device") if ocf is not None else None
+        if not facts:
+            return []
+        return [{"id": "ocf-bridge", "origin": "gateway", "name": self.config.gateway.name,
+                 "device_type": "oic.d.bridge", "available": True, "virtual": False,
+                 "not_bridgeable": "", "di": facts.get("deviceuuid", ""), "bridged_to": [],
+                 "capabilities": {}, "diagnostics": {}, "ocf_security": facts}]
 
 
 def _part_status(part: Part) -> dict[str, Any]:
