@@ -173,6 +173,10 @@ class Thing:
     #: counters and facts the origin side keeps for operators (``ocfaj devices --json``),
     #: e.g. how often an OCF device was read in full; updated in place by that side.
     diagnostics: dict[str, Value] = field(default_factory=dict)
+    #: what the user needs to see of how a side secures this Thing's virtual copy, by side
+    #: (``"ocf"``: owned or not, onboarding state, the Random PIN while unowned); set in
+    #: place by that side.
+    security: dict[str, Value] = field(default_factory=dict)
 
     def capability(self, key: str) -> Capability | None:
         return self.capabilities.get(key)

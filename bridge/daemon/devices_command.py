@@ -54,7 +54,29 @@ def _devices(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, sort_keys=True))
     else:
         print(render_table(rows))
+        for line in security_lines(rows):
+            print(line)
     return 0
+
+
+def security_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per secured virtual OCF device (``[ocf] secure_virtual_devices``): its
+    onboarding state, and its Random PIN while it is unowned."""
+    lines = []
+    for row in rows:
+        facts = row.get("ocf_security")
+        if not isinstance(facts, dict):
+            continue
+        name = row.get("name", "")
+        if facts.get("owned"):
+            lines.append(f"OCF {name}: owned, {facts.get('state')}, uuid {facts.get('deviceuuid')}")
+            continue
+        line = (f"OCF {name}: unowned, uuid {facts.get('deviceuuid')}, Random PIN "
+                f"{facts.get('pin')}")
+        if facts.get("waiting"):
+            line += f" ({facts['waiting']})"
+        lines.append(line)
+    return lines
 
 
 def render_table(rows: list[dict[str, Any]], *, compact: bool = False) -> str:

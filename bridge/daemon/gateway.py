@@ -139,11 +139,13 @@ class Gateway:
         parts: list[Part] = []
         if cfg.ocf.enabled:
             from bridge.daemon.ocf_credentials import CredentialWatch
+            from bridge.daemon.ocf_security_store import SecurityFiles
             from bridge.ocf.side import OcfSide
 
             keys = CredentialWatch(cfg.gateway.state_dir).load()
-            parts.append(_Named("ocf", OcfSide(cfg.ocf, self.registry, catalogue, self.book,
-                                               name, keys=keys)))
+            parts.append(_Named("ocf", OcfSide(
+                cfg.ocf, self.registry, catalogue, self.book, name, keys=keys,
+                security_store=SecurityFiles(cfg.gateway.state_dir))))
         if cfg.alljoyn.enabled:
             from bridge.alljoyn.control import ControlService
             from bridge.alljoyn.side import AllJoynSide
@@ -303,8 +305,9 @@ class Gateway:
 
     def describe_devices(self) -> list[dict[str, Any]]:
         """Every device, as ``ocfaj devices`` and the web page show it (one source)."""
-        return [self._describe(thing) for thing in
-                sorted(self.registry, key=lambda t: (t.origin, t.info.name))]
+        return self._bridge_device_rows() + [
+            self._describe(thing)
+            for thing in sorted(self.registry, key=lambda t: (t.origin, t.info.name))]
 
     def describe_device(self, thing_id: str) -> dict[str, Any] | None:
         thing = self.registry.get(thing_id)
@@ -331,7 +334,20 @@ class Gateway:
             "capabilities": {key: describe_capability(cap)
                              for key, cap in thing.capabilities.items()},
             "diagnostics": dict(thing.diagnostics),
+            "ocf_security": thing.security.get("ocf"),
         }
+
+    def _bridge_device_rows(self) -> list[dict[str, Any]]:
+        """The gateway's own secured OCF bridge device, which an onboarding tool owns first
+        (only with ``[ocf] secure_virtual_devices``)."""
+        ocf = next((p for p in self.parts if p.name == "ocf"), None)
+        facts = _part_status(ocf).get("bridge_device") if ocf is not None else None
+        if not facts:
+            return []
+        return [{"id": "ocf-bridge", "origin": "gateway", "name": self.config.gateway.name,
+                 "device_type": "oic.d.bridge", "available": True, "virtual": False,
+                 "not_bridgeable": "", "di": facts.get("deviceuuid", ""), "bridged_to": [],
+                 "capabilities": {}, "diagnostics": {}, "ocf_security": facts}]
 
     # -- actions of the gateway's own clients (the web page) ------------------------------------
 
@@ -380,7 +396,6 @@ def web_server(gateway: Gateway) -> Any:
                           "is not installed): pip install 'ocfaj[web]', or set "
                           "web.enabled = false") from err
     return WebServer(gateway.config.web, gateway.registry, gateway)
-
 
 def _part_status(part: Part) -> dict[str, Any]:
     inner = getattr(part, "inner", None)

@@ -112,6 +112,7 @@ def device_entry(thing: Thing, name: str, visible: CapabilityFilter) -> dict[str
                      "device_id": ident.device_id, "app_id": ident.app_id.hex()},
         "capabilities": [capability_entry(cap) for cap in thing.capabilities.values()
                          if visible(thing, cap)],
+        "security": dict(thing.security),
     }
 
 

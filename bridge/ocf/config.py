@@ -146,6 +146,17 @@ class OcfConfig:
     """Log once per device when a device offers only secure (``coaps://``) endpoints, which this
     gateway cannot reach without OCF security provisioning."""
 
+    secure_virtual_devices: bool = False
+    """Secure the gateway's own OCF devices (the bridge device and every virtual device) as
+    OCF security asks: each starts unowned with a Random PIN (shown in the log, ``ocfaj
+    devices`` and the MQTT bridge response), answers only discovery in clear, and serves its
+    resources over DTLS (``coaps://``) to the clients its owner provisioned, once an OCF
+    onboarding tool owned the bridge device and then the virtual device. Owners'
+    provisioning is kept in ``<state_dir>/ocf-security/``. Needs the ``secure`` extra. Off by
+    default: an OCF network without an onboarding tool (most home networks today, and every
+    plain OCF client) could not use the virtual devices at all once they are secured
+    (docs/ocf.md, "Secured virtual devices")."""
+
     def problems(self) -> list[tuple[str, str]]:
         """Inconsistencies between keys, as (key, problem) pairs."""
         if self.enabled and not (self.ipv4 or self.ipv6):

@@ -38,6 +38,7 @@ from bridge.ocf.links import (
     parse_res,
 )
 from bridge.ocf.netif import multicast_interfaces
+from bridge.ocf.svr_store import SecurityStore
 from bridge.ocf.virtual import VirtualOcfDevices, multicast_groups
 
 log = logging.getLogger("ocfaj.ocf")
@@ -52,8 +53,8 @@ LISTING_LIMIT = 8 * 1024 * 1024
 
 class OcfSide:
     def __init__(self, config: OcfConfig, registry: Registry, catalogue: Catalogue,
-                 book: IdentityBook, gateway_name: str, *, keys: KeySource | None = None
-                 ) -> None:
+                 book: IdentityBook, gateway_name: str, *, keys: KeySource | None = None,
+                 security_store: SecurityStore | None = None) -> None:
         self.config = config
         self.registry = registry
         self.catalogue = catalogue
@@ -61,6 +62,8 @@ class OcfSide:
         self.gateway_name = gateway_name
         #: the keys of the secured devices the gateway owns (None: plaintext only).
         self.keys = keys
+        #: where the owners' provisioning of the secured virtual devices is kept.
+        self.security_store = security_store
         self.client = OcfClient(config.request_timeout, config.max_payload,
                                 keyring=keys.keyring if keys is not None else None)
         self.discovery: MulticastDiscovery | None = None
@@ -82,7 +85,8 @@ class OcfSide:
             server_port=self.config.server_port,
             multicast=multicast_groups(interfaces, self.config.ipv4, v6_groups),
             max_payload=self.config.max_payload, limits=ClientLimits(self.config),
-            interfaces=self.config.interfaces)
+            interfaces=self.config.interfaces, secure=self._secure_virtual(),
+            store=self.security_store)
         self.devices = OcfDevices(self.registry, self.catalogue, self.book, self.client,
                                   missed_rounds=self.config.missed_rounds,
                                   observe=self.config.observe, is_own=self.virtual.owns,
@@ -114,6 +118,14 @@ class OcfSide:
                           "bridged: %s", len(self.keys.keyring), err)
             self.keys = None
             self.client.keyring = None
+
+    def _secure_virtual(self) -> bool:
+        if not self.config.secure_virtual_devices:
+            return False
+        from bridge.ocf.dtls_lib import load
+
+        load()  # SecurityUnavailable (what to install) stops the OCF side with the reason
+        return True
 
     def _owned(self, di: str) -> bool:
         return self.keys is not None and self.keys.keyring.holds(di)
@@ -156,6 +168,8 @@ class OcfSide:
             "not_bridgeable": sum(1 for d in devices if d.secure_only),
             "virtual": len(self.virtual.virtuals) if self.virtual else 0,
             "discovery_rounds": self.rounds,
+            **({"bridge_device": self.virtual.security.bridge.facts}
+               if self.virtual is not None and self.virtual.security is not None else {}),
         }
 
     async def next_round(self) -> None:

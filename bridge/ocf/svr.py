@@ -109,21 +109,35 @@ class Ace:
     permission: int
     #: a connection-type subject instead of a uuid ("auth-crypt", "anon-clear").
     conntype: str = ""
+    #: interfaces named by resource entries without href (``{"if": ["oic.if.a"]}``): the ACE
+    #: covers every resource that offers one of them.
+    ifs: tuple[str, ...] = ()
 
     def to_cbor(self) -> dict[str, Any]:
         subject: dict[str, Any] = ({"conntype": self.conntype} if self.conntype
                                    else {"uuid": str(self.subject)})
+        resources: list[dict[str, Any]] = [{"wc": "*"} if h == "*" else {"href": h}
+                                           for h in self.hrefs]
+        if self.ifs:
+            resources.append({"if": list(self.ifs)})
         return {"aceid": self.aceid, "subject": subject, "permission": self.permission,
-                "resources": [{"wc": "*"} if h == "*" else {"href": h} for h in self.hrefs]}
+                "resources": resources}
 
-    def grants(self, subject: uuid.UUID | None, secure: bool, href: str) -> bool:
+    def grants(self, subject: uuid.UUID | None, secure: bool, href: str,
+               interfaces: tuple[str, ...] = ()) -> bool:
         if self.conntype:
             matched = (self.conntype == "auth-crypt") == secure
             if href in SVRS:
                 return False  # connection-type ACEs never grant SVRs
         else:
             matched = subject is not None and subject == self.subject
-        return matched and ("*" in self.hrefs or href in self.hrefs)
+        if not matched:
+            return False
+        if href in self.hrefs:
+            return True
+        if href in SVRS:
+            return False  # an SVR only when named: a wildcard or interface never covers one
+        return "*" in self.hrefs or bool(set(self.ifs) & set(interfaces))
 
 
 def ace_of(entry: Mapping[str, Any], aceid: int) -> Ace:
@@ -133,14 +147,24 @@ def ace_of(entry: Mapping[str, Any], aceid: int) -> Ace:
     resources = entry.get("resources")
     if not isinstance(resources, list) or not resources:
         raise SvrRefused(400, "an ACE needs resources")
-    hrefs = tuple("*" if isinstance(r, Mapping) and r.get("wc") == "*" else
-                  str(r.get("href", "")) if isinstance(r, Mapping) else "" for r in resources)
+    if not all(isinstance(r, Mapping) for r in resources):
+        raise SvrRefused(400, "an ACE resource is a map")
+    hrefs = tuple("*" if r.get("wc") in ("*", "+") else str(r["href"]) for r in resources
+                  if "href" in r or "wc" in r)
+    ifs = tuple(str(i) for r in resources if "href" not in r and "wc" not in r
+                for i in (r.get("if") or []))
+    if not hrefs and not ifs:
+        raise SvrRefused(400, "an ACE resource names an href, a wildcard or interfaces")
     permission = entry.get("permission")
     if not isinstance(permission, int) or not 0 <= permission <= 31:
         raise SvrRefused(400, "an ACE permission is a number 0..31")
     if "conntype" in subject:
-        return Ace(aceid, None, hrefs, permission, conntype=str(subject["conntype"]))
-    return Ace(aceid, parse_uuid(subject.get("uuid"), "ACE subject"), hrefs, permission)
+        conntype = str(subject["conntype"])
+        if conntype not in ("auth-crypt", "anon-clear"):
+            raise SvrRefused(400, "an ACE conntype is auth-crypt or anon-clear")
+        return Ace(aceid, None, hrefs, permission, conntype=conntype, ifs=ifs)
+    return Ace(aceid, parse_uuid(subject.get("uuid"), "ACE subject"), hrefs, permission,
+               ifs=ifs)
 
 
 @dataclass
@@ -162,6 +186,9 @@ class SecureState:
                                                          "priv": False})
     #: a listener told of every change of uuid or state (the DTLS server's hint follows).
     on_change: Callable[[], None] | None = None
+    #: the uuid a reset returns to; None: a new random one (a virtual device keeps the uuid
+    #: derived from its origin, docs/ocf.md "Secured virtual devices").
+    first_device: uuid.UUID | None = None
 
     # -- representations -------------------------------------------------------------
 
@@ -190,10 +217,11 @@ class SecureState:
     # -- access control --------------------------------------------------------------
 
     def check(self, path: str, permission: int, *, secure: bool, subject: uuid.UUID | None,
-              ownership: bool) -> None:
+              ownership: bool, interfaces: tuple[str, ...] = ()) -> None:
         """Raise ``SvrRefused`` (4.01 for clear requests, 4.03 otherwise) unless allowed.
         ``subject`` is the PSK identity of a secured request; ``ownership`` is true on the
-        ownership transfer session."""
+        ownership transfer session; ``interfaces`` are the resource's (for ACEs by
+        interface)."""
         refuse = SvrRefused(401 if not secure else 403, f"{path}: not allowed")
         if path in ("/oic/res", "/oic/d", "/oic/p"):
             if permission & ~(READ | NOTIFY):
@@ -222,8 +250,8 @@ class SecureState:
             raise refuse
         if self.state != DeviceState.RFNOP or not secure:
             raise refuse
-        if not any(a.grants(subject, secure, path) and a.permission & permission == permission
-                   for a in self.acl):
+        if not any(a.grants(subject, secure, path, interfaces)
+                   and a.permission & permission == permission for a in self.acl):
             raise refuse
 
     # -- updates ---------------------------------------------------------------------
@@ -344,9 +372,21 @@ class SecureState:
     def key_for(self, subject: uuid.UUID) -> bytes | None:
         return next((c.key for c in self.creds if c.subject == subject), None)
 
+    def subject_of(self, identity: bytes) -> uuid.UUID | None:
+        """The credential subject a client's PSK identity names: its 16 raw uuid bytes, or,
+        since OpenSSL ends identities at a zero byte, the one subject they begin with and
+        that has a zero byte right after them."""
+        if len(identity) == 16:
+            return uuid.UUID(bytes=identity)
+        if not identity or len(identity) > 16:
+            return None
+        matches = [c.subject for c in self.creds if c.subject.bytes.startswith(identity)
+                   and c.subject.bytes[len(identity)] == 0]
+        return matches[0] if len(matches) == 1 else None
+
     def reset(self) -> None:
-        """Back to RFOTM, unowned, nothing provisioned, a new uuid."""
-        self.device = nul_free_uuid()
+        """Back to RFOTM, unowned, nothing provisioned, a new uuid (or ``first_device``)."""
+        self.device = self.first_device or nul_free_uuid()
         self.oxmsel, self.owned = NO_OXM, False
         self.devowner = self.rowner = NIL
         self.state = DeviceState.RFOTM

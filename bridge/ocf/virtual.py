@@ -8,6 +8,9 @@ observers receive that 5.03, which ends their observation): clients see why, ins
 device that silently disappeared and comes back with the same ``di``. One more endpoint on
 ``server_port`` (5683) joins the multicast groups, lists every virtual device with its own
 ``eps`` in ``/oic/res`` and serves the ``oic.d.bridge`` device with ``/bridge/vodlist``.
+With ``secure`` (``[ocf] secure_virtual_devices``) every one of them is a
+:class:`~bridge.ocf.secured_endpoint.SecuredEndpoint` whose security
+(``bridge.ocf.virtual_security``) an OCF onboarding tool owns and provisions.
 All of them answer only on ``interfaces`` (when given) and share one set of caps
 (:class:`~bridge.ocf.limits.ClientLimits`): what clients may make the gateway keep is bounded
 for the whole process, not per device.
@@ -37,8 +40,11 @@ from bridge.ocf import wire
 from bridge.ocf.coap_server import CoapEndpoint
 from bridge.ocf.info import BRIDGE, DMV, ICV
 from bridge.ocf.limits import ClientLimits
+from bridge.ocf.secured_endpoint import SecuredEndpoint
 from bridge.ocf.served import ServedDevice, ServedResource
+from bridge.ocf.svr_store import SecurityStore
 from bridge.ocf.virtual_resources import VirtualLayout, build_layout, signal_values
+from bridge.ocf.virtual_security import VirtualSecurity
 
 log = logging.getLogger("ocfaj.ocf.virtual")
 _GATEWAY_NAMESPACE = uuid.UUID("8f0e4e90-79e5-11e6-bdf4-0800200c9a66")
@@ -63,7 +69,8 @@ class VirtualOcfDevices:
 
     def __init__(self, registry: Registry, *, gateway_name: str, bind_host: str,
                  server_port: int, multicast: list[tuple[str, str]], max_payload: int,
-                 limits: ClientLimits | None = None, interfaces: Sequence[str] = ()) -> None:
+                 limits: ClientLimits | None = None, interfaces: Sequence[str] = (),
+                 secure: bool = False, store: SecurityStore | None = None) -> None:
         self.registry = registry
         self.gateway_name = gateway_name
         self.bind_host = bind_host
@@ -78,10 +85,20 @@ class VirtualOcfDevices:
         self.bridge.resources["/bridge/vodlist"] = ServedResource(
             "/bridge/vodlist", ("oic.r.vodlist",), ("oic.if.r", "oic.if.baseline"), True,
             self._vodlist)
-        self.listener = CoapEndpoint(self.bridge, bind_host=bind_host, port=server_port,
-                                     multicast=multicast, listed=self._listed,
-                                     max_payload=max_payload, limits=limits,
-                                     interfaces=self.interfaces)
+        #: the security of the bridge and virtual devices; None: they are not secured.
+        self.security = (VirtualSecurity(registry, store, bridge_di=di,
+                                         gateway_name=gateway_name) if secure else None)
+        if self.security is None:
+            self.listener = CoapEndpoint(self.bridge, bind_host=bind_host, port=server_port,
+                                         multicast=multicast, listed=self._listed,
+                                         max_payload=max_payload, limits=limits,
+                                         interfaces=self.interfaces)
+        else:
+            self.listener = SecuredEndpoint(self.bridge, self.security.bridge,
+                                            bind_host=bind_host, port=server_port,
+                                            multicast=multicast, listed=self._listed,
+                                            max_payload=max_payload, limits=limits,
+                                            interfaces=self.interfaces)
         # One set of caps for the listener and every virtual device (none given: no caps).
         self.limits = self.listener.limits
         self._queue: asyncio.Queue[tuple[str, Thing]] = asyncio.Queue()
@@ -89,6 +106,9 @@ class VirtualOcfDevices:
         self._unsubscribe: list[object] = []
 
     def owns(self, di: str) -> bool:
+        """True for the ``di`` of a device served here, also one an owner gave it."""
+        if self.security is not None and di in self.security.uuids():
+            return True
         return di == self.bridge.di or any(v.thing.identity.di == di
                                            for v in self.virtuals.values())
 
@@ -125,7 +145,7 @@ class VirtualOcfDevices:
         return [(v.layout.device, v.endpoint.port) for v in self.virtuals.values()]
 
     def _vodlist(self) -> Mapping[str, Value]:
-        return {"vods": [{"n": v.thing.info.name, "di": v.thing.identity.di,
+        return {"vods": [{"n": v.thing.info.name, "di": v.layout.device.di,
                           "econame": _ECONAMES.get(v.thing.origin, str(v.thing.origin))}
                          for v in self.virtuals.values()]}
 
@@ -190,9 +210,14 @@ class VirtualOcfDevices:
             old.endpoint.own = layout.device
             old.endpoint.notify_all()
             return
-        endpoint = CoapEndpoint(layout.device, bind_host=self.bind_host,
-                                max_payload=self.max_payload, limits=self.limits,
-                                interfaces=self.interfaces)
+        if self.security is None:
+            endpoint = CoapEndpoint(layout.device, bind_host=self.bind_host,
+                                    max_payload=self.max_payload, limits=self.limits,
+                                    interfaces=self.interfaces)
+        else:
+            endpoint = SecuredEndpoint(layout.device, self.security.device_for(thing),
+                                       bind_host=self.bind_host, max_payload=self.max_payload,
+                                       limits=self.limits, interfaces=self.interfaces)
         await endpoint.start()
         self.virtuals[thing_id] = _Virtual(thing, layout, endpoint)
         log.info("%s (%s): virtual OCF device di %s on port %d", thing.info.name, thing_id,
