@@ -121,13 +121,14 @@ class OcfConfig:
     """Seconds an unfinished block-wise upload is kept after its last block. A client that
     sends the next block later gets 4.08 (Request Entity Incomplete) and starts again."""
 
-    max_requests_per_client: int = field(default=500, metadata={"ge": 1})
+    max_requests_per_client: int = field(default=2000, metadata={"ge": 1})
     """Requests one client address may have answered within the CoAP exchange lifetime
     (247 s), the time the gateway keeps each answer to resend it when the request is repeated
-    (RFC 7252 section 4.5). One more is answered 5.03 with Max-Age set to the seconds until the
-    oldest of them is forgotten, and leaves nothing behind; a multicast one is dropped."""
+    (RFC 7252 section 4.5); the default lets a client keep up eight requests a second. One
+    more is answered 5.03 with Max-Age set to the seconds until the oldest of them is
+    forgotten, and leaves nothing behind; a multicast one is dropped."""
 
-    max_requests: int = field(default=4000, metadata={"ge": 1})
+    max_requests: int = field(default=8000, metadata={"ge": 1})
     """Requests of all clients together within the exchange lifetime, as above."""
 
     multicast_answers_per_second: float = field(default=1.0, metadata={"gt": 0})
