@@ -71,9 +71,10 @@ class AllJoynConfig:
     default)."""
 
     read_cache: float = field(default=1.0, metadata={"ge": 0})
-    """A read that another side asks for (MQTT ``/get``, the ``refresh`` command) is answered
-    from the device's last read when that is younger than these seconds, so a burst of reads
-    costs the device one."""
+    """A read that another side asks for (MQTT ``/get``, the ``refresh`` command, an OCF
+    ``GET`` of a capability with properties that do not signal) is answered from the device's
+    last read when that is younger than these seconds, so a burst of reads costs the device
+    one."""
 
     object_layout: str = field(default="cdm", metadata={"check": layout_problem})
     """Where a virtual producer puts the capabilities that cross through the models: ``cdm``
