@@ -3,9 +3,17 @@ point 4: reads through to an origin that does not signal); notifications never d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bridge.core.errors import DeviceTimeout
-from bridge.model.types import Value
+from bridge.core.events import EventBus
+from bridge.core.identity import IdentityBook
+from bridge.core.registry import Command, Registry
+from bridge.core.thing import Side
+from bridge.model.types import Catalogue, Value
 from bridge.ocf.served import Request, ServedDevice, ServedResource, handle, read
+from bridge.ocf.virtual_resources import build_layout
+from tests.ocf.things import RecordingOrigin, alljoyn_lamp
 
 
 class Origin:
@@ -68,3 +76,36 @@ async def test_a_refused_request_is_not_read() -> None:
     reply = await handle(served(origin), Request("GET", "/uptime", ("if=oic.if.a",)))
     assert reply.code == 403
     assert origin.refreshes == 0
+
+
+async def test_virtual_device_resources_read_through_their_capability(
+        catalogue: Catalogue, book: IdentityBook) -> None:
+    thing = alljoyn_lamp(catalogue, book)
+    asked: list[str] = []
+
+    async def fresh(key: str) -> None:
+        asked.append(key)
+
+    async def command(cmd: Command) -> Mapping[str, Value]:
+        return {}
+
+    layout = build_layout(thing, lambda key: thing.capabilities[key].state, command, fresh)
+    by_key = {href: key for key, hrefs in layout.hrefs.items() for href in hrefs}
+    for href in sorted(layout.device.resources):
+        reply = await handle(layout.device, Request("GET", href))
+        assert reply.code == 205, (href, reply)
+    # Every state resource asked for its capability once; method and signal resources,
+    # which show the last call or signal, never did.
+    state_hrefs = sorted(h for h in layout.device.resources if h not in layout.last_only)
+    assert sorted(asked) == sorted(by_key[h] for h in state_hrefs)
+    assert {"brightness", "switch", "temperature", "widget"} <= set(asked)
+    assert len(layout.last_only) == 2  # Pulse and Alarm
+
+
+async def test_an_origin_that_follows_every_change_is_not_read_through(
+        catalogue: Catalogue, book: IdentityBook) -> None:
+    registry = Registry(EventBus())
+    registry.register_handler(Side.ALLJOYN, RecordingOrigin())
+    thing = registry.upsert(alljoyn_lamp(catalogue, book))
+    assert await registry.read_through(thing.id, "brightness") is False
+    assert await registry.read_through("no such thing", "brightness") is False
