@@ -19,7 +19,7 @@ from dbus_fast import DBusError, Message
 from bridge.alljoyn.bus import call, method_call
 from bridge.alljoyn.consumer import PROPERTIES, AboutConsumer
 from bridge.alljoyn.errors import device_error
-from bridge.alljoyn.things import consumer_views
+from bridge.alljoyn.things import consumer_views, polled_interfaces
 from bridge.alljoyn.views import (
     GenericInterfaceView,
     InterfaceView,
@@ -44,6 +44,8 @@ class AllJoynCommands(CommandHandler):
         #: seconds a read stays fresh enough to answer the next refresh without the device.
         self.read_cache = read_cache
         self._read_at: dict[tuple[str, str], float] = {}
+        #: reads on their way to the device: a read asked for meanwhile waits for the same one.
+        self._reading: dict[tuple[str, str], asyncio.Task[dict[str, Value]]] = {}
 
     async def execute(self, thing: Thing, command: Command) -> Mapping[str, Value]:
         cap = thing.capabilities[command.capability]
@@ -54,20 +56,39 @@ class AllJoynCommands(CommandHandler):
             await self._write(thing, cap, views, name, value)
         return dict(command.values)
 
+    def reads_through(self, thing: Thing, capability: str) -> bool:
+        """Capabilities holding properties the device does not signal (``EmitsChangedSignal``
+        ``false`` or ``const``): the consumer cannot know their changes until it reads them."""
+        cap = thing.capabilities.get(capability)
+        return cap is not None and bool(polled_interfaces(cap, with_const=True))
+
     async def refresh(self, thing: Thing, capability: str) -> Mapping[str, Value]:
         """Read the capability through from the device, unless it was read less than
-        ``read_cache`` seconds ago (then its current state is the answer)."""
+        ``read_cache`` seconds ago (then its current state is the answer). Reads asked for
+        while one is on its way share it, so a burst costs the device one read."""
         cap = thing.capabilities[capability]
         key = (thing.id, capability)
         now = asyncio.get_running_loop().time()
         if now - self._read_at.get(key, -math.inf) < self.read_cache:
             return dict(cap.state)
+        task = self._reading.get(key)
+        if task is None:
+            task = self._reading[key] = asyncio.create_task(self._read_device(thing, cap))
+            task.add_done_callback(lambda done: self._read_done(key, done))
+        return dict(await asyncio.shield(task))
+
+    def _read_done(self, key: tuple[str, str], task: asyncio.Task[dict[str, Value]]) -> None:
+        self._reading.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have gone meanwhile
+
+    async def _read_device(self, thing: Thing, cap: Capability) -> dict[str, Value]:
         state: dict[str, Value] = {}
         for view in consumer_views(cap):
             reply = await self._call(thing, cap, PROPERTIES, "GetAll", "s", [view.decl.name])
             props = from_dbus("a{sv}", reply.body[0])
             state.update(view.canonical(props if isinstance(props, dict) else {}))
-        self._read_at[key] = asyncio.get_running_loop().time()
+        self._read_at[(thing.id, cap.key)] = asyncio.get_running_loop().time()
         return state
 
     async def _write(self, thing: Thing, cap: Capability, views: list[InterfaceView],

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bridge.alljoyn.languages import well_formed  # standard library only, like this module
+
 # A D-Bus server address is ``transport:key=value,...`` (D-Bus specification, "Server
 # Addresses"); several may be joined by ``;``.
 _DBUS_ADDRESS = re.compile(r"^[a-z][a-z0-9-]*:([^;]*)(;[a-z][a-z0-9-]*:[^;]*)*;?$")
@@ -35,6 +37,13 @@ def layout_problem(value: str) -> str | None:
     return f"expected one of {', '.join(OBJECT_LAYOUTS)}, got {value!r}"
 
 
+def languages_problem(value: tuple[str, ...]) -> str | None:
+    bad = [tag for tag in value if not well_formed(tag)]
+    if bad:
+        return f"expected language tags such as en or de-CH, got {bad[0]!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class AllJoynConfig:
     """The AllJoyn side: About-announcing devices on a D-Bus bus, and the virtual AllJoyn
@@ -52,6 +61,14 @@ class AllJoynConfig:
 
     scan_timeout: float = field(default=2.0, metadata={"gt": 0})
     """Seconds to wait for each bus name's ``GetAboutData`` answer during the start-up scan."""
+
+    scan_languages: tuple[str, ...] = field(default=("en",),
+                                            metadata={"check": languages_problem})
+    """Languages the start-up scan asks a device's About in, one after the other, when it
+    refuses the default one (``""``) with ``org.alljoyn.Error.LanguageNotSupported``: before
+    its first ``Announce`` nothing tells which languages it speaks. A device that speaks none
+    of them is found at its next ``Announce`` (whose ``DefaultLanguage`` and
+    ``SupportedLanguages`` are then tried)."""
 
     reconnect_max_delay: float = field(default=30.0, metadata={"gt": 0})
     """Longest pause in seconds between two attempts to reconnect to a lost bus; the pause
@@ -71,9 +88,10 @@ class AllJoynConfig:
     default)."""
 
     read_cache: float = field(default=1.0, metadata={"ge": 0})
-    """A read that another side asks for (MQTT ``/get``, the ``refresh`` command) is answered
-    from the device's last read when that is younger than these seconds, so a burst of reads
-    costs the device one."""
+    """A read that another side asks for (MQTT ``/get``, the ``refresh`` command, an OCF
+    ``GET`` of a capability with properties that do not signal) is answered from the device's
+    last read when that is younger than these seconds, so a burst of reads costs the device
+    one."""
 
     object_layout: str = field(default="cdm", metadata={"check": layout_problem})
     """Where a virtual producer puts the capabilities that cross through the models: ``cdm``

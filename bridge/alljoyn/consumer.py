@@ -63,13 +63,16 @@ class AboutConsumer:
     def __init__(self, registry: Registry, catalogue: Catalogue, book: IdentityBook, *,
                  call_timeout: float, scan_timeout: float,
                  is_own: Callable[[str], bool] = lambda name: False,
-                 poll_interval: float = 0.0, poll_const: bool = False) -> None:
+                 poll_interval: float = 0.0, poll_const: bool = False,
+                 scan_languages: tuple[str, ...] = ()) -> None:
         self.registry = registry
         self.catalogue = catalogue
         self.book = book
         self.call_timeout = call_timeout
         self.scan_timeout = scan_timeout
         self.is_own = is_own
+        #: asked in after ``""`` when nothing the device said names its languages (the scan).
+        self.scan_languages = scan_languages
         self.poll_const = poll_const
         self.poller = UnsignalledPoller(poll_interval, self._poll)
         self.bus: MessageBus | None = None
@@ -171,6 +174,10 @@ class AboutConsumer:
                     return value
                 failure = f"the answer has signature ({reply.signature}), not (a{{sv}})"
             break
+        if quiet and failure.startswith(LANGUAGE_NOT_SUPPORTED):
+            log.info("AllJoyn application at %s speaks none of the languages the scan tries "
+                     "(%s); it is read at its next Announce", sender,
+                     ", ".join(repr(t) for t in tried))
         if not quiet:
             name = _announced_name(announced)
             log.warning("AllJoyn device %r at %s announced itself but GetAboutData failed "
@@ -179,7 +186,12 @@ class AboutConsumer:
         return None
 
     def _languages(self, sender: str, announced: Mapping[str, Any] | None) -> list[str]:
+        """``""``, then what the Announce says, then the languages of an earlier About of
+        the same application; the scan, which has neither, tries ``scan_languages``."""
         candidates = [""]
+        known = self._known_languages.get(sender, [])
+        if announced is None and not known:
+            candidates += self.scan_languages
         if announced is not None:
             default = announced.get("DefaultLanguage")
             if isinstance(default, str):
@@ -187,7 +199,7 @@ class AboutConsumer:
             supported = announced.get("SupportedLanguages")
             if isinstance(supported, list):
                 candidates += [t for t in supported if isinstance(t, str)]
-        candidates += self._known_languages.get(sender, [])
+        candidates += known
         return list(dict.fromkeys(candidates))
 
     def _remember_languages(self, sender: str, about: Mapping[str, Any]) -> None:

@@ -114,6 +114,8 @@ class AllJoynProducer:
         self.bus: MessageBus | None = None
         self.pacer: SignalPacer | None = None
         self._objects: Objects = {}
+        #: ``GetAll`` calls answered, by interface (how often consumers read this producer).
+        self.reads: dict[str, int] = {}
         self._paths: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -321,6 +323,7 @@ class AllJoynProducer:
             view = self._view(path, iface)
             cap = self.thing.capabilities[view.key]
             if member == "GetAll":
+                self.reads[iface] = self.reads.get(iface, 0) + 1
                 values = view.read_all(cap)
                 return Message.new_method_return(
                     msg, "a{sv}", [{k: Variant(self._prop_sig(view, k), v)

@@ -52,6 +52,7 @@ class AllJoynSide:
         self.consumer = AboutConsumer(registry, catalogue, book,
                                       call_timeout=config.call_timeout,
                                       scan_timeout=config.scan_timeout,
+                                      scan_languages=config.scan_languages,
                                       is_own=self.producers.is_own,
                                       poll_interval=config.poll_interval,
                                       poll_const=config.poll_const)

@@ -88,6 +88,12 @@ class CommandHandler(abc.ABC):
     async def refresh(self, thing: Thing, capability: str) -> Mapping[str, Value]:
         """Read the capability's current values from the device (and return them)."""
 
+    def reads_through(self, thing: Thing, capability: str) -> bool:
+        """Whether a read another side answers should first ask the device
+        (:meth:`Registry.read_through`): true where the origin cannot follow every change
+        of the capability's state (properties that do not signal). The default: never."""
+        return False
+
 
 class Registry:
     """All Things by id, with state, availability and command routing."""
@@ -274,6 +280,22 @@ class Registry:
         values = await handler.refresh(thing, capability)
         self.update_state(thing_id, capability, values)
         return dict(values)
+
+    async def read_through(self, thing_id: str, capability: str) -> bool:
+        """Before another side answers a read of ``capability``: refresh it from the device
+        when its origin says the kept state may be behind (``CommandHandler.reads_through``;
+        the handler bounds how often the device is asked). Returns whether it was read.
+
+        A Thing that is unavailable or unknown is left to the caller's own answer; a failing
+        read raises as :meth:`refresh` does."""
+        thing = self._things.get(thing_id)
+        handler = self._handlers.get(thing.origin) if thing is not None else None
+        if (thing is None or handler is None or not thing.available
+                or capability not in thing.capabilities
+                or not handler.reads_through(thing, capability)):
+            return False
+        await self.refresh(thing_id, capability)
+        return True
 
 
 def _bounded_info(thing: Thing) -> DeviceInfo:

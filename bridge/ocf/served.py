@@ -32,6 +32,8 @@ from bridge.ocf import wire
 from bridge.ocf.wire import BM_DISCOVERABLE, BM_OBSERVABLE, PayloadError
 
 Reader = Callable[[], Mapping[str, Value]]
+#: Brings a resource's state up to date before a GET is answered (read through to the origin).
+Refresher = Callable[[], Awaitable[object]]
 #: Applies a checked POST body; returns the resource's new representation (or None).
 Writer = Callable[[dict[str, Any]], Awaitable[Mapping[str, Value] | None]]
 #: Interfaces through which the OCF interface definitions allow no UPDATE (POST).
@@ -55,6 +57,8 @@ class ServedResource:
     observable: bool
     read: Reader
     write: Writer | None = None
+    #: awaited before a GET (not before observe notifications) is answered; None: never.
+    refresh: Refresher | None = None
 
     @property
     def bm(self) -> int:
@@ -243,6 +247,12 @@ def read(device: ServedDevice, request: Request) -> Reply:
 async def handle(device: ServedDevice, request: Request) -> Reply:
     """Any request to one device other than ``/oic/res``."""
     if request.method == "GET":
+        target = _target(device, request)
+        if not isinstance(target, Reply) and target[0].refresh is not None and device.available:
+            try:
+                await target[0].refresh()
+            except Exception as err:
+                return status_of(err)
         return read(device, request)
     target = _target(device, request)
     if isinstance(target, Reply):

@@ -203,7 +203,10 @@ class VirtualOcfDevices:
         async def command(cmd: Command) -> Mapping[str, Value]:
             return await self.registry.command(thing_id, cmd, Side.OCF)
 
-        layout = build_layout(thing, state_of, command)
+        async def fresh(key: str) -> bool:
+            return await self.registry.read_through(thing_id, key)
+
+        layout = build_layout(thing, state_of, command, fresh)
         if old is not None:
             # Same endpoint and port: clients keep working; observers see the new state.
             old.thing, old.layout = thing, layout

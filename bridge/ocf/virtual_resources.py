@@ -29,6 +29,8 @@ log = logging.getLogger("ocfaj.ocf.virtual")
 
 Commander = Callable[[Command], Awaitable[Mapping[str, Value]]]
 StateOf = Callable[[str], Mapping[str, Value]]
+#: Brings a capability's state up to date before a GET is answered (``Registry.read_through``).
+Fresh = Callable[[str], Awaitable[object]]
 
 
 @dataclass
@@ -41,10 +43,14 @@ class VirtualLayout:
     signals: dict[tuple[str, str], str] = field(default_factory=dict)
     #: last values of signal and method resources (they have no capability state).
     last: dict[str, dict[str, Value]] = field(default_factory=dict)
+    #: hrefs of the signal and method resources (they read ``last``, never the device).
+    last_only: set[str] = field(default_factory=set)
 
 
-def build_layout(thing: Thing, state_of: StateOf, command: Commander) -> VirtualLayout:
-    """The virtual device of ``thing``; ``state_of(key)`` reads a capability's live state."""
+def build_layout(thing: Thing, state_of: StateOf, command: Commander,
+                 fresh: Fresh | None = None) -> VirtualLayout:
+    """The virtual device of ``thing``; ``state_of(key)`` reads a capability's live state,
+    ``fresh(key)`` is awaited before a GET of a capability's resource is answered."""
     device = ServedDevice(di=thing.identity.di, device_types=virtual_device_types(thing),
                           device=virtual_device_payload(thing, thing.device_type),
                           platform=platform_payload(thing.identity.pi, thing.info),
@@ -60,6 +66,8 @@ def build_layout(thing: Thing, state_of: StateOf, command: Commander) -> Virtual
                         thing.info.name, thing.id, key, err.reason)
             continue
         for resource in resources:
+            if fresh is not None and resource.href not in layout.last_only:
+                resource.refresh = _fresh(fresh, key)
             device.resources[resource.href] = resource
             layout.hrefs.setdefault(key, []).append(resource.href)
     return layout
@@ -115,7 +123,12 @@ def _base_uri(cap: Capability) -> str:
 
 
 def _last(layout: VirtualLayout, href: str) -> Callable[[], Mapping[str, Value]]:
+    layout.last_only.add(href)
     return lambda: layout.last.get(href, {})
+
+
+def _fresh(fresh: Fresh, key: str) -> Callable[[], Awaitable[object]]:
+    return lambda: fresh(key)
 
 
 def _property_resource(href: str, rts: tuple[str, ...], props: list[GenericProperty],

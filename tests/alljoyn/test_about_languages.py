@@ -128,3 +128,30 @@ def test_lookup_follows_rfc_4647() -> None:
     assert lookup("de-CH-x-a", offered, "de") == "de"
     assert lookup("", offered, "de") == "de"
     assert well_formed("de-CH-1996") and not well_formed("de_CH") and not well_formed("")
+
+
+async def test_scan_finds_a_producer_refusing_the_default_language(
+        make_side: SideFactory, make_sim: SimFactory, registry: Registry) -> None:
+    # Started before the gateway: its Announce is gone, only the scan can find it.
+    await make_sim("light", "Early Lamp", behaviour=PeerBehaviour(refuse_empty_language=True))
+    await make_side()  # returns once the start-up scan is done
+    found = [t for t in registry if t.origin is Side.ALLJOYN]
+    assert [t.info.name for t in found] == ["Early Lamp"]
+    assert set(found[0].capabilities) == {"switch", "brightness"}
+
+
+async def test_scan_tries_the_configured_languages(
+        make_side: SideFactory, make_sim: SimFactory, registry: Registry,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ocfaj.alljoyn")
+    sim = await make_sim("light", "Frühe Lampe", behaviour=PeerBehaviour(
+        languages=("de", "fr"), refuse_empty_language=True))
+    assert sim.producer is not None
+    unique = sim.producer.unique_name
+    await make_side()  # "" and "en": refused both
+    assert not any(t.origin is Side.ALLJOYN for t in registry)
+    assert any(unique in r.getMessage() and "'en'" in r.getMessage()
+               and "next Announce" in r.getMessage() for r in caplog.records), caplog.text
+    await make_side(scan_languages=("it", "fr"))
+    found = [t for t in registry if t.origin is Side.ALLJOYN]
+    assert [t.info.name for t in found] == ["Frühe Lampe"]

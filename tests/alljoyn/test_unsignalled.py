@@ -4,6 +4,8 @@ polls them, and a read from another side goes through to the device (bounded by
 
 from __future__ import annotations
 
+import asyncio
+
 from bridge.core.registry import Registry
 from bridge.core.thing import Side, Thing
 from bridge.sim.alljoyn_peer import PeerBehaviour
@@ -48,3 +50,28 @@ async def test_polling_can_be_turned_off_and_reads_go_through(
     side.commands.read_cache = 0.0
     assert await registry.refresh(thing.id, "brightness") == {"brightness": 40}
     assert side.consumer.poller.enabled is False
+
+
+async def test_a_burst_of_reads_through_costs_the_device_one_read(
+        make_sim: SimFactory, make_side: SideFactory, registry: Registry) -> None:
+    sim = await make_sim("light", "Quiet Lamp", behaviour=QUIET)
+    await make_side(poll_interval=0, read_cache=60.0)
+    thing = lamp(registry)
+    assert sim.producer is not None
+    reads = sim.producer.reads
+    before = reads.get(BRIGHTNESS, 0)
+    sim.device.set("brightness", {"brightness": 8})
+    done = await asyncio.gather(*(registry.read_through(thing.id, "brightness")
+                                  for _ in range(20)))
+    assert done == [True] * 20
+    assert thing.capabilities["brightness"].state["brightness"] == 8
+    assert reads.get(BRIGHTNESS, 0) == before + 1
+    # Within read_cache the kept state answers; the device is not asked again.
+    sim.device.set("brightness", {"brightness": 9})
+    assert await registry.read_through(thing.id, "brightness") is True
+    assert thing.capabilities["brightness"].state["brightness"] == 8
+    assert reads.get(BRIGHTNESS, 0) == before + 1
+    # A capability whose properties signal is never read through.
+    switch_reads = reads.get("org.alljoyn.SmartSpaces.Operation.OnOffStatus", 0)
+    assert await registry.read_through(thing.id, "switch") is False
+    assert reads.get("org.alljoyn.SmartSpaces.Operation.OnOffStatus", 0) == switch_reads
