@@ -53,9 +53,9 @@ class Keyring:
         win for a server that is in both."""
         self._provided = {server: (identity, key) for server, key in keys.items()}
 
-    def provided(self) -> set[uuid.UUID]:
+    def provided(self) -> frozenset[uuid.UUID]:
         """The servers held through :meth:`provide`."""
-        return set(self._provided)
+        return frozenset(self._provided)
 
     def holds(self, device_id: str) -> bool:
         """True when a key for the device with this ``di`` (its uuid) is held."""
