@@ -22,6 +22,7 @@ SURFACES: dict[str, str] = {
     "tests/ocf/test_coap_rules.py": "CoAP",
     "tests/fuzz/test_coap_options.py": "CoAP",
     "tests/ocf/test_fuzz.py": "CoAP",
+    "tests/fuzz/test_dtls.py": "DTLS",
     "tests/faults/test_unusable_text.py": "CoAP and D-Bus",
     "tests/faults/test_ocf_device.py": "OCF devices",
     "tests/ocf/test_device_errors.py": "OCF devices",

@@ -16,9 +16,16 @@ Sessions:
   while messages wait for it (aiocoap is retransmitting) gets a new handshake, which the
   retransmitted message then rides; a ClientHello from a known address (the client
   restarted) replaces the server's old session.
-- At most ``max_sessions`` at once (the least recently used one is closed for a new one);
-  a handshake must end within ``handshake_timeout``; a session idle for ``idle_timeout`` is
-  closed with close_notify.
+- At most ``max_sessions`` at once; a new one first pushes out the oldest unfinished
+  handshake, only then the least recently used session. At most ``max_handshakes`` of them
+  unfinished (the oldest is dropped for a new one), so peers that stop half way never push
+  out the established sessions of everyone else. A handshake must end within
+  ``handshake_timeout``; a session idle for ``idle_timeout`` is closed with close_notify.
+- A server keeps no state for a ClientHello until the client has returned the cookie of
+  its HelloVerifyRequest (RFC 6347 4.2.1): one listening DTLS object answers every unknown
+  address and becomes the session of the first that proves its address. A flood of
+  ClientHellos from many ports therefore costs HelloVerifyRequests, no memory; a known peer's
+  session is replaced by a new ClientHello only once that hello carries a valid cookie.
 
 Connecting to a context with aiocoap's private ``Context._append_tokenmanaged_messagemanaged_
 transport`` (aiocoap 0.4.x; aiocoap has no public way to add a transport of one's own) happens
@@ -49,6 +56,10 @@ log = logging.getLogger("ocfaj.ocf.coaps")
 
 Address = tuple[str, int]
 
+#: Largest datagram read: one DTLS record (RFC 6347 4.1: a 13-byte header and at most
+#: 2^14 + 2048 bytes of ciphertext). Larger ones are dropped before the DTLS library.
+MAX_DATAGRAM = 13 + 2 ** 14 + 2048
+
 
 class DtlsFailed(error.NetworkError):  # type: ignore[misc]
     """A DTLS session with the peer failed or was refused; aiocoap hands it to every request
@@ -64,6 +75,8 @@ class SessionLimits:
 
     #: sessions open at once; the least recently used one is closed for a new one.
     max_sessions: int = 64
+    #: of those, handshakes not finished yet; the oldest is dropped for a new one.
+    max_handshakes: int = 16
     #: seconds a handshake may take (OCF devices use 1 to 20 s).
     handshake_timeout: float = 20.0
     #: seconds without traffic after which a session is closed.
@@ -166,8 +179,15 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
         self._family = socket.AF_INET6
         self._sweeper: asyncio.Task[None] | None = None
         self._shut = False
+        #: the server's one listening session (RFC 6347 cookies; no state per address).
+        self._listener: DtlsSession | None = None
+        self._listener_context: Any = None
         #: handshakes finished, for the benchmarks and tests.
         self.handshakes = 0
+        #: datagrams dropped unread for their size.
+        self.oversized = 0
+        #: HelloVerifyRequests sent (ClientHellos without a valid cookie), for the tests.
+        self.cookies_sent = 0
 
     async def start(self, host: str = "::", port: int = 0) -> None:
         loop = asyncio.get_running_loop()
@@ -192,6 +212,16 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
     @property
     def sessions(self) -> int:
         return len(self._peers)
+
+    @property
+    def handshaking(self) -> int:
+        """Sessions whose handshake has not finished."""
+        return sum(1 for peer in self._peers.values() if not peer.session.established)
+
+    @property
+    def known_peers(self) -> int:
+        """Peer addresses held (a session's or a client's), bounded like the sessions."""
+        return len(self._remotes)
 
     def use_server_context(self, context: Any) -> None:
         """Serve new sessions with ``context`` (a new identity hint); open ones keep theirs."""
@@ -289,12 +319,24 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
                 and now - peer.waiting_since > self.limits.lost_after
                 and peer.last_seen < peer.waiting_since)
 
-    def _new_peer(self, address: Address, *, server: bool) -> _Peer | None:
+    def _make_room(self) -> None:
+        pending = [a for a, p in self._peers.items() if not p.session.established]
+        if len(pending) >= self.limits.max_handshakes:
+            log.info("coaps: %d DTLS handshakes unfinished (the limit); dropping the oldest, "
+                     "with %s", len(pending), self._remote(pending[0]).hostinfo)
+            self._drop(pending[0], DtlsFailed("too many unfinished DTLS handshakes"))
+            pending.pop(0)
         while len(self._peers) >= self.limits.max_sessions:
+            if pending:
+                self._drop(pending.pop(0), DtlsFailed("too many DTLS sessions"))
+                continue
             oldest = next(iter(self._peers))
             log.info("coaps: %d sessions open (the limit); closing the least recently used, "
                      "with %s", len(self._peers), self._remote(oldest).hostinfo)
             self._close(oldest)
+
+    def _new_peer(self, address: Address, *, server: bool) -> _Peer | None:
+        self._make_room()
         context = self._server_context if server else self._client_context
         now = time.monotonic()
         peer = _Peer(DtlsSession(context, address, server=server), now, now)
@@ -303,20 +345,54 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             self._step(address, peer, peer.session.start)
         return peer
 
-    def datagram_received(self, data: bytes, address: Address) -> None:
-        peer = self._peers.get(address)
-        if peer is not None and peer.session.server and peer.session.established \
-                and _is_client_hello(data):
+    def _listen(self, data: bytes, address: Address) -> None:
+        """A ClientHello from an address without a handshake under way: answered by the one
+        listening session, which becomes this address's session once the cookie is valid."""
+        if self._listener is None or self._listener_context is not self._server_context:
+            self._listener = DtlsSession(self._server_context, address, server=True)
+            self._listener_context = self._server_context
+        listener = self._listener
+        listener.peer = address
+        try:
+            listener.receive(data)
+        except SecurityError as err:
+            self._listener = None
+            log.debug("coaps %s: a ClientHello refused: %s", _plain(address[0]), err.message)
+            return
+        if listener.listening:
+            out = listener.pop_outgoing()
+            if not out:
+                self._listener = None  # not a ClientHello after all: start clean next time
+            elif self._transport is not None:
+                self.cookies_sent += 1
+                for datagram in out:
+                    self._transport.sendto(datagram, address)
+            return
+        self._listener = None
+        old = self._peers.get(address)
+        if old is not None:
             log.info("coaps %s: a new ClientHello from a known peer (it restarted); "
                      "replacing its session", self._remote(address).hostinfo)
             self._drop(address, None)
-            peer = None
+        self._make_room()
+        now = time.monotonic()
+        peer = self._peers[address] = _Peer(listener, now, now)
+        self._step(address, peer, lambda: None)
+
+    def datagram_received(self, data: bytes, address: Address) -> None:
+        if len(data) > MAX_DATAGRAM:
+            self.oversized += 1
+            log.debug("coaps %s: a datagram of %d bytes (more than one DTLS record can be); "
+                      "dropped", _plain(address[0]), len(data))
+            return
+        peer = self._peers.get(address)
+        if (peer is None or (peer.session.server and peer.session.established)) \
+                and _is_client_hello(data):
+            if self._server_context is not None:
+                self._listen(data, address)
+            return
         if peer is None:
-            if self._server_context is None or not _is_client_hello(data):
-                return  # a stale record of a closed session, or not DTLS at all
-            peer = self._new_peer(address, server=True)
-            if peer is None:
-                return
+            return  # a stale record of a closed session, or not DTLS at all
         peer.last_seen = time.monotonic()
         peer.waiting_since = None
         plaintexts: list[bytes] = []
@@ -401,6 +477,9 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             if not quiet:
                 log.debug("coaps %s: %s", self._remote(address).hostinfo, err)
             self._mman.dispatch_error(err, self._remote(address))
+        if peer.session.server:
+            # a server learns addresses from the network: forget them with the session
+            self._remotes.pop(address, None)
 
     async def _sweep(self) -> None:
         while True:

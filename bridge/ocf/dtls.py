@@ -118,6 +118,11 @@ class DtlsSession:
         else:
             self._connection.set_connect_state()
 
+    @property
+    def listening(self) -> bool:
+        """Server side: no ClientHello with a valid cookie yet (no handshake state kept)."""
+        return self._listening
+
     def start(self) -> None:
         """Begin the handshake (client side): the ClientHello is then in the outgoing queue."""
         self._advance()

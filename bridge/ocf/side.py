@@ -38,6 +38,7 @@ from bridge.ocf.links import (
     parse_res,
 )
 from bridge.ocf.netif import multicast_interfaces
+from bridge.ocf.provisioned import ProvisionedKeys
 from bridge.ocf.svr_store import SecurityStore
 from bridge.ocf.virtual import VirtualOcfDevices, multicast_groups
 
@@ -73,6 +74,8 @@ class OcfSide:
         self._task: asyncio.Task[None] | None = None
         self._round_done = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
+        #: keys another onboarding tool provisioned on the secured bridge device.
+        self._provisioned: ProvisionedKeys | None = None
 
     async def start(self) -> None:
         if self._task is not None or not self.config.enabled:
@@ -96,6 +99,8 @@ class OcfSide:
             window=min(MAX_REPLY_WINDOW, self.config.discovery_interval / 2),
             listing_limit=self._listing_limit, block_timeout=self.config.request_timeout)
         self._check_dtls()
+        if self.keys is not None and self.virtual.security is not None:
+            self._provisioned = ProvisionedKeys(self.virtual.security.bridge, self.keys.keyring)
         await self.client.start()
         await self.virtual.start()
         await self.discovery.start()
@@ -146,6 +151,9 @@ class OcfSide:
             await self.devices.shutdown()
         if self.discovery is not None:
             await self.discovery.shutdown()
+        if self._provisioned is not None:
+            self._provisioned.close()
+            self._provisioned = None
         if self.virtual is not None:
             await self.virtual.shutdown()
         await self.client.shutdown()

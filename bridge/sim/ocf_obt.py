@@ -10,7 +10,10 @@ does to a secured device, here to test the gateway's secured bridge and virtual 
 2. :meth:`OnboardingTool.provision`: a client gets a pairwise PSK credential on the device
    (the tool chooses the key and hands it to the client) and, when given, ACEs; the device
    goes RFNOP -> RFPRO -> RFNOP around it, as OCF provisioning does;
-3. :meth:`OnboardingTool.reset`: pstat RESET, the device is unowned again (RFOTM).
+3. :meth:`OnboardingTool.pair`: a pairwise credential between two devices the tool owns,
+   the same key on each with the other as subject (how the tool lets the gateway's bridge
+   device reach a device it owns; docs/ocf.md, "Devices owned by another onboarding tool");
+4. :meth:`OnboardingTool.reset`: pstat RESET, the device is unowned again (RFOTM).
 
 Nothing here logs a key.
 """
@@ -74,10 +77,12 @@ class OnboardingTool:
                          keyring=Keyring(self.uuid, {device.uuid: device.key}))
 
     async def provision(self, device: OwnedByTool, client: UUID,
-                        aces: Sequence[dict[str, Any]] = ()) -> bytes:
-        """A pairwise PSK for ``client`` on ``device`` (returned, for the client to hold) and
-        ``aces``; raises ``DeviceError`` when the device refuses a step."""
-        key = os.urandom(16)
+                        aces: Sequence[dict[str, Any]] = (), *,
+                        key: bytes | None = None) -> bytes:
+        """A pairwise PSK for ``client`` on ``device`` (returned, for the client to hold;
+        ``key`` or a new random one) and ``aces``; raises ``DeviceError`` when the device
+        refuses a step."""
+        key = key or os.urandom(16)
         owner = self._client(device)
         await owner.start()
         try:
@@ -94,6 +99,16 @@ class OnboardingTool:
         log.info("onboarding tool %s provisioned client %s on %s (%d ACEs)", self.uuid, client,
                  device.uuid, len(aces))
         return key
+
+    async def pair(self, server: OwnedByTool, client: OwnedByTool,
+                   aces: Sequence[dict[str, Any]] | None = None) -> None:
+        """``client`` (a device the tool owns, the gateway's bridge device) may reach
+        ``server``: one new key as ``server``'s credential for ``client`` with ``aces``
+        (default: every non-SVR resource, read, update, notify) and as ``client``'s
+        credential for ``server``."""
+        grants = [client_ace(client.uuid)] if aces is None else list(aces)
+        key = await self.provision(server, client.uuid, grants)
+        await self.provision(client, server.uuid, key=key)
 
     async def read(self, device: OwnedByTool, href: str) -> Any:
         """GET ``href`` over the owner session (the SVRs, for checks)."""
