@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import aiocoap
 
 from bench import procstat
-from bench.coap_load import CODE_CONTENT, CoapLoad, LoadResult
+from bench.coap_load import CoapLoad, LoadResult
 from bench.pair import bridged_pair
 from bench.stats import Report, percentile, rate
 from bridge.sim.testing.procs import free_udp_port
@@ -95,16 +95,16 @@ def aiocoap_load(context: aiocoap.Context) -> Load:
 
 
 async def _start_c_server(payload: bytes,
-                          directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+                          directory: Path) -> tuple[asyncio.subprocess.Process, int]:
     port = free_udp_port()
-    process = subprocess.Popen([_tool(C_SERVER), "-A", "127.0.0.1", "-p", str(port),
-                                "-d", "4", "-v", "0"], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = await asyncio.create_subprocess_exec(
+        _tool(C_SERVER), "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "0",
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     body = directory / "payload.cbor"
     body.write_bytes(payload)
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process.returncode is not None:
             raise RuntimeError(f"{C_SERVER} exited with {process.returncode}")
         put = await asyncio.create_subprocess_exec(
             _tool(C_CLIENT), "-m", "put", "-t", "10000", "-f", str(body), "-B", "2",
@@ -116,6 +116,7 @@ async def _start_c_server(payload: bytes,
             return process, port
         await asyncio.sleep(0.1)
     process.kill()
+    await process.wait()
     raise RuntimeError(f"{C_SERVER} did not serve {PATH} within 10 s")
 
 
@@ -184,7 +185,7 @@ async def measure(directory: Path, size: str) -> Report:
             await _measure_all(report, servers, loads, COUNTS[size], payload)
         finally:
             c_server.terminate()
-            c_server.wait()
+            await c_server.wait()
             assert py_server.stdin is not None
             py_server.stdin.close()
             await py_server.wait()
