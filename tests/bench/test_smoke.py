@@ -64,6 +64,15 @@ def test_profile_samples_the_gateway(tmp_path: Path) -> None:
     assert report.value("samples") >= 1
 
 
+def test_profile_get_samples_the_gateway_answering_gets(tmp_path: Path) -> None:
+    from bench import profile_get
+
+    report = profile_get.run(tmp_path, "tiny")
+    assert report.value("samples") >= 1
+    assert report.value("profiled GET rate (50 in flight)") > 0
+    assert any("aiocoap" in note or "bridge" in note for note in report.notes)
+
+
 def test_document_keeps_the_hand_written_parts(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text(f"# Benchmarks\n\nanalysis before\n\n{BEGIN}\nold\n{END}\n\nafter\n")
