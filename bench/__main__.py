@@ -2,7 +2,8 @@
 
 Runs each benchmark in its own temporary directory, prints one table, and replaces the
 generated part of docs/benchmarks.md (between the ``results`` markers; the hand-written
-analysis around them stays). The scale benchmark needs root for its network namespaces:
+analysis around them stays; with ``--only``, the rows and notes of the benchmarks not run
+stay as they were recorded). The scale benchmark needs root for its network namespaces:
 run everything through ``scripts/bench``, which also keeps all traffic off real interfaces.
 """
 
@@ -20,7 +21,8 @@ from types import ModuleType
 from bench import machine, rig
 from bench.stats import Report, Row, table
 
-BENCHMARKS = ("latency", "notify", "scale", "replay", "profile", "exhaustion")
+BENCHMARKS = ("latency", "notify", "scale", "replay", "profile", "exhaustion", "c_anchor",
+              "profile_get")
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN = "<!-- results:begin (written by python -m bench; do not edit by hand) -->"
 END = "<!-- results:end -->"
@@ -33,18 +35,50 @@ def run_one(name: str, size: str) -> Report:
         return report
 
 
-def render(reports: list[Report], size: str, seconds: float, failures: dict[str, str]) -> str:
+def kept_parts(text: str, ran: set[str]) -> tuple[list[str], list[str]]:
+    """Table lines and note paragraphs of the benchmarks *not* in ``ran`` in an older block.
+
+    ``--only`` runs some benchmarks; the others' rows and notes stay as they were recorded.
+    """
+    _, _, rest = text.partition(BEGIN)
+    block, _, _ = rest.partition(END)
+    rows: list[str] = []
+    notes: list[str] = []
+    keep = False
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if line.startswith("| ") and len(cells) > 2:
+            if cells[1] not in ran and cells[1] != "benchmark":
+                rows.append(line)
+            continue
+        if line.startswith("**"):
+            name = line[2:].split("**")[0].removesuffix(" FAILED")
+            keep = name not in ran
+        elif line.startswith("|---"):
+            continue
+        if keep:
+            notes.append(line)
+    return rows, notes
+
+
+def render(reports: list[Report], size: str, seconds: float, failures: dict[str, str],
+           kept: tuple[list[str], list[str]] = ([], [])) -> str:
     rows: list[Row] = [row for r in reports for row in r.rows]
     lines = [BEGIN, "", f"Run of `python -m bench{' --quick' if size == 'quick' else ''}` "
              f"on {time.strftime('%Y-%m-%d')}, {seconds:.0f} s in total.", ""]
+    if kept[0]:
+        ran = ", ".join(dict.fromkeys([r.name for r in reports] + list(failures)))
+        lines += [f"This run measured only: {ran}. The other rows are from the run "
+                  "recorded before.", ""]
     lines += [f"- {line}" for line in machine.describe()]
-    lines += ["", table(rows), ""]
+    lines += ["", table(rows), *kept[0], ""]
     for report in reports:
         if report.notes:
             lines += [f"**{report.name}**", "", *("    " + n.strip() if n.startswith("    ")
                                                    else n for n in report.notes), ""]
     for name, error in failures.items():
         lines += [f"**{name} FAILED**: `{error}`", ""]
+    lines += kept[1]
     lines.append(END)
     return "\n".join(lines)
 
@@ -84,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             failures[name] = f"{type(err).__name__}: {err}"
     rows = [row for r in reports for row in r.rows]
     print(table(rows))
-    block = render(reports, size, time.monotonic() - began, failures)
+    kept: tuple[list[str], list[str]] = ([], [])
+    if args.only and DOCUMENT.exists():
+        kept = kept_parts(DOCUMENT.read_text(), set(args.only))
+    block = render(reports, size, time.monotonic() - began, failures, kept)
     if not args.no_write:
         write_document(block)
         print(f"results written to {DOCUMENT}")

@@ -39,6 +39,9 @@ declare -A DEBIAN_PACKAGE_FOR=(
     [node]="nodejs npm"
     [npm]=npm
     [chromium]=chromium
+    # scripts/bench only (the C anchor of bench/c_anchor.py); the tests never need them.
+    [coap-server-notls]=libcoap3-bin
+    [coap-client-notls]=libcoap3-bin
 )
 
 _apt_updated=0

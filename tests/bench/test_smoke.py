@@ -64,6 +64,15 @@ def test_profile_samples_the_gateway(tmp_path: Path) -> None:
     assert report.value("samples") >= 1
 
 
+def test_profile_get_samples_the_gateway_answering_gets(tmp_path: Path) -> None:
+    from bench import profile_get
+
+    report = profile_get.run(tmp_path, "tiny")
+    assert report.value("samples") >= 1
+    assert report.value("profiled GET rate (50 in flight)") > 0
+    assert any("aiocoap" in note or "bridge" in note for note in report.notes)
+
+
 def test_document_keeps_the_hand_written_parts(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text(f"# Benchmarks\n\nanalysis before\n\n{BEGIN}\nold\n{END}\n\nafter\n")
@@ -89,3 +98,59 @@ def test_web_benchmark_measures_memory_and_the_device_list() -> None:
     assert result["rss_with_mib"] > result["rss_without_mib"] > 0
     assert 0 < result["list_ms_median"] <= result["list_ms_max"]
     assert result["list_kib"] > 0
+
+
+def test_only_keeps_the_rows_and_notes_of_the_benchmarks_not_run(tmp_path: Path) -> None:
+    from bench.__main__ import kept_parts
+
+    old = Report("latency")
+    old.add("raw CoAP GET p50", 0.5, "ms")
+    old.notes.append("latency note")
+    replaced = Report("c_anchor")
+    replaced.add("old figure", 9.0, "req/s")
+    replaced.notes.append("old anchor note")
+    doc = tmp_path / "benchmarks.md"
+    write_document(render([old, replaced], "tiny", 1.0, {}), doc)
+    new = Report("c_anchor")
+    new.add("new figure", 7.0, "req/s")
+    write_document(render([new], "tiny", 1.0, {}, kept_parts(doc.read_text(), {"c_anchor"})),
+                   doc)
+    text = doc.read_text()
+    assert "| latency | raw CoAP GET p50 | 0.50 | ms |" in text and "latency note" in text
+    assert "| c_anchor | new figure | 7.00 |" in text
+    assert "old figure" not in text and "old anchor note" not in text
+    assert text.count("| benchmark | metric |") == 1
+
+
+def test_raw_udp_load_generator_measures_a_plain_aiocoap_server() -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    from bench.coap_load import CoapLoad
+    from bridge.sim.testing.procs import free_udp_port
+
+    async def scenario() -> None:
+        port = free_udp_port()
+        payload = bytes(range(40))
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.aiocoap_server", str(port), "/a/longer-segment-name",
+            payload.hex(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert server.stdout is not None and server.stdin is not None
+        try:
+            async with asyncio.timeout(60):
+                assert (await server.stdout.readline()).strip() == b"ready"
+                load = CoapLoad("127.0.0.1", port, "/a/longer-segment-name")
+                sequential = await load.run(30)
+                parallel = await load.run(200, in_flight=50)
+                missing = await CoapLoad("127.0.0.1", port, "/nothing").run(1)
+        finally:
+            server.stdin.close()
+            await server.wait()
+        for result in (sequential, parallel):
+            assert result.errors == 0 and result.payload == payload
+            assert len(result.latencies_ms) == (30 if result is sequential else 200)
+            assert all(ms > 0 for ms in result.latencies_ms) and result.seconds > 0
+        assert missing.errors == 1 and missing.payload == b""
+
+    asyncio.run(scenario())

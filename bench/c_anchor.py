@@ -1,0 +1,202 @@
+"""Benchmark: GET on a virtual OCF device against a plain aiocoap server and a C CoAP server.
+
+Layer: benchmark tooling. In one run, with the same clients, three servers answer GET of a
+resource with the same payload (the bytes the gateway's virtual device returns for
+``/switch``):
+
+- the gateway's virtual OCF copy of an AllJoyn light (``bench.pair``: real ``ocfaj run``);
+- a plain aiocoap server with one resource (``bench.aiocoap_server``, its own process);
+- libcoap's ``coap-server`` (Debian's libcoap3-bin, ``coap-server-notls``), whose dynamic
+  resource ``/switch`` is created with a PUT of the same bytes by ``coap-client-notls``.
+
+Two clients load each server, sequentially (one request in flight) and with 50 in flight: the
+raw-UDP generator of ``bench.coap_load`` (lean, so the servers are the limit) and aiocoap's
+client (what the other benchmarks use). Rows: req/s, p50, p99, each server's CPU per request
+(from /proc, so its capacity on one core is 1 s / that) and the ratio to the C server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiocoap
+
+from bench import procstat
+from bench.coap_load import CoapLoad, LoadResult
+from bench.pair import bridged_pair
+from bench.stats import Report, percentile, rate
+from bridge.sim.testing.procs import free_udp_port
+
+NAME = "c_anchor"
+PATH = "/switch"
+COUNTS = {"full": (1000, 5000), "quick": (300, 1500), "tiny": (40, 200)}
+"""(sequential requests, requests at 50 in flight) per server and client."""
+IN_FLIGHT = 50
+WARM_UP = 50
+C_SERVER = "coap-server-notls"
+C_CLIENT = "coap-client-notls"
+
+
+@dataclass(frozen=True)
+class Server:
+    label: str
+    host: str
+    port: int
+    pid: int
+
+
+Load = Callable[[Server, int, int], Awaitable[LoadResult]]
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed (Debian package libcoap3-bin); "
+                           "scripts/bench installs it")
+    return found
+
+
+async def raw_load(server: Server, count: int, in_flight: int) -> LoadResult:
+    return await CoapLoad(server.host, server.port, PATH).run(count, in_flight)
+
+
+def aiocoap_load(context: aiocoap.Context) -> Load:
+    async def load(server: Server, count: int, in_flight: int) -> LoadResult:
+        uri = f"coap://{server.host}:{server.port}{PATH}"
+        result = LoadResult()
+        remaining = count
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                began = time.perf_counter()
+                response = await context.request(
+                    aiocoap.Message(code=aiocoap.GET, uri=uri)).response
+                result.latencies_ms.append((time.perf_counter() - began) * 1000)
+                result.errors += response.code != aiocoap.CONTENT
+                result.payload = response.payload
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        result.seconds = time.perf_counter() - wall
+        result.client_cpu_seconds = time.process_time() - cpu
+        return result
+
+    return load
+
+
+async def _start_c_server(payload: bytes,
+                          directory: Path) -> tuple[asyncio.subprocess.Process, int]:
+    port = free_udp_port()
+    process = await asyncio.create_subprocess_exec(
+        _tool(C_SERVER), "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "0",
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    body = directory / "payload.cbor"
+    body.write_bytes(payload)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            raise RuntimeError(f"{C_SERVER} exited with {process.returncode}")
+        put = await asyncio.create_subprocess_exec(
+            _tool(C_CLIENT), "-m", "put", "-t", "10000", "-f", str(body), "-B", "2",
+            f"coap://127.0.0.1:{port}{PATH}", stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        await put.wait()
+        probe = await CoapLoad("127.0.0.1", port, PATH, timeout=0.5).run(1)
+        if probe.payload == payload and not probe.errors and not probe.lost:
+            return process, port
+        await asyncio.sleep(0.1)
+    process.kill()
+    await process.wait()
+    raise RuntimeError(f"{C_SERVER} did not serve {PATH} within 10 s")
+
+
+async def _start_aiocoap_server(payload: bytes) -> tuple[asyncio.subprocess.Process, int]:
+    port = free_udp_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.aiocoap_server", str(port), PATH, payload.hex(),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    async with asyncio.timeout(20.0):
+        line = await process.stdout.readline()
+    if line.strip() != b"ready":
+        raise RuntimeError(f"bench.aiocoap_server did not start: {line!r}")
+    return process, port
+
+
+async def _measure_all(report: Report, servers: list[Server], loads: dict[str, Load],
+                       counts: tuple[int, int], payload: bytes) -> None:
+    c_label = servers[0].label  # the C server is measured first in every round
+    for client, load in loads.items():
+        for in_flight, count in ((1, counts[0]), (IN_FLIGHT, counts[1])):
+            kind = "sequential" if in_flight == 1 else f"{in_flight} in flight"
+            figures: dict[str, tuple[float, float, float]] = {}
+            for server in servers:
+                await load(server, WARM_UP, min(in_flight, WARM_UP))
+                cpu = procstat.cpu_seconds(server.pid)
+                result = await load(server, count, in_flight)
+                server_cpu = procstat.cpu_seconds(server.pid) - cpu
+                if result.errors or result.payload != payload:
+                    raise RuntimeError(f"{server.label} answered {result.errors} GETs with "
+                                       f"an error or another payload ({result.payload!r})")
+                figures[server.label] = (rate(len(result.latencies_ms), result.seconds),
+                                         percentile(result.latencies_ms, 0.5),
+                                         percentile(result.latencies_ms, 0.99))
+                prefix = f"{server.label}, {client}, {kind}"
+                c_rate, c_p50, c_p99 = figures.get(c_label, (float("nan"),) * 3)
+                req_s, p50, p99 = figures[server.label]
+                report.add(f"{prefix}: req/s", req_s, "req/s", baseline=c_rate)
+                report.add(f"{prefix}: p50", p50, "ms", baseline=c_p50)
+                report.add(f"{prefix}: p99", p99, "ms", baseline=c_p99)
+                report.add(f"{prefix}: server CPU per request",
+                           server_cpu / count * 1e6, "us CPU")
+                report.add(f"{prefix}: client CPU load",
+                           result.client_cpu_seconds / result.seconds * 100, "% of a core")
+                report.add(f"{prefix}: lost (retried)", result.lost, "requests")
+
+
+async def measure(directory: Path, size: str) -> Report:
+    report = Report(NAME)
+    async with bridged_pair(directory, ["switch"]) as pair:
+        gateway = urlsplit(pair.virtual_ocf)
+        assert gateway.hostname and gateway.port
+        probe = await CoapLoad(gateway.hostname, gateway.port, PATH).run(1)
+        if probe.errors or probe.lost:
+            raise RuntimeError(f"GET {pair.virtual_ocf}{PATH} failed")
+        payload = probe.payload
+        c_server, c_port = await _start_c_server(payload, directory)
+        py_server, py_port = await _start_aiocoap_server(payload)
+        try:
+            servers = [Server("C coap-server", "127.0.0.1", c_port, c_server.pid),
+                       Server("virtual OCF device", gateway.hostname, gateway.port,
+                              pair.gateway.pid),
+                       Server("plain aiocoap", "127.0.0.1", py_port, py_server.pid)]
+            loads = {"raw UDP client": raw_load,
+                     "aiocoap client": aiocoap_load(pair.coap.context)}
+            await _measure_all(report, servers, loads, COUNTS[size], payload)
+        finally:
+            c_server.terminate()
+            await c_server.wait()
+            assert py_server.stdin is not None
+            py_server.stdin.close()
+            await py_server.wait()
+    report.notes.append(
+        f"GET {PATH} with a {len(payload)}-byte payload. Per server, client and load: "
+        f"{WARM_UP} warm-up requests, then {COUNTS[size][0]} sequential or {COUNTS[size][1]} "
+        f"at {IN_FLIGHT} in flight. The raw baseline of each row is libcoap's coap-server "
+        "(C) under the same client and load in the same run. The raw UDP client is "
+        "bench/coap_load.py; its CPU load shows whether it was the limit.")
+    return report
+
+
+def run(directory: Path, size: str) -> Report:
+    return asyncio.run(measure(directory, size))
