@@ -1,15 +1,19 @@
 """Home Assistant MQTT discovery documents.
 
 Layer: ``bridge.mqtt`` (pure). For each exposed device: one JSON-schema ``light`` entity when
-the device is a lamp (:mod:`bridge.mqtt.light`), and one entity per remaining capability entity
-of the models' ``[mqtt]`` binding (component, device_class, unit, state_class). Generic
-capabilities become one ``sensor`` per readable scalar property; what has no entity is logged.
-The gateway itself is a device with a connectivity ``binary_sensor``, and every device names it
-as ``via_device``.
+the device is a lamp (:mod:`bridge.mqtt.light`), one ``climate`` entity when it is a thermostat
+(:mod:`bridge.mqtt.climate`), one entity per remaining capability entity of the models'
+``[mqtt]`` binding (component, device_class, unit, state_class), one ``event`` entity per
+capability that emits signals, and a ``last_seen`` timestamp sensor (disabled by default).
+Generic capabilities become one ``sensor`` per readable scalar property; what has no entity is
+logged. The gateway itself is a device (:mod:`bridge.mqtt.hass_gateway`), and every device
+names it as ``via_device``.
 
 Every entity's ``unique_id`` and the discovery topic derive from the Thing id (the stable
 identity), never from the friendly name, so a rename updates the entity instead of creating a
-new one. Availability is the gateway's ``bridge/state`` and the device's own topic, both required
+new one. The entity id Home Assistant gives a new entity comes from the friendly name
+(``object_id``, and ``default_entity_id`` for Home Assistant 2025.10 and later). Availability
+is the gateway's ``bridge/state`` and the device's own topic, both required
 (``availability_mode: all``).
 """
 
@@ -22,9 +26,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.core.thing import Capability, Thing
+from bridge.core.thing import Capability, GenericMember, Thing
 from bridge.model.types import MqttBinding, PropertySpec, Value
+from bridge.mqtt.climate import climate_config, climate_parts
+from bridge.mqtt.device_info import device_details
+from bridge.mqtt.hass_gateway import gateway_entities
 from bridge.mqtt.light import LightParts
+from bridge.mqtt.names import display_name
 from bridge.mqtt.payloads import encode
 from bridge.mqtt.topics import Topics
 
@@ -70,6 +78,12 @@ class Discovery:
         return encode(self.config) if self.config else b""
 
 
+#: The oldest Home Assistant release these documents are valid for (docs/mqtt.md says why).
+MIN_HA_VERSION = "2024.8"
+#: Entities of these device classes are about the device, not what it controls.
+_DIAGNOSTIC_CLASSES = frozenset({"battery", "battery_charging", "signal_strength"})
+
+
 class HomeAssistant:
     """Builds discovery documents for one gateway."""
 
@@ -82,27 +96,29 @@ class HomeAssistant:
 
     @property
     def _origin(self) -> dict[str, str]:
-        return {"name": "ocfaj", "sw_version": self.sw_version}
+        # Home Assistant shows the origin with every entity it logs about: the place to say
+        # which releases this gateway's documents are made for.
+        return {"name": f"ocfaj (Home Assistant {MIN_HA_VERSION} or later)",
+                "sw_version": self.sw_version}
 
-    def gateway(self) -> Discovery:
-        """The gateway's own connectivity entity (so ``via_device`` names a real device)."""
-        config = {
-            "name": "Connection state",
-            "unique_id": f"{self.gateway_identifier}_connection_state",
-            "device_class": "connectivity",
-            "entity_category": "diagnostic",
-            "state_topic": self.topics.bridge_state,
-            "value_template": _STATE_TEMPLATE,
-            "payload_on": "online",
-            "payload_off": "offline",
-            "qos": self.qos,
-            "device": {"identifiers": [self.gateway_identifier], "name": self.gateway_name,
-                       "manufacturer": "ocfaj", "model": "OCF / AllJoyn / MQTT gateway",
-                       "sw_version": self.sw_version},
-            "origin": self._origin,
-        }
-        return Discovery(self.topics.discovery("binary_sensor", self.gateway_identifier,
-                                               "connection_state"), config)
+    def gateway(self) -> list[Discovery]:
+        """The gateway's own entities (so ``via_device`` names a real device)."""
+        device = {"identifiers": [self.gateway_identifier], "name": self.gateway_name,
+                  "manufacturer": "ocfaj", "model": "OCF / AllJoyn / MQTT gateway",
+                  "sw_version": self.sw_version}
+        found = []
+        base = slug(self.gateway_name) or "gateway"
+        for (component, object_id), extra in gateway_entities(self.topics).items():
+            entity = f"{base}_{object_id}"
+            config = {"unique_id": f"{self.gateway_identifier}_{object_id}",
+                      "object_id": entity, "default_entity_id": f"{component}.{entity}",
+                      **extra, "qos": self.qos, "device": device, "origin": self._origin}
+            if component != "binary_sensor":
+                config["availability_topic"] = self.topics.bridge_state
+                config["availability_template"] = _STATE_TEMPLATE
+            found.append(Discovery(self.topics.discovery(component, self.gateway_identifier,
+                                                         object_id), config))
+        return found
 
     def device(self, thing: Thing, name: str, caps: list[Capability],
                light: LightParts | None) -> list[Discovery]:
@@ -110,9 +126,16 @@ class HomeAssistant:
         node = node_id(thing.id)
         common = self._common(thing, name, node)
         found: list[Discovery] = []
+        taken: set[str] = set()
         if light is not None:
             found.append(self._light(common, node, name, light, thing))
-        taken = set(light.keys) if light is not None else set()
+            taken.update(light.keys)
+        climate = climate_parts([c for c in caps if c.key not in taken])
+        if climate is not None:
+            found.append(self._entity(common, node, name, "climate", "climate", None,
+                                      climate_config(thing, climate, self.topics.state(name),
+                                                     self.topics.command(name, "set"))))
+            taken.update(climate.taken)
         for cap in caps:
             if cap.key in taken:
                 continue
@@ -120,15 +143,17 @@ class HomeAssistant:
                 found += self._model_entities(common, node, name, cap)
             else:
                 found += self._generic_entities(common, node, name, cap, thing)
+            if cap.generic is not None and cap.generic.signals:
+                found.append(self._event(common, node, name, cap, cap.generic.signals))
+        found.append(self._entity(common, node, name, "sensor", "last_seen", "Last seen", {
+            "state_topic": self.topics.last_seen(name),
+            "value_template": "{{ value_json.last_seen }}", "device_class": "timestamp",
+            "entity_category": "diagnostic", "enabled_by_default": False}))
         return found
 
     def _common(self, thing: Thing, name: str, node: str) -> dict[str, Any]:
-        info = thing.info
-        device: dict[str, Any] = {"identifiers": [node], "name": name}
-        for key, value in (("manufacturer", info.manufacturer), ("model", info.model),
-                           ("sw_version", info.sw_version), ("hw_version", info.hw_version)):
-            if value:
-                device[key] = value
+        device: dict[str, Any] = {"identifiers": [node], "name": display_name(thing, name)}
+        device.update(device_details(thing))
         device["via_device"] = self.gateway_identifier
         return {
             "availability": [
@@ -141,10 +166,27 @@ class HomeAssistant:
             "qos": self.qos,
         }
 
-    def _entity(self, common: dict[str, Any], node: str, component: str, object_id: str,
-                entity_name: str | None, extra: dict[str, Any]) -> Discovery:
-        config = {"name": entity_name, "unique_id": f"{node}_{object_id}", **common, **extra}
+    def _entity(self, common: dict[str, Any], node: str, name: str, component: str,
+                object_id: str, entity_name: str | None, extra: dict[str, Any]) -> Discovery:
+        entity = slug(name) or "device"
+        if entity_name is not None:
+            entity = f"{entity}_{slug(entity_name)}"
+        config = {"name": entity_name, "unique_id": f"{node}_{object_id}",
+                  "object_id": entity, "default_entity_id": f"{component}.{entity}",
+                  **common, **extra}
         return Discovery(self.topics.discovery(component, node, object_id), config)
+
+    def _event(self, common: dict[str, Any], node: str, name: str, cap: Capability,
+               signals: tuple[GenericMember, ...]) -> Discovery:
+        # Every capability of a device shares its /event topic: the template passes on only
+        # this capability's events (an empty result is ignored by Home Assistant).
+        key = _jinja_literal(cap.key)
+        return self._entity(common, node, name, "event", f"{slug(cap.key)}_event",
+                            f"{_human(cap.key)} event", {
+                                "state_topic": self.topics.event(name),
+                                "event_types": [s.name for s in signals],
+                                "value_template": f"{{% if value_json.capability == {key} %}}"
+                                                  "{{ value }}{% endif %}"})
 
     def _light(self, common: dict[str, Any], node: str, name: str, parts: LightParts,
                thing: Thing) -> Discovery:
@@ -164,7 +206,7 @@ class HomeAssistant:
             if spec is not None and spec.minimum is not None and spec.maximum is not None:
                 extra["min_kelvin"] = int(spec.minimum)
                 extra["max_kelvin"] = int(spec.maximum)
-        return self._entity(common, node, "light", "light", None, extra)
+        return self._entity(common, node, name, "light", "light", None, extra)
 
     def _model_entities(self, common: dict[str, Any], node: str, name: str,
                         cap: Capability) -> list[Discovery]:
@@ -239,7 +281,9 @@ class HomeAssistant:
             extra["state_class"] = binding.state_class
         if binding.icon:
             extra["icon"] = binding.icon
-        return self._entity(common, node, component, object_id, title, extra)
+        if extra.get("device_class") in _DIAGNOSTIC_CLASSES:
+            extra["entity_category"] = "diagnostic"
+        return self._entity(common, node, name, component, object_id, title, extra)
 
     def _generic_entities(self, common: dict[str, Any], node: str, name: str, cap: Capability,
                           thing: Thing) -> list[Discovery]:
@@ -262,6 +306,6 @@ class HomeAssistant:
                 extra = {"state_topic": self.topics.state(name),
                          "value_template": f"{{{{ {path} }}}}"}
                 component = "sensor"
-            found.append(self._entity(common, node, component, object_id,
+            found.append(self._entity(common, node, name, component, object_id,
                                       f"{_human(cap.key)} {prop.name}", extra))
         return found

@@ -47,7 +47,7 @@ async def test_every_capability_gets_a_valid_entity(
     side = await side_factory(mosquitto)
     await drained(side)
 
-    await recorder.wait_for(lambda: len(configs(recorder, node_id(gen.id))) == 2)
+    await recorder.wait_for(lambda: len(configs(recorder, node_id(gen.id))) == 4)
     every = [m for m in recorder.under("homeassistant/") if m.payload]
     for m in every:
         assert (m.qos, m.retain) == (1, True), m.topic
@@ -55,7 +55,7 @@ async def test_every_capability_gets_a_valid_entity(
         assert problems(component, m.json()) == [], (m.topic, problems(component, m.json()))
 
     lamp_cfg = configs(recorder, node_id(light.id))
-    assert set(lamp_cfg) == {"light/light"}
+    assert set(lamp_cfg) == {"light/light", "sensor/last_seen"}
     cfg = lamp_cfg["light/light"]
     assert cfg["schema"] == "json" and cfg["supported_color_modes"] == ["hs"]
     assert cfg["brightness_scale"] == 100
@@ -66,13 +66,29 @@ async def test_every_capability_gets_a_valid_entity(
         {"topic": "ocfaj/bridge/state", "value_template": "{{ value_json.state }}"},
         {"topic": "ocfaj/kitchen_lamp/availability", "value_template": "{{ value_json.state }}"}]
     assert cfg["availability_mode"] == "all"
-    assert cfg["device"] == {"identifiers": [node_id(light.id)], "name": "kitchen_lamp",
+    # The device's own name for people; entity ids from the friendly name.
+    assert cfg["device"] == {"identifiers": [node_id(light.id)], "name": "Kitchen Lamp",
                              "manufacturer": "Acme", "model": "Kitchen Lamp model",
-                             "sw_version": "1.2.3", "via_device": GATEWAY_ID}
+                             "model_id": "Kitchen Lamp model", "sw_version": "1.2.3",
+                             "via_device": GATEWAY_ID}
+    assert (cfg["object_id"], cfg["default_entity_id"]) == ("kitchen_lamp", "light.kitchen_lamp")
+    assert cfg["origin"]["name"] == "ocfaj (Home Assistant 2024.8 or later)"
+    seen = lamp_cfg["sensor/last_seen"]
+    assert (seen["device_class"], seen["entity_category"], seen["enabled_by_default"]) == (
+        "timestamp", "diagnostic", False)
+    assert seen["state_topic"] == "ocfaj/kitchen_lamp/last_seen"
 
     hall_cfg = configs(recorder, node_id(hall.id))
     assert set(hall_cfg) == {"sensor/temperature_temperature", "sensor/humidity_humidity",
-                             "binary_sensor/motion_motion", "sensor/battery_charge"}
+                             "binary_sensor/motion_motion", "sensor/battery_charge",
+                             "binary_sensor/battery_charging", "sensor/last_seen"}
+    assert hall_cfg["sensor/battery_charge"]["entity_category"] == "diagnostic"
+    charging = hall_cfg["binary_sensor/battery_charging"]
+    assert (charging["device_class"], charging["entity_category"]) == ("battery_charging",
+                                                                       "diagnostic")
+    assert hall_cfg["sensor/temperature_temperature"]["default_entity_id"] == (
+        "sensor.hall_sensor_temperature")
+    assert "entity_category" not in hall_cfg["sensor/temperature_temperature"]
     temp = hall_cfg["sensor/temperature_temperature"]
     assert (temp["device_class"], temp["unit_of_measurement"], temp["state_class"]) == (
         "temperature", "°C", "measurement")
@@ -81,22 +97,32 @@ async def test_every_capability_gets_a_valid_entity(
     assert motion["device_class"] == "motion"
 
     door = configs(recorder, node_id(gadget.id))
-    assert set(door) == {"lock/lock_locked", "binary_sensor/contact_open",
-                         "number/target_temperature_target_temperature",
+    assert set(door) == {"lock/lock_locked", "binary_sensor/contact_open", "climate/climate",
                          "sensor/power_meter_power", "sensor/power_meter_energy",
-                         "switch/switch_on", "switch/switch_2_on"}
+                         "switch/switch_on", "switch/switch_2_on", "sensor/last_seen"}
     assert door["lock/lock_locked"]["payload_lock"] == '{"lock":{"locked":true}}'
     assert door["switch/switch_2_on"]["payload_off"] == '{"switch_2":{"on":false}}'
-    number = door["number/target_temperature_target_temperature"]
-    assert (number["min"], number["max"], number["device_class"]) == (5.0, 35.0, "temperature")
+    climate = door["climate/climate"]
+    assert (climate["min_temp"], climate["max_temp"], climate["temp_step"]) == (5.0, 35.0, 0.5)
+    assert climate["temperature_command_topic"] == "ocfaj/front_door/set"
+    assert climate["temperature_command_template"] == (
+        '{"target_temperature": {"target_temperature": {{ value }}}}')
+    assert climate["modes"] == ["heat"] and "current_temperature_topic" not in climate
     assert door["sensor/power_meter_energy"]["state_class"] == "total_increasing"
 
     generic = configs(recorder, node_id(gen.id))
-    assert set(generic) == {"sensor/counter_count", "sensor/counter_label"}
+    assert set(generic) == {"sensor/counter_count", "sensor/counter_label",
+                            "event/counter_event", "sensor/last_seen"}
+    event = generic["event/counter_event"]
+    assert (event["event_types"], event["state_topic"]) == (["Tick"], "ocfaj/counter/event")
 
-    gateway = recorder.last(f"homeassistant/binary_sensor/{GATEWAY_ID}/connection_state/config")
-    assert gateway is not None and problems("binary_sensor", gateway.json()) == []
-    assert gateway.json()["device"]["identifiers"] == [GATEWAY_ID]
+    for component, object_id in (("binary_sensor", "connection_state"), ("sensor", "version"),
+                                 ("sensor", "device_count"), ("select", "log_level"),
+                                 ("button", "refresh_discovery")):
+        gateway = recorder.last(f"homeassistant/{component}/{GATEWAY_ID}/{object_id}/config")
+        assert gateway is not None, object_id
+        assert problems(component, gateway.json()) == [], object_id
+        assert gateway.json()["device"]["identifiers"] == [GATEWAY_ID]
 
 
 async def test_discovery_is_resent_when_home_assistant_comes_online(
@@ -133,6 +159,12 @@ async def test_rename_keeps_the_entity_and_moves_the_topics(
     temp = configs(recorder, node_id(hall.id))["sensor/temperature_temperature"]
     assert temp["state_topic"] == "ocfaj/Hallway"
     assert temp["unique_id"] == f"{node_id(hall.id)}_temperature_temperature"
+    # The name people read and the entity ids follow the rename; the discovery was cleared
+    # first, so Home Assistant makes the entities again under the new ids.
+    assert temp["device"]["name"] == "Hallway"
+    assert temp["default_entity_id"] == "sensor.hallway_temperature"
+    topic = f"homeassistant/sensor/{node_id(hall.id)}/temperature_temperature/config"
+    assert [bool(m.payload) for m in recorder.on(topic)] == [True, False, True]
     # Persisted: the identity book hands out the new name from now on.
     assert book.friendly_name(hall.id, "whatever") == "Hallway"
 

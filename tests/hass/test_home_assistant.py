@@ -1,0 +1,220 @@
+"""Real Home Assistant core against the gateway (the demo's run) and a real mosquitto.
+
+Home Assistant 2025.4.4 (``tests.hass.core.VERSION``) reads the gateway's discovery through
+its MQTT integration; the test drives it the way a user's automations do, through HA's REST
+API, and checks the far end: the simulated device's state as the gateway publishes it after
+the device answered. The tests share one Home Assistant and run in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from bridge.sim.testing.mosquitto import Mosquitto
+from tests.e2e.demo_run import DemoRun
+from tests.hass.conftest import scenario
+from tests.hass.core import HomeAssistantCore
+
+# Home Assistant's start (part of the first test's set-up) takes a minute or more on a loaded
+# 2-core machine, a gateway restart half of that.
+pytestmark = pytest.mark.timeout(420)
+
+BASE = "ocfaj-demo"
+LAMP, DIMMER = "light.colour_lamp", "number.dimmer_brightness"
+LOCK, THERMOSTAT = "lock.front_door_lock", "climate.living_room_thermostat"
+#: entity id -> (device class, unit, state class) Home Assistant must report.
+SENSORS = {
+    "sensor.hall_sensor_temperature": ("temperature", "°C", "measurement"),
+    "sensor.hall_sensor_battery_charge": ("battery", "%", "measurement"),
+    "binary_sensor.hall_sensor_motion": ("motion", None, None),
+    "binary_sensor.hall_sensor_battery_charging": ("battery_charging", None, None),
+    "sensor.living_room_thermostat_temperature": ("temperature", "°C", "measurement"),
+}
+ENTITIES = {LAMP, DIMMER, LOCK, THERMOSTAT, *SENSORS}
+
+
+def _environment(tmp_path: Path, broker: Mosquitto) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCFAJ_")}
+    return {**env, "OCFAJ_MQTT_HOST": broker.host, "OCFAJ_MQTT_PORT": str(broker.port),
+            "OCFAJ_CONFIG": str(tmp_path / "absent.toml")}
+
+
+async def _retained(broker: Mosquitto, topic: str) -> Any:
+    """The retained document on ``topic`` (None when there is none)."""
+    marker = f"test/marker/{uuid.uuid4()}"
+    found: Any = None
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.subscribe(topic, qos=1)
+        await client.subscribe(marker, qos=1)
+        await client.publish(marker, b"end", qos=1)
+        async with asyncio.timeout(20):
+            async for message in client.messages:
+                if str(message.topic) == marker:
+                    return found
+                assert isinstance(message.payload, bytes | bytearray)
+                found = json.loads(message.payload) if message.payload else None
+    raise AssertionError("the marker never came back")
+
+
+def device_state(broker: Mosquitto, name: str) -> dict[str, Any]:
+    state = asyncio.run(_retained(broker, f"{BASE}/{name}"))
+    assert isinstance(state, dict), (name, state)
+    return state
+
+
+def wait_device(broker: Mosquitto, name: str, predicate: Any, what: str,
+                within: float = 30.0) -> dict[str, Any]:
+    """Poll the gateway's state of device ``name`` until ``predicate`` holds."""
+    deadline = time.monotonic() + within
+    while True:
+        state = device_state(broker, name)
+        if predicate(state):
+            return state
+        assert time.monotonic() < deadline, f"{name}: no {what} within {within} s: {state}"
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory, ha_broker: Mosquitto,
+            home_assistant: HomeAssistantCore) -> Iterator[dict[str, Any]]:
+    """The demo's gateway and devices, running; ``run`` is replaced when a test restarts it."""
+    env = _environment(tmp_path_factory.mktemp("demo"), ha_broker)
+    holder: dict[str, Any] = {"env": env}
+    holder["run"] = DemoRun(["--plain", "--scenario", str(scenario())], env).start()
+    holder["started"] = time.monotonic()
+    yield holder
+    run: DemoRun = holder["run"]
+    run.interrupt()
+    run.finish()
+
+
+def _all_there(ha: HomeAssistantCore) -> dict[str, dict[str, Any]] | None:
+    states = ha.states()
+    ready = all(e in states and states[e]["state"] not in ("unavailable", "unknown")
+                for e in ENTITIES)
+    return states if ready else None
+
+
+def test_entities_exist_with_their_classes(home_assistant: HomeAssistantCore,
+                                           gateway: dict[str, Any]) -> None:
+    states = home_assistant.wait_for(lambda: _all_there(home_assistant), "every entity", 90)
+    print(f"entities in Home Assistant {time.monotonic() - gateway['started']:.1f} s after "
+          "the demo started (its devices start first)")
+    mqtt_entities = set(json.loads(home_assistant.template(
+        "{{ integration_entities('mqtt') | list | to_json }}")))
+    assert ENTITIES <= mqtt_entities, ENTITIES - mqtt_entities
+    for entity, (device_class, unit, state_class) in SENSORS.items():
+        attrs = states[entity]["attributes"]
+        assert (attrs.get("device_class"), attrs.get("unit_of_measurement"),
+                attrs.get("state_class")) == (device_class, unit, state_class), entity
+    lamp = states[LAMP]["attributes"]
+    assert set(lamp["supported_color_modes"]) == {"hs", "color_temp"}
+    climate = states[THERMOSTAT]["attributes"]
+    assert (climate["min_temp"], climate["max_temp"], climate["target_temp_step"]) == (
+        5.0, 35.0, 0.5)
+    assert climate["hvac_modes"] == ["heat"]
+    # Device names people read, the device info, the gateway as via_device.
+    assert home_assistant.template(f"{{{{ device_attr(device_id('{THERMOSTAT}'), 'name') }}}}"
+                                   ) == "Living Room Thermostat"
+    assert home_assistant.template(f"{{{{ device_attr(device_id('{LOCK}'), 'name') }}}}"
+                                   ) == "Front Door"
+    via = home_assistant.template(f"{{{{ device_attr(device_id('{LAMP}'), 'via_device_id') }}}}")
+    assert home_assistant.template(f"{{{{ device_attr('{via}', 'model') }}}}") == (
+        "OCF / AllJoyn / MQTT gateway")
+    # Diagnostic entities, and last seen off until a person turns it on.
+    registry = json.loads(home_assistant.template(
+        "{{ {'battery': states.sensor.hall_sensor_battery_charge.entity_id} | to_json }}"))
+    assert registry == {"battery": "sensor.hall_sensor_battery_charge"}
+    assert "sensor.hall_sensor_last_seen" not in states
+
+
+def test_states_match_the_gateway(home_assistant: HomeAssistantCore, ha_broker: Mosquitto,
+                                  gateway: dict[str, Any]) -> None:
+    states = home_assistant.wait_for(lambda: _all_there(home_assistant), "every entity", 60)
+    hall = device_state(ha_broker, "hall_sensor")
+    assert float(states["sensor.hall_sensor_temperature"]["state"]) == pytest.approx(
+        hall["temperature"]["temperature"])
+    assert float(states["sensor.hall_sensor_battery_charge"]["state"]) == hall["battery"]["charge"]
+    door = device_state(ha_broker, "front_door")
+    assert states[LOCK]["state"] == ("locked" if door["lock"]["locked"] else "unlocked")
+    lamp = device_state(ha_broker, "colour_lamp")
+    assert states[LAMP]["state"] == ("on" if lamp["switch"]["on"] else "off")
+    thermostat = device_state(ha_broker, "living_room_thermostat")
+    attrs = states[THERMOSTAT]["attributes"]
+    assert attrs["temperature"] == thermostat["target_temperature"]["target_temperature"]
+
+
+def test_updates_arrive(home_assistant: HomeAssistantCore, gateway: dict[str, Any]) -> None:
+    # The thermostat's reading drifts every 2 s at the simulated device.
+    first = home_assistant.wait_for(lambda: _all_there(home_assistant), "every entity", 60)[
+        THERMOSTAT]["attributes"]["current_temperature"]
+    home_assistant.wait_for(
+        lambda: home_assistant.states()[THERMOSTAT]["attributes"]["current_temperature"]
+        != first, "a new current temperature", 30)
+
+
+def test_service_calls_reach_the_devices(home_assistant: HomeAssistantCore,
+                                         ha_broker: Mosquitto, gateway: dict[str, Any]) -> None:
+    ha = home_assistant
+    ha.wait_for(lambda: _all_there(ha), "every entity", 60)
+    ha.service("light", "turn_on", entity_id=LAMP, brightness_pct=80)
+    wait_device(ha_broker, "colour_lamp", lambda s: s["switch"]["on"]
+                and s["brightness"]["brightness"] == 80, "switch on at 80 %")
+    ha.service("light", "turn_on", entity_id=LAMP, hs_color=[200, 60])
+    wait_device(ha_broker, "colour_lamp", lambda s: s["colour"] == {"hue": 200, "saturation": 60}
+                or s["colour"] == {"hue": 200.0, "saturation": 60}, "hue 200, saturation 60")
+    ha.wait_for(lambda: ha.states()[LAMP]["attributes"].get("color_mode") == "hs", "hs mode")
+    ha.service("light", "turn_on", entity_id=LAMP, color_temp_kelvin=4000)
+    wait_device(ha_broker, "colour_lamp",
+                lambda s: s["colour_temperature"]["colour_temperature"] == 4000, "4000 K")
+    ha.wait_for(lambda: ha.states()[LAMP]["attributes"].get("color_temp_kelvin") == 4000,
+                "4000 K in Home Assistant")
+    ha.service("light", "turn_off", entity_id=LAMP)
+    wait_device(ha_broker, "colour_lamp", lambda s: not s["switch"]["on"], "switch off")
+    ha.wait_for(lambda: ha.states()[LAMP]["state"] == "off", "the lamp off in Home Assistant")
+
+    ha.service("lock", "unlock", entity_id=LOCK)
+    wait_device(ha_broker, "front_door", lambda s: not s["lock"]["locked"], "unlocked")
+    ha.wait_for(lambda: ha.states()[LOCK]["state"] == "unlocked", "unlocked in Home Assistant")
+    ha.service("lock", "lock", entity_id=LOCK)
+    wait_device(ha_broker, "front_door", lambda s: s["lock"]["locked"], "locked")
+
+    ha.service("number", "set_value", entity_id=DIMMER, value=25)
+    wait_device(ha_broker, "dimmer", lambda s: s["brightness"]["brightness"] == 25, "25 %")
+    ha.wait_for(lambda: ha.states()[DIMMER]["state"] == "25", "25 in Home Assistant")
+
+    ha.service("climate", "set_temperature", entity_id=THERMOSTAT, temperature=22.5)
+    wait_device(ha_broker, "living_room_thermostat",
+                lambda s: s["target_temperature"]["target_temperature"] == 22.5, "22.5 °C")
+    ha.wait_for(lambda: ha.states()[THERMOSTAT]["attributes"]["temperature"] == 22.5,
+                "22.5 °C in Home Assistant")
+
+
+def test_stopped_gateway_is_unavailable_and_comes_back(
+        home_assistant: HomeAssistantCore, gateway: dict[str, Any]) -> None:
+    ha = home_assistant
+    ha.wait_for(lambda: _all_there(ha), "every entity", 60)
+    run: DemoRun = gateway["run"]
+    run.interrupt()
+    assert run.finish() == 0
+    ha.wait_for(lambda: all(ha.states()[e]["state"] == "unavailable" for e in ENTITIES),
+                "every entity unavailable", 30)
+    gateway["run"] = DemoRun(["--plain", "--scenario", str(scenario())], gateway["env"]).start()
+    ha.wait_for(lambda: _all_there(ha), "every entity back", 90)
+
+
+def test_home_assistant_logs_nothing_about_the_gateway(
+        home_assistant: HomeAssistantCore, gateway: dict[str, Any]) -> None:
+    home_assistant.wait_for(lambda: _all_there(home_assistant), "every entity", 60)
+    found = home_assistant.problems(r"mqtt|ocfaj|discovery")
+    assert found == [], "\n".join(found)
