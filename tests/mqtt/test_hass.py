@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import aiomqtt
 
 from bridge.core.identity import IdentityBook
@@ -189,3 +191,19 @@ class _Full:
 
 
 _FULL = _Full()
+
+
+async def test_last_seen_follows_what_the_device_reports(
+        mosquitto: Mosquitto, recorder: Recorder, side_factory: SideFactory,
+        registry: Registry, catalogue: Catalogue, book: IdentityBook) -> None:
+    hall = registry.upsert(sensor(catalogue, book))
+    side = await side_factory(mosquitto)
+    await drained(side)
+    assert recorder.on("ocfaj/hall_sensor/last_seen") == []  # nothing heard yet
+    before = datetime.now(UTC).replace(microsecond=0)
+    registry.update_state(hall.id, "temperature", {"temperature": 22.0})
+    await recorder.wait_for(lambda: bool(recorder.on("ocfaj/hall_sensor/last_seen")))
+    [seen] = recorder.on("ocfaj/hall_sensor/last_seen")
+    assert seen.retain
+    stamp = datetime.fromisoformat(seen.json()["last_seen"])
+    assert stamp.tzinfo is not None and before <= stamp <= datetime.now(UTC)
