@@ -9,7 +9,8 @@ configuration directory is made the way a person's install would end up after th
 - ``.storage/core.config_entries``: one MQTT config entry for the test's broker, discovery on;
 - a user and a long-lived access token, made by HA's auth manager (``make_token.py``).
 
-States, service calls and template rendering go through the REST API with that token.
+States, service calls and template rendering go through the REST API with that token; the
+entity and device registries through the websocket API (``ws_call.py``, in HA's venv).
 """
 
 from __future__ import annotations
@@ -121,17 +122,16 @@ class HomeAssistantCore:
     # -- REST ------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
+        return json.loads(self._raw(method, path, body))
+
+    def _raw(self, method: str, path: str, body: Any = None) -> str:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
             headers={"Authorization": f"Bearer {self.token}",
                      "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as answer:
-            raw = answer.read()
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw.decode()
+            return str(answer.read().decode())
 
     def get(self, path: str) -> Any:
         return self._call("GET", path)
@@ -143,7 +143,17 @@ class HomeAssistantCore:
         return self._call("POST", f"/api/services/{domain}/{service}", data)
 
     def template(self, text: str) -> str:
-        return str(self._call("POST", "/api/template", {"template": text}))
+        """``text`` rendered by Home Assistant (the REST API answers with plain text)."""
+        return self._raw("POST", "/api/template", {"template": text})
+
+    def ws(self, command: dict[str, Any]) -> Any:
+        """The result of one websocket command (registries are only there, not in REST)."""
+        done = subprocess.run([str(self.venv / "bin" / "python"),
+                               str(Path(__file__).with_name("ws_call.py")), str(self.port),
+                               self.token, json.dumps(command)],
+                              capture_output=True, text=True, check=False, timeout=60)
+        assert done.returncode == 0, done.stderr[-4000:]
+        return json.loads(done.stdout)
 
     # -- waiting and logs ------------------------------------------------------------------
 
@@ -167,10 +177,11 @@ class HomeAssistantCore:
         return self.log_text()[-6000:]
 
     def problems(self, pattern: str) -> list[str]:
-        """Log entries of level WARNING or ERROR whose text matches ``pattern``."""
+        """Log entries of level WARNING or ERROR whose first line (logger and message, not
+        a traceback's file paths) matches ``pattern``."""
         entries = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", self.log_text())
         return [e for e in entries if re.search(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) ", e)
-                and re.search(pattern, e, re.IGNORECASE)]
+                and re.search(pattern, e.split("\n", 1)[0], re.IGNORECASE)]
 
 
 __all__ = ["VERSION", "HomeAssistantCore", "home_assistant_venv"]

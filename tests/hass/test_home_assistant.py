@@ -20,6 +20,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from bridge import __version__
 from bridge.sim.testing.mosquitto import Mosquitto
 from tests.e2e.demo_run import DemoRun
 from tests.hass.conftest import scenario
@@ -123,19 +124,28 @@ def test_entities_exist_with_their_classes(home_assistant: HomeAssistantCore,
     assert (climate["min_temp"], climate["max_temp"], climate["target_temp_step"]) == (
         5.0, 35.0, 0.5)
     assert climate["hvac_modes"] == ["heat"]
-    # Device names people read, the device info, the gateway as via_device.
-    assert home_assistant.template(f"{{{{ device_attr(device_id('{THERMOSTAT}'), 'name') }}}}"
-                                   ) == "Living Room Thermostat"
-    assert home_assistant.template(f"{{{{ device_attr(device_id('{LOCK}'), 'name') }}}}"
-                                   ) == "Front Door"
-    via = home_assistant.template(f"{{{{ device_attr(device_id('{LAMP}'), 'via_device_id') }}}}")
-    assert home_assistant.template(f"{{{{ device_attr('{via}', 'model') }}}}") == (
-        "OCF / AllJoyn / MQTT gateway")
-    # Diagnostic entities, and last seen off until a person turns it on.
-    registry = json.loads(home_assistant.template(
-        "{{ {'battery': states.sensor.hall_sensor_battery_charge.entity_id} | to_json }}"))
-    assert registry == {"battery": "sensor.hall_sensor_battery_charge"}
+    # Registries: the platform, categories, last seen off until a person turns it on.
+    entities = {e["entity_id"]: e for e in home_assistant.ws(
+        {"type": "config/entity_registry/list"})}
+    assert all(entities[e]["platform"] == "mqtt" for e in ENTITIES)
+    for entity in ("sensor.hall_sensor_battery_charge",
+                   "binary_sensor.hall_sensor_battery_charging"):
+        assert entities[entity]["entity_category"] == "diagnostic", entity
+    assert entities["sensor.hall_sensor_temperature"]["entity_category"] is None
+    seen = entities["sensor.hall_sensor_last_seen"]
+    assert (seen["entity_category"], seen["disabled_by"]) == ("diagnostic", "integration")
     assert "sensor.hall_sensor_last_seen" not in states
+    devices = {d["id"]: d for d in home_assistant.ws({"type": "config/device_registry/list"})}
+    lock = devices[entities[LOCK]["device_id"]]
+    assert lock["name"] == "Front Door" and lock["via_device_id"] is not None
+    assert devices[lock["via_device_id"]]["model"] == "OCF / AllJoyn / MQTT gateway"
+    # The simulator's /oic/p: mnmn and mnmo (it states no versions).
+    assert (lock["manufacturer"], lock["model_id"]) == ("ocfaj simulator", "sim-1"), lock
+    # The gateway's own device.
+    assert states["sensor.demo_device_count"]["state"] == "5"
+    assert states["sensor.demo_version"]["state"] == __version__
+    assert states["select.demo_log_level"]["state"] in ("debug", "info", "warning", "error")
+    assert states["binary_sensor.demo_connection_state"]["state"] == "on"
 
 
 def test_states_match_the_gateway(home_assistant: HomeAssistantCore, ha_broker: Mosquitto,
@@ -214,7 +224,23 @@ def test_stopped_gateway_is_unavailable_and_comes_back(
 
 
 def test_home_assistant_logs_nothing_about_the_gateway(
-        home_assistant: HomeAssistantCore, gateway: dict[str, Any]) -> None:
-    home_assistant.wait_for(lambda: _all_there(home_assistant), "every entity", 60)
-    found = home_assistant.problems(r"mqtt|ocfaj|discovery")
+        home_assistant: HomeAssistantCore, ha_broker: Mosquitto,
+        gateway: dict[str, Any]) -> None:
+    ha = home_assistant
+    ha.wait_for(lambda: _all_there(ha), "every entity", 60)
+    # What the MQTT integration says about discovery documents, and anything naming the gateway.
+    about_us = r"\[homeassistant\.components\.mqtt|ocfaj"
+    found = ha.problems(about_us)
     assert found == [], "\n".join(found)
+    # The check sees a document Home Assistant refuses (so an empty result means something).
+    bad = "homeassistant/sensor/control_node/control/config"
+    asyncio.run(_publish(ha_broker, bad, b'{"unique_id": "control", "state_topic": "x/y", '
+                                         b'"device_class": "no_such_class"}'))
+    ha.wait_for(lambda: any("no_such_class" in e for e in ha.problems(about_us)),
+                "Home Assistant's complaint about the control document")
+    asyncio.run(_publish(ha_broker, bad, b""))
+
+
+async def _publish(broker: Mosquitto, topic: str, payload: bytes) -> None:
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.publish(topic, payload, qos=1, retain=True)
