@@ -21,10 +21,14 @@ import aiomqtt
 import pytest
 
 from bridge import __version__
+from bridge.core.identity import IdentityBook
+from bridge.mqtt.hass import HomeAssistant
+from bridge.mqtt.topics import Topics
 from bridge.sim.testing.mosquitto import Mosquitto
 from tests.e2e.demo_run import DemoRun
 from tests.hass.conftest import scenario
 from tests.hass.core import HomeAssistantCore
+from tests.mqtt.things import counter
 
 # Home Assistant's start (part of the first test's set-up) takes a minute or more on a loaded
 # 2-core machine, a gateway restart half of that.
@@ -210,6 +214,36 @@ def test_service_calls_reach_the_devices(home_assistant: HomeAssistantCore,
                 "22.5 °C in Home Assistant")
 
 
+def test_signals_become_event_entities(home_assistant: HomeAssistantCore,
+                                       ha_broker: Mosquitto) -> None:
+    # The demo has no device with signals: the discovery of one (an AllJoyn counter with a
+    # Tick signal, built by the gateway's own code) goes to the broker as the gateway sends it,
+    # and the event payload in the shape tests/mqtt/test_topics.py checks the mirror sends.
+    ha = home_assistant
+    hass = HomeAssistant(Topics("ocfaj-events"), "events gw", __version__, 1)
+    thing = counter(IdentityBook())
+    docs = hass.gateway() + hass.device(thing, "counter", list(thing.capabilities.values()),
+                                        None)
+    retained = [(d.topic, d.payload) for d in docs] + [
+        ("ocfaj-events/bridge/state", b'{"state":"online"}'),
+        ("ocfaj-events/counter/availability", b'{"state":"online"}')]
+    for topic, payload in retained:
+        asyncio.run(_publish(ha_broker, topic, payload))
+    entity = "event.counter_counter_event"
+    ha.wait_for(lambda: ha.states().get(entity, {}).get("state") == "unknown", entity)
+    assert ha.states()[entity]["attributes"]["event_types"] == ["Tick"]
+    asyncio.run(_publish(ha_broker, "ocfaj-events/counter/event", json.dumps(
+        {"capability": "counter", "signal": "Tick", "args": {"n": 7},
+         "event_type": "Tick"}).encode(), retain=False))
+    fired = ha.wait_for(lambda: (ha.states()[entity]["state"] != "unknown"
+                                 and ha.states()[entity]), "the Tick event")
+    assert fired["attributes"]["event_type"] == "Tick"
+    assert fired["attributes"]["args"] == {"n": 7}
+    for topic, _ in retained:
+        asyncio.run(_publish(ha_broker, topic, b""))
+    ha.wait_for(lambda: entity not in ha.states(), f"{entity} removed")
+
+
 def test_stopped_gateway_is_unavailable_and_comes_back(
         home_assistant: HomeAssistantCore, gateway: dict[str, Any]) -> None:
     ha = home_assistant
@@ -241,6 +275,6 @@ def test_home_assistant_logs_nothing_about_the_gateway(
     asyncio.run(_publish(ha_broker, bad, b""))
 
 
-async def _publish(broker: Mosquitto, topic: str, payload: bytes) -> None:
+async def _publish(broker: Mosquitto, topic: str, payload: bytes, retain: bool = True) -> None:
     async with aiomqtt.Client(broker.host, broker.port) as client:
-        await client.publish(topic, payload, qos=1, retain=True)
+        await client.publish(topic, payload, qos=1, retain=retain)
