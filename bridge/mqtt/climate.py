@@ -14,11 +14,11 @@ is how people set it); the measured temperature keeps its ``sensor`` for long-te
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.core.thing import Capability, Thing
+from bridge.mqtt.templates import guarded, value_path
 
 TARGET, CURRENT, HUMIDITY = "target_temperature", "temperature", "humidity"
 #: Home Assistant accepts only these display precisions for a climate entity.
@@ -53,10 +53,6 @@ def climate_parts(caps: list[Capability]) -> ClimateParts | None:
     return ClimateParts(target, _first(caps, CURRENT), _first(caps, HUMIDITY))
 
 
-def _path(key: str, prop: str) -> str:
-    return f"value_json[{json.dumps(key)}][{json.dumps(prop)}]"
-
-
 def _precision(step: float) -> float:
     return max((p for p in _PRECISIONS if p <= step), default=_PRECISIONS[0])
 
@@ -72,7 +68,7 @@ def climate_config(thing: Thing, parts: ClimateParts, state_topic: str,
         "mode_state_topic": state_topic,
         "mode_state_template": "{{ 'heat' }}",
         "temperature_state_topic": state_topic,
-        "temperature_state_template": f"{{{{ {_path(parts.target, TARGET)} }}}}",
+        "temperature_state_template": guarded(value_path(parts.target, TARGET)),
         "temperature_command_topic": command_topic,
         "temperature_command_template":
             f'{{"{parts.target}": {{"{TARGET}": {{{{ value }}}}}}}}',
@@ -86,8 +82,8 @@ def climate_config(thing: Thing, parts: ClimateParts, state_topic: str,
         config["max_temp"] = spec.maximum
     if parts.current is not None:
         config.update(current_temperature_topic=state_topic,
-                      current_temperature_template=f"{{{{ {_path(parts.current, CURRENT)} }}}}")
+                      current_temperature_template=guarded(value_path(parts.current, CURRENT)))
     if parts.humidity is not None:
         config.update(current_humidity_topic=state_topic,
-                      current_humidity_template=f"{{{{ {_path(parts.humidity, HUMIDITY)} }}}}")
+                      current_humidity_template=guarded(value_path(parts.humidity, HUMIDITY)))
     return config

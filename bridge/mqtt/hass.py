@@ -20,27 +20,26 @@ is the gateway's ``bridge/state`` and the device's own topic, both required
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.core.thing import Capability, GenericMember, Thing
-from bridge.model.types import MqttBinding, PropertySpec, Value
+from bridge.model.types import MqttBinding, PropertySpec
 from bridge.mqtt.climate import climate_config, climate_parts
 from bridge.mqtt.device_info import device_details
 from bridge.mqtt.hass_gateway import gateway_entities
 from bridge.mqtt.light import LightParts
 from bridge.mqtt.names import display_name
 from bridge.mqtt.payloads import encode
+from bridge.mqtt.templates import AVAILABILITY, guarded, literal, value_path
 from bridge.mqtt.topics import Topics
 
 log = logging.getLogger("ocfaj.mqtt.hass")
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 _SCALAR_SIGNATURES = frozenset("bynqiuxtdsog")
-_STATE_TEMPLATE = "{{ value_json.state }}"
 
 
 def slug(text: str) -> str:
@@ -51,15 +50,6 @@ def node_id(thing_id: str) -> str:
     """The discovery node id of a Thing: readable, and unique thanks to the hash suffix."""
     digest = hashlib.sha256(thing_id.encode()).hexdigest()[:8]
     return f"ocfaj_{slug(thing_id)[:48]}_{digest}"
-
-
-def _jinja_literal(value: Value) -> str:
-    # JSON literals of scalars are valid Jinja literals (true/false/numbers/"strings").
-    return json.dumps(value)
-
-
-def _value_path(key: str, prop: str) -> str:
-    return f"value_json[{_jinja_literal(key)}][{_jinja_literal(prop)}]"
 
 
 def _human(text: str) -> str:
@@ -115,7 +105,7 @@ class HomeAssistant:
                       **extra, "qos": self.qos, "device": device, "origin": self._origin}
             if component != "binary_sensor":
                 config["availability_topic"] = self.topics.bridge_state
-                config["availability_template"] = _STATE_TEMPLATE
+                config["availability_template"] = AVAILABILITY
             found.append(Discovery(self.topics.discovery(component, self.gateway_identifier,
                                                          object_id), config))
         return found
@@ -147,7 +137,9 @@ class HomeAssistant:
                 found.append(self._event(common, node, name, cap, cap.generic.signals))
         found.append(self._entity(common, node, name, "sensor", "last_seen", "Last seen", {
             "state_topic": self.topics.last_seen(name),
-            "value_template": "{{ value_json.last_seen }}", "device_class": "timestamp",
+            # "None" is Home Assistant's "no value", where an empty result is an invalid time.
+            "value_template": guarded("value_json.last_seen", "None"),
+            "device_class": "timestamp",
             "entity_category": "diagnostic", "enabled_by_default": False}))
         return found
 
@@ -157,8 +149,8 @@ class HomeAssistant:
         device["via_device"] = self.gateway_identifier
         return {
             "availability": [
-                {"topic": self.topics.bridge_state, "value_template": _STATE_TEMPLATE},
-                {"topic": self.topics.availability(name), "value_template": _STATE_TEMPLATE},
+                {"topic": self.topics.bridge_state, "value_template": AVAILABILITY},
+                {"topic": self.topics.availability(name), "value_template": AVAILABILITY},
             ],
             "availability_mode": "all",
             "device": device,
@@ -180,12 +172,13 @@ class HomeAssistant:
                signals: tuple[GenericMember, ...]) -> Discovery:
         # Every capability of a device shares its /event topic: the template passes on only
         # this capability's events (an empty result is ignored by Home Assistant).
-        key = _jinja_literal(cap.key)
+        key = literal(cap.key)
         return self._entity(common, node, name, "event", f"{slug(cap.key)}_event",
                             f"{_human(cap.key)} event", {
                                 "state_topic": self.topics.event(name),
                                 "event_types": [s.name for s in signals],
-                                "value_template": f"{{% if value_json.capability == {key} %}}"
+                                "value_template": "{% if value_json is defined and "
+                                                  f"value_json.capability == {key} %}}"
                                                   "{{ value }}{% endif %}"})
 
     def _light(self, common: dict[str, Any], node: str, name: str, parts: LightParts,
@@ -238,14 +231,14 @@ class HomeAssistant:
             # instance): its properties are plain numbers.
             component = "number" if spec.writable and spec.type in ("integer", "number") \
                 else "sensor"
-        path = _value_path(cap.key, spec.name)
+        path = value_path(cap.key, spec.name)
         object_id = f"{cap.key}_{spec.name}"
         extra: dict[str, Any] = {"state_topic": self.topics.state(name)}
         on = True if binding.payload_on is None else binding.payload_on
         off = False if binding.payload_off is None else binding.payload_off
-        on_off = f"{{{{ 'ON' if {path} == {_jinja_literal(on)} else 'OFF' }}}}"
+        on_off = guarded(f"'ON' if {path} == {literal(on)} else 'OFF'")
         if component == "sensor":
-            extra["value_template"] = f"{{{{ {path} }}}}"
+            extra["value_template"] = guarded(path)
         elif component == "binary_sensor":
             extra.update(value_template=on_off, payload_on="ON", payload_off="OFF")
         elif component == "switch":
@@ -255,15 +248,14 @@ class HomeAssistant:
                          payload_off=encode({cap.key: {spec.name: off}}).decode())
         elif component == "lock":
             extra.update(
-                value_template=f"{{{{ 'LOCKED' if {path} == {_jinja_literal(on)} "
-                               "else 'UNLOCKED' }}",
+                value_template=guarded(f"'LOCKED' if {path} == {literal(on)} else 'UNLOCKED'"),
                 state_locked="LOCKED", state_unlocked="UNLOCKED",
                 command_topic=self.topics.command(name, "set"),
                 payload_lock=encode({cap.key: {spec.name: on}}).decode(),
                 payload_unlock=encode({cap.key: {spec.name: off}}).decode())
         elif component == "number" and spec.type in ("integer", "number"):
             value = "{{ value | int }}" if spec.type == "integer" else "{{ value }}"
-            extra.update(value_template=f"{{{{ {path} }}}}",
+            extra.update(value_template=guarded(path),
                          command_topic=self.topics.command(name, "set"),
                          command_template=f'{{"{cap.key}": {{"{spec.name}": {value}}}}}',
                          min=spec.minimum if spec.minimum is not None else -1e9,
@@ -295,16 +287,16 @@ class HomeAssistant:
                          "it is on %s", name, thing.id, cap.key, prop.name, prop.signature,
                          self.topics.state(name))
                 continue
-            path = _value_path(cap.key, prop.name)
+            path = value_path(cap.key, prop.name)
             object_id = slug(f"{cap.key}_{prop.name}")
             if prop.signature == "b":
                 extra = {"state_topic": self.topics.state(name), "payload_on": "ON",
                          "payload_off": "OFF",
-                         "value_template": f"{{{{ 'ON' if {path} else 'OFF' }}}}"}
+                         "value_template": guarded(f"'ON' if {path} else 'OFF'")}
                 component = "binary_sensor"
             else:
                 extra = {"state_topic": self.topics.state(name),
-                         "value_template": f"{{{{ {path} }}}}"}
+                         "value_template": guarded(path)}
                 component = "sensor"
             found.append(self._entity(common, node, name, component, object_id,
                                       f"{_human(cap.key)} {prop.name}", extra))

@@ -240,16 +240,17 @@ class Mirror:
         old = self.names.rename(thing, new)
         if old == new:
             return old
+        # Home Assistant keeps an entity's id once made: removing the entities first makes it
+        # create them again under the new name's entity ids (same unique_id). Not coalesced:
+        # the new document must not replace the removal in the outbox. The removal goes
+        # before the old topics are cleared, so the old entities are gone by then.
+        for topic in sorted(self._discovery.pop(thing.id, set())):
+            self._emit(Message(topic, b"", 1, retain=True))
         for topic in (self.topics.state(old), self.topics.availability(old),
                       self.topics.last_seen(old)):
             self._retain(topic, None)
         if thing.id in self._lights:
             self._retain(self.topics.light_state(old), None)
-        # Home Assistant keeps an entity's id once made: removing the entities first makes it
-        # create them again under the new name's entity ids (same unique_id). Not coalesced:
-        # the new document must not replace the removal in the outbox.
-        for topic in sorted(self._discovery.pop(thing.id, set())):
-            self._emit(Message(topic, b"", 1, retain=True))
         self.exposed[thing.id] = new
         log.info("%s (%s) renamed from %s to %s", thing.info.name, thing.id, old, new)
         self.expose(thing)

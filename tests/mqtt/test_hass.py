@@ -64,9 +64,11 @@ async def test_every_capability_gets_a_valid_entity(
     assert cfg["state_topic"] == "ocfaj/kitchen_lamp/light"
     assert cfg["command_topic"] == "ocfaj/kitchen_lamp/light/set"
     assert cfg["unique_id"] == f"{node_id(light.id)}_light"
+    # A cleared (empty) availability topic reads as offline, never as a template error.
+    available = "{{ value_json.state if value_json is defined else 'offline' }}"
     assert cfg["availability"] == [
-        {"topic": "ocfaj/bridge/state", "value_template": "{{ value_json.state }}"},
-        {"topic": "ocfaj/kitchen_lamp/availability", "value_template": "{{ value_json.state }}"}]
+        {"topic": "ocfaj/bridge/state", "value_template": available},
+        {"topic": "ocfaj/kitchen_lamp/availability", "value_template": available}]
     assert cfg["availability_mode"] == "all"
     # The device's own name for people; entity ids from the friendly name.
     assert cfg["device"] == {"identifiers": [node_id(light.id)], "name": "Kitchen Lamp",
@@ -94,7 +96,8 @@ async def test_every_capability_gets_a_valid_entity(
     temp = hall_cfg["sensor/temperature_temperature"]
     assert (temp["device_class"], temp["unit_of_measurement"], temp["state_class"]) == (
         "temperature", "°C", "measurement")
-    assert temp["value_template"] == '{{ value_json["temperature"]["temperature"] }}'
+    assert temp["value_template"] == (
+        '{% if value_json is defined %}{{ value_json["temperature"]["temperature"] }}{% endif %}')
     motion = hall_cfg["binary_sensor/motion_motion"]
     assert motion["device_class"] == "motion"
 
