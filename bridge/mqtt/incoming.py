@@ -19,6 +19,7 @@ from bridge.core.thing import Side, Thing
 from bridge.mqtt import payloads
 from bridge.mqtt.commands import decode, get_capabilities, set_commands
 from bridge.mqtt.light import light_commands
+from bridge.mqtt.log_level import set_log_level
 from bridge.mqtt.mirror import Emit, Mirror
 from bridge.mqtt.names import RenameRefused
 from bridge.mqtt.outbox import Message
@@ -109,7 +110,7 @@ class Incoming:
         if not isinstance(document, Mapping):
             raise WrongType(f"a light command is a JSON object, got {document!r}",
                             thing=thing.id)
-        return list(light_commands(parts, document))
+        return list(light_commands(thing, parts, document))
 
     async def _execute(self, thing: Thing, commands: list[Command]) -> dict[str, Any]:
         # Check everything first: one bad value must keep every other write from the device.
@@ -166,8 +167,20 @@ class Incoming:
             thing = self._thing(document.get("device"))
             name = self.mirror.exposed[thing.id]
             return {"device": name, "state": await self._refresh(thing, list(thing.capabilities))}
+        if command == "refresh_discovery":
+            log.info("discovery requested on MQTT: sending it again")
+            self.mirror.publish_all_discovery()
+            return {"devices": len(self.mirror.exposed)}
+        if command == "log_level":
+            try:
+                level = set_log_level(document.get("value"))
+            except ValueError as err:
+                raise RequestFailed(str(err)) from None
+            log.warning("log level set to %s on MQTT request (until the next start)", level)
+            self.mirror.set_info("log_level", level)
+            return {"value": level}
         raise RequestFailed(f"unknown request {command!r}: known are devices, info, "
-                            "health_check, rename, refresh")
+                            "health_check, rename, refresh, refresh_discovery, log_level")
 
     def _thing(self, name_or_id: Any) -> Thing:
         if not isinstance(name_or_id, str):

@@ -8,6 +8,12 @@ topics (``<base>/<name>/light`` and ``<base>/<name>/light/set``):
 ``color_temp_kelvin: true``, so values map one to one to the canonical ``brightness``,
 ``hue``/``saturation`` and ``colour_temperature`` properties of the models.
 
+Home Assistant releases that ignore ``color_temp_kelvin`` send mireds (micro reciprocal
+degrees, 10^6 / kelvin) instead. A ``color_temp`` outside the lamp's kelvin range whose
+reciprocal lies inside it can only be mireds (lamp ranges lie far above 1000 K, mired values
+below 1000), so it is converted; any other value goes to the registry, which refuses it with
+the range in the answer.
+
 A device gets a light entity when it has a ``switch`` capability and at least one capability
 whose Home Assistant component is ``light``; the first instance of each takes part, further
 instances get entities of their own.
@@ -99,7 +105,8 @@ def light_state(thing: Thing, parts: LightParts, mode: ColourMode | None) -> dic
     return doc
 
 
-def light_commands(parts: LightParts, payload: Mapping[str, Any]) -> list[SetProperties]:
+def light_commands(thing: Thing, parts: LightParts,
+                   payload: Mapping[str, Any]) -> list[SetProperties]:
     """The property writes a Home Assistant light command asks for (unchecked values).
 
     Raises :class:`UnknownProperty` or :class:`WrongType` for keys or shapes the light does
@@ -130,10 +137,30 @@ def light_commands(parts: LightParts, payload: Mapping[str, Any]) -> list[SetPro
                                 prop="color")
             commands.append(SetProperties(key, {"hue": value["h"],
                                                 "saturation": _whole(value["s"])}))
+        elif name == "color_temp":
+            commands.append(SetProperties(key, {
+                "colour_temperature": _kelvin(thing.capabilities[key], _whole(value))}))
         else:
-            prop = "brightness" if name == "brightness" else "colour_temperature"
-            commands.append(SetProperties(key, {prop: _whole(value)}))
+            commands.append(SetProperties(key, {"brightness": _whole(value)}))
     return commands
+
+
+_MIRED_LIMIT = 1000
+
+
+def _kelvin(cap: Capability, value: Any) -> Any:
+    """``value`` in kelvin: converted from mireds when it can only be mireds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return value
+    spec = cap.spec("colour_temperature")
+    low = spec.minimum if spec is not None else None
+    high = spec.maximum if spec is not None else None
+    kelvin = round(1_000_000 / value)
+    if low is None or high is None:
+        return kelvin if value < _MIRED_LIMIT else value
+    if not low <= value <= high and low <= kelvin <= high:
+        return kelvin
+    return value
 
 
 def _whole(value: Any) -> Any:

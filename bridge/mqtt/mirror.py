@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.core.events import (
@@ -102,9 +103,12 @@ class Mirror:
         if isinstance(event, StateChanged):
             if event.thing.id in self.exposed:
                 self.publish_state(event.thing, changed=event.capability)
+                self.publish_last_seen(event.thing)
         elif isinstance(event, AvailabilityChanged):
             if event.thing.id in self.exposed:
                 self.publish_availability(event.thing)
+                if event.thing.available:
+                    self.publish_last_seen(event.thing)
                 self.publish_devices()
             else:
                 self.consider(event.thing)
@@ -136,9 +140,10 @@ class Mirror:
         if name is None:
             return
         # Events are not retained and never coalesced: each one reaches subscribers.
+        # event_type is what a Home Assistant event entity reads (bridge.mqtt.hass).
         self._emit(Message(self.topics.event(name), payloads.encode(
-            {"capability": event.capability, "signal": event.signal, "args": dict(event.args)}),
-            self._qos))
+            {"capability": event.capability, "signal": event.signal, "args": dict(event.args),
+             "event_type": event.signal}), self._qos))
 
     # -- publishing ----------------------------------------------------------------------------
 
@@ -193,7 +198,8 @@ class Mirror:
     def withdraw(self, thing: Thing) -> None:
         """Remove ``thing``'s retained documents and discovery from the broker."""
         name = self.exposed.pop(thing.id)
-        for topic in (self.topics.state(name), self.topics.availability(name)):
+        for topic in (self.topics.state(name), self.topics.availability(name),
+                      self.topics.last_seen(name)):
             self._retain(topic, None, thing_id=thing.id)
         if self._lights.pop(thing.id, None) is not None:
             self._retain(self.topics.light_state(name), None, thing_id=thing.id)
@@ -216,6 +222,11 @@ class Mirror:
             self._modes[thing.id] = "color_temp"
         self._retain(self.topics.light_state(name),
                      light_state(thing, parts, self._modes.get(thing.id)), thing_id=thing.id)
+
+    def publish_last_seen(self, thing: Thing) -> None:
+        """When the gateway last heard from ``thing`` (Home Assistant's *Last seen* sensor)."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        self._retain(self.topics.last_seen(self.exposed[thing.id]), {"last_seen": now})
 
     def publish_availability(self, thing: Thing) -> None:
         self._retain(self.topics.availability(self.exposed[thing.id]),
@@ -250,12 +261,17 @@ class Mirror:
         """Every discovery document again (Home Assistant came online, or a reconnect)."""
         if self.hass is None:
             return
-        gateway = self.hass.gateway()
-        self._emit(Message(gateway.topic, gateway.payload, 1, retain=True, coalesce=True))
+        for gateway in self.hass.gateway():
+            self._emit(Message(gateway.topic, gateway.payload, 1, retain=True, coalesce=True))
         for thing_id in list(self.exposed):
             thing = self.registry.get(thing_id)
             if thing is not None:
                 self.publish_discovery(thing)
+
+    def set_info(self, key: str, value: Any) -> None:
+        """Change one field of ``bridge/info`` and publish it."""
+        self.info[key] = value
+        self._retain(self.topics.bridge_info, self.info, qos=1)
 
     def snapshot(self) -> None:
         """Re-publish every retained document: after a (re)connect, behind the replay."""
@@ -274,7 +290,14 @@ class Mirror:
         old = self.names.rename(thing, new)
         if old == new:
             return old
-        for topic in (self.topics.state(old), self.topics.availability(old)):
+        # Home Assistant keeps an entity's id once made: removing the entities first makes it
+        # create them again under the new name's entity ids (same unique_id). Not coalesced:
+        # the new document must not replace the removal in the outbox. The removal goes
+        # before the old topics are cleared, so the old entities are gone by then.
+        for topic in sorted(self._discovery.pop(thing.id, set())):
+            self._emit(Message(topic, b"", 1, retain=True))
+        for topic in (self.topics.state(old), self.topics.availability(old),
+                      self.topics.last_seen(old)):
             self._retain(topic, None, thing_id=thing.id)
         if thing.id in self._lights:
             self._retain(self.topics.light_state(old), None, thing_id=thing.id)

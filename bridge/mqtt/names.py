@@ -10,6 +10,7 @@ entities survive restarts and devices that come back with a fresh ``di``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from bridge.core.identity import IdentityBook
@@ -20,6 +21,7 @@ log = logging.getLogger("ocfaj.mqtt")
 
 #: first topic level of the gateway's own topics, so no device may take it.
 RESERVED = "bridge"
+_SLUG = re.compile(r"[^a-z0-9]+")
 MAX_LENGTH = MAX_NAME_LENGTH
 
 
@@ -131,3 +133,16 @@ class FriendlyNames:
         self._by_id[thing.id] = new
         self._by_name[new] = thing.id
         return old
+
+
+def display_name(thing: Thing, friendly: str) -> str:
+    """The name people read for ``thing`` (Home Assistant's device name).
+
+    The device's own name (OCF ``n``, AllJoyn AppName), unless a person chose the friendly name
+    (``[mqtt.names]`` or a ``rename``): then that one. A friendly name the identity book made
+    from the device's name (its slug, perhaps with a ``_<n>`` suffix) is no choice.
+    """
+    automatic = _SLUG.sub("_", thing.info.name.lower()[:MAX_LENGTH]).strip("_") or "device"
+    if re.fullmatch(re.escape(automatic) + r"(_\d+)?", friendly):
+        return thing.info.name
+    return friendly

@@ -32,6 +32,7 @@ from bridge.mqtt.connection import BrokerFinder, BrokerLink, LinkSettings
 from bridge.mqtt.hass import HomeAssistant
 from bridge.mqtt.incoming import Incoming
 from bridge.mqtt.limits import MessageLimits
+from bridge.mqtt.log_level import log_level
 from bridge.mqtt.mirror import Mirror
 from bridge.mqtt.names import FriendlyNames
 from bridge.mqtt.outbox import FILE_NAME, Message, Outbox
@@ -93,7 +94,8 @@ class MqttSide:
         self._stopped = False
         info = {"version": __version__, "gateway": self.gateway_name,
                 "base_topic": self.config.base_topic, "protocol": self.config.protocol,
-                "ha_discovery": self.config.ha_discovery, "ha_prefix": self.config.ha_prefix}
+                "ha_discovery": self.config.ha_discovery, "ha_prefix": self.config.ha_prefix,
+                "log_level": log_level()}
         hass = (HomeAssistant(self.topics, self.gateway_name, __version__, self.config.qos)
                 if self.config.ha_discovery else None)
         self._mirror = Mirror(self.registry, self.topics,

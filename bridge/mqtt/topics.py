@@ -72,6 +72,9 @@ class Topics:
     def response(self, command: str) -> str:
         return f"{self.base}/bridge/response/{command}"
 
+    def request(self, command: str) -> str:
+        return f"{self.base}/bridge/request/{command}"
+
     # -- devices ---------------------------------------------------------------------------------
 
     def state(self, name: str) -> str:
@@ -82,6 +85,9 @@ class Topics:
 
     def event(self, name: str) -> str:
         return f"{self.base}/{name}/event"
+
+    def last_seen(self, name: str) -> str:
+        return f"{self.base}/{name}/last_seen"
 
     def light_state(self, name: str) -> str:
         return f"{self.base}/{name}/light"

@@ -118,14 +118,15 @@ async def test_home_assistant_gets_the_device_range_and_a_write_of_50_reaches_it
         await client.subscribe("homeassistant/#")
         task = asyncio.create_task(_discovery(client, found))
         try:
-            _, number = await _entity(found, "number", "target_temperature_target_temperature",
-                                      gateway_factory)
-            assert (number["min"], number["max"], number["step"]) == (0.0, 100.0, 1.0), number
+            # A thermostat: one climate entity with the device's range and step.
+            _, climate = await _entity(found, "climate", "climate", gateway_factory)
+            assert (climate["min_temp"], climate["max_temp"], climate["temp_step"]) == (
+                0.0, 100.0, 1.0), climate
             # the measured role is there too, as a sensor of the same device
             await _entity(found, "sensor", "temperature_temperature", gateway_factory)
 
-            command = number["command_template"].replace("{{ value }}", "50")
-            await client.publish(number["command_topic"], command, qos=1)
+            command = climate["temperature_command_template"].replace("{{ value }}", "50")
+            await client.publish(climate["temperature_command_topic"], command, qos=1)
             assert await thermo.received("target_temperature") == {"target_temperature": 50.0}
         finally:
             task.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aiomqtt
@@ -9,13 +10,14 @@ import pytest
 
 from bridge.core.errors import DeviceError
 from bridge.core.identity import IdentityBook
+from bridge.core.limits import PropertyLimits
 from bridge.core.registry import InvokeMethod, Registry, SetProperties
 from bridge.core.thing import Thing
 from bridge.model.types import Catalogue
 from bridge.mqtt.side import MqttSide
 from bridge.sim.testing.mosquitto import Mosquitto
 from tests.mqtt.conftest import Recorder, SideFactory, drained
-from tests.mqtt.things import Origin, counter, lamp, sensor
+from tests.mqtt.things import Origin, counter, lamp, model_cap, ocf_thing, sensor
 
 
 async def send(broker: Mosquitto, topic: str, payload: bytes, retain: bool = False) -> None:
@@ -192,3 +194,50 @@ async def test_a_deeply_nested_request_is_answered_and_the_side_keeps_serving(
     renamed = await response(recorder, "rename", 2)
     assert renamed["status"] == "ok" and renamed["data"]["to"] == "counter_2"
     assert side.status()["connected"]
+
+
+async def test_colour_temperature_in_mireds_from_older_home_assistant(
+        mosquitto: Mosquitto, recorder: Recorder, side_factory: SideFactory,
+        registry: Registry, catalogue: Catalogue, book: IdentityBook, origin: Origin) -> None:
+    # A lamp of 2700..6500 K: 250 can only be mireds (4000 K); 20 is neither and is refused,
+    # with the range in the answer (never silently).
+    white = registry.upsert(ocf_thing(book, 9, "White Lamp", [
+        model_cap(catalogue, "switch", state={"on": True}),
+        model_cap(catalogue, "colour_temperature", state={"colour_temperature": 3000})]))
+    white.capabilities["colour_temperature"].limits["colour_temperature"] = PropertyLimits(
+        minimum=2700, maximum=6500)
+    side = await side_factory(mosquitto, ha_discovery=False)
+    await drained(side)
+    await send(mosquitto, "ocfaj/white_lamp/light/set", b'{"color_temp": 250}')
+    assert (await response(recorder, "set"))["status"] == "ok"
+    await send(mosquitto, "ocfaj/white_lamp/light/set", b'{"color_temp": 5000}')
+    assert (await response(recorder, "set", 2))["status"] == "ok"
+    assert origin.received == [
+        (white.id, SetProperties("colour_temperature", {"colour_temperature": 4000})),
+        (white.id, SetProperties("colour_temperature", {"colour_temperature": 5000}))]
+    await send(mosquitto, "ocfaj/white_lamp/light/set", b'{"color_temp": 20}')
+    refused = await response(recorder, "set", 3)
+    assert refused["status"] == "error" and refused["data"]["reason"] == "out_of_range"
+    assert "2700" in refused["error"], refused
+    assert len(origin.received) == 2
+
+
+async def test_gateway_controls_log_level_and_discovery(
+        setup: tuple[MqttSide, Thing, Thing, Thing], mosquitto: Mosquitto,
+        recorder: Recorder) -> None:
+    before = logging.getLogger("ocfaj").level
+    try:
+        await send(mosquitto, "ocfaj/bridge/request/log_level", b'{"value": "debug"}')
+        assert (await response(recorder, "log_level"))["data"] == {"value": "debug"}
+        assert logging.getLogger("ocfaj").getEffectiveLevel() == logging.DEBUG
+        await recorder.wait_for(lambda: (recorder.last("ocfaj/bridge/info") is not None
+                                         and recorder.last("ocfaj/bridge/info").json()  # type: ignore[union-attr]
+                                         .get("log_level") == "debug"))
+        await send(mosquitto, "ocfaj/bridge/request/log_level", b'{"value": "loud"}')
+        wrong = await response(recorder, "log_level", 2)
+        assert wrong["status"] == "error" and "debug, info, warning, error" in wrong["error"]
+    finally:
+        logging.getLogger("ocfaj").setLevel(before)
+        logging.getLogger("bridge").setLevel(before)
+    await send(mosquitto, "ocfaj/bridge/request/refresh_discovery", b"{}")
+    assert (await response(recorder, "refresh_discovery"))["data"] == {"devices": 3}

@@ -39,7 +39,8 @@ async def test_forgotten_device_leaves_nothing_retained(
     await drained(side)
     before = await recorder_factory(mosquitto)
     expected = {"ocfaj/kitchen_lamp", "ocfaj/kitchen_lamp/availability",
-                "ocfaj/kitchen_lamp/light", f"homeassistant/light/{node_id(thing.id)}/light/config"}
+                "ocfaj/kitchen_lamp/light", f"homeassistant/light/{node_id(thing.id)}/light/config",
+                f"homeassistant/sensor/{node_id(thing.id)}/last_seen/config"}
     await before.wait_for(lambda: set(retained_of(before, "kitchen_lamp", thing.id)) == expected)
     published = sorted(expected)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import aiomqtt
 
 from bridge.core.identity import IdentityBook
@@ -47,7 +49,7 @@ async def test_every_capability_gets_a_valid_entity(
     side = await side_factory(mosquitto)
     await drained(side)
 
-    await recorder.wait_for(lambda: len(configs(recorder, node_id(gen.id))) == 2)
+    await recorder.wait_for(lambda: len(configs(recorder, node_id(gen.id))) == 4)
     every = [m for m in recorder.under("homeassistant/") if m.payload]
     for m in every:
         assert (m.qos, m.retain) == (1, True), m.topic
@@ -55,48 +57,77 @@ async def test_every_capability_gets_a_valid_entity(
         assert problems(component, m.json()) == [], (m.topic, problems(component, m.json()))
 
     lamp_cfg = configs(recorder, node_id(light.id))
-    assert set(lamp_cfg) == {"light/light"}
+    assert set(lamp_cfg) == {"light/light", "sensor/last_seen"}
     cfg = lamp_cfg["light/light"]
     assert cfg["schema"] == "json" and cfg["supported_color_modes"] == ["hs"]
     assert cfg["brightness_scale"] == 100
     assert cfg["state_topic"] == "ocfaj/kitchen_lamp/light"
     assert cfg["command_topic"] == "ocfaj/kitchen_lamp/light/set"
     assert cfg["unique_id"] == f"{node_id(light.id)}_light"
+    # A cleared (empty) availability topic reads as offline, never as a template error.
+    available = "{{ value_json.state if value_json is defined else 'offline' }}"
     assert cfg["availability"] == [
-        {"topic": "ocfaj/bridge/state", "value_template": "{{ value_json.state }}"},
-        {"topic": "ocfaj/kitchen_lamp/availability", "value_template": "{{ value_json.state }}"}]
+        {"topic": "ocfaj/bridge/state", "value_template": available},
+        {"topic": "ocfaj/kitchen_lamp/availability", "value_template": available}]
     assert cfg["availability_mode"] == "all"
-    assert cfg["device"] == {"identifiers": [node_id(light.id)], "name": "kitchen_lamp",
+    # The device's own name for people; entity ids from the friendly name.
+    assert cfg["device"] == {"identifiers": [node_id(light.id)], "name": "Kitchen Lamp",
                              "manufacturer": "Acme", "model": "Kitchen Lamp model",
-                             "sw_version": "1.2.3", "via_device": GATEWAY_ID}
+                             "model_id": "Kitchen Lamp model", "sw_version": "1.2.3",
+                             "via_device": GATEWAY_ID}
+    assert (cfg["object_id"], cfg["default_entity_id"]) == ("kitchen_lamp", "light.kitchen_lamp")
+    assert cfg["origin"]["name"] == "ocfaj (Home Assistant 2024.8 or later)"
+    seen = lamp_cfg["sensor/last_seen"]
+    assert (seen["device_class"], seen["entity_category"], seen["enabled_by_default"]) == (
+        "timestamp", "diagnostic", False)
+    assert seen["state_topic"] == "ocfaj/kitchen_lamp/last_seen"
 
     hall_cfg = configs(recorder, node_id(hall.id))
     assert set(hall_cfg) == {"sensor/temperature_temperature", "sensor/humidity_humidity",
-                             "binary_sensor/motion_motion", "sensor/battery_charge"}
+                             "binary_sensor/motion_motion", "sensor/battery_charge",
+                             "binary_sensor/battery_charging", "sensor/last_seen"}
+    assert hall_cfg["sensor/battery_charge"]["entity_category"] == "diagnostic"
+    charging = hall_cfg["binary_sensor/battery_charging"]
+    assert (charging["device_class"], charging["entity_category"]) == ("battery_charging",
+                                                                       "diagnostic")
+    assert hall_cfg["sensor/temperature_temperature"]["default_entity_id"] == (
+        "sensor.hall_sensor_temperature")
+    assert "entity_category" not in hall_cfg["sensor/temperature_temperature"]
     temp = hall_cfg["sensor/temperature_temperature"]
     assert (temp["device_class"], temp["unit_of_measurement"], temp["state_class"]) == (
         "temperature", "°C", "measurement")
-    assert temp["value_template"] == '{{ value_json["temperature"]["temperature"] }}'
+    assert temp["value_template"] == (
+        '{% if value_json is defined %}{{ value_json["temperature"]["temperature"] }}{% endif %}')
     motion = hall_cfg["binary_sensor/motion_motion"]
     assert motion["device_class"] == "motion"
 
     door = configs(recorder, node_id(gadget.id))
-    assert set(door) == {"lock/lock_locked", "binary_sensor/contact_open",
-                         "number/target_temperature_target_temperature",
+    assert set(door) == {"lock/lock_locked", "binary_sensor/contact_open", "climate/climate",
                          "sensor/power_meter_power", "sensor/power_meter_energy",
-                         "switch/switch_on", "switch/switch_2_on"}
+                         "switch/switch_on", "switch/switch_2_on", "sensor/last_seen"}
     assert door["lock/lock_locked"]["payload_lock"] == '{"lock":{"locked":true}}'
     assert door["switch/switch_2_on"]["payload_off"] == '{"switch_2":{"on":false}}'
-    number = door["number/target_temperature_target_temperature"]
-    assert (number["min"], number["max"], number["device_class"]) == (5.0, 35.0, "temperature")
+    climate = door["climate/climate"]
+    assert (climate["min_temp"], climate["max_temp"], climate["temp_step"]) == (5.0, 35.0, 0.5)
+    assert climate["temperature_command_topic"] == "ocfaj/front_door/set"
+    assert climate["temperature_command_template"] == (
+        '{"target_temperature": {"target_temperature": {{ value }}}}')
+    assert climate["modes"] == ["heat"] and "current_temperature_topic" not in climate
     assert door["sensor/power_meter_energy"]["state_class"] == "total_increasing"
 
     generic = configs(recorder, node_id(gen.id))
-    assert set(generic) == {"sensor/counter_count", "sensor/counter_label"}
+    assert set(generic) == {"sensor/counter_count", "sensor/counter_label",
+                            "event/counter_event", "sensor/last_seen"}
+    event = generic["event/counter_event"]
+    assert (event["event_types"], event["state_topic"]) == (["Tick"], "ocfaj/counter/event")
 
-    gateway = recorder.last(f"homeassistant/binary_sensor/{GATEWAY_ID}/connection_state/config")
-    assert gateway is not None and problems("binary_sensor", gateway.json()) == []
-    assert gateway.json()["device"]["identifiers"] == [GATEWAY_ID]
+    for component, object_id in (("binary_sensor", "connection_state"), ("sensor", "version"),
+                                 ("sensor", "device_count"), ("select", "log_level"),
+                                 ("button", "refresh_discovery")):
+        gateway = recorder.last(f"homeassistant/{component}/{GATEWAY_ID}/{object_id}/config")
+        assert gateway is not None, object_id
+        assert problems(component, gateway.json()) == [], object_id
+        assert gateway.json()["device"]["identifiers"] == [GATEWAY_ID]
 
 
 async def test_discovery_is_resent_when_home_assistant_comes_online(
@@ -133,6 +164,12 @@ async def test_rename_keeps_the_entity_and_moves_the_topics(
     temp = configs(recorder, node_id(hall.id))["sensor/temperature_temperature"]
     assert temp["state_topic"] == "ocfaj/Hallway"
     assert temp["unique_id"] == f"{node_id(hall.id)}_temperature_temperature"
+    # The name people read and the entity ids follow the rename; the discovery was cleared
+    # first, so Home Assistant makes the entities again under the new ids.
+    assert temp["device"]["name"] == "Hallway"
+    assert temp["default_entity_id"] == "sensor.hallway_temperature"
+    topic = f"homeassistant/sensor/{node_id(hall.id)}/temperature_temperature/config"
+    assert [bool(m.payload) for m in recorder.on(topic)] == [True, False, True]
     # Persisted: the identity book hands out the new name from now on.
     assert book.friendly_name(hall.id, "whatever") == "Hallway"
 
@@ -157,3 +194,19 @@ class _Full:
 
 
 _FULL = _Full()
+
+
+async def test_last_seen_follows_what_the_device_reports(
+        mosquitto: Mosquitto, recorder: Recorder, side_factory: SideFactory,
+        registry: Registry, catalogue: Catalogue, book: IdentityBook) -> None:
+    hall = registry.upsert(sensor(catalogue, book))
+    side = await side_factory(mosquitto)
+    await drained(side)
+    assert recorder.on("ocfaj/hall_sensor/last_seen") == []  # nothing heard yet
+    before = datetime.now(UTC).replace(microsecond=0)
+    registry.update_state(hall.id, "temperature", {"temperature": 22.0})
+    await recorder.wait_for(lambda: bool(recorder.on("ocfaj/hall_sensor/last_seen")))
+    [seen] = recorder.on("ocfaj/hall_sensor/last_seen")
+    assert seen.retain
+    stamp = datetime.fromisoformat(seen.json()["last_seen"])
+    assert stamp.tzinfo is not None and before <= stamp <= datetime.now(UTC)

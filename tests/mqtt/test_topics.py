@@ -10,6 +10,7 @@ import pytest
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.model.types import Catalogue
+from bridge.mqtt.log_level import log_level
 from bridge.sim.testing.mosquitto import Mosquitto
 from tests.mqtt.conftest import Recorder, RecorderFactory, SideFactory, connected, drained
 from tests.mqtt.things import counter, lamp, sensor
@@ -30,7 +31,7 @@ async def test_gateway_and_device_topics(protocol: str, mosquitto: Mosquitto,
     assert (state.qos, state.retain) == (1, True)
     info = await rec.wait_last("ocfaj/bridge/info", {
         "version": "0.1.0", "gateway": "Test GW", "base_topic": "ocfaj", "protocol": protocol,
-        "ha_discovery": False, "ha_prefix": "homeassistant"})
+        "ha_discovery": False, "ha_prefix": "homeassistant", "log_level": log_level()})
     assert (info.qos, info.retain) == (1, True)
     lamp_state = await rec.wait_last("ocfaj/kitchen_lamp", {
         "switch": {"on": False}, "brightness": {"brightness": 40},
@@ -101,7 +102,8 @@ async def test_events_and_generic_state(mosquitto: Mosquitto, recorder: Recorder
     registry.update_state(thing.id, "counter", {"Count": 2**60})
     await recorder.wait_for(lambda: bool(recorder.on("ocfaj/counter/event")))
     [event] = recorder.on("ocfaj/counter/event")
-    assert event.json() == {"capability": "counter", "signal": "Tick", "args": {"n": 7}}
+    assert event.json() == {"capability": "counter", "signal": "Tick", "args": {"n": 7},
+                            "event_type": "Tick"}
     assert (event.qos, event.retain) == (1, False)
     # 64-bit values beyond 2^53 travel as decimal strings.
     await recorder.wait_last("ocfaj/counter", {"counter": {"Count": str(2**60), "Label": ""}})
