@@ -25,7 +25,7 @@ from bridge.sim.testing.gateways import TestGateways
 from bridge.sim.testing.mosquitto import Mosquitto
 from bridge.sim.testing.procs import await_until
 from bridge.web.security import CSRF_HEADER
-from tests.mqtt.conftest import RecorderFactory
+from tests.mqtt.conftest import Recorder
 from tests.web.conftest import web_gateway
 from tests.web.gateway_fixture import lamp, started, web_config
 
@@ -77,10 +77,16 @@ async def test_rename_refuses_what_the_mqtt_rename_refuses(
 
 
 async def test_rename_moves_the_topics_and_is_kept(
-        mqtt_gateway: tuple[Gateway, str], recorder_factory: RecorderFactory,
-        mosquitto: Mosquitto) -> None:
+        mqtt_gateway: tuple[Gateway, str], mosquitto: Mosquitto) -> None:
     gateway, url = mqtt_gateway
-    recorder = await recorder_factory(mosquitto)
+    recorder = await Recorder(mosquitto.host, mosquitto.port).start()
+    try:
+        await renamed_on_the_broker(gateway, url, recorder)
+    finally:
+        await recorder.stop()
+
+
+async def renamed_on_the_broker(gateway: Gateway, url: str, recorder: Recorder) -> None:
     await recorder.wait_for(lambda: recorder.last("ocfaj/lamp_0") is not None,
                             message="the lamp's state on its first topic")
 
@@ -98,7 +104,7 @@ async def test_rename_moves_the_topics_and_is_kept(
     await recorder.wait_for(lambda: (last := recorder.last("ocfaj/lamp_0")) is not None
                             and last.payload == b"", message="old topic cleared")
     assert gateway.book.friendly_name(LAMP, "Lamp 0") == "Hall light"
-    # A command on the new topic reaches the device through the registry.
+    # The list shows the new topic too (the same description as `ocfaj devices`).
     rows = await get(url, "api/devices")
     assert next(r for r in rows if r["id"] == LAMP)["mqtt_topic"] == "ocfaj/Hall light"
 
