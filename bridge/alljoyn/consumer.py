@@ -109,6 +109,10 @@ class AboutConsumer:
         self._devices.clear()
         self._locks.clear()
 
+    def senders(self) -> dict[str, str]:
+        """Thing id -> the unique bus name of every device found on the bus."""
+        return {record.thing_id: record.sender for record in self._devices.values()}
+
     def sender_of(self, thing_id: str) -> str | None:
         for record in self._devices.values():
             if record.thing_id == thing_id:

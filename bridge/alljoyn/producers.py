@@ -72,6 +72,11 @@ class ProducerManager:
     def is_own(self, unique_name: str) -> bool:
         return any(p.unique_name == unique_name for p in self._producers.values())
 
+    def bus_names(self) -> dict[str, str]:
+        """Thing id -> the unique bus name of each virtual producer that is connected."""
+        return {thing_id: p.unique_name for thing_id, p in self._producers.items()
+                if p.unique_name}
+
     def producer(self, thing_id: str) -> AllJoynProducer | None:
         return self._producers.get(thing_id)
 

@@ -107,6 +107,11 @@ class AllJoynSide:
             "producer_failures": self.producers.failures,
         }
 
+    def bus_names(self) -> dict[str, str]:
+        """Thing id -> the unique bus name a device has on this side: the device's own for
+        one found on the bus, the gateway's virtual producer's for one exposed here."""
+        return {**self.consumer.senders(), **self.producers.bus_names()}
+
     async def _run(self) -> None:
         first_delay = min(1.0, self.config.reconnect_max_delay)
         delay = first_delay

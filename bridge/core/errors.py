@@ -93,6 +93,12 @@ class InvalidText(WrongType):
     reason = "invalid_text"
 
 
+class InvalidName(CommandError):
+    """A friendly name that cannot be given to a device (the rules of ``rename``)."""
+
+    reason = "invalid_name"
+
+
 class OutOfRange(CommandError):
     reason = "out_of_range"
 

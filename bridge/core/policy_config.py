@@ -47,7 +47,9 @@ class PolicyRuleConfig:
 @dataclass(frozen=True)
 class PolicyConfig:
     """Which devices cross to which side and who may control them. Rules are tried in order;
-    the first that matches decides, otherwise ``default`` applies."""
+    the first that matches decides, otherwise ``default`` applies. A policy saved from the web
+    page is stored as ``policy.json`` in ``gateway.state_dir`` and replaces this section at
+    every start until that file is deleted (docs/web.md)."""
 
     default: PolicyAction = "allow"
     """Action when no rule matches: ``allow``, ``deny`` or ``read_only``."""

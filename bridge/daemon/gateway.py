@@ -16,7 +16,13 @@ import resource
 import time
 from typing import Any
 
-from bridge.core.errors import ConfigError, DeviceUnavailable, UnknownThing
+from bridge.core.errors import (
+    CommandError,
+    ConfigError,
+    DeviceUnavailable,
+    InvalidName,
+    UnknownThing,
+)
 from bridge.core.events import (
     AvailabilityChanged,
     Event,
@@ -29,10 +35,18 @@ from bridge.core.events import (
 from bridge.core.forgetting import GoneDevices
 from bridge.core.identity import IdentityBook
 from bridge.core.policy import Policy, PolicyRule
+from bridge.core.policy_config import PolicyConfig
 from bridge.core.registry import Registry
 from bridge.core.thing import Capability, Side, Thing
 from bridge.daemon.config import Config
 from bridge.daemon.logging_setup import set_own_level
+from bridge.daemon.policy_store import (
+    POLICY_FILE,
+    load_policy,
+    parse_policy,
+    policy_document,
+    save_policy,
+)
 from bridge.daemon.sdnotify import SystemdNotifier
 from bridge.daemon.state import StateStore
 from bridge.daemon.supervisor import Part, Supervisor
@@ -61,12 +75,16 @@ def raise_fd_limit() -> int:
 
 
 def policy_from_config(config: Config) -> Policy:
+    return policy_of(config.policy)
+
+
+def policy_of(settings: PolicyConfig) -> Policy:
     rules = tuple(
         PolicyRule(action=rule.action, side=rule.side, id=rule.id, name=rule.name,
                    resource_type=rule.resource_type, interface=rule.interface)
-        for rule in config.policy.rules
+        for rule in settings.rules
     )
-    return Policy(rules, default=config.policy.default)
+    return Policy(rules, default=settings.default)
 
 
 class Gateway:
@@ -77,6 +95,10 @@ class Gateway:
         self.catalogue = catalogue
         self.bus = EventBus()
         self.registry = Registry(self.bus, policy_from_config(config))
+        #: the policy in force: ``[policy]``, or the one stored by :meth:`set_policy`.
+        self.policy = config.policy
+        self.policy_stored = False
+        self._discovering = asyncio.Lock()
         self.store = StateStore(config.gateway.state_dir)
         self.book = IdentityBook()
         self.gone: GoneDevices | None = None
@@ -101,6 +123,10 @@ class Gateway:
         log.info("file descriptor limit %d: room for about %d bridged devices", limit,
                  self.max_devices)
         self.store.prepare()
+        stored = load_policy(self.store.directory)
+        if stored is not None:
+            self.policy, self.policy_stored = stored, True
+            self.registry.policy = policy_of(stored)
         self.book = self.store.load_identities()
         if self.catalogue is None:
             self.catalogue = load_catalogue(self.config.gateway.models_dir)
@@ -305,15 +331,28 @@ class Gateway:
 
     def describe_devices(self) -> list[dict[str, Any]]:
         """Every device, as ``ocfaj devices`` and the web page show it (one source)."""
+        where = self._addresses()
         return self._bridge_device_rows() + [
-            self._describe(thing)
+            self._describe(thing, where)
             for thing in sorted(self.registry, key=lambda t: (t.origin, t.info.name))]
 
     def describe_device(self, thing_id: str) -> dict[str, Any] | None:
         thing = self.registry.get(thing_id)
-        return None if thing is None else self._describe(thing)
+        return None if thing is None else self._describe(thing, self._addresses())
 
-    def _describe(self, thing: Thing) -> dict[str, Any]:
+    def _addresses(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Thing id -> AllJoyn bus name, and Thing id -> MQTT topic, from the sides."""
+        alljoyn, mqtt = self._inner("alljoyn"), self._inner("mqtt")
+        return (alljoyn.bus_names() if alljoyn is not None else {},
+                mqtt.topics_of_devices() if mqtt is not None else {})
+
+    def _inner(self, name: str) -> Any:
+        """The side object of part ``name``, or None when it is not configured."""
+        part = next((p for p in self.parts if p.name == name), None)
+        return getattr(part, "inner", None)
+
+    def _describe(self, thing: Thing,
+                  where: tuple[dict[str, str], dict[str, str]]) -> dict[str, Any]:
         ident = thing.identity
         return {
             "id": thing.id,
@@ -326,6 +365,8 @@ class Gateway:
             "not_bridgeable": thing.not_bridgeable,
             "di": ident.di, "piid": ident.piid, "device_id": ident.device_id,
             "app_id": ident.app_id.hex(),
+            "alljoyn_bus_name": where[0].get(thing.id, ""),
+            "mqtt_topic": where[1].get(thing.id, ""),
             "info": {"manufacturer": thing.info.manufacturer, "model": thing.info.model,
                      "sw_version": thing.info.sw_version,
                      "device_types": list(thing.info.device_types)},
@@ -366,6 +407,91 @@ class Gateway:
 
     def set_log_level(self, level: str) -> None:
         set_own_level(level)
+
+    def rename(self, thing_id: str, new: str) -> dict[str, Any]:
+        """Give a device the friendly name ``new``: the MQTT side's rename, the one behind
+        ``bridge/request/rename``, with its rules and refusals."""
+        from bridge.mqtt.names import RenameRefused
+
+        if self.registry.get(thing_id) is None:
+            raise UnknownThing(f"no device {thing_id!r}", thing=thing_id)
+        mqtt = self._inner("mqtt")
+        if mqtt is None:
+            raise CommandError("a friendly name is the name of a device's MQTT topics, and "
+                               "the MQTT side is not enabled", thing=thing_id)
+        try:
+            old = mqtt.rename(thing_id, new)
+        except RenameRefused as err:
+            raise InvalidName(str(err), thing=thing_id) from err
+        return {"id": thing_id, "from": old, "to": new}
+
+    async def discover(self) -> dict[str, Any]:
+        """One OCF discovery round and one AllJoyn scan of the bus now, together (a request
+        made while one runs waits for it and starts the next)."""
+        sup = self.supervisor
+        jobs: dict[str, Any] = {}
+        ocf, alljoyn = self._inner("ocf"), self._inner("alljoyn")
+        if ocf is not None and sup is not None and sup.running.get("ocf"):
+            jobs["ocf"] = ocf.discover_once
+        if alljoyn is not None and alljoyn.connected:
+            jobs["alljoyn"] = alljoyn.consumer.scan
+        if not jobs:
+            raise CommandError("no origin side is running (OCF, AllJoyn): there is nothing "
+                               "to discover with")
+        async with self._discovering:
+            before = len(self.registry)
+            log.info("discovery requested: %s", ", ".join(jobs))
+            results = await asyncio.gather(*(job() for job in jobs.values()),
+                                           return_exceptions=True)
+        sides: dict[str, str] = {}
+        for name, result in zip(jobs, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("requested %s discovery failed: %s", name, result)
+                sides[name] = f"failed: {result}"
+            else:
+                sides[name] = "done"
+        return {"sides": sides, "devices": len(self.registry),
+                "new": max(0, len(self.registry) - before)}
+
+    def describe_policy(self) -> dict[str, Any]:
+        """The access policy in force, and whether it is the stored one."""
+        path = self.store.directory / POLICY_FILE
+        return {**policy_document(self.policy), "stored": self.policy_stored,
+                "file": str(path) if self.policy_stored else ""}
+
+    def set_policy(self, document: object) -> dict[str, Any]:
+        """Check ``document`` as ``[policy]`` is checked, put it in force at once (devices
+        it newly denies are withdrawn, devices it newly allows cross) and store it; raises
+        :class:`ConfigError`."""
+        settings = parse_policy(document)
+        before = {thing.id: self._crossing(thing) for thing in self.registry}
+        self.registry.policy = policy_of(settings)
+        self.policy = settings
+        persisted = True
+        try:
+            path = save_policy(self.store.directory, settings)
+            self.policy_stored = True
+        except OSError as err:
+            persisted = False
+            log.error("the new access policy is in force but cannot be stored in %s (%s): "
+                      "the next start uses the previous one", self.store.directory, err)
+        else:
+            log.warning("access policy changed (default %s, %d rules), stored in %s",
+                        settings.default, len(settings.rules), path)
+        changed = 0
+        for thing in self.registry:
+            if before.get(thing.id) != self._crossing(thing):
+                changed += 1
+                self.bus.publish(ThingUpdated(thing))
+        return {**self.describe_policy(), "persisted": persisted, "changed": changed}
+
+    def _crossing(self, thing: Thing) -> tuple[tuple[bool, tuple[str, ...]], ...]:
+        """Where ``thing`` crosses and with which capabilities, under the policy in force."""
+        return tuple(
+            (self.registry.exposable(thing, side),
+             tuple(key for key, cap in thing.capabilities.items()
+                   if self.registry.policy.allows_capability(thing, cap, side)))
+            for side in (Side.OCF, Side.ALLJOYN, Side.MQTT))
 
 
 def describe_capability(cap: Capability) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from bridge.mqtt.incoming import Incoming
 from bridge.mqtt.limits import MessageLimits
 from bridge.mqtt.log_level import log_level
 from bridge.mqtt.mirror import Mirror
-from bridge.mqtt.names import FriendlyNames
+from bridge.mqtt.names import FriendlyNames, RenameRefused
 from bridge.mqtt.outbox import FILE_NAME, Message, Outbox
 from bridge.mqtt.published import FILE_NAME as PUBLISHED_FILE_NAME
 from bridge.mqtt.published import PublishedTopics
@@ -173,6 +173,23 @@ class MqttSide:
             "outbox_persistent": self.outbox.persistent,
             "dropped_oversized": self.limits.dropped + (link.dropped_refused if link else 0),
         }
+
+    def topics_of_devices(self) -> dict[str, str]:
+        """Thing id -> the base topic of every device exposed on MQTT (``<base>/<name>``)."""
+        if self._mirror is None:
+            return {}
+        return {thing_id: self.topics.state(name)
+                for thing_id, name in self._mirror.exposed.items()}
+
+    def rename(self, thing_id: str, new: str) -> str:
+        """Give an exposed device the friendly name ``new``, as ``bridge/request/rename``
+        does (same rules, same refusals: :class:`RenameRefused`); returns the old name."""
+        mirror = self._mirror
+        thing = mirror.thing_named(thing_id) if mirror is not None else None
+        if mirror is None or thing is None:
+            raise RenameRefused(f"{thing_id} is not exposed on MQTT, so it has no friendly "
+                                "name to change")
+        return mirror.rename(thing, new)
 
     def _health(self) -> dict[str, Any]:
         status = self.status()

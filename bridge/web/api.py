@@ -73,6 +73,10 @@ class Api:
             web.post("/api/devices/{id}/set", self.set_values),
             web.post("/api/devices/{id}/refresh", self.refresh),
             web.post("/api/devices/{id}/forget", self.forget),
+            web.post("/api/devices/{id}/rename", self.rename),
+            web.post("/api/discover", self.discover),
+            web.get("/api/policy", self.policy),
+            web.put("/api/policy", self.set_policy),
             web.get("/api/gateway", self.gateway),
             web.post("/api/log-level", self.log_level),
         ]
@@ -181,6 +185,41 @@ class Api:
         except BridgeError as err:
             return _failure(err)
         return web.json_response({"ok": True})
+
+    async def rename(self, request: web.Request) -> web.Response:
+        thing_id = request.match_info["id"]
+        try:
+            body = await _json_object(request)
+            name = body.get("name")
+            if not isinstance(name, str):
+                raise WrongType('rename needs {"name": <new friendly name>}', thing=thing_id)
+            answer = self.facts.rename(thing_id, name)
+        except BridgeError as err:
+            return _failure(err)
+        log.info("web: %s renamed from %s to %s from %s", thing_id, answer["from"],
+                 answer["to"], request.remote)
+        row = self.facts.describe_device(thing_id)
+        return web.json_response({"ok": True, **answer, "device": row})
+
+    async def discover(self, request: web.Request) -> web.Response:
+        log.info("web: discovery requested from %s", request.remote)
+        try:
+            answer = await self.facts.discover()
+        except BridgeError as err:
+            return _failure(err)
+        return web.json_response({"ok": True, **answer})
+
+    async def policy(self, request: web.Request) -> web.Response:
+        return web.json_response(self.facts.describe_policy())
+
+    async def set_policy(self, request: web.Request) -> web.Response:
+        try:
+            body = await _json_object(request)
+            answer = self.facts.set_policy(body)
+        except BridgeError as err:
+            return _failure(err)
+        log.warning("web: access policy changed from %s", request.remote)
+        return web.json_response({"ok": True, **answer})
 
     async def log_level(self, request: web.Request) -> web.Response:
         try:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from bridge.core.errors import (
     BridgeError,
     CommandError,
+    ConfigError,
     DeviceError,
     DeviceTimeout,
     DeviceUnavailable,
@@ -39,6 +40,21 @@ class GatewayFacts(Protocol):
     def set_log_level(self, level: str) -> None:
         """Log the gateway's own messages from ``level`` on."""
 
+    def rename(self, thing_id: str, new: str) -> dict[str, Any]:
+        """Give a device a new friendly name (its MQTT topics); raises :class:`CommandError`
+        (``invalid_name`` with the reason) when it cannot."""
+
+    async def discover(self) -> dict[str, Any]:
+        """Run a discovery round on the origin sides now; raises :class:`CommandError` when
+        none runs."""
+
+    def describe_policy(self) -> dict[str, Any]:
+        """The access policy in force: ``default``, ``rules``, whether it is stored."""
+
+    def set_policy(self, document: object) -> dict[str, Any]:
+        """Put a new access policy in force and store it; raises :class:`ConfigError` when
+        it does not pass the rules of the configuration file's ``[policy]``."""
+
 
 def error_status(err: BridgeError) -> int:
     """The HTTP status of a refusal or a device error."""
@@ -48,7 +64,7 @@ def error_status(err: BridgeError) -> int:
         return 403
     if isinstance(err, DeviceUnavailable):
         return 503
-    if isinstance(err, CommandError):
+    if isinstance(err, CommandError | ConfigError):
         return 400
     if isinstance(err, DeviceTimeout):
         return 504
@@ -60,6 +76,8 @@ def error_status(err: BridgeError) -> int:
 def error_body(err: BridgeError) -> dict[str, Any]:
     if isinstance(err, CommandError):
         return {"error": err.reason, "message": err.message}
+    if isinstance(err, ConfigError):
+        return {"error": "invalid_config", "message": f"{err.key}: {err.problem}"}
     if isinstance(err, DeviceError):
         return {"error": "device_error", "code": err.code, "message": err.message}
     return {"error": "error", "message": str(err)}

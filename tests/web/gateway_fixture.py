@@ -34,11 +34,13 @@ class RecordingOrigin(CommandHandler):
         return dict(thing.capabilities[capability].state)
 
 
-def web_config(state_dir: Path, password_hash: str = "", **web: Any) -> Config:
+def web_config(state_dir: Path, password_hash: str = "", mqtt: dict[str, Any] | None = None,
+               **web: Any) -> Config:
+    """``mqtt``: the ``[mqtt]`` section when the test runs the MQTT side (off otherwise)."""
     env = {"OCFAJ_WEB_PASSWORD_HASH": password_hash} if password_hash else {}
     return parse_config({"gateway": {"name": "gw", "state_dir": str(state_dir)},
                          "ocf": {"enabled": False}, "alljoyn": {"enabled": False},
-                         "mqtt": {"enabled": False},
+                         "mqtt": mqtt or {"enabled": False},
                          "web": {"enabled": True, "port": 0, **web}}, env=env)
 
 

@@ -1,6 +1,7 @@
 """Issue 20 point 5: the web page in a real browser (headless chromium) against ``ocfaj run``
 with simulated devices: the list appears, values change live, a click switches a light, a bad
-value shows the gateway's refusal, and off loopback the page asks for the password."""
+value shows the gateway's refusal, off loopback the page asks for the password, and the
+page's own actions: rename, a discovery round, the access policy."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from playwright.async_api import Locator, Page, expect
 
 from bridge.sim.pytest_plugin import DeviceFactory
 from bridge.sim.testing.gateways import TestGateways
+from bridge.sim.testing.mosquitto import Mosquitto
 from bridge.web.passwords import make_hash
 from tests.e2e.conftest import LIGHT, THERMOSTAT
 from tests.web.conftest import SHOWS_WITHIN, screenshot, web_gateway
@@ -51,7 +53,6 @@ async def test_device_list_appears_and_follows_a_device_live(
     await expect(ids).to_contain_text("AllJoyn AppId")
     await expect(ids).to_contain_text("OCF di")
     await expect(page.locator("#details-caps")).to_contain_text("model switch")
-    await screenshot(page, "details")
 
     await page.get_by_role("button", name="Gateway").click()
     await expect(page.locator("#gw-parts")).to_contain_text("alljoyn")
@@ -138,3 +139,68 @@ async def test_off_loopback_the_page_asks_for_the_password(
     cookies = await page.context.cookies()
     session = next(c for c in cookies if c["name"] == "ocfaj_session")
     assert session["httpOnly"] and session["sameSite"] == "Strict"
+
+
+async def test_rename_from_the_details_view(
+        page: Page, alljoyn_device: DeviceFactory, gateway_factory: TestGateways,
+        mosquitto: Mosquitto) -> None:
+    alljoyn_device(LIGHT, "Lamp")
+    _, url = web_gateway(gateway_factory, mqtt={"host": mosquitto.host, "port": mosquitto.port})
+    await page.goto(url)
+    lamp_row = row(page, "Lamp")
+    await expect(lamp_row).to_have_count(1, timeout=SHOWS_WITHIN)
+    await lamp_row.get_by_role("button", name="Details").click()
+
+    # Both addresses on the other sides: the device's own bus name, its MQTT topic.
+    ids = page.locator("#details-ids")
+    await expect(ids.locator("tr", has_text="AllJoyn bus name")).to_contain_text(":")
+    await expect(ids.locator("tr", has_text="MQTT topic")).to_contain_text(
+        "ocfaj/lamp", timeout=SHOWS_WITHIN)
+    await screenshot(page, "details")
+
+    await page.locator("#rename-name").fill("hall/lamp")
+    await page.get_by_role("button", name="Rename").click()
+    await expect(page.locator("#rename-error")).to_contain_text("must not contain '/'",
+                                                                timeout=SHOWS_WITHIN)
+    await expect(ids.locator("tr", has_text="MQTT topic")).to_contain_text("ocfaj/lamp")
+
+    await page.locator("#rename-name").fill("hall_lamp")
+    await page.get_by_role("button", name="Rename").click()
+    await expect(ids.locator("tr", has_text="MQTT topic")).to_contain_text(
+        "ocfaj/hall_lamp", timeout=SHOWS_WITHIN)
+    await expect(page.locator("#rename-error")).to_have_text("")
+    await expect(page.locator("#message")).to_contain_text("renamed from lamp to hall_lamp")
+
+
+async def test_policy_and_discovery_from_the_page(
+        page: Page, alljoyn_device: DeviceFactory, gateway_factory: TestGateways) -> None:
+    alljoyn_device(LIGHT, "Lamp")
+    gateway, url = web_gateway(gateway_factory)
+    await page.goto(url)
+    lamp_row = row(page, "Lamp")
+    bridged_to = lamp_row.locator("td").nth(2)
+    await expect(bridged_to).to_have_text("ocf", timeout=SHOWS_WITHIN)
+    rows = await (await page.request.get(url + "api/devices")).json()
+    lamp_id = next(r["id"] for r in rows if r["name"] == "Lamp")
+
+    await page.get_by_role("button", name="Discover now").click()
+    await expect(page.locator("#discover-result")).to_contain_text(
+        "ocf: done, alljoyn: done", timeout=SHOWS_WITHIN)
+
+    await page.get_by_role("button", name="Policy").click()
+    await expect(page.locator("#policy-source")).to_have_text("(from the configuration file)",
+                                                              timeout=SHOWS_WITHIN)
+    await page.get_by_role("button", name="Add a rule").click()
+    await page.get_by_label("rule 1 action").select_option("deny")
+    await page.get_by_label("rule 1 side").select_option("ocf")
+    await page.get_by_label("rule 1 id").fill(lamp_id)
+    await screenshot(page, "policy")
+    await page.get_by_role("button", name="Save and apply").click()
+    await expect(page.locator("#message")).to_contain_text("policy applied: 1 devices",
+                                                           timeout=SHOWS_WITHIN)
+    await expect(page.locator("#policy-source")).to_contain_text("stored in")
+    assert (gateway.state_dir / "policy.json").exists()
+
+    # The lamp no longer crosses to OCF, and the list says so live.
+    await page.get_by_role("button", name="Devices").click()
+    await expect(bridged_to).to_have_text("-", timeout=SHOWS_WITHIN)

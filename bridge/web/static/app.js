@@ -143,7 +143,11 @@
     why.textContent = row.not_bridgeable ? `Not bridged: ${row.not_bridgeable}` : "";
     $("details-forget").hidden = row.available;
     facts($("details-ids"), [["gateway id", row.id], ["OCF di", row.di], ["OCF piid", row.piid],
-      ["AllJoyn AppId", row.app_id], ["AllJoyn DeviceId", row.device_id], ["bridged to", row.bridged_to.join(", ") || "nowhere"]]);
+      ["AllJoyn AppId", row.app_id], ["AllJoyn DeviceId", row.device_id], ["AllJoyn bus name", row.alljoyn_bus_name],
+      ["MQTT topic", row.mqtt_topic], ["bridged to", row.bridged_to.join(", ") || "nowhere"]]);
+    $("rename-form").hidden = !row.mqtt_topic;
+    const input = $("rename-name");
+    if (document.activeElement !== input) input.value = (row.mqtt_topic || "").split("/").pop();
     facts($("details-info"), [["device type", row.device_type], ["manufacturer", row.info.manufacturer],
       ["model", row.info.model], ["software", row.info.sw_version], ["OCF device types", row.info.device_types.join(", ")],
       ["virtual (made by a bridge)", row.virtual ? "yes" : "no"]]);
@@ -156,7 +160,44 @@
     facts($("details-diag"), Object.entries(row.diagnostics));
   }
 
-  function openDetails(id) { detailsId = id; show("details"); renderDetails(devices.get(id)); }
+  function openDetails(id) { detailsId = id; $("rename-error").textContent = ""; show("details"); renderDetails(devices.get(id)); }
+
+  const ACTIONS = ["allow", "deny", "read_only"], SIDES = ["any", "ocf", "alljoyn", "mqtt"];
+  const MATCHES = ["id", "name", "resource_type", "interface"];
+  let policyRules = [];
+
+  function choice(options, value, label, change) {
+    return el("select", {"aria-label": label, onchange: (e) => change(e.target.value)},
+      options.map((o) => el("option", {selected: o === value}, o)));
+  }
+
+  function renderPolicyRules() {
+    $("policy-rules").replaceChildren(...policyRules.map((rule, i) => el("tr", {"data-rule": i},
+      el("td", {}, choice(ACTIONS, rule.action, `rule ${i + 1} action`, (v) => { rule.action = v; })),
+      el("td", {}, choice(SIDES, rule.side || "any", `rule ${i + 1} side`, (v) => { rule.side = v; })),
+      MATCHES.map((key) => el("td", {}, el("input", {value: rule[key] || "", "aria-label": `rule ${i + 1} ${key}`, "data-key": key,
+        oninput: (e) => { rule[key] = e.target.value; }}))),
+      el("td", {}, el("button", {type: "button", title: "remove this rule", onclick: () => { policyRules.splice(i, 1); renderPolicyRules(); }}, "Remove")))));
+  }
+
+  async function renderPolicy() {
+    const policy = await call("GET", "/api/policy");
+    $("policy-default").value = policy.default;
+    $("policy-source").textContent = policy.stored ? `(set here, stored in ${policy.file})` : "(from the configuration file)";
+    policyRules = policy.rules.map((r) => ({...r}));
+    $("policy-error").textContent = "";
+    renderPolicyRules();
+  }
+
+  async function savePolicy() {
+    const rules = policyRules.map((r) => Object.fromEntries(Object.entries(r).filter(([k, v]) => k === "action" || (v !== "" && v !== "any"))));
+    $("policy-error").textContent = "";
+    try {
+      const answer = await call("PUT", "/api/policy", {default: $("policy-default").value, rules});
+      say(`policy applied: ${answer.changed} devices changed where they cross` + (answer.persisted ? "" : " (not stored: see the log)"), "info");
+      await renderPolicy();
+    } catch (err) { $("policy-error").textContent = err.message; say(err.message); }
+  }
 
   async function renderGateway() {
     const gw = await call("GET", `/api/gateway?log_level=${$("log-show").value}`);
@@ -174,9 +215,10 @@
 
   function show(view) {
     shown = view;
-    for (const id of ["login", "devices", "details", "gateway"]) $(id).hidden = id !== view;
+    for (const id of ["login", "devices", "details", "policy", "gateway"]) $(id).hidden = id !== view;
     for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === view);
     if (view === "gateway") renderGateway().catch((err) => say(err.message));
+    if (view === "policy") renderPolicy().catch((err) => say(err.message));
   }
 
   function showLogin() {
@@ -229,6 +271,24 @@
     .then(() => say("read again", "info"), (err) => say(err.message)));
   $("details-forget").addEventListener("click", () => call("POST", `/api/devices/${encodeURIComponent(detailsId)}/forget`, {})
     .then(() => { detailsId = null; show("devices"); }, (err) => say(err.message)));
+  $("rename-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("rename-error").textContent = "";
+    try {
+      const answer = await call("POST", `/api/devices/${encodeURIComponent(detailsId)}/rename`, {name: $("rename-name").value});
+      if (answer.device) { devices.set(answer.device.id, answer.device); renderDevices(); }
+      say(`renamed from ${answer.from} to ${answer.to}`, "info");
+    } catch (err) { $("rename-error").textContent = err.message; say(err.message); }
+  });
+  $("discover").addEventListener("click", async () => {
+    $("discover-result").textContent = "discovering...";
+    try {
+      const answer = await call("POST", "/api/discover", {});
+      $("discover-result").textContent = `done (${Object.entries(answer.sides).map(([k, v]) => `${k}: ${v}`).join(", ")}): ${answer.new} new, ${answer.devices} devices`;
+    } catch (err) { $("discover-result").textContent = ""; say(err.message); }
+  });
+  $("policy-add").addEventListener("click", () => { policyRules.push({action: "deny", side: "any"}); renderPolicyRules(); });
+  $("policy-save").addEventListener("click", () => savePolicy());
   $("log-show").addEventListener("change", () => renderGateway().catch((err) => say(err.message)));
   $("log-level-set").addEventListener("click", () => call("POST", "/api/log-level", {level: $("log-level").value})
     .then(() => renderGateway(), (err) => say(err.message)));
