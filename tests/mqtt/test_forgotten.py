@@ -75,7 +75,9 @@ async def test_device_forgotten_after_a_restart_leaves_nothing_retained(
     await drained(side)
     watcher = await recorder_factory(mosquitto)
     expected = {"ocfaj/kitchen_lamp", "ocfaj/kitchen_lamp/availability",
-                "ocfaj/kitchen_lamp/light", f"homeassistant/light/{node_id(thing.id)}/light/config"}
+                "ocfaj/kitchen_lamp/light",
+                f"homeassistant/light/{node_id(thing.id)}/light/config",
+                f"homeassistant/sensor/{node_id(thing.id)}/last_seen/config"}
     await watcher.wait_for(lambda: set(retained_of(watcher, "kitchen_lamp", thing.id)) == expected)
     record = json.loads((state_dir / PUBLISHED_FILE).read_text())
     assert set(record["things"][thing.id]) == expected
