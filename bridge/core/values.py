@@ -172,6 +172,29 @@ def from_side(binding: ValueBinding, side_value: Value, spec: PropertySpec, *,
     return value
 
 
+def from_side_keeping(binding: ValueBinding, side_value: Value, spec: PropertySpec,
+                      current: Mapping[str, Value], *,
+                      side_props: Mapping[str, Any] | None = None) -> Value:
+    """:func:`from_side`, but the value in ``current`` (canonical, by property name) is kept
+    when this side spells it ``side_value`` too.
+
+    A reciprocal or a rounding maps several canonical values to one side value: 3000 K is 333
+    mired, and 333 mired is 3003 K. When a user set 3000 K and the device reports 333 back,
+    the state stays 3000 K; a side value that ``current`` does not give is converted as usual.
+    """
+    value = from_side(binding, side_value, spec, side_props=side_props)
+    held = current.get(spec.name)
+    if held is None or held == value or isinstance(held, bool) \
+            or not isinstance(held, int | float) or isinstance(side_value, bool):
+        return value
+    try:
+        spelled = to_side(binding, held, integer=isinstance(side_value, int),
+                          side_props=side_props)
+    except (OutOfRange, WrongType):
+        return value
+    return held if spelled == side_value else value
+
+
 def _unit(binding: ValueBinding, side_props: Mapping[str, Any] | None) -> str:
     if binding.units_property and side_props:
         unit = side_props.get(binding.units_property)

@@ -139,8 +139,9 @@ def add_config_options(parser: argparse.ArgumentParser, *, bus_key: str | None =
 
 
 def add_config_flag(parser: argparse.ArgumentParser, flag: str, key: str, text: str, *,
-                    metavar: str = "VALUE") -> None:
-    """A specific flag that sets the configuration key ``key`` (winning over ``--set``)."""
+                    metavar: str) -> None:
+    """A specific flag that sets the configuration key ``key`` (winning over ``--set``);
+    ``metavar`` says what the value is (``DIR``, ``NAME``) in the help."""
     dest = flag.lstrip("-").replace("-", "_")
     parser.add_argument(flag, dest=dest, metavar=metavar, help=f"{text} (sets {key})")
     keys = dict(parser.get_default("config_flags") or {})
@@ -228,7 +229,9 @@ def _add_check_config(subparsers: Subparsers) -> None:
                     "anything: every value, and what the values name on this machine (the "
                     "models directory, the OCF network interfaces, the MQTT certificate "
                     "files). Exit status 0 when valid, 2 otherwise.")
-    parser.add_argument("file", type=Path, metavar="FILE")
+    parser.add_argument("file", type=Path, metavar="FILE",
+                        help="the configuration file to check (TOML, see "
+                             "docs/configuration.md)")
     _add_set_option(parser)
     parser.set_defaults(handler=_check_config)
 
@@ -281,9 +284,9 @@ def config_summary(config: Config) -> list[str]:
 
 def _add_models(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "models", help="list the capability models and their mappings",
-        description="Print the capability models the gateway uses (gateway.models_dir, "
-                    "else the built-in ones).")
+        "models", help="list the capability and device models and their mappings",
+        description="Print the capability models and the device type models the gateway "
+                    "uses (gateway.models_dir, else the built-in ones).")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--json", dest="form", action="store_const", const="json",
                       help="the catalogue as JSON")

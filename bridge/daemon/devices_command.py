@@ -52,6 +52,8 @@ def _devices(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
+    elif not rows:
+        print(f"no devices: {which} knows none yet")
     else:
         print(render_table(rows))
         for line in security_lines(rows):
@@ -104,7 +106,7 @@ def render_table(rows: list[dict[str, Any]], *, compact: bool = False) -> str:
                           row.get("device_type", ""), state,
                           ",".join(row.get("bridged_to", [])) or "-", values))
             continue
-        caps = "; ".join(f"{key}={_short(cap.get('state', {}))}" for key, cap in capabilities)
+        caps = "; ".join(_values(key, cap.get("state", {})) for key, cap in capabilities)
         lines.append((row.get("origin", ""), row.get("name", ""), row.get("device_type", ""),
                       state, ",".join(row.get("bridged_to", [])) or "-", row.get("id", ""),
                       caps))
@@ -116,10 +118,19 @@ def render_table(rows: list[dict[str, Any]], *, compact: bool = False) -> str:
     return "\n".join(out)
 
 
+def _values(key: str, state: dict[str, Any]) -> str:
+    """``brightness=60`` (a property named like its capability), else ``switch.on=true``."""
+    return ",".join(pair if name == key else f"{key}.{pair}" for name, pair in _pairs(state))
+
+
 def _short(state: dict[str, Any]) -> str:
+    return ",".join(pair for _, pair in _pairs(state))
+
+
+def _pairs(state: dict[str, Any]) -> list[tuple[str, str]]:
     parts = []
     for key, value in sorted(state.items()):
         if isinstance(value, float):
             value = round(value, 2)
-        parts.append(f"{key}={json.dumps(value)}")
-    return ",".join(parts)
+        parts.append((key, f"{key}={json.dumps(value)}"))
+    return parts

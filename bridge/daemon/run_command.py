@@ -30,7 +30,8 @@ def add_parser(subparsers: Subparsers) -> None:
         "run", help="run the gateway",
         description="Run the gateway until SIGTERM or SIGINT.")
     add_config_options(parser, bus_key="alljoyn.bus")
-    add_config_flag(parser, "--state-dir", "gateway.state_dir", "state directory")
+    add_config_flag(parser, "--state-dir", "gateway.state_dir", "state directory",
+                    metavar="DIR")
     parser.set_defaults(handler=_run)
 
 

@@ -26,12 +26,18 @@ if TYPE_CHECKING:
 def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "simulate", help="run simulated OCF or AllJoyn devices",
-        description="Run simulated devices. Control them with JSON lines on stdin "
+        # A side, or --scenario: argparse would show SIDE as always required.
+        usage="%(prog)s [-h] --scenario FILE [--bus BUS] [--interface IFACE]\n"
+              "       %(prog)s {ocf,alljoyn} [options]",
+        description="Run simulated devices: every device of a scenario file, or devices of "
+                    "one side (ocfaj simulate ocf --help, ocfaj simulate alljoyn --help). "
+                    "Control them with JSON lines on stdin "
                     "(see docs/testing-with-simulated-devices.md).")
-    parser.add_argument("--scenario", type=Path, help="run every device of a scenario file")
+    parser.add_argument("--scenario", type=Path, metavar="FILE",
+                        help="run every device of a scenario file (no SIDE then)")
     parser.add_argument("--bus", default="session",
                         help="D-Bus bus for AllJoyn devices of a scenario (default: session)")
-    parser.add_argument("--interface", action="append", default=[],
+    parser.add_argument("--interface", action="append", default=[], metavar="IFACE",
                         help="interface for OCF multicast discovery of a scenario "
                              "(repeatable; default: all)")
     sides = parser.add_subparsers(title="sides", metavar="SIDE")

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,8 @@ def _short(interface: str) -> str:
 
 
 def catalogue_table(cat: Catalogue) -> str:
-    """One line per capability: id, OCF resource type, AllJoyn interfaces, HA component."""
+    """One line per capability (id, OCF resource type, AllJoyn interfaces, HA component), then
+    one per device type model (id, OCF device type, required and optional capabilities)."""
     header = ("capability", "OCF resource type (default interface)", "AllJoyn interfaces",
               "Home Assistant")
     rows = [header] + [
@@ -73,7 +75,16 @@ def catalogue_table(cat: Catalogue) -> str:
          ", ".join(e.component for e in cap.mqtt.entities))
         for cap in cat.capabilities
     ]
-    widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
+    devices = [("device model", "OCF device type", "required", "optional")] + [
+        (dev.id, dev.ocf_device_type, ", ".join(dev.required) or "-",
+         ", ".join(dev.optional) or "-")
+        for dev in cat.device_types
+    ]
+    return _columns(rows) + "\n" + _columns(devices)
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
              for row in rows]
     return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -373,7 +373,7 @@ class OcfDevices:
         for cap in thing.capabilities.values():
             if cap.origin_meta.get("href") != href:
                 continue
-            self.registry.update_state(thing_id, cap.key, state_of(cap, value))
+            self.registry.update_state(thing_id, cap.key, state_of(cap, value, cap.state))
 
     def forget(self, thing_id: str) -> None:
         """The registry forgot ``thing_id``: drop its records, so that it is new if found again."""
@@ -392,10 +392,12 @@ def needs_coaps(links: list[Link]) -> bool:
             or (bool(links) and all(link.secure_only for link in links)))
 
 
-def state_of(cap: Capability, props: Mapping[str, Any]) -> dict[str, Value]:
-    """The capability's values in a representation (canonical for models, as-is otherwise)."""
+def state_of(cap: Capability, props: Mapping[str, Any],
+             current: Mapping[str, Value] | None = None) -> dict[str, Value]:
+    """The capability's values in a representation (canonical for models, as-is otherwise);
+    values of ``current`` the representation spells the same way are kept."""
     if cap.model is not None:
-        return model_state(cap.model, props, cap.origin_meta)
+        return model_state(cap.model, props, cap.origin_meta, current)
     assert cap.generic is not None
     names = {p.name for p in cap.generic.properties}
     return {k: v for k, v in props.items() if k in names}

@@ -40,7 +40,8 @@ class OcfCommandHandler(CommandHandler):
         assert device.endpoint is not None
         answer = await self._client.post(device.endpoint, href, body)
         if isinstance(answer, dict) and answer:
-            values = state_of(cap, answer)
+            # What was just written stays as written where the answer spells it the same.
+            values = state_of(cap, answer, {**cap.state, **command.values})
             if values:
                 return values
         return dict(command.values)
@@ -49,7 +50,7 @@ class OcfCommandHandler(CommandHandler):
         device, cap, href = self._target(thing, capability)
         assert device.endpoint is not None
         answer = await self._client.get(device.endpoint, href)
-        return state_of(cap, answer) if isinstance(answer, dict) else {}
+        return state_of(cap, answer, cap.state) if isinstance(answer, dict) else {}
 
 
 def ocf_body(cap: Capability, values: Mapping[str, Value]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from bridge import naming
 from bridge.core.errors import ReadOnly, UnknownProperty
 from bridge.core.limits import PropertyLimits
 from bridge.core.thing import Capability, GenericProperty, GenericSpec, assign_capability_keys
-from bridge.core.values import from_side, to_side
+from bridge.core.values import from_side, from_side_keeping, to_side
 from bridge.model.types import CapabilityModel, Catalogue, Value
 from bridge.ocf.declared import PRECISION, RANGE, STEP, declared_limits, declared_properties
 from bridge.ocf.links import Link
@@ -48,12 +48,15 @@ def _integer(model: CapabilityModel, canonical: str) -> bool:
 
 
 def model_state(model: CapabilityModel, props: Mapping[str, Any],
-                reported: Mapping[str, Value] | None = None) -> dict[str, Value]:
+                reported: Mapping[str, Value] | None = None,
+                current: Mapping[str, Value] | None = None) -> dict[str, Value]:
     """Canonical values of a model capability from an OCF representation.
 
     Properties the representation lacks, or carries in a form the model cannot read, are left
     out: the capability keeps its previous value for them. ``reported`` holds what the device
-    said when it was read (its ``units``), for notifications that leave it out.
+    said when it was read (its ``units``), for notifications that leave it out. A ``current``
+    canonical value the representation spells the same way is kept (3000 K stays 3000 K,
+    though 333 mired reads as 3003 K).
     """
     units = {b.value.units_property for b in model.ocf.properties if b.value.units_property}
     side_props = {**{k: v for k, v in (reported or {}).items() if k in units}, **props}
@@ -63,8 +66,8 @@ def model_state(model: CapabilityModel, props: Mapping[str, Any],
         if spec is None or binding.name not in props:
             continue
         try:
-            state[spec.name] = from_side(binding.value, props[binding.name], spec,
-                                         side_props=side_props)
+            state[spec.name] = from_side_keeping(binding.value, props[binding.name], spec,
+                                                 current or {}, side_props=side_props)
         except Exception:  # a wrong-typed value from the device: keep the old one
             continue
     return state

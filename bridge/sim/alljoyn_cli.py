@@ -19,13 +19,15 @@ from bridge.sim.alljoyn import SIM_MODELS, AllJoynSimServer, sim_device
 from bridge.sim.alljoyn_peer import add_peer_arguments, behaviour_from_args
 from bridge.sim.control import SimServer, run_control
 from bridge.sim.fault_args import add_fault_arguments, faults_from_args
+from bridge.sim.model_names import device_model_names, model_id
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="light",
-                        help=f"what to simulate: {', '.join(sorted(SIM_MODELS))} (default: "
-                             "light), a device type model (smartplug...) or a comma-separated "
-                             "list of capabilities (switch,colour)")
+    presets = "; ".join(f"{name} = {'+'.join(caps)}" for name, caps in SIM_MODELS.items())
+    parser.add_argument("--model", default="light", metavar="MODEL",
+                        help=f"device type model: {device_model_names(load_catalogue())} "
+                             f"(default: light; here {presets}), or a comma-separated list "
+                             "of capabilities (switch,colour)")
     parser.add_argument("--name", default="", help="device name (default: the model's name); "
                         "with --count N the names get a number")
     parser.add_argument("--count", type=int, default=1, help="how many devices (default: 1)")
@@ -47,7 +49,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         behaviour = behaviour_from_args(args)
         for name in names:
-            device = sim_device(name, catalogue, args.model)
+            device = sim_device(name, catalogue, model_id(args.model))
             device.faults = faults_from_args(args)
             servers.append(AllJoynSimServer(device, args.bus, behaviour=behaviour))
     except ValueError as err:

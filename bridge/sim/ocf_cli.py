@@ -20,16 +20,14 @@ from bridge.sim.control import SimServer, run_control
 from bridge.sim.declare_args import add_declare_arguments, apply_declarations
 from bridge.sim.device import SimDevice
 from bridge.sim.fault_args import add_fault_arguments, faults_from_args
+from bridge.sim.model_names import device_model_names, model_id
 from bridge.sim.ocf import OcfSimServer, SimListing
 from bridge.sim.ocf_stack import add_quirk_arguments, quirks_from_args
 
-#: Short names users type for device type models whose id differs.
-_ALIASES = {"lock": "smartlock", "plug": "smartplug"}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True,
-                        help="device type model: light, switch, thermostat, sensor, lock...")
+    parser.add_argument("--model", required=True, metavar="MODEL",
+                        help=f"device type model: {device_model_names(load_catalogue())}")
     parser.add_argument("--name", required=True, help="device name (/oic/d n)")
     parser.add_argument("--count", type=int, default=1,
                         help="number of devices; names get ' 2', ' 3'... appended")
@@ -59,7 +57,7 @@ def device_names(name: str, count: int) -> list[str]:
 
 async def run(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
-    model = _ALIASES.get(args.model, args.model)
+    model = model_id(args.model)
     if args.count < 1:
         print("--count must be at least 1", file=sys.stderr)
         return 2

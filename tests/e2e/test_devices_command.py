@@ -68,7 +68,10 @@ async def test_devices_lists_both_origins_with_ids_and_availability(
     lines = table.stdout.splitlines()
     assert lines[0].split()[:3] == ["ORIGIN", "NAME", "TYPE"]
     lamp_line = next(line for line in lines if " Lamp " in line)
-    assert lamp_line.startswith("ocf") and " up " in lamp_line and "switch=on=false" in lamp_line
+    assert lamp_line.startswith("ocf") and " up " in lamp_line and "switch.on=false" in lamp_line
+    # A property named like its capability is shown once: temperature=..., not twice.
+    thermo_line = next(line for line in lines if " Thermo " in line)
+    assert " temperature=" in thermo_line and "temperature=temperature" not in thermo_line
 
     # A device that leaves is listed as unavailable ("gone" in the table).
     await asyncio.to_thread(lamp.leave)
@@ -84,3 +87,13 @@ def test_devices_says_when_no_gateway_answers(dbus_daemon: DBusDaemon) -> None:
     done = devices(dbus_daemon, "--json")
     assert done.returncode == 1
     assert "cannot reach gateway 'gw'" in done.stderr
+
+
+def test_devices_says_no_devices_when_the_gateway_knows_none(
+        gateway_factory: TestGateways, dbus_daemon: DBusDaemon) -> None:
+    gateway_factory("gw", own_host=True)
+    table = devices(dbus_daemon)
+    assert table.returncode == 0, (table.stderr, gateway_factory.logs())
+    assert table.stdout == "no devices: gateway 'gw' knows none yet\n"
+    listed = devices(dbus_daemon, "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []

@@ -82,7 +82,14 @@ async def test_gone_devices_are_forgotten_everywhere(
                            "both devices", gateway_factory, 20.0)
     lamp_row, thermo_row = named(rows, "Lamp"), named(rows, "Thermo")
     assert lamp_row is not None and thermo_row is not None
-    before = await retained_now(mosquitto.host, mosquitto.port)
+    # The rows show before the broker has every retained topic: wait for them, then look.
+
+    def published(held: dict[str, bytes]) -> bool:
+        return "ocfaj/lamp/availability" in held and all(
+            any(t.startswith("homeassistant/") for t in topics_of(held, row, friendly))
+            for row, friendly in ((lamp_row, "lamp"), (thermo_row, "thermo")))
+
+    before = await wait_retained(mosquitto, published, "both devices' retained topics")
     lamp_topics = topics_of(before, lamp_row, "lamp")
     thermo_topics = topics_of(before, thermo_row, "thermo")
     assert "ocfaj/lamp/availability" in lamp_topics, sorted(before)
@@ -102,7 +109,10 @@ async def test_gone_devices_are_forgotten_everywhere(
         info.get("n") == "Thermo" and is_virtual(info) for _, info in found),
         gateway_factory, "the virtual OCF device Thermo withdrawn")
     # The broker keeps nothing of either device, and the device list is empty.
-    after = await retained_now(mosquitto.host, mosquitto.port)
+    after = await wait_retained(mosquitto, lambda held: not topics_of(held, lamp_row, "lamp")
+                                and not topics_of(held, thermo_row, "thermo")
+                                and held.get("ocfaj/bridge/devices") == b"[]",
+                                "both devices' retained topics cleared")
     assert topics_of(after, lamp_row, "lamp") == [], sorted(after)
     assert topics_of(after, thermo_row, "thermo") == [], sorted(after)
     assert after.get("ocfaj/bridge/devices") == b"[]"

@@ -92,6 +92,9 @@ async def test_policy_rules_hold_on_every_side(rig: Rig, consumer: Consumer, coa
         assert not [i for _, i in named if i.get("n") == "Hidden Thermo" and is_virtual(i)]
 
         # MQTT: Hidden Thermo is mirrored there, Secret Lamp nowhere, no brightness anywhere.
+        await recorder.wait_for(lambda: bool(recorder.under("ocfaj/hidden_thermo"))
+                                and recorder.last("ocfaj/lamp") is not None, 20,
+                                "Hidden Thermo and Lamp on MQTT")
         topics = {m.topic for m in recorder.messages}
         assert any(t.startswith("ocfaj/hidden_thermo") for t in topics), sorted(topics)
         assert not any("secret" in t for t in topics), sorted(topics)

@@ -210,9 +210,11 @@ def test_json_rendering_is_complete(cat: Catalogue) -> None:
     assert {d["ocf_device_type"] for d in data["device_types"]} >= {"oic.d.light"}
 
 
-def test_table_lists_every_capability(cat: Catalogue) -> None:
-    lines = catalogue_table(cat).splitlines()
+def test_table_lists_every_capability_then_every_device_model(cat: Catalogue) -> None:
+    capabilities, devices = catalogue_table(cat).split("\n\n")
+    lines = capabilities.splitlines()
     assert len(lines) == 1 + len(cat.capabilities)
+    assert len(devices.splitlines()) == 1 + len(cat.device_types)
     temp = next(line for line in lines if line.startswith("temperature "))
     assert "oic.r.temperature (oic.if.s)" in temp and "Environment.CurrentTemperature" in temp
     assert temp.rstrip().endswith("sensor")

@@ -7,7 +7,8 @@ subprocesses and imports no protocol library, so it adds nothing to the gateway'
 - :mod:`~bridge.sim.testing.dbus`: ``DBusDaemon``, a private dbus-daemon with raised limits.
 - :mod:`~bridge.sim.testing.mosquitto`: ``Mosquitto``, a real broker on free 127.0.0.1 ports.
 - :mod:`~bridge.sim.testing.netns`: the private network namespace of a test run and
-  ``OcfNetwork``, a bridge plus device hosts in their own network namespaces (root).
+  ``OcfNetwork``, a bridge plus device hosts in their own network namespaces (root);
+  :mod:`~bridge.sim.testing.netns_runs` records which run made which namespace.
 - :mod:`~bridge.sim.testing.loopback`: ``LoopbackNetwork``, the unicast-only stand-in without
   root.
 - :mod:`~bridge.sim.testing.procs`: free ports, ``wait_for``/``await_until``, process stopping.

@@ -33,11 +33,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bridge.sim.testing.netns_runs import (
+    NAMESPACE_PREFIX,
+    NETNS_DIR,
+    record_run,
+    remove_stale_namespaces,
+    run_id,
+    run_namespaces,
+    run_prefix,
+)
 from bridge.sim.testing.procs import stop_process
 
+__all__ = [
+    "NAMESPACE_PREFIX",
+    "NETNS_DIR",
+    "Host",
+    "OcfNetwork",
+    "enter_private_network_namespace",
+    "is_isolated",
+    "own_namespaces",
+    "remove_stale_namespaces",
+    "require_root",
+]
+
 CLONE_NEWNET = 0x40000000
-NETNS_DIR = Path("/run/netns")
-NAMESPACE_PREFIX = "ocfaj-"
 BRIDGE = "ocfbr0"
 IPV4_PREFIX_LEN = 16
 IPV6_PREFIX_LEN = 64
@@ -85,22 +104,9 @@ def enter_private_network_namespace() -> None:
     _isolated = True
 
 
-def remove_stale_namespaces() -> None:
-    """Delete ``ocfaj-<pid>-*`` namespaces left behind by test runs that no longer exist."""
-    if not NETNS_DIR.is_dir():
-        return
-    for entry in NETNS_DIR.iterdir():
-        match = re.fullmatch(rf"{NAMESPACE_PREFIX}(\d+)-.*", entry.name)
-        if match and not Path(f"/proc/{match.group(1)}").exists():
-            subprocess.run(["ip", "netns", "delete", entry.name], check=False, capture_output=True)
-
-
 def own_namespaces() -> list[str]:
     """Named namespaces this process created and has not deleted (for leak checks)."""
-    if not NETNS_DIR.is_dir():
-        return []
-    prefix = f"{NAMESPACE_PREFIX}{os.getpid()}-"
-    return sorted(e.name for e in NETNS_DIR.iterdir() if e.name.startswith(prefix))
+    return run_namespaces(run_id())
 
 
 class Host:
@@ -171,7 +177,7 @@ class OcfNetwork:
     def __init__(self, *, private_local: bool = False) -> None:
         self.number = next(_network_numbers)
         self._gateway_netns = (
-            f"{NAMESPACE_PREFIX}{os.getpid()}-{self.number}-local" if private_local else None
+            f"{run_prefix()}{self.number}-local" if private_local else None
         )
         self.local = Host(self, "local", self._gateway_netns, BRIDGE, 1)
         """The bridge side of the link (the gateway's host)."""
@@ -187,6 +193,7 @@ class OcfNetwork:
         if gw is None:
             subprocess.run(["ip", "link", "delete", BRIDGE], check=False, capture_output=True)
         else:
+            record_run()
             _ip(None, "netns", "add", gw)
             _ip(gw, "link", "set", "lo", "up")
         _ip(gw, "link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0")
@@ -202,9 +209,10 @@ class OcfNetwork:
             raise ValueError(f"host name {name!r} already used on this network")
         gw = self._gateway_netns
         index = len(self.hosts) + 2
-        netns = f"{NAMESPACE_PREFIX}{os.getpid()}-{self.number}-{name}"
+        netns = f"{run_prefix()}{self.number}-{name}"
         veth = f"ocfv{index}"
         host = Host(self, name, netns, "eth0", index)
+        record_run()
         _ip(None, "netns", "add", netns)
         self.hosts.append(host)
         _ip(gw, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
