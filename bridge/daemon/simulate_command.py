@@ -27,7 +27,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "simulate", help="run simulated OCF or AllJoyn devices",
         # A side, or --scenario: argparse would show SIDE as always required.
-        usage="%(prog)s [-h] --scenario FILE [--bus BUS] [--interface IFACE]\n"
+        usage="%(prog)s [-h] --scenario NAME|FILE [--bus BUS] [--interface IFACE]\n"
               "       %(prog)s {ocf,alljoyn} [options]",
         description="Run simulated devices: every device of a scenario file, or devices of "
                     "one side (ocfaj simulate ocf --help, ocfaj simulate alljoyn --help). "

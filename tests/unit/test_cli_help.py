@@ -30,7 +30,7 @@ def test_simulate_usage_offers_a_scenario_or_a_side(capsys: pytest.CaptureFixtur
     text = help_of(capsys, "simulate")
     usage = text.split("\n\n")[0]
     assert usage.splitlines() == [
-        "usage: ocfaj simulate [-h] --scenario FILE [--bus BUS] [--interface IFACE]",
+        "usage: ocfaj simulate [-h] --scenario NAME|FILE [--bus BUS] [--interface IFACE]",
         "       ocfaj simulate {ocf,alljoyn} [options]"]
     assert "SIDE ..." not in usage
 
