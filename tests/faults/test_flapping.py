@@ -96,9 +96,11 @@ async def test_a_device_flapping_1000_times_leaks_nothing(
         assert rss_kib() < rss * 1.05, f"RSS grew from {rss} to {rss_kib()} KiB"
         assert open_fds() == fds, sorted(os.listdir("/proc/self/fd"))
         # A producer sync of the last return may still be finishing: wait for it to settle.
+        # No task may pile up. Each virtual OCF device runs a task of its own (its observers'
+        # liveness check) that comes and goes with the device, so the count may also be lower.
         with contextlib.suppress(TimeoutError):
             await await_until(lambda: len(asyncio.all_tasks()) <= tasks, timeout=STEP_TIME)
-        assert len(asyncio.all_tasks()) == tasks, asyncio.all_tasks()
+        assert len(asyncio.all_tasks()) <= tasks, asyncio.all_tasks()
         # The device's last connection replaced its first: the bus holds as many as before.
         assert len(await bus_names(dbus_daemon.address)) == len(names)
         # One thing, one virtual OCF copy: the flaps made no duplicates.

@@ -108,7 +108,9 @@ async def test_discovery_of_sixty_devices_in_one_process(
     for _ in range(count):
         sim.expect("ready")
     side = await ocf_side()
-    await await_until(lambda: len(list(registry)) == count, timeout=30)
+    # 60 devices read in full (about 300 requests) by a loaded 2-core machine: a bound, not a
+    # measure.
+    await await_until(lambda: len(list(registry)) == count, timeout=90)
     assert sorted(t.info.name for t in registry) == sorted(
         ["Bulb"] + [f"Bulb {i}" for i in range(2, count + 1)])
     assert all(t.available and "switch" in t.capabilities for t in registry)
