@@ -15,7 +15,6 @@ list, states, availability, discovery) the mirror appends at that moment.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +42,9 @@ from bridge.mqtt.topics import Topics
 from bridge.mqtt.writer import OutboxWriter
 
 log = logging.getLogger("ocfaj.mqtt")
+
+#: Longest wait of each step of the MQTT side's stop (the offline state, its tasks ending).
+SHUTDOWN_STEP = 5.0
 
 
 class MqttSide:
@@ -145,12 +147,22 @@ class MqttSide:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        await self.publish_offline()
-        for task in [*self._handlers, *([self._run] if self._run else [])]:
+        # Each step is bounded: a broker that stopped answering (or a connection broken under
+        # paho) must not hold up the gateway's stop.
+        try:
+            async with asyncio.timeout(SHUTDOWN_STEP):
+                await self.publish_offline()
+        except TimeoutError:
+            log.info("MQTT side: the offline state could not be published within %.0f s of the "
+                     "stop", SHUTDOWN_STEP)
+        tasks = [*self._handlers, *([self._run] if self._run else [])]
+        for task in tasks:
             task.cancel()
-        for task in [*self._handlers, *([self._run] if self._run else [])]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_STEP)
+            if pending:
+                log.warning("MQTT side: %d tasks did not end within %.0f s of the stop; left "
+                            "behind", len(pending), SHUTDOWN_STEP)
         self._handlers.clear()
         self._run = None
         self.writer.flush()
