@@ -20,6 +20,7 @@ SURFACES: dict[str, str] = {
     "tests/faults/test_malformed_datagrams.py": "CoAP",
     "tests/faults/test_coap_limits.py": "CoAP",
     "tests/ocf/test_coap_rules.py": "CoAP",
+    "tests/ocf/test_netns_admission.py": "CoAP",
     "tests/fuzz/test_coap_options.py": "CoAP",
     "tests/ocf/test_fuzz.py": "CoAP",
     "tests/fuzz/test_dtls.py": "DTLS",
