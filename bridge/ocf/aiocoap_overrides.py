@@ -1,7 +1,7 @@
 """Where the OCF servers replace parts of aiocoap's internals, as no public setting exists.
 
 Layer: ``bridge.ocf`` I/O (aiocoap internals; checked with aiocoap 0.4.17, the version bound
-of the override below). docs/design.md, "Where the OCF side relies on aiocoap's behaviour
+of the overrides below). docs/design.md, "Where the OCF side relies on aiocoap's behaviour
 (checked with aiocoap 0.4.17)", says why each is needed.
 
 - **Cut datagrams.** aiocoap's UDP transport reads each datagram with ``recvmsg(4096)``
@@ -15,6 +15,14 @@ of the override below). docs/design.md, "Where the OCF side relies on aiocoap's 
   parsing): about 9 % of the gateway's time on a GET of a virtual device. The name is only
   seen by someone debugging asyncio tasks. :func:`render_without_task_names` makes one
   context render exactly as aiocoap does, under a fixed name.
+- **Another peer's error on a send.** The transport's socket has ``IP_RECVERR`` and
+  ``IPV6_RECVERR`` on, so the kernel queues each ICMP error (a closed client port, say) on
+  the socket's error queue *and* keeps it as the socket's pending error, which the next
+  ``sendmsg`` to *any* peer returns instead of sending. aiocoap takes that error for the peer
+  it was sending to: the datagram is lost and that live peer's observations and exchanges are
+  ended, while the error queue (read later, with the address it is for) reports it again for
+  the right peer. :func:`send_past_stale_errors` sends once more when a send fails: the failed
+  attempt consumed the pending error, so a second failure is this datagram's own.
 - Gaps in a block-wise upload (aiocoap's ``Block1Spool`` answers them 5.00) need no override
   here: the servers assemble uploads in their own bounded spool (``bridge.ocf.uploads``),
   which answers a gap 4.08 as RFC 7959 section 2.9.2 asks.
@@ -67,3 +75,22 @@ def render_without_task_names(context: Any) -> bool:
 
     context.render_to_pipe = render_to_pipe
     return True
+
+
+def send_past_stale_errors(transport: Any) -> None:
+    """Make aiocoap's datagram ``transport`` retry a send that failed with a pending error."""
+    sock = transport.get_extra_info("socket")
+    report_failure = transport.sendmsg
+    if sock is None or not callable(report_failure):
+        log.warning("this aiocoap (%s) has no socket to send on: an ICMP error of one client "
+                    "may end the exchanges of another", type(transport).__name__)
+        return
+
+    def sendmsg(data: bytes, ancdata: list[Any], flags: int, address: Any) -> None:
+        try:
+            sock.sendmsg((data,), ancdata, flags, address)
+        except OSError:
+            # aiocoap's own send: a second failure is reported to the peer it concerns.
+            report_failure(data, ancdata, flags, address)
+
+    transport.sendmsg = sendmsg

@@ -27,7 +27,11 @@ import aiocoap
 import aiocoap.interfaces
 
 from bridge.ocf.admission import Admission, client_host
-from bridge.ocf.aiocoap_overrides import read_whole_datagrams, render_without_task_names
+from bridge.ocf.aiocoap_overrides import (
+    read_whole_datagrams,
+    render_without_task_names,
+    send_past_stale_errors,
+)
 from bridge.ocf.coap_messages import EncodedReply, encode_reply, to_message, to_request
 from bridge.ocf.coap_messages import refused as refused_by_coap
 from bridge.ocf.limits import ClientLimits
@@ -126,6 +130,7 @@ class CoapEndpoint:
             self._messages = _message_manager(self._context)
             read_whole_datagrams(self._messages.message_interface.transport)
             render_without_task_names(self._context)
+            send_past_stale_errors(self._messages.message_interface.transport)
             self.admission.install(self._messages)
             if self.limits.observe_check is not None:
                 self._checks = asyncio.ensure_future(self._check_observers(

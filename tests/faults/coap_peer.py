@@ -13,7 +13,7 @@ import os
 import socket
 from typing import Any
 
-from aiocoap import CON, Message
+from aiocoap import ACK, CON, Message
 from aiocoap.numbers.codes import Code
 from aiocoap.optiontypes import BlockOption
 
@@ -54,6 +54,14 @@ class CoapPeer:
                 answer = Message.decode(await loop.sock_recv(self.sock, 65536))
                 if answer.token == message.token and answer.code.is_response():
                     return answer
+
+    async def acknowledge(self, message: Any) -> None:
+        """The empty ACK of a confirmable ``message`` (nothing for any other)."""
+        if message.mtype is not CON:
+            return
+        ack = Message(code=Code.EMPTY)
+        ack.mtype, ack.mid = ACK, message.mid
+        await asyncio.get_running_loop().sock_sendall(self.sock, ack.encode())
 
     async def receive(self, within: float = 10.0) -> Any:
         """The next message that arrives (a notification, say)."""

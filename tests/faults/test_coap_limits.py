@@ -119,16 +119,41 @@ async def test_a_quiet_observation_gets_a_confirmable_check_of_the_current_state
     alive.close()
 
 
+@pytest.mark.parametrize("host", [V4, V6])
 async def test_an_observation_whose_client_is_gone_ends_at_the_liveness_check(
-        lamp: Lamp) -> None:
+        lamp: Lamp, host: str) -> None:
     virtual, port = await lamp(observe_check=0.3)
     observers = virtual.limits.observers
-    gone = peer(port, V6)
+    gone = peer(port, host)
     assert (await gone.request(GET, "/switch", observe=0)).opt.observe is not None
     assert observers.total == 1
     gone.close()
     # The check's notification meets a closed port: the observation and its place end.
     await until(lambda: observers.total == 0)
+
+
+async def test_closed_ports_of_some_clients_do_not_end_the_observation_of_another(
+        lamp: Lamp, registry: Registry) -> None:
+    # Each notification to a closed port comes back as an ICMP error, which the kernel also
+    # holds as the socket's pending error until the next send to anyone.
+    virtual, port = await lamp()
+    observers = virtual.limits.observers
+    [device] = virtual.virtuals.values()
+    alive = peer(port, V6)
+    assert (await alive.request(GET, "/switch", observe=0)).opt.observe is not None
+    gone = [peer(port) for _ in range(20)]
+    for client in gone:
+        assert (await client.request(GET, "/switch", observe=0)).opt.observe is not None
+        client.close()
+    assert observers.count(V4) == 20
+    for value in (True, False, True):
+        registry.update_state(device.thing.id, "switch", {"on": value})
+        notification = await alive.receive()
+        assert cbor2.loads(notification.payload) == {"value": value}
+        await alive.acknowledge(notification)
+    await until(lambda: observers.count(V4) == 0)
+    assert observers.count(V6) == 1
+    alive.close()
 
 
 async def test_unfinished_uploads_are_capped_per_address_and_in_total(lamp: Lamp) -> None:
