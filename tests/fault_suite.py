@@ -19,6 +19,7 @@ Record = Callable[[str, int], None]
 SURFACES: dict[str, str] = {
     "tests/faults/test_malformed_datagrams.py": "CoAP",
     "tests/faults/test_coap_limits.py": "CoAP",
+    "tests/faults/test_coap_memory.py": "CoAP",
     "tests/ocf/test_coap_rules.py": "CoAP",
     "tests/ocf/test_netns_admission.py": "CoAP",
     "tests/fuzz/test_coap_options.py": "CoAP",

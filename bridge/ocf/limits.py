@@ -188,6 +188,13 @@ class ClientLimits:
         self.multicast = SourceRate(config.multicast_answers_per_second,
                                     config.multicast_burst, clock=clock)
 
+    @property
+    def held(self) -> int:
+        """Everything clients make the gateway keep now: observations, unfinished uploads
+        and remembered requests (asking drops the requests past their lifetime)."""
+        requests = self.requests.total if self.requests is not None else 0
+        return self.observers.total + self.uploads.total + requests
+
 
 def retry_after(seconds: float) -> int:
     """A Max-Age (whole seconds, at least 1) for a refusal that lasts ``seconds``."""

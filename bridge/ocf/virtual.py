@@ -13,7 +13,8 @@ With ``secure`` (``[ocf] secure_virtual_devices``) every one of them is a
 (``bridge.ocf.virtual_security``) an OCF onboarding tool owns and provisions.
 All of them answer only on ``interfaces`` (when given) and share one set of caps
 (:class:`~bridge.ocf.limits.ClientLimits`): what clients may make the gateway keep is bounded
-for the whole process, not per device.
+for the whole process, not per device; every ``TIDY_EVERY`` seconds what has expired is
+dropped and, after a burst, the freed memory is returned (``bridge.ocf.memory``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from bridge.ocf import wire
 from bridge.ocf.coap_server import CoapEndpoint
 from bridge.ocf.info import BRIDGE, DMV, ICV
 from bridge.ocf.limits import ClientLimits
+from bridge.ocf.memory import MemoryRelease
 from bridge.ocf.secured_endpoint import SecuredEndpoint
 from bridge.ocf.served import ServedDevice, ServedResource
 from bridge.ocf.svr_store import SecurityStore
@@ -49,6 +51,8 @@ from bridge.ocf.virtual_security import VirtualSecurity
 log = logging.getLogger("ocfaj.ocf.virtual")
 _GATEWAY_NAMESPACE = uuid.UUID("8f0e4e90-79e5-11e6-bdf4-0800200c9a66")
 _ECONAMES = {Side.ALLJOYN: "AllJoyn", Side.MQTT: "MQTT"}
+#: Seconds between two looks at what clients make the gateway keep.
+TIDY_EVERY = 5.0
 
 
 def gateway_identity(gateway_name: str) -> tuple[str, str, str]:
@@ -103,6 +107,8 @@ class VirtualOcfDevices:
         self.limits = self.listener.limits
         self._queue: asyncio.Queue[tuple[str, Thing]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._tidy: asyncio.Task[None] | None = None
+        self.memory = MemoryRelease()
         self._unsubscribe: list[object] = []
 
     def owns(self, di: str) -> bool:
@@ -122,6 +128,7 @@ class VirtualOcfDevices:
                      f", at {self.bind_host}" if self.bind_host else "")
         self._unsubscribe.append(self.registry.bus.subscribe("ocf-virtual", self._on_event))
         self._worker = asyncio.ensure_future(self._work())
+        self._tidy = asyncio.ensure_future(self._tidy_up())
         for thing in self.registry:
             self._queue.put_nowait(("sync", thing))
 
@@ -129,10 +136,11 @@ class VirtualOcfDevices:
         for unsubscribe in self._unsubscribe:
             unsubscribe()  # type: ignore[operator]
         self._unsubscribe.clear()
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
+        tasks = [t for t in (self._worker, self._tidy) if t is not None]
+        self._worker = self._tidy = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for thing_id in list(self.virtuals):
             await self._withdraw(thing_id)
         await self.listener.shutdown()
@@ -140,6 +148,11 @@ class VirtualOcfDevices:
     async def wait_idle(self) -> None:
         """Until every queued Thing change has been applied (for tests and start-up)."""
         await self._queue.join()
+
+    async def _tidy_up(self) -> None:
+        while True:
+            await asyncio.sleep(TIDY_EVERY)
+            self.memory.after(self.limits.held)
 
     def _listed(self) -> list[tuple[ServedDevice, int]]:
         return [(v.layout.device, v.endpoint.port) for v in self.virtuals.values()]
