@@ -5,8 +5,9 @@ asyncio, no aiocoap. What unauthenticated clients make the gateway keep is cappe
 (``bridge.ocf.limits``) and ends in time, but freed memory does not by itself leave the
 process: the allocator keeps it for reuse. :class:`MemoryRelease` watches how much is held
 (:attr:`~bridge.ocf.limits.ClientLimits.held`) and, when a burst of at least ``BURST`` things
-has fallen to a quarter of its peak, asks the C library to return its free pages
-(glibc's ``malloc_trim``; without it, nothing happens).
+has fallen to a quarter of its peak, collects garbage (a flood's observations leave
+reference cycles that Python's collector would reach only much later) and asks the C library
+to return its free pages (glibc's ``malloc_trim``; without it, only the collection happens).
 
 That returns what Python handed back to the C library. Python's own small-object allocator
 hands back a 1 MiB arena only when every object in it is gone, which after a flood is seldom
@@ -18,6 +19,7 @@ client"; docs/benchmarks.md has the numbers).
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -61,10 +63,10 @@ class MemoryRelease:
         if self._peak < BURST or held > self._peak // 4:
             return
         peak, self._peak = self._peak, 0
-        if self._trim is None:
-            return
         before = rss_mib()
-        self._trim()
+        gc.collect()
+        if self._trim is not None:
+            self._trim()
         self.trims += 1
         allocator = ("" if os.environ.get("PYTHONMALLOC") == "malloc" else
                      "; without PYTHONMALLOC=malloc Python keeps much of it for reuse")
