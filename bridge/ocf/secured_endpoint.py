@@ -36,26 +36,16 @@ class SecuredEndpoint(CoapEndpoint):
         self._own = device
         if device is not None:
             device.link_eps = self.security.link_eps
-            self._follow_uuid()
-
-    def _follow_uuid(self) -> None:
-        device, di = self._own, str(self.security.state.device)
-        if device is not None and device.di != di:
-            device.di = di
-            device.device = {**device.device, "di": di}
+            self.security.sync_di(device)
 
     async def start(self) -> int:
         port = await super().start()
-        if self.security.coaps is None:
-            await self.security.attach(self._context, self._host)
-            self.security.listeners.append(self._follow_uuid)
+        await self.security.serve_on(self._context, self._host, lambda: self._own)
         return port
 
     async def shutdown(self) -> None:
         await super().shutdown()
-        self.security.detached()
-        if self._follow_uuid in self.security.listeners:
-            self.security.listeners.remove(self._follow_uuid)
+        self.security.stopped()
 
     def _interfaces(self, href: str) -> tuple[str, ...]:
         resource = self._own.find(href) if self._own is not None else None

@@ -26,7 +26,7 @@ from typing import Any
 
 from bridge.ocf import coaps, dtls, sec_keys, svr, wire
 from bridge.ocf.coap_messages import to_request
-from bridge.ocf.served import Reply, ServedResource
+from bridge.ocf.served import Reply, ServedDevice, ServedResource
 
 log = logging.getLogger("ocfaj.ocf.security")
 
@@ -63,6 +63,7 @@ class SecuredDevice:
         self._last_state = state.state
         self.coaps: coaps.CoapsInterface | None = None
         self.listeners: list[Callable[[], None]] = []
+        self._served: Callable[[], ServedDevice | None] | None = None
         state.on_change = self.changed
 
     # -- transport ----------------------------------------------------------------------
@@ -75,6 +76,32 @@ class SecuredDevice:
     def detached(self) -> None:
         """The context (and with it the coaps transport) was shut down."""
         self.coaps = None
+
+    async def serve_on(self, context: Any, host: str,
+                       served: Callable[[], ServedDevice | None]) -> None:
+        """Serve coaps on ``context`` (once) and keep the ``di`` of the device ``served()``
+        returns equal to the doxm deviceuuid, which changes at ownership and at a reset."""
+        if self.coaps is not None:
+            return
+        await self.attach(context, host)
+        self._served = served
+        self.listeners.append(self.follow_uuid)
+
+    def stopped(self) -> None:
+        """The endpoint that :meth:`serve_on` served was shut down."""
+        self.detached()
+        if self.follow_uuid in self.listeners:
+            self.listeners.remove(self.follow_uuid)
+
+    def follow_uuid(self) -> None:
+        self.sync_di(self._served() if self._served is not None else None)
+
+    def sync_di(self, device: ServedDevice | None) -> None:
+        """An OCF device's ``di`` is its doxm deviceuuid."""
+        di = str(self.state.device)
+        if device is not None and device.di != di:
+            device.di = di
+            device.device = {**device.device, "di": di}
 
     @property
     def coaps_port(self) -> int:

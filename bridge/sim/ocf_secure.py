@@ -44,23 +44,12 @@ class SecureEndpoint(FaultyEndpoint):
 
     async def start(self) -> int:
         port = await super().start()
-        if self.security.coaps is None:
-            await self.security.attach(self._context, self._bind_host)
-            self.security.listeners.append(self._follow_uuid)
+        await self.security.serve_on(self._context, self._bind_host, lambda: self.own)
         return port
 
     async def shutdown(self) -> None:
         await super().shutdown()
-        self.security.detached()
-        if self._follow_uuid in self.security.listeners:
-            self.security.listeners.remove(self._follow_uuid)
-
-    def _follow_uuid(self) -> None:
-        device_id = str(self.security.state.device)
-        if self.own is not None and self.own.di != device_id:
-            # An OCF device's di is its doxm deviceuuid: it changes at ownership and reset.
-            self.own.di = device_id
-            self.own.device = {**self.own.device, "di": device_id}
+        self.security.stopped()
 
     async def answer(self, message: Any) -> Reply:
         first = self.security.answer_first(message, 16384)
