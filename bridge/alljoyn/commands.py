@@ -10,7 +10,6 @@ method call is a call whose out-arguments come back by name. Every call has a ti
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,9 +37,11 @@ class AllJoynCommands(CommandHandler):
     """Executes commands for Things whose origin is AllJoyn."""
 
     def __init__(self, consumer: AboutConsumer, call_timeout: float,
-                 read_cache: float = 0.0) -> None:
+                 read_cache: float = 0.0, read_through: str = "unsignalled") -> None:
         self.consumer = consumer
         self.call_timeout = call_timeout
+        #: ``all``: every capability reads through; ``unsignalled``: those that do not signal.
+        self.read_through_all = read_through == "all"
         #: seconds a read stays fresh enough to answer the next refresh without the device.
         self.read_cache = read_cache
         self._read_at: dict[tuple[str, str], float] = {}
@@ -57,10 +58,21 @@ class AllJoynCommands(CommandHandler):
         return dict(command.values)
 
     def reads_through(self, thing: Thing, capability: str) -> bool:
-        """Capabilities holding properties the device does not signal (``EmitsChangedSignal``
-        ``false`` or ``const``): the consumer cannot know their changes until it reads them."""
+        """Whether a read from another side asks the device (``refresh``): every capability
+        with ``read_through = "all"``; else those holding properties the device does not
+        signal (``EmitsChangedSignal`` ``false`` or ``const``), whose changes the consumer
+        cannot know until it reads them."""
         cap = thing.capabilities.get(capability)
-        return cap is not None and bool(polled_interfaces(cap, with_const=True))
+        if cap is None:
+            return False
+        return self.read_through_all or bool(polled_interfaces(cap, with_const=True))
+
+    def fresh(self, thing: Thing, capability: str) -> bool:
+        """Whether the last read of ``capability`` is younger than ``read_cache`` (a refresh
+        now would answer from the kept state without asking the device)."""
+        read_at = self._read_at.get((thing.id, capability))
+        return (read_at is not None
+                and asyncio.get_running_loop().time() - read_at < self.read_cache)
 
     async def refresh(self, thing: Thing, capability: str) -> Mapping[str, Value]:
         """Read the capability through from the device, unless it was read less than
@@ -68,8 +80,7 @@ class AllJoynCommands(CommandHandler):
         while one is on its way share it, so a burst costs the device one read."""
         cap = thing.capabilities[capability]
         key = (thing.id, capability)
-        now = asyncio.get_running_loop().time()
-        if now - self._read_at.get(key, -math.inf) < self.read_cache:
+        if self.fresh(thing, capability):
             return dict(cap.state)
         task = self._reading.get(key)
         if task is None:

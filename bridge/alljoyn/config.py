@@ -37,6 +37,16 @@ def layout_problem(value: str) -> str | None:
     return f"expected one of {', '.join(OBJECT_LAYOUTS)}, got {value!r}"
 
 
+#: which OCF reads go through to an AllJoyn device (docs/alljoyn.md).
+READ_THROUGH = ("all", "unsignalled")
+
+
+def read_through_problem(value: str) -> str | None:
+    if value in READ_THROUGH:
+        return None
+    return f"expected one of {', '.join(READ_THROUGH)}, got {value!r}"
+
+
 def languages_problem(value: tuple[str, ...]) -> str | None:
     bad = [tag for tag in value if not well_formed(tag)]
     if bad:
@@ -89,9 +99,15 @@ class AllJoynConfig:
 
     read_cache: float = field(default=1.0, metadata={"ge": 0})
     """A read that another side asks for (MQTT ``/get``, the ``refresh`` command, an OCF
-    ``GET`` of a capability with properties that do not signal) is answered from the device's
-    last read when that is younger than these seconds, so a burst of reads costs the device
-    one."""
+    ``GET``, see ``read_through``) is answered from the device's last read when that is
+    younger than these seconds, so a burst of reads costs the device one."""
+
+    read_through: str = field(default="all", metadata={"check": read_through_problem})
+    """Which OCF ``GET`` of a virtual OCF device reads the AllJoyn device's properties
+    (bounded by ``read_cache``): ``all`` (every capability, so a producer that changes a
+    property without the ``PropertiesChanged`` its introspection promises is still seen) or
+    ``unsignalled`` (only capabilities with properties declared ``EmitsChangedSignal="false"``
+    or ``"const"``; the others answer from the signalled state)."""
 
     object_layout: str = field(default="cdm", metadata={"check": layout_problem})
     """Where a virtual producer puts the capabilities that cross through the models: ``cdm``

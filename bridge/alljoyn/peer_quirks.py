@@ -3,7 +3,8 @@
 Layer: ``bridge.alljoyn``, pure data. The gateway's virtual producers never set any of these;
 the AllJoyn simulator (``bridge.sim.alljoyn``) does, so that tests can show the consumer
 copes with producers written by others: one that wants a language named in ``GetAboutData``,
-one whose ``Announce`` has a wrong signature, one whose properties never signal a change.
+one whose ``Announce`` has a wrong signature, one whose properties never signal a change (declared
+so, or declared to signal and still silent).
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ class ProducerQuirks:
     """Capability keys whose properties are annotated ``EmitsChangedSignal="false"`` and
     change without ``PropertiesChanged``."""
 
+    mute: frozenset[str] = frozenset()
+    """Capability keys whose properties are annotated ``EmitsChangedSignal="true"`` (as usual)
+    and still change without ``PropertiesChanged``: a producer that breaks its own
+    introspection."""
+
     def check(self) -> None:
+        both = sorted(self.silent & self.mute)
+        if both:
+            raise ValueError(f"a capability is either silent or mute, not both: {', '.join(both)}")
         if self.announce_signature not in (ANNOUNCE_SIGNATURE, *WRONG_ANNOUNCE_SIGNATURES):
             raise ValueError(f"announce signature must be one of {ANNOUNCE_SIGNATURE}, "
                              f"{', '.join(WRONG_ANNOUNCE_SIGNATURES)}; got "

@@ -203,7 +203,8 @@ class AllJoynProducer:
     def state_changed(self, cap_key: str, values: Mapping[str, Value]) -> None:
         cap = self.thing.capabilities.get(cap_key)
         path = self._paths.get(cap_key)
-        if cap is None or path is None or cap_key in self.quirks.silent:
+        if (cap is None or path is None or cap_key in self.quirks.silent
+                or cap_key in self.quirks.mute):
             return
         for name, view in self._objects[path].items():
             if view.key != cap_key:

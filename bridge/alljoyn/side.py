@@ -57,7 +57,8 @@ class AllJoynSide:
                                       poll_interval=config.poll_interval,
                                       poll_const=config.poll_const)
         self.commands = AllJoynCommands(self.consumer, config.call_timeout,
-                                        read_cache=config.read_cache)
+                                        read_cache=config.read_cache,
+                                        read_through=config.read_through)
         self.bus: MessageBus | None = None
         self.reconnects = 0
         self._ready = asyncio.Event()

@@ -94,6 +94,11 @@ class CommandHandler(abc.ABC):
         of the capability's state (properties that do not signal). The default: never."""
         return False
 
+    def fresh(self, thing: Thing, capability: str) -> bool:
+        """Whether a :meth:`refresh` now would answer from the kept state without asking the
+        device (read a moment ago). The default: never fresh."""
+        return False
+
 
 class Registry:
     """All Things by id, with state, availability and command routing."""
@@ -280,6 +285,16 @@ class Registry:
         values = await handler.refresh(thing, capability)
         self.update_state(thing_id, capability, values)
         return dict(values)
+
+    def read_due(self, thing_id: str, capability: str) -> bool:
+        """Whether :meth:`read_through` would ask the device now: a serving path that answers
+        from the kept state (a cached representation) must not while this is true."""
+        thing = self._things.get(thing_id)
+        handler = self._handlers.get(thing.origin) if thing is not None else None
+        return (thing is not None and handler is not None and thing.available
+                and capability in thing.capabilities
+                and handler.reads_through(thing, capability)
+                and not handler.fresh(thing, capability))
 
     async def read_through(self, thing_id: str, capability: str) -> bool:
         """Before another side answers a read of ``capability``: refresh it from the device

@@ -66,10 +66,11 @@ class AllJoynSimServer:
         self.extra_about = dict(extra_about or {})
         self.signal_batch = signal_batch
         self.behaviour = behaviour or PeerBehaviour()
-        unknown = sorted(set(self.behaviour.silent) - set(device.capabilities))
+        unknown = sorted(set(self.behaviour.silent + self.behaviour.mute)
+                         - set(device.capabilities))
         if unknown:
             raise ValueError(f"{device.name} has no capability {', '.join(unknown)} to make "
-                             "silent")
+                             "silent or mute")
         self.producer: AllJoynProducer | None = None
         self._failure: DeviceError | None = None
         self._unsubscribe: Callable[[], None] | None = None

@@ -32,6 +32,8 @@ class PeerBehaviour:
     """Send ``Announce`` with this (wrong) signature (``--announce-signature``)."""
     silent: tuple[str, ...] = ()
     """Capabilities whose properties do not signal changes (``--silent``, repeatable)."""
+    mute: tuple[str, ...] = ()
+    """Capabilities whose properties are declared to signal but do not (``--mute``)."""
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> PeerBehaviour:
@@ -41,7 +43,7 @@ class PeerBehaviour:
             raise ValueError(f"unknown AllJoyn peer behaviour(s) {', '.join(unknown)} "
                              f"(known: {', '.join(sorted(known))})")
         settings = dict(values)
-        for key in ("languages", "silent"):
+        for key in ("languages", "silent", "mute"):
             if key in settings:
                 if isinstance(settings[key], str) or not isinstance(settings[key], Sequence):
                     raise ValueError(f"{key} must be a list of strings, got {settings[key]!r}")
@@ -63,7 +65,7 @@ class PeerBehaviour:
     def quirks(self) -> ProducerQuirks:
         return ProducerQuirks(refuse_empty_language=self.refuse_empty_language,
                               announce_signature=self.announce_signature,
-                              silent=frozenset(self.silent))
+                              silent=frozenset(self.silent), mute=frozenset(self.mute))
 
     def arguments(self) -> list[str]:
         """The ``ocfaj simulate alljoyn`` flags that give this behaviour."""
@@ -77,6 +79,8 @@ class PeerBehaviour:
             args += ["--announce-signature", self.announce_signature]
         for cap in self.silent:
             args += ["--silent", cap]
+        for cap in self.mute:
+            args += ["--mute", cap]
         return args
 
 
@@ -95,6 +99,9 @@ def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--silent", action="append", default=[], metavar="CAPABILITY",
                        help='annotate the properties of this capability EmitsChangedSignal='
                             '"false" and never signal their changes (repeatable)')
+    group.add_argument("--mute", action="append", default=[], metavar="CAPABILITY",
+                       help="never signal the changes of this capability's properties, although "
+                            'they are annotated EmitsChangedSignal="true" (repeatable)')
 
 
 def behaviour_from_args(args: argparse.Namespace) -> PeerBehaviour:
@@ -102,6 +109,7 @@ def behaviour_from_args(args: argparse.Namespace) -> PeerBehaviour:
     behaviour = PeerBehaviour(
         languages=tuple(args.language) or PeerBehaviour().languages,
         refuse_empty_language=args.refuse_empty_language,
-        announce_signature=args.announce_signature, silent=tuple(args.silent))
+        announce_signature=args.announce_signature, silent=tuple(args.silent),
+        mute=tuple(args.mute))
     behaviour.check()
     return behaviour

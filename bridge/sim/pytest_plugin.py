@@ -295,7 +295,8 @@ def alljoyn_device(ocfaj_kit: KitState, dbus_daemon: DBusDaemon) -> AllJoynDevic
     ``{"languages": ["de", "fr"], "refuse_empty_language": True}`` (About only in a named
     language), ``{"announce_signature": "qua(oas)a{sv}"}`` (a malformed Announce),
     ``{"silent": ["brightness"]}`` (properties annotated ``EmitsChangedSignal="false"``
-    that change without a signal). Such a device runs under ``ocfaj simulate alljoyn`` and
+    that change without a signal), ``{"mute": ["brightness"]}`` (annotated as signalling,
+    yet changing without a signal). Such a device runs under ``ocfaj simulate alljoyn`` and
     gets ``state`` after it announced itself.
     """
     kit = ocfaj_kit

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bridge.core.registry import Registry
 from bridge.core.thing import Side, Thing
 from bridge.sim.alljoyn_peer import PeerBehaviour
@@ -55,7 +57,7 @@ async def test_polling_can_be_turned_off_and_reads_go_through(
 async def test_a_burst_of_reads_through_costs_the_device_one_read(
         make_sim: SimFactory, make_side: SideFactory, registry: Registry) -> None:
     sim = await make_sim("light", "Quiet Lamp", behaviour=QUIET)
-    await make_side(poll_interval=0, read_cache=60.0)
+    await make_side(poll_interval=0, read_cache=60.0, read_through="unsignalled")
     thing = lamp(registry)
     assert sim.producer is not None
     reads = sim.producer.reads
@@ -71,7 +73,53 @@ async def test_a_burst_of_reads_through_costs_the_device_one_read(
     assert await registry.read_through(thing.id, "brightness") is True
     assert thing.capabilities["brightness"].state["brightness"] == 8
     assert reads.get(BRIGHTNESS, 0) == before + 1
-    # A capability whose properties signal is never read through.
+    # With read_through = "unsignalled", a capability whose properties signal is never read
+    # through.
     switch_reads = reads.get("org.alljoyn.SmartSpaces.Operation.OnOffStatus", 0)
     assert await registry.read_through(thing.id, "switch") is False
     assert reads.get("org.alljoyn.SmartSpaces.Operation.OnOffStatus", 0) == switch_reads
+
+
+async def test_a_property_that_breaks_its_signal_promise_is_read_through(
+        make_sim: SimFactory, make_side: SideFactory, registry: Registry) -> None:
+    """``EmitsChangedSignal="true"`` in the introspection, yet no ``PropertiesChanged``: with
+    the default ``read_through = "all"`` a read from another side still gets the new value,
+    at most once per ``read_cache`` seconds, and ``read_due`` tells a cached serving path when
+    the kept state may be behind."""
+    sim = await make_sim("light", "Mute Lamp", behaviour=PeerBehaviour(mute=("brightness",)))
+    side = await make_side(poll_interval=0, read_cache=60.0)
+    thing = lamp(registry)
+    assert sim.producer is not None
+    brightness = thing.capabilities["brightness"]
+    assert brightness.origin_meta["unsignalled"] == {}  # the introspection promises signals
+    assert side.consumer.poller.enabled is False
+    assert registry.read_due(thing.id, "brightness") is True
+    reads = sim.producer.reads
+    before = reads.get(BRIGHTNESS, 0)
+    sim.device.set("brightness", {"brightness": 8})
+    assert brightness.state["brightness"] == 60  # no signal came
+    assert await registry.read_through(thing.id, "brightness") is True
+    assert brightness.state["brightness"] == 8
+    assert reads.get(BRIGHTNESS, 0) == before + 1
+    # Read a moment ago: not due, the kept state answers and the device is not asked.
+    assert registry.read_due(thing.id, "brightness") is False
+    assert await registry.read_through(thing.id, "brightness") is True
+    assert reads.get(BRIGHTNESS, 0) == before + 1
+    side.commands.read_cache = 0.0
+    assert registry.read_due(thing.id, "brightness") is True
+
+
+async def test_read_through_unsignalled_leaves_signalling_capabilities_to_their_signals(
+        make_sim: SimFactory, make_side: SideFactory, registry: Registry) -> None:
+    sim = await make_sim("light", "Mute Lamp", behaviour=PeerBehaviour(mute=("brightness",)))
+    await make_side(poll_interval=0, read_cache=0.0, read_through="unsignalled")
+    thing = lamp(registry)
+    sim.device.set("brightness", {"brightness": 8})
+    assert registry.read_due(thing.id, "brightness") is False
+    assert await registry.read_through(thing.id, "brightness") is False
+    assert thing.capabilities["brightness"].state["brightness"] == 60
+
+
+def test_a_capability_cannot_be_both_silent_and_mute() -> None:
+    with pytest.raises(ValueError, match="either silent or mute"):
+        PeerBehaviour(silent=("brightness",), mute=("brightness",)).check()
