@@ -86,7 +86,21 @@ async def _get(host: str, port: int, path: str) -> bytes:
     await writer.wait_closed()
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head[:80]
+    if b"transfer-encoding: chunked" in head.lower():
+        body = _unchunk(body)
     return body
+
+
+def _unchunk(data: bytes) -> bytes:
+    """The body of a chunked transfer (sizes in hex, each chunk followed by CRLF)."""
+    out = bytearray()
+    while True:
+        size_text, _, data = data.partition(b"\r\n")
+        size = int(size_text.split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += data[:size]
+        data = data[size + 2:]
 
 
 async def _time_list(url: str, count: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import resource
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from bridge.core.errors import (
@@ -331,10 +332,14 @@ class Gateway:
 
     def describe_devices(self) -> list[dict[str, Any]]:
         """Every device, as ``ocfaj devices`` and the web page show it (one source)."""
+        return list(self.iter_devices())
+
+    def iter_devices(self) -> Iterator[dict[str, Any]]:
+        """The rows of :meth:`describe_devices` one at a time (the page streams them)."""
         where = self._addresses()
-        return self._bridge_device_rows() + [
-            self._describe(thing, where)
-            for thing in sorted(self.registry, key=lambda t: (t.origin, t.info.name))]
+        yield from self._bridge_device_rows()
+        for thing in sorted(self.registry, key=lambda t: (t.origin, t.info.name)):
+            yield self._describe(thing, where)
 
     def describe_device(self, thing_id: str) -> dict[str, Any] | None:
         thing = self.registry.get(thing_id)
@@ -514,7 +519,7 @@ def describe_capability(cap: Capability) -> dict[str, Any]:
 
 
 def web_server(gateway: Gateway) -> Any:
-    """The web page's server; the extra ``web`` (aiohttp) is imported only here."""
+    """The web page's server; the extra ``web`` (h11) is imported only here."""
     try:
         from bridge.web.server import WebServer
     except ImportError as err:

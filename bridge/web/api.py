@@ -10,11 +10,11 @@ nothing reaches the device.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
-
-from aiohttp import web
 
 from bridge import __version__
 from bridge.core.errors import BridgeError, UnknownCapability, WrongType
@@ -22,6 +22,7 @@ from bridge.core.registry import Registry, SetProperties
 from bridge.core.thing import Side
 from bridge.web.config import WebConfig
 from bridge.web.facts import GatewayFacts, error_body, error_status
+from bridge.web.http import Handler, Request, Response, json_response
 from bridge.web.logbuffer import LEVELS, RecentLog
 from bridge.web.passwords import verify
 from bridge.web.security import COOKIE
@@ -35,20 +36,37 @@ MAX_BODY = 16 * 1024
 LOGIN_PENALTY = 1.0
 
 
-def _failure(err: BridgeError) -> web.Response:
-    return web.json_response(error_body(err), status=error_status(err))
+def _failure(err: BridgeError) -> Response:
+    return json_response(error_body(err), status=error_status(err))
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
+async def _json_object(request: Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise WrongType(f"request body over {MAX_BODY} bytes")
     try:
-        body = await request.json(loads=json.loads)
+        body = request.json()
     except (ValueError, UnicodeDecodeError) as err:
         raise WrongType(f"the request body is not JSON: {err}") from err
     if not isinstance(body, dict):
         raise WrongType("expected a JSON object")
     return body
+
+
+#: Rows encoded into one chunk of the device list.
+ROWS_PER_CHUNK = 50
+
+
+async def _json_rows(rows: Iterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """``rows`` as one JSON array, :data:`ROWS_PER_CHUNK` rows per chunk: only one chunk's
+    rows and text are in memory at a time."""
+    opening = "["
+    while True:
+        batch = list(itertools.islice(rows, ROWS_PER_CHUNK))
+        if not batch:
+            break
+        yield (opening + json.dumps(batch)[1:-1]).encode()
+        opening = ", "
+    yield b"[]" if opening == "[" else b"]"
 
 
 class Api:
@@ -63,93 +81,95 @@ class Api:
         self.recent = recent
         self._login_lock = asyncio.Lock()
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[tuple[str, str, Handler]]:
         return [
-            web.get("/api/session", self.session),
-            web.post("/api/login", self.login),
-            web.post("/api/logout", self.logout),
-            web.get("/api/devices", self.devices),
-            web.get("/api/devices/{id}", self.device),
-            web.post("/api/devices/{id}/set", self.set_values),
-            web.post("/api/devices/{id}/refresh", self.refresh),
-            web.post("/api/devices/{id}/forget", self.forget),
-            web.post("/api/devices/{id}/rename", self.rename),
-            web.post("/api/discover", self.discover),
-            web.get("/api/policy", self.policy),
-            web.put("/api/policy", self.set_policy),
-            web.get("/api/gateway", self.gateway),
-            web.post("/api/log-level", self.log_level),
+            ("GET", "/api/session", self.session),
+            ("POST", "/api/login", self.login),
+            ("POST", "/api/logout", self.logout),
+            ("GET", "/api/devices", self.devices),
+            ("GET", "/api/devices/{id}", self.device),
+            ("POST", "/api/devices/{id}/set", self.set_values),
+            ("POST", "/api/devices/{id}/refresh", self.refresh),
+            ("POST", "/api/devices/{id}/forget", self.forget),
+            ("POST", "/api/devices/{id}/rename", self.rename),
+            ("POST", "/api/discover", self.discover),
+            ("GET", "/api/policy", self.policy),
+            ("PUT", "/api/policy", self.set_policy),
+            ("GET", "/api/gateway", self.gateway),
+            ("POST", "/api/log-level", self.log_level),
         ]
 
     # -- session -----------------------------------------------------------------------------
 
-    async def session(self, request: web.Request) -> web.Response:
+    async def session(self, request: Request) -> Response:
         session = self.sessions.find(request.cookies.get(COOKIE))
         if self.config.auth_required:
-            return web.json_response({"auth_required": True, "logged_in": session is not None,
+            return json_response({"auth_required": True, "logged_in": session is not None,
                                       "csrf": session.csrf if session else None})
-        return web.json_response({"auth_required": False, "logged_in": True,
+        return json_response({"auth_required": False, "logged_in": True,
                                   "csrf": self.sessions.open_csrf})
 
-    async def login(self, request: web.Request) -> web.Response:
+    async def login(self, request: Request) -> Response:
         if not self.config.auth_required:
-            return web.json_response({"logged_in": True, "csrf": self.sessions.open_csrf})
+            return json_response({"logged_in": True, "csrf": self.sessions.open_csrf})
         try:
             body = await _json_object(request)
         except BridgeError as err:
             return _failure(err)
         password = body.get("password")
         if not isinstance(password, str):
-            return web.json_response({"error": "wrong_type", "message": "password missing"},
+            return json_response({"error": "wrong_type", "message": "password missing"},
                                      status=400)
         async with self._login_lock:
             ok = await asyncio.to_thread(verify, password, self.config.password_hash)
             if not ok:
                 log.warning("web: wrong password from %s", request.remote)
                 await asyncio.sleep(LOGIN_PENALTY)
-                return web.json_response({"error": "wrong_password",
+                return json_response({"error": "wrong_password",
                                           "message": "wrong password"}, status=401)
         token, session = self.sessions.login()
         log.info("web: login from %s", request.remote)
-        response = web.json_response({"logged_in": True, "csrf": session.csrf})
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
-                            max_age=int(self.config.session_lifetime),
+        response = json_response({"logged_in": True, "csrf": session.csrf})
+        response.set_cookie(COOKIE, token, max_age=int(self.config.session_lifetime),
                             secure=request.secure)
         return response
 
-    async def logout(self, request: web.Request) -> web.Response:
+    async def logout(self, request: Request) -> Response:
         self.sessions.logout(request.cookies.get(COOKIE))
-        response = web.json_response({"logged_in": False})
+        response = json_response({"logged_in": False})
         response.del_cookie(COOKIE, path="/")
         return response
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def devices(self, request: web.Request) -> web.Response:
-        return web.json_response(self.facts.describe_devices())
+    async def devices(self, request: Request) -> Response:
+        """The whole list, encoded and sent a few rows at a time: 1,000 devices never sit in
+        memory as one JSON text."""
+        return Response(headers={"Content-Type": "application/json; charset=utf-8"},
+                        stream=_json_rows(self.facts.iter_devices()))
 
-    async def device(self, request: web.Request) -> web.Response:
+    async def device(self, request: Request) -> Response:
         row = self.facts.describe_device(request.match_info["id"])
         if row is None:
-            return web.json_response({"error": "unknown_device", "message": "no such device"},
+            return json_response({"error": "unknown_device", "message": "no such device"},
                                      status=404)
-        return web.json_response(row)
+        return json_response(row)
 
-    async def gateway(self, request: web.Request) -> web.Response:
+    async def gateway(self, request: Request) -> Response:
         level = request.query.get("log_level", "info")
         if level not in LEVELS:
-            return web.json_response({"error": "wrong_type", "message":
+            return json_response({"error": "wrong_type", "message":
                                       f"log_level: one of {', '.join(LEVELS)}"}, status=400)
         state = self.facts.describe_gateway()
         state["version"] = __version__
         state["log"] = self.recent.lines(level)
         state["log_level"] = logging.getLevelName(
             logging.getLogger("ocfaj").getEffectiveLevel()).lower()
-        return web.json_response(state)
+        return json_response(state)
 
     # -- changes -----------------------------------------------------------------------------
 
-    async def set_values(self, request: web.Request) -> web.Response:
+    async def set_values(self, request: Request) -> Response:
         thing_id = request.match_info["id"]
         try:
             body = await _json_object(request)
@@ -164,29 +184,29 @@ class Api:
         except BridgeError as err:
             return _failure(err)
         log.info("web: %s.%s set to %s from %s", thing_id, capability, values, request.remote)
-        return web.json_response({"ok": True, "values": answer})
+        return json_response({"ok": True, "values": answer})
 
-    async def refresh(self, request: web.Request) -> web.Response:
+    async def refresh(self, request: Request) -> Response:
         thing_id = request.match_info["id"]
         row = self.facts.describe_device(thing_id)
         if row is None:
-            return web.json_response({"error": "unknown_device", "message": "no such device"},
+            return json_response({"error": "unknown_device", "message": "no such device"},
                                      status=404)
         try:
             for capability in row["capabilities"]:
                 await self.registry.refresh(thing_id, capability)
         except BridgeError as err:
             return _failure(err)
-        return web.json_response({"ok": True})
+        return json_response({"ok": True})
 
-    async def forget(self, request: web.Request) -> web.Response:
+    async def forget(self, request: Request) -> Response:
         try:
             self.facts.forget(request.match_info["id"])
         except BridgeError as err:
             return _failure(err)
-        return web.json_response({"ok": True})
+        return json_response({"ok": True})
 
-    async def rename(self, request: web.Request) -> web.Response:
+    async def rename(self, request: Request) -> Response:
         thing_id = request.match_info["id"]
         try:
             body = await _json_object(request)
@@ -199,37 +219,37 @@ class Api:
         log.info("web: %s renamed from %s to %s from %s", thing_id, answer["from"],
                  answer["to"], request.remote)
         row = self.facts.describe_device(thing_id)
-        return web.json_response({"ok": True, **answer, "device": row})
+        return json_response({"ok": True, **answer, "device": row})
 
-    async def discover(self, request: web.Request) -> web.Response:
+    async def discover(self, request: Request) -> Response:
         log.info("web: discovery requested from %s", request.remote)
         try:
             answer = await self.facts.discover()
         except BridgeError as err:
             return _failure(err)
-        return web.json_response({"ok": True, **answer})
+        return json_response({"ok": True, **answer})
 
-    async def policy(self, request: web.Request) -> web.Response:
-        return web.json_response(self.facts.describe_policy())
+    async def policy(self, request: Request) -> Response:
+        return json_response(self.facts.describe_policy())
 
-    async def set_policy(self, request: web.Request) -> web.Response:
+    async def set_policy(self, request: Request) -> Response:
         try:
             body = await _json_object(request)
             answer = self.facts.set_policy(body)
         except BridgeError as err:
             return _failure(err)
         log.warning("web: access policy changed from %s", request.remote)
-        return web.json_response({"ok": True, **answer})
+        return json_response({"ok": True, **answer})
 
-    async def log_level(self, request: web.Request) -> web.Response:
+    async def log_level(self, request: Request) -> Response:
         try:
             body = await _json_object(request)
         except BridgeError as err:
             return _failure(err)
         level = body.get("level")
         if level not in LEVELS:
-            return web.json_response({"error": "wrong_type", "message":
+            return json_response({"error": "wrong_type", "message":
                                       f"level: one of {', '.join(LEVELS)}"}, status=400)
         self.facts.set_log_level(str(level))
         log.warning("web: log level set to %s from %s", level, request.remote)
-        return web.json_response({"ok": True, "level": level})
+        return json_response({"ok": True, "level": level})

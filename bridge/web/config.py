@@ -1,6 +1,6 @@
 """The ``[web]`` section: whether the gateway serves its web page, where, and who may use it.
 
-Layer: ``bridge.web`` (pure dataclass: no aiohttp import, so loading the configuration costs
+Layer: ``bridge.web`` (pure dataclass: no HTTP library import, so loading the configuration costs
 nothing when the page is off). Its ``problems()`` refuses a page bound off loopback without a
 password, so ``ocfaj check-config`` and ``ocfaj run`` both stop before anything starts.
 """

@@ -8,6 +8,7 @@ of the typed errors of :mod:`bridge.core.errors`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from bridge.core.errors import (
@@ -27,6 +28,9 @@ class GatewayFacts(Protocol):
 
     def describe_devices(self) -> list[dict[str, Any]]:
         """Every device, in the order ``ocfaj devices`` lists them."""
+
+    def iter_devices(self) -> Iterator[dict[str, Any]]:
+        """The rows of :meth:`describe_devices`, made one at a time as they are taken."""
 
     def describe_device(self, thing_id: str) -> dict[str, Any] | None:
         """One device's row (``None``: no such device)."""

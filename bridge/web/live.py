@@ -13,10 +13,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
-
-from aiohttp import web
 
 from bridge.core.events import (
     AvailabilityChanged,
@@ -29,6 +27,7 @@ from bridge.core.events import (
     ThingUpdated,
 )
 from bridge.web.facts import GatewayFacts
+from bridge.web.http import Request, Response, error_response
 
 log = logging.getLogger("ocfaj.web")
 
@@ -92,27 +91,25 @@ class LiveFeed:
                     stream.rejected.append(note)
                 stream.wake.set()
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response:
         if len(self._streams) >= MAX_STREAMS:
-            return web.json_response({"error": "busy", "message": "too many open pages"},
-                                     status=503)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-store"})
-        await response.prepare(request)
+            return error_response(503, "busy", "too many open pages")
+        return Response(headers={"Content-Type": "text/event-stream",
+                                 "Cache-Control": "no-store"}, stream=self._events())
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        """The stream's chunks; ends at shutdown, or is closed when the page goes away."""
         stream = _Stream()
         self._streams.add(stream)
         try:
-            await response.write(b"event: hello\ndata: {}\n\n")
+            yield b"event: hello\ndata: {}\n\n"
             while not self._closing.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stream.wake.wait(), KEEPALIVE)
                 stream.wake.clear()
-                await response.write(self._drain(stream) or b": keepalive\n\n")
-        except ConnectionResetError:
-            pass
+                yield self._drain(stream) or b": keepalive\n\n"
         finally:
             self._streams.discard(stream)
-        return response
 
     def _drain(self, stream: _Stream) -> bytes:
         parts: list[str] = []

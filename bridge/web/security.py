@@ -1,8 +1,8 @@
 """The page's guard: security headers, Host and Origin checks, login and CSRF.
 
-Layer: ``bridge.web`` (aiohttp middleware). Every response carries headers that forbid
-framing, sniffing, referrers and any script or connection not of this origin. Requests are
-refused, in order:
+Layer: ``bridge.web`` (wraps the request dispatch of :mod:`bridge.web.http`). Every response
+carries headers that forbid framing, sniffing, referrers and any script or connection not of
+this origin. Requests are refused, in order:
 
 - a ``Host`` that is not a loopback name when the page runs without password (a page of
   another site reached through DNS rebinding would otherwise talk to it);
@@ -15,11 +15,9 @@ refused, in order:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-
-from aiohttp import web
 
 from bridge.web.config import WebConfig, is_loopback
+from bridge.web.http import Handler, Request, Response, Router, error_response
 from bridge.web.sessions import Sessions, same_token
 
 log = logging.getLogger("ocfaj.web")
@@ -42,11 +40,7 @@ HEADERS = {
 OPEN_PATHS = frozenset({"/", "/api/session", "/api/login", "/favicon.ico"})
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _refuse(status: int, reason: str, message: str) -> web.Response:
-    return web.json_response({"error": reason, "message": message}, status=status)
+_refuse = error_response
 
 
 def _host_name(host: str) -> str:
@@ -55,18 +49,16 @@ def _host_name(host: str) -> str:
     return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
-def make_guard(config: WebConfig, sessions: Sessions) -> Callable[..., Awaitable[
-        web.StreamResponse]]:
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+def make_guard(config: WebConfig, sessions: Sessions, router: Router) -> Handler:
+    """The server's dispatch: the checks above, then the route's handler, then the headers."""
+
+    async def guard(request: Request) -> Response:
         refusal = _check(request, config, sessions)
         if refusal is not None:
-            response: web.StreamResponse = refusal
+            response = refusal
         else:
-            try:
-                response = await handler(request)
-            except web.HTTPException as err:
-                response = _refuse(err.status, "http", err.reason)
+            handler = router.resolve(request)
+            response = handler if isinstance(handler, Response) else await handler(request)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         if request.path.startswith("/api/"):
@@ -76,7 +68,7 @@ def make_guard(config: WebConfig, sessions: Sessions) -> Callable[..., Awaitable
     return guard
 
 
-def _check(request: web.Request, config: WebConfig, sessions: Sessions) -> web.Response | None:
+def _check(request: Request, config: WebConfig, sessions: Sessions) -> Response | None:
     if not config.auth_required and not is_loopback(_host_name(request.host)):
         log.warning("web: refused a request for host %r from %s: without a password the page "
                     "answers only to loopback names", request.host, request.remote)

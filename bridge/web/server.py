@@ -1,7 +1,7 @@
-"""The web page's server: one aiohttp application on the configured address.
+"""The web page's server: the page's routes on :mod:`bridge.web.http` at the configured address.
 
 Layer: ``bridge.web``. The daemon constructs :class:`WebServer` only when ``[web] enabled``
-is true (importing this module imports aiohttp); :meth:`start` binds and serves,
+is true (importing this module imports h11); :meth:`start` binds and serves,
 :meth:`shutdown` closes every connection and is idempotent. The page's files
 (``bridge/web/static/``, shipped in the wheel) are read once at start and served from memory:
 no path from a request ever reaches the file system.
@@ -15,12 +15,11 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from bridge.core.registry import Registry
-from bridge.web.api import Api
+from bridge.web.api import MAX_BODY, Api
 from bridge.web.config import WebConfig, is_loopback
 from bridge.web.facts import GatewayFacts
+from bridge.web.http import HttpServer, Request, Response, Router, error_response
 from bridge.web.live import LiveFeed
 from bridge.web.logbuffer import RecentLog
 from bridge.web.security import make_guard
@@ -53,17 +52,19 @@ class WebServer:
         self.recent = RecentLog()
         self.live = LiveFeed(registry.bus, facts)
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._http: HttpServer | None = None
         self._files: dict[str, tuple[bytes, str]] = {}
         self._stopped = asyncio.Event()
 
-    def application(self) -> web.Application:
-        app = web.Application(middlewares=[make_guard(self.config, self.sessions)],
-                              client_max_size=64 * 1024)
+    def router(self) -> Router:
+        router = Router()
         api = Api(self.config, self.registry, self.facts, self.sessions, self.recent)
-        app.add_routes([web.get("/", self._index), web.get("/static/{name}", self._static),
-                        web.get("/api/events", self.live.handle), *api.routes()])
-        return app
+        for method, path, handler in [("GET", "/", self._index),
+                                      ("GET", "/static/{name}", self._static),
+                                      ("GET", "/api/events", self.live.handle),
+                                      *api.routes()]:
+            router.add(method, path, handler)
+        return router
 
     async def start(self) -> None:
         self._stopped.clear()
@@ -71,21 +72,14 @@ class WebServer:
         for own in ("ocfaj", "bridge"):
             logging.getLogger(own).addHandler(self.recent)
         self.live.start()
-        runner = web.AppRunner(self.application(), access_log=None, handle_signals=False,
-                               shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.bind, self.config.port)
-        try:
-            await site.start()
-        except OSError:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        port = runner.addresses[0][1] if runner.addresses else self.config.port
+        http = HttpServer(make_guard(self.config, self.sessions, self.router()),
+                          max_body=MAX_BODY)
+        await http.start(self.config.bind, self.config.port)
+        self._http = http
         host = f"[{self.config.bind}]" if ":" in self.config.bind else self.config.bind
         if host in ("0.0.0.0", "[::]"):
             host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
-        self.url = f"http://{host}:{port}/"
+        self.url = f"http://{host}:{http.port}/"
         log.info("web page at %s (%s%s)", self.url,
                  "loopback only" if is_loopback(self.config.bind) else
                  f"listening on {self.config.bind}",
@@ -95,9 +89,9 @@ class WebServer:
         self.live.shutdown()
         for own in ("ocfaj", "bridge"):
             logging.getLogger(own).removeHandler(self.recent)
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
         self._stopped.set()
 
     async def wait(self) -> None:
@@ -107,17 +101,15 @@ class WebServer:
         return {"url": self.url, "pages_open": self.live.streams,
                 "password": self.config.auth_required}
 
-    async def _index(self, request: web.Request) -> web.Response:
+    async def _index(self, request: Request) -> Response:
         return self._file("index.html")
 
-    async def _static(self, request: web.Request) -> web.Response:
+    async def _static(self, request: Request) -> Response:
         name = request.match_info["name"]
         if name not in self._files or name == "index.html":
-            return web.json_response({"error": "not_found", "message": "no such file"},
-                                     status=404)
+            return error_response(404, "not_found", "no such file")
         return self._file(name)
 
-    def _file(self, name: str) -> web.Response:
+    def _file(self, name: str) -> Response:
         body, kind = self._files[name]
-        return web.Response(body=body, headers={"Content-Type": kind,
-                                                "Cache-Control": "no-cache"})
+        return Response(body=body, headers={"Content-Type": kind, "Cache-Control": "no-cache"})

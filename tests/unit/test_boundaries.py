@@ -14,7 +14,7 @@ Layers (the second name component of ``bridge.<layer>...``) and what each may im
 
 Protocol libraries belong to one adapter each: ``aiocoap``/``cbor2`` to ``ocf`` (and
 ``sim``), ``dbus_fast`` to ``alljoyn`` (and ``sim``), ``aiomqtt``/``paho`` to ``mqtt``,
-``zeroconf`` to ``discovery``, ``aiohttp`` to ``web`` (the web page, an adapter like
+``zeroconf`` to ``discovery``, ``h11`` to ``web`` (the web page, an adapter like
 the sides: ``core``, ``model``, ``naming`` and itself). The pure layers (``core``,
 ``model``, ``naming``, the root) also import no socket, process or network-stream
 module: ``socket``, ``ssl``, ``subprocess``, ``asyncio`` streams or subprocesses (as
@@ -58,7 +58,7 @@ PROTOCOL_LIBRARIES: dict[str, frozenset[str]] = {
     "aiomqtt": frozenset({"mqtt"}),
     "paho": frozenset({"mqtt"}),
     "zeroconf": frozenset({"discovery"}),
-    "aiohttp": frozenset({"web"}),
+    "h11": frozenset({"web"}),
     "OpenSSL": frozenset({"ocf"}),
     "cryptography": frozenset({"ocf"}),
 }
@@ -274,7 +274,7 @@ KNOWN = frozenset(
         ("bridge.ocf.client", False, "import paho.mqtt.client\n", "paho.mqtt.client"),
         ("bridge.daemon.cli", False, "import zeroconf\n", "zeroconf"),
         ("bridge.discovery", True, "from cbor2 import dumps\n", "cbor2"),
-        ("bridge.daemon.gateway", False, "import aiohttp\n", "aiohttp"),
+        ("bridge.daemon.gateway", False, "import h11\n", "h11"),
         ("bridge.web.api", False, "from bridge.mqtt import side\n", "bridge.mqtt"),
         ("bridge.utils", False, "import json\n", "not a layer"),
     ],
@@ -300,7 +300,7 @@ def test_checker_reports_violation(
         ("bridge.model.loader", False, "from pathlib import Path\nfrom .types import Value\n"),
         ("bridge.naming", False, "import uuid\nimport bridge\n"),
         ("bridge.__main__", False, "from bridge.daemon.cli import main\n"),
-        ("bridge.web.server", False, "from aiohttp import web\nfrom bridge.core import x\n"),
+        ("bridge.web.http", False, "import h11\nfrom bridge.core import x\n"),
         ("bridge.daemon.gateway", False, "from bridge.web.server import WebServer\n"),
     ],
 )

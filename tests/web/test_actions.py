@@ -70,7 +70,7 @@ async def test_rename_refuses_what_the_mqtt_rename_refuses(
     before = gateway.describe_device(LAMP)
     assert before is not None and before["mqtt_topic"] == "ocfaj/lamp_0"
     status, answer = await post(url, f"api/devices/{LAMP}/rename", {"name": name})
-    assert status == 400
+    assert status == 400, answer
     # The very words bridge/request/rename answers with on MQTT.
     assert answer == {"error": "invalid_name", "message": name_problem(name)}
     assert gateway.describe_device(LAMP) == before
