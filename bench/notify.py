@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.pair import Pair, bridged_pair
-from bench.stats import Report, rate
+from bench.stats import Report, percentile, rate
 from bench.watchers import CoapObserver, MqttWatcher, Progress, SignalListener
 
 NAME = "notify"
@@ -34,6 +34,9 @@ WINDOW = 50
 FIRST = 1_000_000.0
 TARGET_SHARE = 0.8
 STALL_SECONDS = 10.0
+#: the fixed pace of the latency legs (values per second), and how many values they send.
+PACED_RATE = 500.0
+PACED_COUNT = {"full": 2500, "quick": 1000, "tiny": 40}
 
 
 @dataclass
@@ -79,6 +82,69 @@ async def _progress(consumers: Sequence[Progress]) -> None:
         raise TimeoutError(f"notifications stalled for {STALL_SECONDS} s: {state}")
 
 
+async def _paced(set_value: Callable[[float], object], consumers: Sequence[Progress],
+                 first: float, count: int) -> dict[float, float]:
+    """Set ``count`` values at :data:`PACED_RATE` per second (on a schedule, not after the
+    previous one arrived); value -> when it was set. Returns once every consumer has the
+    last value (or stalled)."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    sent: dict[float, float] = {}
+    for i in range(count):
+        delay = began + i / PACED_RATE - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        value = first + i
+        sent[value] = time.perf_counter()
+        set_value(value)
+    last = first + count - 1
+    while min(c.highest for c in consumers) < last:
+        await _progress(consumers)
+    return sent
+
+
+def _latencies(sent: dict[float, float], progress: Progress) -> list[float]:
+    """Milliseconds from each value's change at the device to its arrival at ``progress``."""
+    return [(progress.arrived[v] - at) * 1000 for v, at in sent.items() if v in progress.arrived]
+
+
+async def _latency_legs(pair: Pair, count: int, report: Report) -> None:
+    """End-to-end latency at a fixed pace: a device's change to the D-Bus signal, to the OCF
+    notification and to the MQTT message a subscriber gets, beside the raw protocols."""
+    ctx = pair.coap.context
+    path = "/temperature"
+    legs: list[tuple[str, str, float, list[tuple[object, Progress]]]] = []
+    o, s = Progress("raw OCF observer"), Progress("raw D-Bus listener")
+    legs.append(("raw aiocoap observe", "ocf", FIRST * 5, [
+        (CoapObserver(ctx, pair.ocf_uri + path, "temperature", o), o)]))
+    legs.append(("raw dbus-fast signals", "alljoyn", FIRST * 6, [
+        (SignalListener(pair.bus, pair.alljoyn_name, path, "CurrentValue", s), s)]))
+    d, m = Progress("D-Bus signal"), Progress("MQTT message")
+    legs.append(("OCF change", "ocf", FIRST * 7, [
+        (SignalListener(pair.bus, pair.virtual_alljoyn, path, "CurrentValue", d), d),
+        (MqttWatcher(pair.mqtt_port, "ocfaj/bench_ocf_device", "temperature", m), m)]))
+    n, m2 = Progress("OCF notification"), Progress("MQTT message")
+    legs.append(("AllJoyn change", "alljoyn", FIRST * 8, [
+        (CoapObserver(ctx, pair.virtual_ocf + path, "temperature", n), n),
+        (MqttWatcher(pair.mqtt_port, "ocfaj/bench_alljoyn_device", "temperature", m2), m2)]))
+    for name, side, first, watchers in legs:
+        for watcher, _ in watchers:
+            await watcher.start()  # type: ignore[attr-defined]
+        try:
+            sent = await _paced(_temperature(pair, side), [p for _, p in watchers], first,
+                                count)
+        finally:
+            for watcher, _ in watchers:
+                await watcher.stop()  # type: ignore[attr-defined]
+        for _, progress in watchers:
+            times = _latencies(sent, progress)
+            label = f"latency at {PACED_RATE:.0f}/s: {name} -> {progress.label}"
+            report.add(f"{label} p50", percentile(times, 0.5), "ms")
+            report.add(f"{label} p99", percentile(times, 0.99), "ms")
+            report.add(f"{label}: arrived", len(times), "values",
+                       note=f"of {count}; MQTT may replace a queued state by a newer one")
+
+
 def _temperature(pair: Pair, side: str) -> Callable[[float], object]:
     device = pair.ocf_sim.device if side == "ocf" else pair.alljoyn_sim.device
     return lambda v: device.set("temperature", {"temperature": v})
@@ -99,7 +165,7 @@ async def _leg(name: str, pair: Pair, side: str, count: int, first: float,
                pair.gateway.cpu_seconds() - cpu)
 
 
-async def measure(directory: Path, count: int) -> Report:
+async def measure(directory: Path, count: int, paced: int) -> Report:
     report = Report(NAME)
     async with bridged_pair(directory, ["temperature"], mqtt=True) as pair:
         ctx = pair.coap.context
@@ -120,6 +186,7 @@ async def measure(directory: Path, count: int) -> Report:
             (CoapObserver(ctx, pair.virtual_ocf + path, "temperature", o), o, True),
             (MqttWatcher(pair.mqtt_port, "ocfaj/bench_alljoyn_device", "temperature", m), m,
              False)]))
+        await _latency_legs(pair, paced, report)
     raw_observe = rate(count, legs[0].seconds)
     for leg in legs:
         leg_rate = rate(count, leg.seconds)
@@ -148,6 +215,11 @@ async def measure(directory: Path, count: int) -> Report:
             report.add(f"{leg.name}: gateway CPU load", leg.cpu_seconds / leg.seconds * 100,
                        "% of a core")
     report.notes.append(
+        f"Latency legs: {paced} values set at a fixed {PACED_RATE:.0f} per second; each "
+        "consumer's arrival time of each value minus the time the simulated device set it "
+        "(simulators and consumers in the benchmark's process, one clock); MQTT is measured "
+        "at a subscriber, so it includes the broker's hop.")
+    report.notes.append(
         f"{count} values per leg, at most {WINDOW} ahead of the slowest consumer. Simulators "
         "and consumers share the benchmark's process; the gateway is its own process, whose "
         "CPU time (utime+stime from /proc) is divided by the values it carried.")
@@ -155,4 +227,4 @@ async def measure(directory: Path, count: int) -> Report:
 
 
 def run(directory: Path, size: str) -> Report:
-    return asyncio.run(measure(directory, COUNT[size]))
+    return asyncio.run(measure(directory, COUNT[size], PACED_COUNT[size]))

@@ -31,15 +31,19 @@ class Progress:
         self.values: set[float] = set()
         self.highest = -1.0
         self.highest_at = 0.0
+        #: value -> when it first arrived (``time.perf_counter``), for latencies.
+        self.arrived: dict[float, float] = {}
         self.changed = asyncio.Event()
 
     def saw(self, value: Any) -> None:
         if not isinstance(value, int | float) or isinstance(value, bool):
             return
+        now = time.perf_counter()
         self.values.add(float(value))
+        self.arrived.setdefault(float(value), now)
         if value > self.highest:
             self.highest = float(value)
-            self.highest_at = time.perf_counter()
+            self.highest_at = now
         self.changed.set()
 
 
