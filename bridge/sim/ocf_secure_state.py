@@ -17,14 +17,13 @@ The files hold PSKs: nothing here logs them.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bridge.ocf import svr
 from bridge.ocf.svr_store import from_document, to_document
+from bridge.sim.private_files import private_directory, write_private_json
 
 
 @dataclass
@@ -67,23 +66,6 @@ class SecureStateFile:
 
     def save(self, state: svr.SecureState, piid: str, pi: str, coaps_port: int = 0) -> None:
         """Replace the file (raises ``OSError`` when it cannot)."""
-        directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
-        document: dict[str, Any] = {"piid": piid, "pi": pi, "coaps_port": coaps_port,
-                                    "security": to_document(state)}
-        data = json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
-        tmp = directory / f".{self.path.name}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        private_directory(self.path.parent)
+        write_private_json(self.path, {"piid": piid, "pi": pi, "coaps_port": coaps_port,
+                                       "security": to_document(state)})
