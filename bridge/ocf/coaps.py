@@ -196,9 +196,13 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         family = socket.AF_INET if ipaddress.ip_address(host).version == 4 else socket.AF_INET6
         sock = socket.socket(family, socket.SOCK_DGRAM)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((host, port))
+        try:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()  # a port that is taken: the caller chooses what to do
+            raise
         sock.setblocking(False)
         self._family = family
         self._transport, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self),

@@ -4,10 +4,12 @@ Without a network: the file round-trips the owner's provisioning (credentials wi
 keys and roles, ACEs, the uuids, the state) and the device's ``piid``/``pi``, is written with
 mode 0600 in a 0700 directory, leaves no temporary file behind; a file that is not one gives
 a clear error, and so does ``--state-dir`` without ``--secure`` (exit 2, the device never
-starts)."""
+starts). In process, over real UDP on loopback: a restarted device keeps its uuid, ``piid``
+and coaps port, and takes another port (with a warning) when its own is taken."""
 
 from __future__ import annotations
 
+import socket
 import stat
 import subprocess
 import sys
@@ -16,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from bridge.model.types import Catalogue
 from bridge.ocf import svr
+from bridge.sim.device import SimDevice
+from bridge.sim.model_names import model_id
+from bridge.sim.ocf import SimListing
+from bridge.sim.ocf_secure import SecureOcfSimServer
 from bridge.sim.ocf_secure_state import SecureStateFile
 
 
@@ -67,3 +74,30 @@ def test_bad_state_dir_arguments_stop_the_simulator_with_a_clear_message(
     broken = simulate("--secure", "--state-dir", str(tmp_path))
     assert broken.returncode == 2, broken
     assert "ocf-device-1.json: not a saved secured device" in broken.stderr, broken.stderr
+
+
+def light(catalogue: Catalogue) -> SimDevice:
+    return SimDevice.of_type("Porch", catalogue, model_id("light"))
+
+
+async def test_a_restarted_device_serves_coaps_on_its_saved_port_or_another_when_taken(
+        tmp_path: Path, catalogue: Catalogue, caplog: pytest.LogCaptureFixture) -> None:
+    def server() -> SecureOcfSimServer:
+        return SecureOcfSimServer(light(catalogue), SimListing(multicast=False),
+                                  bind_host="127.0.0.1", state_file=SecureStateFile(tmp_path, 1))
+
+    first = server()
+    facts = await first.start()
+    await first.stop()
+    again = server()
+    kept = await again.start()
+    await again.stop()
+    assert (kept["coaps_port"], kept["di"], kept["piid"]) == (
+        facts["coaps_port"], facts["di"], facts["piid"])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as blocker:
+        blocker.bind(("127.0.0.1", facts["coaps_port"]))
+        taken = server()
+        moved = await taken.start()
+        await taken.stop()
+    assert moved["coaps_port"] not in (0, facts["coaps_port"]) and moved["di"] == facts["di"]
+    assert f"coaps port {facts['coaps_port']} is not free" in caplog.text
