@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import bridge.sim.alljoyn_cli as alljoyn_cli
+import bridge.sim.obt_cli as obt_cli
 import bridge.sim.ocf_cli as ocf_cli
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def add_parser(subparsers: Subparsers) -> None:
         "simulate", help="run simulated OCF or AllJoyn devices",
         # A side, or --scenario: argparse would show SIDE as always required.
         usage="%(prog)s [-h] --scenario NAME|FILE [--bus BUS] [--interface IFACE]\n"
-              "       %(prog)s {ocf,alljoyn} [options]",
+              "       %(prog)s {ocf,alljoyn,obt} [options]",
         description="Run simulated devices: every device of a scenario file, or devices of "
                     "one side (ocfaj simulate ocf --help, ocfaj simulate alljoyn --help). "
                     "Control them with JSON lines on stdin "
@@ -47,6 +48,10 @@ def add_parser(subparsers: Subparsers) -> None:
     alljoyn = sides.add_parser("alljoyn", help="simulated AllJoyn devices (D-Bus peers)")
     alljoyn_cli.add_arguments(alljoyn)
     alljoyn.set_defaults(handler=lambda args: _run_async(alljoyn_cli.run(args)))
+    obt = sides.add_parser("obt", help="a simulated OCF onboarding tool: discover, own, "
+                                       "provision clients, reset, status")
+    obt_cli.add_arguments(obt)
+    obt.set_defaults(handler=lambda args: _run_async(obt_cli.run(args)))
     parser.set_defaults(handler=lambda args: _scenario(args, parser))
 
 

@@ -51,6 +51,7 @@ from aiocoap.util import hostportjoin, hostportsplit
 
 from bridge.core.errors import SecurityError
 from bridge.ocf.dtls import DtlsSession
+from bridge.ocf.peer_log import PeerLogLimit
 
 log = logging.getLogger("ocfaj.ocf.coaps")
 
@@ -188,14 +189,20 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
         self.oversized = 0
         #: HelloVerifyRequests sent (ClientHellos without a valid cookie), for the tests.
         self.cookies_sent = 0
+        #: session failures are logged once per peer host a minute (``bridge.ocf.peer_log``).
+        self.failure_log = PeerLogLimit()
 
     async def start(self, host: str = "::", port: int = 0) -> None:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET if ipaddress.ip_address(host).version == 4 else socket.AF_INET6
         sock = socket.socket(family, socket.SOCK_DGRAM)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((host, port))
+        try:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()  # a port that is taken: the caller chooses what to do
+            raise
         sock.setblocking(False)
         self._family = family
         self._transport, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self),
@@ -419,8 +426,7 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             action()
         except SecurityError as err:
             self._flush(peer)
-            log.warning("coaps %s: %s; the session is dropped", self._remote(address).hostinfo,
-                        err.message)
+            self._log_failure(address, err.message)
             self._drop(address, DtlsFailed(err.message))
             return
         if peer.session.established and not was_established:
@@ -432,6 +438,17 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
                 peer.session.send(data)
         self._flush(peer)
         self._arm(address, peer)
+
+    def _log_failure(self, address: Address, reason: str) -> None:
+        suppressed = self.failure_log.admit(_plain(address[0]))
+        if suppressed is None:
+            log.debug("coaps %s: %s; the session is dropped", self._remote(address).hostinfo,
+                      reason)
+            return
+        more = (f" ({suppressed} more failures of this peer since its previous line were "
+                f"not logged)" if suppressed else "")
+        log.warning("coaps %s: %s; the session is dropped%s", self._remote(address).hostinfo,
+                    reason, more)
 
     def _encrypt(self, address: Address, peer: _Peer, data: bytes) -> None:
         self._step(address, peer, lambda: peer.session.send(data))

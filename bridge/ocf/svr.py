@@ -87,18 +87,43 @@ def parse_uuid(value: Any, what: str) -> uuid.UUID:
         raise SvrRefused(400, f"{what} is not a uuid") from None
 
 
+#: A role (OCF ``oic.sec.roletype``): its ``role`` and its ``authority`` ("" when none).
+Role = tuple[str, str]
+
+
+def role_of(value: Any, what: str) -> Role:
+    """The role a ``roleid`` (or an ACE subject) map names: ``role`` is a non-empty string,
+    ``authority`` an optional string."""
+    if not isinstance(value, Mapping):
+        raise SvrRefused(400, f"{what} is a map of role and authority")
+    role, authority = value.get("role"), value.get("authority", "")
+    if not isinstance(role, str) or not role or not isinstance(authority, str):
+        raise SvrRefused(400, f"{what}: role is a non-empty string, authority a string")
+    return role, authority
+
+
+def role_cbor(role: Role) -> dict[str, str]:
+    return {"role": role[0], **({"authority": role[1]} if role[1] else {})}
+
+
 @dataclass
 class Credential:
     credid: int
     subject: uuid.UUID
     key: bytes
     credtype: int = CREDTYPE_PSK
+    #: the role a client authenticated with this symmetric key holds (its ``roleid``).
+    role: Role | None = None
 
     def to_cbor(self) -> dict[str, Any]:
         # The key itself is never read back (OCF answers without privatedata's data).
-        return {"credid": self.credid, "subjectuuid": str(self.subject),
-                "credtype": self.credtype,
-                "privatedata": {"encoding": "oic.sec.encoding.raw", "data": b""}}
+        body: dict[str, Any] = {"credid": self.credid, "subjectuuid": str(self.subject),
+                                "credtype": self.credtype,
+                                "privatedata": {"encoding": "oic.sec.encoding.raw",
+                                                "data": b""}}
+        if self.role is not None:
+            body["roleid"] = role_cbor(self.role)
+        return body
 
 
 @dataclass
@@ -112,9 +137,12 @@ class Ace:
     #: interfaces named by resource entries without href (``{"if": ["oic.if.a"]}``): the ACE
     #: covers every resource that offers one of them.
     ifs: tuple[str, ...] = ()
+    #: a role subject instead of a uuid: the ACE grants every client that holds the role.
+    role: Role | None = None
 
     def to_cbor(self) -> dict[str, Any]:
         subject: dict[str, Any] = ({"conntype": self.conntype} if self.conntype
+                                   else role_cbor(self.role) if self.role is not None
                                    else {"uuid": str(self.subject)})
         resources: list[dict[str, Any]] = [{"wc": "*"} if h == "*" else {"href": h}
                                            for h in self.hrefs]
@@ -124,11 +152,14 @@ class Ace:
                 "resources": resources}
 
     def grants(self, subject: uuid.UUID | None, secure: bool, href: str,
-               interfaces: tuple[str, ...] = ()) -> bool:
+               interfaces: tuple[str, ...] = (), roles: tuple[Role, ...] = ()) -> bool:
+        """``roles``: the roles the client holds (those of its credential)."""
         if self.conntype:
             matched = (self.conntype == "auth-crypt") == secure
             if href in SVRS:
                 return False  # connection-type ACEs never grant SVRs
+        elif self.role is not None:
+            matched = secure and self.role in roles
         else:
             matched = subject is not None and subject == self.subject
         if not matched:
@@ -163,6 +194,9 @@ def ace_of(entry: Mapping[str, Any], aceid: int) -> Ace:
         if conntype not in ("auth-crypt", "anon-clear"):
             raise SvrRefused(400, "an ACE conntype is auth-crypt or anon-clear")
         return Ace(aceid, None, hrefs, permission, conntype=conntype, ifs=ifs)
+    if "roleid" in subject or "role" in subject:
+        role = role_of(subject.get("roleid", subject), "an ACE role subject")
+        return Ace(aceid, None, hrefs, permission, ifs=ifs, role=role)
     return Ace(aceid, parse_uuid(subject.get("uuid"), "ACE subject"), hrefs, permission,
                ifs=ifs)
 
@@ -223,6 +257,7 @@ class SecureState:
         ownership transfer session; ``interfaces`` are the resource's (for ACEs by
         interface)."""
         refuse = SvrRefused(401 if not secure else 403, f"{path}: not allowed")
+        roles = self.roles_of(subject) if secure else ()
         if path in ("/oic/res", "/oic/d", "/oic/p"):
             if permission & ~(READ | NOTIFY):
                 raise refuse
@@ -244,13 +279,13 @@ class SecureState:
                 return  # the resource owner's implicit access
             if path == SDI and permission == READ:
                 return
-            if any(a.grants(subject, secure, path) and a.permission & permission == permission
-                   for a in self.acl):
+            if any(a.grants(subject, secure, path, roles=roles)
+                   and a.permission & permission == permission for a in self.acl):
                 return
             raise refuse
         if self.state != DeviceState.RFNOP or not secure:
             raise refuse
-        if not any(a.grants(subject, secure, path, interfaces)
+        if not any(a.grants(subject, secure, path, interfaces, roles)
                    and a.permission & permission == permission for a in self.acl):
             raise refuse
 
@@ -344,9 +379,10 @@ class SecureState:
                 data = derive(session, subject)
             if len(data) not in (16, 32):
                 raise SvrRefused(400, "a PSK has 16 or 32 bytes")
+            role = role_of(entry["roleid"], "roleid") if "roleid" in entry else None
             self.creds = [c for c in self.creds if c.subject != subject]
             self.creds.append(Credential(self._next_id(c.credid for c in self.creds),
-                                         subject, data))
+                                         subject, data, role=role))
 
     def _post_acl(self, body: Mapping[str, Any]) -> None:
         entries = body.get("aclist2")
@@ -371,6 +407,13 @@ class SecureState:
 
     def key_for(self, subject: uuid.UUID) -> bytes | None:
         return next((c.key for c in self.creds if c.subject == subject), None)
+
+    def roles_of(self, subject: uuid.UUID | None) -> tuple[Role, ...]:
+        """The roles a client authenticated as ``subject`` holds: the ``roleid`` of its
+        symmetric credential (OCF asserts roles with symmetric keys this way; role
+        certificates, ``/oic/sec/roles``, are not supported)."""
+        return tuple(c.role for c in self.creds if subject is not None
+                     and c.subject == subject and c.role is not None)
 
     def subject_of(self, identity: bytes) -> uuid.UUID | None:
         """The credential subject a client's PSK identity names: its 16 raw uuid bytes, or,

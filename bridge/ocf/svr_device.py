@@ -68,22 +68,24 @@ class SecuredDevice:
 
     # -- transport ----------------------------------------------------------------------
 
-    async def attach(self, context: Any, host: str) -> None:
-        """Serve coaps on an ephemeral port of ``context`` (an aiocoap server context)."""
+    async def attach(self, context: Any, host: str, port: int = 0) -> None:
+        """Serve coaps on ``port`` (0: an ephemeral one) of ``context`` (an aiocoap server
+        context)."""
         self.coaps = await coaps.attach(context, server_context=self._dtls_context(),
-                                        host=host or "::")
+                                        host=host or "::", port=port)
 
     def detached(self) -> None:
         """The context (and with it the coaps transport) was shut down."""
         self.coaps = None
 
     async def serve_on(self, context: Any, host: str,
-                       served: Callable[[], ServedDevice | None]) -> None:
-        """Serve coaps on ``context`` (once) and keep the ``di`` of the device ``served()``
-        returns equal to the doxm deviceuuid, which changes at ownership and at a reset."""
+                       served: Callable[[], ServedDevice | None], port: int = 0) -> None:
+        """Serve coaps on ``context`` (once; on ``port``, 0: an ephemeral one) and keep the
+        ``di`` of the device ``served()`` returns equal to the doxm deviceuuid, which
+        changes at ownership and at a reset."""
         if self.coaps is not None:
             return
-        await self.attach(context, host)
+        await self.attach(context, host, port)
         self._served = served
         self.listeners.append(self.follow_uuid)
 

@@ -44,9 +44,11 @@ def to_document(state: svr.SecureState) -> dict[str, Any]:
         "devowneruuid": str(state.devowner), "rowneruuid": str(state.rowner),
         "dos": int(state.state),
         "creds": [{"credid": c.credid, "subject": str(c.subject), "credtype": c.credtype,
-                   "key": c.key.hex()} for c in state.creds],
+                   "key": c.key.hex(), "role": list(c.role) if c.role else None}
+                  for c in state.creds],
         "acl": [{"aceid": a.aceid, "subject": str(a.subject) if a.subject else None,
-                 "conntype": a.conntype, "hrefs": list(a.hrefs), "ifs": list(a.ifs),
+                 "conntype": a.conntype, "role": list(a.role) if a.role else None,
+                 "hrefs": list(a.hrefs), "ifs": list(a.ifs),
                  "permission": a.permission} for a in state.acl],
         "sdi": {k: v for k, v in state.sdi.items() if isinstance(v, str | bool)},
     }
@@ -64,13 +66,23 @@ def from_document(document: Mapping[str, Any], *, first: uuid.UUID) -> svr.Secur
     state.rowner = uuid.UUID(document["rowneruuid"])
     state.state = svr.DeviceState(int(document["dos"]))
     state.creds = [svr.Credential(int(c["credid"]), uuid.UUID(c["subject"]),
-                                  bytes.fromhex(c["key"]), int(c["credtype"]))
+                                  bytes.fromhex(c["key"]), int(c["credtype"]),
+                                  role=_role(c.get("role")))
                    for c in document["creds"]]
     state.acl = [svr.Ace(int(a["aceid"]), uuid.UUID(a["subject"]) if a["subject"] else None,
                          tuple(a["hrefs"]), int(a["permission"]), conntype=str(a["conntype"]),
-                         ifs=tuple(a["ifs"])) for a in document["acl"]]
+                         ifs=tuple(a["ifs"]), role=_role(a.get("role")))
+                 for a in document["acl"]]
     sdi = document["sdi"]
     if not isinstance(sdi, Mapping):
         raise TypeError("sdi is not a map")
     state.sdi = {**state.sdi, **sdi}
     return state
+
+
+def _role(value: Any) -> svr.Role | None:
+    """A saved role (``[role, authority]``, or None; documents saved before roles lack it)."""
+    if value is None:
+        return None
+    role, authority = value
+    return str(role), str(authority)

@@ -13,6 +13,8 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
+from typing import Any
 
 from bridge.model import load_catalogue
 from bridge.ocf import wire
@@ -46,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secure", action="store_true",
                         help="a secured device: unowned at start, shows a PIN, serves its "
                              "resources over coaps to its owner (needs the 'secure' extra)")
+    parser.add_argument("--state-dir", type=Path, metavar="DIR",
+                        help="with --secure: keep each device's security (owner, "
+                             "credentials, ACEs) in DIR/ocf-device-N.json (mode 0600), loaded "
+                             "at start, so a restarted owned device stays owned")
     add_fault_arguments(parser)
     add_declare_arguments(parser)
     add_quirk_arguments(parser)
@@ -61,6 +67,10 @@ async def run(args: argparse.Namespace) -> int:
     if args.count < 1:
         print("--count must be at least 1", file=sys.stderr)
         return 2
+    if args.state_dir is not None and not args.secure:
+        print("ocfaj simulate ocf: --state-dir keeps a secured device's state; it needs "
+              "--secure", file=sys.stderr)
+        return 2
     try:
         devices = [SimDevice.of_type(name, catalogue, model)
                    for name in device_names(args.name, args.count)]
@@ -68,22 +78,12 @@ async def run(args: argparse.Namespace) -> int:
             device.faults = faults_from_args(args)
             apply_declarations(device, args.limit, args.one_resource)
         quirks = quirks_from_args(args)
+        listing = SimListing(tuple(args.interface), args.port,
+                             multicast=not args.unicast_only, quirks=quirks)
+        servers = _servers(args, devices, listing)
     except ValueError as err:
         print(f"ocfaj simulate ocf: {err}", file=sys.stderr)
         return 2
-    listing = SimListing(tuple(args.interface), args.port, multicast=not args.unicast_only,
-                         quirks=quirks)
-    kind = OcfSimServer
-    if args.secure:
-        from bridge.ocf.dtls_lib import load
-        from bridge.sim.ocf_secure import SecureOcfSimServer
-
-        load()  # a missing DTLS library stops here, with what to install
-        kind = SecureOcfSimServer
-    servers: list[SimServer] = [
-        kind(device, listing, bind_host=args.bind,
-                     port=args.device_port + index if args.device_port else 0)
-        for index, device in enumerate(devices)]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -93,6 +93,30 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         await listing.shutdown()
     return 0
+
+
+def _servers(args: argparse.Namespace, devices: list[SimDevice],
+             listing: SimListing) -> list[SimServer]:
+    """One server per device; secured ones with their state file under ``--state-dir``."""
+    def port(index: int) -> int:
+        return int(args.device_port) + index if args.device_port else 0
+
+    if not args.secure:
+        return [OcfSimServer(device, listing, bind_host=args.bind, port=port(index))
+                for index, device in enumerate(devices)]
+    from bridge.ocf.dtls_lib import load
+    from bridge.sim.ocf_secure import SecureOcfSimServer
+    from bridge.sim.ocf_secure_state import SecureStateFile
+
+    load()  # a missing DTLS library stops here, with what to install
+    servers: list[SimServer] = []
+    for index, device in enumerate(devices):
+        options: dict[str, Any] = {}
+        if args.state_dir is not None:
+            options["state_file"] = SecureStateFile(args.state_dir, index + 1)
+        servers.append(SecureOcfSimServer(device, listing, bind_host=args.bind,
+                                          port=port(index), **options))
+    return servers
 
 
 def main() -> int:

@@ -57,6 +57,14 @@ def client_ace(client: UUID, hrefs: Sequence[str] = ("*",),
     return svr.owner_ace(client, tuple(hrefs), permission)
 
 
+def role_ace(role: svr.Role, hrefs: Sequence[str] = ("*",),
+             permission: int = svr.READ | svr.UPDATE | svr.NOTIFY) -> dict[str, Any]:
+    """The ACE body that grants every client holding ``role`` (role, authority)
+    ``permission`` on ``hrefs``."""
+    return {"subject": svr.role_cbor(role), "permission": permission,
+            "resources": [{"wc": "*"} if h == "*" else {"href": h} for h in hrefs]}
+
+
 class OnboardingTool:
     """One onboarding tool with its own uuid (the owner of what it onboards)."""
 
@@ -78,27 +86,43 @@ class OnboardingTool:
 
     async def provision(self, device: OwnedByTool, client: UUID,
                         aces: Sequence[dict[str, Any]] = (), *,
-                        key: bytes | None = None) -> bytes:
+                        key: bytes | None = None, role: svr.Role | None = None) -> bytes:
         """A pairwise PSK for ``client`` on ``device`` (returned, for the client to hold;
-        ``key`` or a new random one) and ``aces``; raises ``DeviceError`` when the device
-        refuses a step."""
+        ``key`` or a new random one) and ``aces``; with ``role`` the credential grants the
+        client that role (its ``roleid``). Raises ``DeviceError`` when the device refuses a
+        step."""
         key = key or os.urandom(16)
-        owner = self._client(device)
-        await owner.start()
-        try:
-            await owner.post(device.secure, svr.PSTAT, {"dos": {"s": int(svr.DeviceState.RFPRO)}})
-            await owner.post(device.secure, svr.CRED, {"creds": [{
-                "subjectuuid": str(client), "credtype": svr.CREDTYPE_PSK,
-                "privatedata": {"encoding": "oic.sec.encoding.raw", "data": key}}]})
-            if aces:
-                await owner.post(device.secure, svr.ACL2, {"aclist2": list(aces)})
-            await owner.post(device.secure, svr.PSTAT, {"dos": {"s": int(svr.DeviceState.RFNOP)}})
-        finally:
-            await owner.shutdown()
+        credential: dict[str, Any] = {
+            "subjectuuid": str(client), "credtype": svr.CREDTYPE_PSK,
+            "privatedata": {"encoding": "oic.sec.encoding.raw", "data": key}}
+        if role is not None:
+            credential["roleid"] = svr.role_cbor(role)
+        await self._provisioning(device, [(svr.CRED, {"creds": [credential]}),
+                                          *([(svr.ACL2, {"aclist2": list(aces)})] if aces
+                                            else [])])
         device.clients[client] = key
         log.info("onboarding tool %s provisioned client %s on %s (%d ACEs)", self.uuid, client,
                  device.uuid, len(aces))
         return key
+
+    async def grant(self, device: OwnedByTool, aces: Sequence[dict[str, Any]]) -> None:
+        """Add ``aces`` to ``device`` (ACEs for roles or connection types need no credential
+        of their own); raises ``DeviceError`` when the device refuses them."""
+        await self._provisioning(device, [(svr.ACL2, {"aclist2": list(aces)})])
+        log.info("onboarding tool %s granted %d ACEs on %s", self.uuid, len(aces), device.uuid)
+
+    async def _provisioning(self, device: OwnedByTool,
+                            posts: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """``posts`` over the owner session, inside RFNOP -> RFPRO -> RFNOP."""
+        owner = self._client(device)
+        await owner.start()
+        try:
+            await owner.post(device.secure, svr.PSTAT, {"dos": {"s": int(svr.DeviceState.RFPRO)}})
+            for href, body in posts:
+                await owner.post(device.secure, href, body)
+            await owner.post(device.secure, svr.PSTAT, {"dos": {"s": int(svr.DeviceState.RFNOP)}})
+        finally:
+            await owner.shutdown()
 
     async def pair(self, server: OwnedByTool, client: OwnedByTool,
                    aces: Sequence[dict[str, Any]] | None = None) -> None:

@@ -21,6 +21,8 @@ from bridge.ocf.svr_device import SecuredDevice
 from bridge.sim.device import SimDevice
 from bridge.sim.ocf import OcfSimServer, SimListing
 from bridge.sim.ocf_faults import FaultyEndpoint
+from bridge.sim.ocf_identity import OcfSimIdentity
+from bridge.sim.ocf_secure_state import SecureStateFile
 
 log = logging.getLogger("ocfaj.sim.secure")
 
@@ -29,10 +31,11 @@ class SecureEndpoint(FaultyEndpoint):
     """The device's endpoint: plain CoAP plus coaps, both behind the device's ACL."""
 
     def __init__(self, device: SimDevice, own: ServedDevice, security: SecuredDevice, *,
-                 bind_host: str = "::", port: int = 0) -> None:
+                 bind_host: str = "::", port: int = 0, coaps_port: int = 0) -> None:
         super().__init__(device, own, bind_host=bind_host, port=port)
         self.security = security
         self._bind_host = bind_host
+        self._coaps_port = coaps_port
 
     @property
     def pin(self) -> str:
@@ -44,7 +47,15 @@ class SecureEndpoint(FaultyEndpoint):
 
     async def start(self) -> int:
         port = await super().start()
-        await self.security.serve_on(self._context, self._bind_host, lambda: self.own)
+        try:
+            await self.security.serve_on(self._context, self._bind_host, lambda: self.own,
+                                         self._coaps_port)
+        except OSError as err:
+            if not self._coaps_port:
+                raise
+            log.warning("secured device %s: coaps port %d is not free (%s); serving coaps on "
+                        "another one", self.security.name, self._coaps_port, err.strerror)
+            await self.security.serve_on(self._context, self._bind_host, lambda: self.own)
         return port
 
     async def shutdown(self) -> None:
@@ -85,13 +96,35 @@ class SecureOcfSimServer(OcfSimServer):
     Its ``di`` is the doxm ``deviceuuid`` (new at ownership and at a reset, kept when the
     device leaves and returns). Its ``/oic/res`` lists the coaps endpoint beside the plain
     one for ``/oic/d`` and ``/oic/p``, and only the coaps one for every other resource, as
-    the reference stack lists secured resources.
+    the reference stack lists secured resources. With ``state_file`` its SVRs, ``piid`` and
+    ``pi`` are loaded from that file at construction and saved to it after every change
+    (``bridge.sim.ocf_secure_state``); a file that does not load raises ``ValueError``.
     """
 
-    def __init__(self, device: SimDevice, *args: Any, **kwargs: Any) -> None:
-        self.security = svr.SecureState(nul_free_uuid())
+    def __init__(self, device: SimDevice, *args: Any,
+                 state_file: SecureStateFile | None = None, **kwargs: Any) -> None:
+        saved = state_file.load() if state_file is not None else None
+        self.state_file = state_file
+        self._coaps_port = saved.coaps_port if saved is not None else 0
+        self.security = saved.state if saved is not None else svr.SecureState(nul_free_uuid())
         self.secured = SecuredDevice(self.security, device.name)
+        if saved is not None:
+            kwargs["identity"] = OcfSimIdentity(piid=saved.piid, pi=saved.pi,
+                                                di=str(saved.state.device))
         super().__init__(device, *args, **kwargs)
+        if state_file is not None:
+            self.secured.listeners.append(self._save)
+            self._save()
+
+    def _save(self) -> None:
+        assert self.state_file is not None
+        try:
+            self.state_file.save(self.security, self.piid, self.pi,
+                                 self.secured.coaps_port or self._coaps_port)
+        except OSError as err:
+            log.error("secured device %s: cannot save its security to %s (%s); the last "
+                      "change is lost at its next start", self.device.name,
+                      self.state_file.path, err.strerror)
 
     def _build(self) -> ServedDevice:
         self.di = str(self.security.device)
@@ -109,15 +142,24 @@ class SecureOcfSimServer(OcfSimServer):
     async def start(self) -> Mapping[str, Any]:
         if self.endpoint is None:
             endpoint = SecureEndpoint(self.device, self.served, self.secured,
-                                      bind_host=self._bind_host, port=self._requested_port)
+                                      bind_host=self._bind_host, port=self._requested_port,
+                                      coaps_port=self._coaps_port)
             self.endpoint = endpoint
             await endpoint.start()
+            if self.state_file is not None:
+                self._coaps_port = endpoint.coaps_port  # kept for a return and a restart
+                self._save()
             if self not in self.listing.servers:
                 self.listing.servers.append(self)
             await self.listing.start()
             self.listing.answer_also(_DoxmResponder(self.listing))
-            log.warning("secured device %s is unowned; its PIN is %s", self.device.name,
-                        endpoint.pin)
+            if self.security.owned:
+                log.warning("secured device %s is owned by %s (uuid %s, %s)",
+                            self.device.name, self.security.devowner, self.security.device,
+                            self.security.state.name)
+            else:
+                log.warning("secured device %s is unowned; its PIN is %s", self.device.name,
+                            endpoint.pin)
         facts = dict(await super().start())
         secured = self.endpoint
         assert isinstance(secured, SecureEndpoint)

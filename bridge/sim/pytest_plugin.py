@@ -205,7 +205,7 @@ class OcfDeviceFactory(Protocol):
                  limits: Mapping[str, Mapping[str, float]] | None = None,
                  one_resource: Sequence[Sequence[str]] = (),
                  quirks: StackQuirks | Mapping[str, Any] | None = None,
-                 secure: bool = False,
+                 secure: bool = False, state_dir: Path | None = None,
                  **state: dict[str, Any]) -> OcfSimulatedDevice: ...
 
 
@@ -242,19 +242,23 @@ def ocf_device(ocfaj_kit: KitState) -> OcfDeviceFactory:
     for all of them, or single ones such as ``{"block_multicast_listing": True,
     "listing_block_size": 256}``). ``secure=True`` makes it a secured device, unowned at start
     (``ocfaj simulate ocf --secure``): its ``ready`` event carries ``pin``, ``coaps_port`` and
-    ``deviceuuid``.
+    ``deviceuuid``. ``state_dir`` (with ``secure=True``) keeps its security in that directory
+    (``--state-dir``): stop it and start it again (``device.stop()``, ``device.start({})``)
+    and it is still owned, under the same uuid and ``piid``.
     """
     kit = ocfaj_kit
 
     def make(model: str, name: str, /, *, limits: Mapping[str, Mapping[str, float]] | None = None,
              one_resource: Sequence[Sequence[str]] = (),
              quirks: StackQuirks | Mapping[str, Any] | None = None, secure: bool = False,
-             **state: dict[str, Any]) -> OcfSimulatedDevice:
+             state_dir: Path | None = None, **state: dict[str, Any]) -> OcfSimulatedDevice:
         number = kit.number()
         args = ["ocf", "--model", model, "--name", name,
                 *declaration_args(limits, one_resource)]
         if secure:
             args.append("--secure")
+        if state_dir is not None:
+            args += ["--state-dir", str(state_dir)]
         if quirks is not None:
             chosen = (quirks if isinstance(quirks, StackQuirks)
                       else StackQuirks.from_mapping(quirks))

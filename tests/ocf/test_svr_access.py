@@ -60,7 +60,7 @@ def test_an_ace_by_interface_covers_the_resources_that_offer_it() -> None:
 
 
 @pytest.mark.parametrize("entry", [
-    {"subject": {"role": "admin"}, "resources": [{"wc": "*"}], "permission": 2},
+    {"subject": {"role": ""}, "resources": [{"wc": "*"}], "permission": 2},
     {"subject": {"conntype": "anything"}, "resources": [{"wc": "*"}], "permission": 2},
     {"subject": {"uuid": str(CLIENT)}, "resources": [{"rt": ["x"]}], "permission": 2},
     {"subject": {"uuid": str(CLIENT)}, "resources": ["/switch"], "permission": 2},

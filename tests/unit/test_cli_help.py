@@ -31,7 +31,7 @@ def test_simulate_usage_offers_a_scenario_or_a_side(capsys: pytest.CaptureFixtur
     usage = text.split("\n\n")[0]
     assert usage.splitlines() == [
         "usage: ocfaj simulate [-h] --scenario NAME|FILE [--bus BUS] [--interface IFACE]",
-        "       ocfaj simulate {ocf,alljoyn} [options]"]
+        "       ocfaj simulate {ocf,alljoyn,obt} [options]"]
     assert "SIDE ..." not in usage
 
 
