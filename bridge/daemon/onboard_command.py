@@ -121,8 +121,21 @@ async def _one(address: str) -> Any:
     return UnownedDevice(device, name, oxms, plain, secure, tuple(mine))
 
 
-def _offboard(args: argparse.Namespace) -> int:
+async def _offboard_at(args: argparse.Namespace, store: Any, record: Any, stored: Any) -> None:
+    """Offboard at the endpoint the device answers on now (a restarted device may have new
+    ports), else at the stored one. The DTLS session with the owner key proves it is the
+    device, whichever address answered."""
+    from bridge.daemon import onboarding_action as action
+    from bridge.daemon.cli import config_from_args
     from bridge.ocf import onboarding
+
+    secure = await action.current_endpoint(config_from_args(args), record.uuid) or stored
+    if secure != stored:
+        print(f"{record.name!r} now serves coaps at {secure.uri} (stored: {stored.uri})")
+    await onboarding.offboard(secure, store.own, record.uuid, record.key)
+
+
+def _offboard(args: argparse.Namespace) -> int:
     from bridge.ocf.dtls_lib import load
     from bridge.ocf.links import parse_endpoint
 
@@ -134,12 +147,12 @@ def _offboard(args: argparse.Namespace) -> int:
         print(f"ocfaj offboard: {args.device!r} is not a uuid", file=sys.stderr)
         return 2
     record = store.devices.get(device)
-    secure = parse_endpoint(record.coaps) if record is not None else None
-    if record is None or secure is None:
+    stored = parse_endpoint(record.coaps) if record is not None else None
+    if record is None or stored is None:
         print(f"ocfaj offboard: this gateway owns no device {device}", file=sys.stderr)
         return 1
     try:
-        asyncio.run(onboarding.offboard(secure, store.own, device, record.key))
+        asyncio.run(_offboard_at(args, store, record, stored))
     except BridgeError as err:
         print(f"ocfaj offboard: {err} (the credential is kept)", file=sys.stderr)
         return 1

@@ -20,8 +20,9 @@ from bridge.daemon.config import Config
 from bridge.daemon.ocf_credentials import OcfCredentials, OwnedRecord
 from bridge.ocf import onboarding, svr, wire
 from bridge.ocf.coap_client import OcfClient
+from bridge.ocf.links import Endpoint
 from bridge.ocf.netif import multicast_interfaces
-from bridge.ocf.unowned import UnownedDevice, find_unowned, grants_for
+from bridge.ocf.unowned import UnownedDevice, find_unowned, grants_for, locate_secure
 
 log = logging.getLogger("ocfaj.onboarding")
 
@@ -51,6 +52,16 @@ async def discover(config: Config, window: float = WINDOW) -> list[UnownedDevice
                                   ipv6_groups=groups, window=window, client=client)
     finally:
         await client.shutdown()
+
+
+async def current_endpoint(config: Config, device: uuid.UUID,
+                           window: float = WINDOW) -> Endpoint | None:
+    """Where an owned ``device`` serves coaps now (multicast on the configured interfaces),
+    or None when it does not answer."""
+    ocf = config.ocf
+    groups = [wire.MCAST_V6[scope] for scope in ocf.ipv6_scopes] if ocf.ipv6 else []
+    return await locate_secure(multicast_interfaces(ocf.interfaces), ipv4=ocf.ipv4,
+                               ipv6_groups=groups, window=window, device=device)
 
 
 def describe(device: UnownedDevice) -> list[str]:

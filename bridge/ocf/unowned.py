@@ -60,6 +60,32 @@ async def find_unowned(interfaces: Sequence[str], *, ipv4: bool, ipv6_groups: Se
     return sorted(found.values(), key=lambda d: (d.name, str(d.uuid)))
 
 
+async def locate_secure(interfaces: Sequence[str], *, ipv4: bool, ipv6_groups: Sequence[str],
+                        window: float, device: uuid.UUID) -> Endpoint | None:
+    """The ``coaps`` endpoint ``device`` lists now in its multicast ``/oic/res`` answer, or
+    None when it does not answer within ``window`` seconds. A device that restarted may
+    listen on new ports (the reference stack picks them at random at every start), so an
+    endpoint stored at onboarding can be stale."""
+    discovery = MulticastDiscovery(interfaces, ipv4=ipv4, ipv6_groups=ipv6_groups,
+                                   window=window)
+    await discovery.start()
+    try:
+        replies = await discovery.round()
+    finally:
+        await discovery.shutdown()
+    for reply in replies:
+        try:
+            listing = wire.decode(reply.payload)
+        except wire.PayloadError:
+            continue
+        eps = [ep.with_zone(reply.interface) for link in parse_res(listing, reply.source)
+               if link.di == str(device) for ep in link.eps]
+        found = select_endpoint(eps, zone=reply.interface, secure=True)
+        if found is not None:
+            return found
+    return None
+
+
 def _doxm(reply: DiscoveryReply) -> tuple[uuid.UUID, tuple[int, ...]] | None:
     try:
         doxm = wire.decode(reply.payload)

@@ -89,3 +89,37 @@ async def test_owned_device_and_gateway_restart_and_the_device_is_bridged_again(
     after = saved(state_dir)
     assert after["owned"] is False and after["dos"] == 1 and after["creds"] == []
     assert store.load().devices == {}
+
+
+async def test_a_device_that_restarts_on_new_ports_can_still_be_offboarded(
+        ocf_device: OcfDeviceFactory, gateway_factory: TestGateways, tmp_path: Path) -> None:
+    """The reference stack picks new random ports at every start: the coaps endpoint stored
+    at onboarding is then stale, and ``ocfaj offboard`` finds where the device serves now."""
+    state_dir = tmp_path / "porch-state"
+    lamp = ocf_device("light", "Porch", secure=True, state_dir=state_dir)
+    gateway = await asyncio.to_thread(gateway_factory, "gw")
+    await wait_rows(gateway, not_bridgeable("Porch"), "Porch listed as not bridgeable",
+                    gateway_factory, 20.0)
+    done = await asyncio.to_thread(ocfaj, gateway, "onboard", "--device", lamp.endpoint,
+                                   "--pin", lamp.facts["pin"])
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    store = OcfCredentials(gateway.state_dir)
+    (record,) = store.load().devices.values()
+    await wait_rows(gateway, bridged("Porch"), "Porch bridged over coaps", gateway_factory,
+                    20.0)
+
+    # The device restarts without its saved port: a new random one, like the reference stack.
+    await asyncio.to_thread(lamp.stop)
+    path = state_dir / "ocf-device-1.json"
+    document = json.loads(path.read_text("utf-8"))
+    document["coaps_port"] = 0
+    path.write_text(json.dumps(document), "utf-8")
+    await asyncio.to_thread(lamp.start, {})
+    assert saved(state_dir)["owned"] is True
+
+    off = await asyncio.to_thread(ocfaj, gateway, "offboard", str(record.uuid))
+    assert off.returncode == 0, (off.stdout, off.stderr, gateway_factory.logs())
+    assert "now serves coaps at" in off.stdout, off.stdout
+    after = saved(state_dir)
+    assert after["owned"] is False and after["dos"] == 1 and after["creds"] == []
+    assert store.load().devices == {}

@@ -126,7 +126,8 @@ async def test_unknown_paths_and_methods(server: HttpServer) -> None:
 async def test_keep_alive_and_pipelined_requests(server: HttpServer) -> None:
     answer = await exchange(server, b"GET /hello/a HTTP/1.1\r\nHost: h\r\n\r\n"
                                     b"GET /ticks HTTP/1.1\r\nHost: h\r\n\r\n"
-                                    b"GET /hello/c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+                                    b"GET /hello/c HTTP/1.1\r\nHost: h\r\n"
+                                    b"Connection: close\r\n\r\n")
     assert answer.count(b"HTTP/1.1 200 ") == 3, answer
     assert b'"path": "/hello/a"' in answer and b'"path": "/hello/c"' in answer
     assert b"tick 0\n" in answer and b"tick 2\n" in answer
