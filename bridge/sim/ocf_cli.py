@@ -13,6 +13,8 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
+from typing import Any
 
 from bridge.model import load_catalogue
 from bridge.ocf import wire
@@ -46,6 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secure", action="store_true",
                         help="a secured device: unowned at start, shows a PIN, serves its "
                              "resources over coaps to its owner (needs the 'secure' extra)")
+    parser.add_argument("--mfg-cert", type=Path, metavar="FILE",
+                        help="with --secure: the device's manufacturer certificate (PEM); the "
+                             "device then also offers the certificate ownership transfer")
+    parser.add_argument("--mfg-key", type=Path, metavar="FILE",
+                        help="with --mfg-cert: its private key (PEM, EC P-256, unencrypted)")
+    parser.add_argument("--mfg-chain", type=Path, metavar="FILE",
+                        help="with --mfg-cert: the intermediate CA certificates (PEM) to send "
+                             "with it")
     add_fault_arguments(parser)
     add_declare_arguments(parser)
     add_quirk_arguments(parser)
@@ -74,15 +84,32 @@ async def run(args: argparse.Namespace) -> int:
     listing = SimListing(tuple(args.interface), args.port, multicast=not args.unicast_only,
                          quirks=quirks)
     kind = OcfSimServer
+    options: dict[str, Any] = {}
+    if (args.mfg_cert is None) != (args.mfg_key is None) or (
+            args.mfg_chain is not None and args.mfg_cert is None):
+        print("ocfaj simulate ocf: --mfg-cert and --mfg-key go together (and --mfg-chain "
+              "with them)", file=sys.stderr)
+        return 2
+    if args.mfg_cert is not None and not args.secure:
+        print("ocfaj simulate ocf: --mfg-cert needs --secure", file=sys.stderr)
+        return 2
     if args.secure:
         from bridge.ocf.dtls_lib import load
+        from bridge.ocf.mfg_trust import CertificateFileError, DeviceCertificate
         from bridge.sim.ocf_secure import SecureOcfSimServer
 
         load()  # a missing DTLS library stops here, with what to install
         kind = SecureOcfSimServer
+        if args.mfg_cert is not None:
+            try:
+                options["certificate"] = DeviceCertificate.load(args.mfg_cert, args.mfg_key,
+                                                                args.mfg_chain)
+            except CertificateFileError as err:
+                print(f"ocfaj simulate ocf: {err}", file=sys.stderr)
+                return 2
     servers: list[SimServer] = [
         kind(device, listing, bind_host=args.bind,
-                     port=args.device_port + index if args.device_port else 0)
+             port=args.device_port + index if args.device_port else 0, **options)
         for index, device in enumerate(devices)]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

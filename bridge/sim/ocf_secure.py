@@ -6,6 +6,8 @@ answers plain CoAP on its port and coaps on a second port of the same aiocoap co
 request passes ``SecuredDevice.answer_first`` first (the reference stack's access rules,
 docs/security.md "Secured OCF devices"); the SVRs are served from ``SecureState``, everything
 else by the ordinary simulated device. The PIN is random, 8 digits, and new after every reset.
+Given a manufacturer certificate (``--mfg-cert``, ``--mfg-key``, ``--mfg-chain``) it also
+offers the certificate ownership transfer (``oxms`` [1, 2]).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.ocf import svr
+from bridge.ocf.mfg_trust import DeviceCertificate
 from bridge.ocf.sec_keys import nul_free_uuid
 from bridge.ocf.served import Reply, ServedDevice
 from bridge.ocf.svr_device import SecuredDevice
@@ -88,9 +91,10 @@ class SecureOcfSimServer(OcfSimServer):
     the reference stack lists secured resources.
     """
 
-    def __init__(self, device: SimDevice, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, device: SimDevice, *args: Any,
+                 certificate: DeviceCertificate | None = None, **kwargs: Any) -> None:
         self.security = svr.SecureState(nul_free_uuid())
-        self.secured = SecuredDevice(self.security, device.name)
+        self.secured = SecuredDevice(self.security, device.name, certificate=certificate)
         super().__init__(device, *args, **kwargs)
 
     def _build(self) -> ServedDevice:
@@ -122,4 +126,5 @@ class SecureOcfSimServer(OcfSimServer):
         secured = self.endpoint
         assert isinstance(secured, SecureEndpoint)
         return {**facts, "di": str(self.security.device), "secure": True, "pin": secured.pin,
-                "coaps_port": secured.coaps_port, "deviceuuid": str(self.security.device)}
+                "coaps_port": secured.coaps_port, "deviceuuid": str(self.security.device),
+                "oxms": list(self.security.oxms)}
