@@ -28,12 +28,14 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.ocf import coaps, dtls, dtls_lib, sec_keys, svr, wire
 from bridge.ocf.coap_messages import to_request
-from bridge.ocf.mfg_trust import DeviceCertificate
 from bridge.ocf.served import Reply, ServedDevice, ServedResource
+
+if TYPE_CHECKING:
+    from bridge.ocf.mfg_trust import DeviceCertificate
 
 log = logging.getLogger("ocfaj.ocf.security")
 

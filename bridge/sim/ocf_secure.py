@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.ocf import svr
-from bridge.ocf.mfg_trust import DeviceCertificate
 from bridge.ocf.sec_keys import nul_free_uuid
 from bridge.ocf.served import Reply, ServedDevice
 from bridge.ocf.svr_device import SecuredDevice
 from bridge.sim.device import SimDevice
 from bridge.sim.ocf import OcfSimServer, SimListing
 from bridge.sim.ocf_faults import FaultyEndpoint
+
+if TYPE_CHECKING:
+    from bridge.ocf.mfg_trust import DeviceCertificate
 
 log = logging.getLogger("ocfaj.sim.secure")
 
