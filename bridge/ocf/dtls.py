@@ -71,7 +71,7 @@ def server_context(hint: bytes, find: FindKey, *, ciphers: str = dtls_lib.PSK_SU
                    certificate: Any = None, key: Any = None, chain: tuple[Any, ...] = ()
                    ) -> Any:
     """A server context that sends ``hint`` and looks client keys up with ``find``; with
-    ``certificate`` and ``key`` (pyOpenSSL objects) it can also serve certificate suites."""
+    ``certificate`` and ``key`` (``cryptography`` objects) it can also serve certificate suites."""
     b = dtls_lib.load()
     context = b.SSL.Context(b.SSL.DTLS_SERVER_METHOD)
     context.set_min_proto_version(DTLS1_2_VERSION)

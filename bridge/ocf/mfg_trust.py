@@ -90,14 +90,10 @@ class DeviceCertificate:
                                        f"in {cert}")
         return cls(leaf, private, tuple(bundled) + tuple(extra))
 
-    def pyopenssl(self) -> tuple[Any, Any, tuple[Any, ...]]:
-        """(certificate, key, chain) as pyOpenSSL objects, for ``dtls.server_context``."""
-        dtls_lib.load()
-        from OpenSSL import crypto
-
-        return (crypto.X509.from_cryptography(self.certificate),
-                crypto.PKey.from_cryptography_key(self.key),
-                tuple(crypto.X509.from_cryptography(c) for c in self.chain))
+    def for_dtls(self) -> tuple[Any, Any, tuple[Any, ...]]:
+        """(certificate, key, chain) for ``dtls.server_context`` (pyOpenSSL takes
+        ``cryptography`` objects)."""
+        return self.certificate, self.key, self.chain
 
 
 class TrustAnchors:

@@ -149,7 +149,7 @@ async def take_ownership_by_certificate(plain: Endpoint, secure: Endpoint,
     certificate leaves the device unowned (only ``oxmsel`` 2 stays selected)."""
     await select_method(plain, svr.MFG_CERT, request_timeout=request_timeout)
     check = _ChainCheck(anchors, plain.uri)
-    context = dtls.client_context(_ChainCheck.no_psk, ciphers=dtls_lib.CERT_SUITE,
+    context = dtls.client_context(_ChainCheck.no_psk, ciphers=dtls_lib.CERT_CIPHERS,
                                   check_peer=check)
     otm = OcfClient(request_timeout, 65536, dtls_context=context)
     try:

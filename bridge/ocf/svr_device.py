@@ -123,9 +123,9 @@ class SecuredDevice:
     def _dtls_context(self) -> Any:
         waiting = self.state.state == svr.DeviceState.RFOTM
         if waiting and self.state.oxmsel == svr.MFG_CERT and self.certificate is not None:
-            certificate, key, chain = self.certificate.pyopenssl()
+            certificate, key, chain = self.certificate.for_dtls()
             return dtls.server_context(c_string(self.state.device.bytes), self._find_key,
-                                       ciphers=dtls_lib.CERT_SUITE, certificate=certificate,
+                                       ciphers=dtls_lib.CERT_CIPHERS, certificate=certificate,
                                        key=key, chain=chain)
         hint = RDP_HINT + self.state.device.bytes if waiting else self.state.device.bytes
         return dtls.server_context(c_string(hint), self._find_key)
