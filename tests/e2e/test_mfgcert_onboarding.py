@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiocoap import Context
 
+from bridge.alljoyn.control import query
 from bridge.core.errors import SecurityError
 from bridge.daemon.ocf_credentials import OcfCredentials
 from bridge.ocf import svr
@@ -27,8 +28,10 @@ from bridge.ocf.mfg_trust import TrustAnchors
 from bridge.ocf.sec_keys import nul_free_uuid
 from bridge.sim.ocf_obt import OnboardingTool, client_ace
 from bridge.sim.pytest_plugin import DeviceFactory, OcfDeviceFactory
+from bridge.sim.testing.dbus import DBusDaemon
 from bridge.sim.testing.gateway import TestGateway
 from bridge.sim.testing.gateways import TestGateways
+from bridge.sim.testing.netns import OcfNetwork
 from bridge.sim.testing.pki import DeviceFiles, TestPki
 from tests.e2e.conftest import LIGHT
 from tests.e2e.test_forgetting import named, wait_rows
@@ -89,6 +92,28 @@ async def test_owned_by_manufacturer_certificate_and_bridged_over_coaps(
     finally:
         await client.shutdown()
     # Bridged over coaps by the running gateway, like a device owned by PIN.
+    await wait_rows(gateway, bridged("Porch"), "Porch bridged over coaps", gateway_factory,
+                    20.0)
+
+
+async def test_control_interface_onboards_by_certificate(
+        ocf_device: OcfDeviceFactory, gateway_factory: TestGateways, dbus_daemon: DBusDaemon,
+        ocf_network: OcfNetwork, tmp_path: Path) -> None:
+    if not ocf_network.multicast:
+        pytest.fail("multicast discovery of unowned devices needs the netns OCF network "
+                    "(run the tests isolated: ./scripts/test)")
+    pki = TestPki(tmp_path / "pki")
+    porch = ocf_device("light", "Porch", secure=True, **mfg(pki.device("porch")))
+    gateway = await asyncio.to_thread(
+        gateway_factory, "gw", ocf={"manufacturer_trust_anchors": str(pki.anchors)})
+    device = porch.facts["deviceuuid"]
+    found = await query(dbus_daemon.address, "gw", "FindUnowned")
+    assert found[0]["oxms"] == [{"oxm": 1, "method": "Random PIN"},
+                                {"oxm": 2, "method": "manufacturer certificate"}], found
+    # An empty PIN: by manufacturer certificate only.
+    owned = await query(dbus_daemon.address, "gw", "Onboard", 60.0, (device, ""))
+    assert owned["method"] == "manufacturer certificate" and owned["uuid"] != device, owned
+    assert "owned over the control interface by manufacturer certificate" in gateway.log()
     await wait_rows(gateway, bridged("Porch"), "Porch bridged over coaps", gateway_factory,
                     20.0)
 
