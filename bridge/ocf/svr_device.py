@@ -213,9 +213,12 @@ class SecuredDevice:
         secure = isinstance(remote, coaps.CoapsRemote)
         identity = remote.identity if secure else b""
         # the certificate suite is served only for the certificate transfer (RFOTM,
-        # oxmsel 2): each of its sessions is an ownership session
-        ownership = secure and (identity == svr.RDP_IDENTITY
-                                or remote.cipher == dtls_lib.CERT_SUITE)
+        # oxmsel 2): its sessions are ownership sessions while the device is in RFOTM. Any
+        # client can open one (no client certificate), so one left open past the transfer
+        # gets nothing: the owner continues over a PSK session.
+        by_certificate = (secure and remote.cipher == dtls_lib.CERT_SUITE
+                          and self.state.state == svr.DeviceState.RFOTM)
+        ownership = secure and (identity == svr.RDP_IDENTITY or by_certificate)
         subject = self.state.subject_of(identity) if secure and not ownership else None
         request = to_request(message, max_payload)
         permission = svr.method_permission(request.method, message.opt.observe == 0)
