@@ -1,7 +1,7 @@
 """The simulated secured device with a manufacturer certificate, on loopback with real UDP:
 it offers oxms [1, 2], serves the certificate suite once oxmsel 2 is selected, owned by
-certificate it is provisioned as after Random PIN, and a certificate session someone else opened during
-RFOTM gets nothing once the device is owned (issue 16.5)."""
+certificate it is provisioned as after Random PIN, and a certificate session someone else
+opened during RFOTM gets nothing once the device is owned (issue 16.5)."""
 
 from __future__ import annotations
 
