@@ -2,9 +2,10 @@
 
 Layer: ``bridge.daemon``. :func:`bridge.daemon.config.load_config` checks each value on its
 own (types, ranges, consistency); this module checks what the values name on the machine: the
-models directory and its model files, the network interfaces of ``[ocf]``, the certificate
-files of ``[mqtt]``. ``ocfaj check-config`` and ``ocfaj run`` both call it, so a setting that
-check-config passes is one that run accepts. It starts nothing and opens no connection.
+models directory and its model files, the network interfaces of ``[ocf]``, the manufacturer
+certificate and trust anchor files of ``[ocf]``, the certificate files of ``[mqtt]``.
+``ocfaj check-config`` and ``ocfaj run`` both call it, so a setting that check-config passes
+is one that run accepts. It starts nothing and opens no connection.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def check_machine(config: Config) -> None:
     _check_models(config, source)
     if config.ocf.enabled:
         _check_interfaces(config.ocf.interfaces, source)
+        _check_manufacturer_files(config, source)
     if config.mqtt.enabled and config.mqtt.tls:
         _check_tls(config, source)
 
@@ -49,6 +51,28 @@ def _check_interfaces(names: tuple[str, ...], source: str) -> None:
         if name not in present:
             raise ConfigError("ocf.interfaces", f"no network interface {name!r} on this "
                               f"machine (present: {', '.join(present)})", source)
+
+
+def _check_manufacturer_files(config: Config, source: str) -> None:
+    ocf = config.ocf
+    if ocf.manufacturer_trust_anchors is None and ocf.manufacturer_certificate is None:
+        return
+    key = ("ocf.manufacturer_trust_anchors" if ocf.manufacturer_trust_anchors is not None
+           else "ocf.manufacturer_certificate")
+    try:
+        from bridge.ocf.mfg_trust import CertificateFileError, DeviceCertificate, TrustAnchors
+    except ImportError as err:
+        raise ConfigError(key, f"manufacturer certificates need the 'secure' extra ({err}): "
+                               "pip install 'ocfaj[secure]'", source) from None
+    try:
+        if ocf.manufacturer_trust_anchors is not None:
+            TrustAnchors.load(ocf.manufacturer_trust_anchors)
+        key = "ocf.manufacturer_certificate"
+        if ocf.manufacturer_certificate is not None and ocf.manufacturer_key is not None:
+            DeviceCertificate.load(ocf.manufacturer_certificate, ocf.manufacturer_key,
+                                   ocf.manufacturer_chain)
+    except CertificateFileError as err:
+        raise ConfigError(key, str(err), source) from None
 
 
 def _check_tls(config: Config, source: str) -> None:

@@ -126,8 +126,11 @@ starting anything; a mistake is reported with its dotted key, for example
 refuses to start. Unknown sections and keys are mistakes too, so a typo never goes unnoticed.
 Both `check-config` and `run` also check what the values name on this machine: that
 `gateway.models_dir` is a directory of valid model files, that every interface of
-`ocf.interfaces` exists, and, with `mqtt.tls`, that `mqtt.ca_file`, `cert_file` and `key_file`
-exist, are readable and load (`run` stops with exit status 2 and the key and value at fault).
+`ocf.interfaces` exists, that `ocf.manufacturer_trust_anchors` holds CA certificates and
+`ocf.manufacturer_certificate`, `manufacturer_key` and `manufacturer_chain` load, belong together
+and fit the OCF certificate profile, and, with `mqtt.tls`, that `mqtt.ca_file`, `cert_file` and
+`key_file` exist, are readable and load (`run` stops with exit status 2 and the key and value at
+fault).
 Commands that only talk to a running gateway (`ocfaj devices`) never read the secrets file
 and skip a configuration file this user may not read.
 

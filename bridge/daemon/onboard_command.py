@@ -1,12 +1,14 @@
-"""``ocfaj onboard`` and ``ocfaj offboard``: own a secured OCF device with its PIN, or give
-it back.
+"""``ocfaj onboard`` and ``ocfaj offboard``: own a secured OCF device with its PIN or its
+manufacturer certificate, or give it back.
 
 Layer: ``bridge.daemon`` (CLI over ``bridge.daemon.onboarding_action`` and the credentials
 file). ``onboard`` without an address finds unowned devices by multicast
 (``/oic/sec/doxm?owned=FALSE`` on the configured interfaces, IPv4 and IPv6) and lists them
-with their ownership methods; with ``--pin`` (and ``--uuid`` when several answered) it owns
-one. ``onboard --device coap://HOST:PORT`` does the same for one device by unicast. Owning
-means: Random PIN ownership transfer, the gateway's access provisioned, the owner PSK stored
+with their ownership methods; with ``--pin`` or ``--method`` (and ``--uuid`` when several
+answered) it owns one. ``onboard --device coap://HOST:PORT`` does the same for one device by
+unicast. Owning means: the ownership transfer (the manufacturer certificate when the device
+offers it and ``[ocf] manufacturer_trust_anchors`` trusts its chain, else Random PIN;
+``--method`` forces one), the gateway's access provisioned, the owner PSK stored
 in the state directory (a running gateway with that state directory bridges the device
 within a discovery round). ``onboard --list`` shows owned devices (never a key).
 ``offboard UUID`` resets the device to RFOTM and forgets its credential.
@@ -30,8 +32,10 @@ def add_parser(subparsers: Subparsers) -> None:
 
     parser = subparsers.add_parser(
         "onboard", help="take ownership of a secured OCF device",
-        description="Show a secured OCF device's ownership methods, or own it with the PIN it "
-                    "shows (Random PIN) and give this gateway access to its resources.")
+        description="Show a secured OCF device's ownership methods, or own it (by its "
+                    "manufacturer certificate when [ocf] manufacturer_trust_anchors trusts "
+                    "it, else with the PIN it shows) and give this gateway access to its "
+                    "resources.")
     add_config_options(parser)
     parser.add_argument("--device", metavar="URI", help="the device's coap://HOST:PORT "
                                                        "(default: find unowned devices by "
@@ -39,6 +43,11 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument("--uuid", default="", help="which of the unowned devices found to own "
                                                    "(needed when several answered)")
     parser.add_argument("--pin", help="the PIN the device shows (8 digits)")
+    parser.add_argument("--method", choices=("pin", "mfgcert"),
+                        help="own by this method only: 'pin' (Random PIN, needs --pin) or "
+                             "'mfgcert' (manufacturer certificate, needs [ocf] "
+                             "manufacturer_trust_anchors); default: the certificate when "
+                             "offered and trusted, else the PIN")
     parser.add_argument("--list", action="store_true", help="list the devices this gateway "
                                                            "owns")
     parser.set_defaults(handler=_onboard)
@@ -85,12 +94,16 @@ async def _take(args: argparse.Namespace, store: Any) -> int:
         print(f"{len(devices)} unowned OCF devices answered")
     for device in devices:
         print("\n".join(action.describe(device)))
-    if args.pin is None:
+    if args.pin is None and args.method is None:
         return 0
     device = action.pick(devices, args.uuid)
-    owned = await action.own(store, device, args.pin)
-    print(f"owned {device.name!r}: new uuid {owned.record.uuid}, access to {owned.resources} "
-          f"resources")
+    config = config_from_args(args)
+    owned = await action.own(store, device, args.pin, method=args.method,
+                             anchors=action.trust_anchors(config))
+    if owned.refused:
+        print(f"not by manufacturer certificate: {owned.refused}")
+    print(f"owned {device.name!r} by {owned.method}: new uuid {owned.record.uuid}, access to "
+          f"{owned.resources} resources")
     return 0
 
 

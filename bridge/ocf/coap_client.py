@@ -87,13 +87,15 @@ class Observation:
 class OcfClient:
     """GET, POST and observe OCF resources; one aiocoap client context. With a ``keyring``
     (``bridge.ocf.keyring``) it also speaks ``coaps://`` (``bridge.ocf.coaps``), whose
-    sessions ``coaps_limits`` bound."""
+    sessions ``coaps_limits`` bound; ``dtls_context`` (a client context of
+    ``bridge.ocf.dtls``, for the certificate suite) replaces the keyring's."""
 
     def __init__(self, timeout: float, max_payload: int, *, keyring: Any = None,
-                 coaps_limits: Any = None) -> None:
+                 coaps_limits: Any = None, dtls_context: Any = None) -> None:
         self.timeout = timeout
         self.max_payload = max_payload
         self.keyring = keyring
+        self.dtls_context = dtls_context
         self.coaps_limits = coaps_limits
         #: the coaps interface, when ``keyring`` was given and the client runs.
         self.coaps: Any = None
@@ -102,12 +104,12 @@ class OcfClient:
     async def start(self) -> None:
         if self._context is None:
             self._context = await aiocoap.Context.create_client_context(transports=["udp6"])
-            if self.keyring is not None:
+            if self.keyring is not None or self.dtls_context is not None:
                 from bridge.ocf import coaps, dtls
 
-                self.coaps = await coaps.attach(
-                    self._context, client_context=dtls.client_context(self.keyring.choose),
-                    limits=self.coaps_limits)
+                context = self.dtls_context or dtls.client_context(self.keyring.choose)
+                self.coaps = await coaps.attach(self._context, client_context=context,
+                                                limits=self.coaps_limits)
 
     async def shutdown(self) -> None:
         context, self._context = self._context, None

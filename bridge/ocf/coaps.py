@@ -131,6 +131,11 @@ class CoapsRemote(interfaces.EndpointAddress):  # type: ignore[misc]
         return self._interface.identity_of(self.address)
 
     @property
+    def cipher(self) -> str:
+        """The OpenSSL name of the session's cipher suite ("" without a session)."""
+        return self._interface.cipher_of(self.address)
+
+    @property
     def authenticated_claims(self) -> list[bytes]:
         identity = self.identity
         return [identity] if identity else []
@@ -250,6 +255,10 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
     def identity_of(self, address: Address) -> bytes:
         peer = self._peers.get(address)
         return b"" if peer is None else peer.session.peer_identity
+
+    def cipher_of(self, address: Address) -> str:
+        peer = self._peers.get(address)
+        return "" if peer is None or not peer.session.established else peer.session.cipher
 
     # -- aiocoap's MessageInterface ------------------------------------------------------
 

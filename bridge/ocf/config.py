@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -158,8 +159,40 @@ class OcfConfig:
     plain OCF client) could not use the virtual devices at all once they are secured
     (docs/ocf.md, "Secured virtual devices")."""
 
+    manufacturer_trust_anchors: Path | None = None
+    """A PEM file of the CA certificates this gateway trusts for OCF manufacturer
+    certificates. With it, ``ocfaj onboard`` (and the control interface's ``Onboard``) owns
+    a device that offers the manufacturer certificate transfer (``oxms`` 2) by that method
+    when the certificate chain the device sends verifies against one of these CAs (path,
+    validity periods, key usage: docs/security.md, "Manufacturer certificates"); otherwise
+    by Random PIN. The gateway ships no CA: without this key no device is owned by
+    certificate. Relative paths are read from the configuration file's directory."""
+
+    manufacturer_certificate: Path | None = None
+    """With ``secure_virtual_devices``: a PEM file with the manufacturer certificate (EC
+    P-256, key usage digitalSignature, extended key usage serverAuth and OCF identity
+    1.3.6.1.4.1.44924.1.6) that the gateway's bridge and virtual devices present, so that
+    an onboarding tool can own them by certificate too (``oxms`` [1, 2]); certificates after
+    the first in the file are sent as its chain. Checked at start: a file that does not load
+    or does not fit the profile stops the gateway with the key and the reason."""
+
+    manufacturer_key: Path | None = None
+    """The unencrypted PEM private key of ``manufacturer_certificate`` (keep it mode 0600,
+    readable by the service user only). Needed with ``manufacturer_certificate``."""
+
+    manufacturer_chain: Path | None = None
+    """Optional PEM file of the intermediate CA certificates sent with
+    ``manufacturer_certificate``."""
+
     def problems(self) -> list[tuple[str, str]]:
         """Inconsistencies between keys, as (key, problem) pairs."""
+        if (self.manufacturer_certificate is None) != (self.manufacturer_key is None):
+            return [("manufacturer_key" if self.manufacturer_key is None
+                     else "manufacturer_certificate",
+                     "manufacturer_certificate and manufacturer_key go together")]
+        if self.manufacturer_chain is not None and self.manufacturer_certificate is None:
+            return [("manufacturer_chain", "needs manufacturer_certificate and "
+                                           "manufacturer_key")]
         if self.enabled and not (self.ipv4 or self.ipv6):
             return [("ipv6", "ipv4 and ipv6 are both false: enable one, or set enabled = false")]
         if self.enabled and self.ipv6 and not self.ipv6_scopes:

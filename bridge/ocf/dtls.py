@@ -33,6 +33,9 @@ MTU = 1280
 ChooseKey = Callable[["DtlsSession", bytes], "tuple[bytes, bytes] | None"]
 #: Server key lookup: (session, client identity) -> key or None to refuse.
 FindKey = Callable[["DtlsSession", bytes], "bytes | None"]
+#: Client side, certificate suites: called once the handshake ended, before any data is
+#: sent; raises ``SecurityError`` to refuse the server (its chain is not trusted).
+CheckPeer = Callable[["DtlsSession"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +49,16 @@ class KeyMaterial:
 
 
 def client_context(choose: ChooseKey, *, ciphers: str = dtls_lib.PSK_SUITE,
-                   trust: Any = None) -> Any:
-    """A client context for PSK (``choose``) or certificate (``trust``: a pyOpenSSL
-    ``X509Store`` of trust anchors) suites."""
+                   check_peer: CheckPeer | None = None) -> Any:
+    """A client context for PSK (``choose``) or certificate suites. With a certificate
+    suite, ``check_peer`` decides on the server's chain once the handshake ended (the
+    handshake proved the server holds the end-entity key; the chain is the caller's to
+    trust, ``bridge.ocf.mfg_trust``): no request leaves before it accepted."""
     b = dtls_lib.load()
     context = b.SSL.Context(b.SSL.DTLS_CLIENT_METHOD)
     context.set_min_proto_version(DTLS1_2_VERSION)
     context.set_cipher_list(ciphers.encode("ascii"))
-    if trust is not None:
-        context.set_cert_store(trust)
-        context.set_verify(b.SSL.VERIFY_PEER, lambda _c, _x, _e, _d, ok: bool(ok))
+    context.set_app_data(check_peer)
     def pick(session: DtlsSession, hint: bytes) -> tuple[bytes, bytes] | None:
         session.peer_identity = hint
         return choose(session, hint)
@@ -68,7 +71,7 @@ def server_context(hint: bytes, find: FindKey, *, ciphers: str = dtls_lib.PSK_SU
                    certificate: Any = None, key: Any = None, chain: tuple[Any, ...] = ()
                    ) -> Any:
     """A server context that sends ``hint`` and looks client keys up with ``find``; with
-    ``certificate`` and ``key`` (pyOpenSSL objects) it can also serve certificate suites."""
+    ``certificate`` and ``key`` (``cryptography`` objects) it can also serve certificate suites."""
     b = dtls_lib.load()
     context = b.SSL.Context(b.SSL.DTLS_SERVER_METHOD)
     context.set_min_proto_version(DTLS1_2_VERSION)
@@ -154,7 +157,23 @@ class DtlsSession:
             return
         except self._ssl.Error as err:
             raise self._failure(err) from None
+        check: CheckPeer | None = None if self.server else \
+            self._connection.get_context().get_app_data()
+        if check is not None:
+            try:
+                check(self)
+            except SecurityError:
+                self._refuse()
+                raise
         self.established = True
+
+    def _refuse(self) -> None:
+        # the server's chain is not trusted: close_notify (queued), nothing else is sent
+        self.closed = True
+        try:
+            self._connection.shutdown()
+        except self._ssl.Error:
+            pass
 
     def _read_all(self) -> list[bytes]:
         out: list[bytes] = []

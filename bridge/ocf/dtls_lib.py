@@ -30,6 +30,11 @@ SUPPORTED = (25, 27)
 #: OpenSSL cipher string names of the two OCF suites (0xC037, 0xC0AE).
 PSK_SUITE = "ECDHE-PSK-AES128-CBC-SHA256"
 CERT_SUITE = "ECDHE-ECDSA-AES128-CCM8"
+#: The cipher list of the certificate suite's contexts. OpenSSL (3.x and later) counts the
+#: CCM_8 suites (8-byte tags) only at security level 0 and otherwise offers none ("no
+#: ciphers available"); the list names that one suite only, and the owner checks the
+#: device's key and chain itself (``bridge.ocf.mfg_trust``).
+CERT_CIPHERS = CERT_SUITE + ":@SECLEVEL=0"
 #: Longest PSK OCF uses (32 bytes); OpenSSL offers room for 256.
 MAX_PSK = 32
 

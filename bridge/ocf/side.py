@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from bridge.core.errors import DeviceError, SecurityUnavailable
+from bridge.core.errors import ConfigError, DeviceError, SecurityUnavailable
 from bridge.core.events import Event, ThingRemoved
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
@@ -89,7 +89,7 @@ class OcfSide:
             multicast=multicast_groups(interfaces, self.config.ipv4, v6_groups),
             max_payload=self.config.max_payload, limits=ClientLimits(self.config),
             interfaces=self.config.interfaces, secure=self._secure_virtual(),
-            store=self.security_store)
+            store=self.security_store, certificate=self._virtual_certificate())
         self.devices = OcfDevices(self.registry, self.catalogue, self.book, self.client,
                                   missed_rounds=self.config.missed_rounds,
                                   observe=self.config.observe, is_own=self.virtual.owns,
@@ -131,6 +131,20 @@ class OcfSide:
 
         load()  # SecurityUnavailable (what to install) stops the OCF side with the reason
         return True
+
+    def _virtual_certificate(self) -> Any:
+        """The manufacturer certificate of the secured virtual devices, or None."""
+        config = self.config
+        if not config.secure_virtual_devices or config.manufacturer_certificate is None \
+                or config.manufacturer_key is None:
+            return None
+        from bridge.ocf.mfg_trust import CertificateFileError, DeviceCertificate
+
+        try:
+            return DeviceCertificate.load(config.manufacturer_certificate,
+                                          config.manufacturer_key, config.manufacturer_chain)
+        except CertificateFileError as err:
+            raise ConfigError("ocf.manufacturer_certificate", str(err)) from None
 
     def _owned(self, di: str) -> bool:
         return self.keys is not None and self.keys.keyring.holds(di)

@@ -227,7 +227,9 @@ class SecureState:
     # -- representations -------------------------------------------------------------
 
     def doxm(self) -> dict[str, Any]:
-        return {"oxms": list(self.oxms), "oxmsel": self.oxmsel, "sct": 1, "owned": self.owned,
+        # sct: 1 symmetric pairwise keys, | 8 with the manufacturer certificate (PKI)
+        sct = 1 | (8 if MFG_CERT in self.oxms else 0)
+        return {"oxms": list(self.oxms), "oxmsel": self.oxmsel, "sct": sct, "owned": self.owned,
                 "deviceuuid": str(self.device), "devowneruuid": str(self.devowner),
                 "rowneruuid": str(self.rowner)}
 

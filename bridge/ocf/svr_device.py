@@ -14,6 +14,12 @@ device waits for a Random PIN transfer, the device uuid afterwards. OpenSSL send
 strings, so a uuid with a zero byte goes out cut before it (``bridge.ocf.dtls_lib``); client
 identities arrive the same way and are matched as prefixes (``SecureState.subject_of``).
 The PIN is random, 8 digits, held in memory only, and new after every reset.
+
+With a manufacturer certificate (``bridge.ocf.mfg_trust.DeviceCertificate``) the device
+also offers the certificate ownership transfer (``oxms`` 1 and 2): once an onboarding tool
+selected it (``oxmsel`` 2, in RFOTM), the DTLS server serves the certificate suite
+(0xC0AE) with that certificate and its chain instead of the PSK suite, and a session of
+that suite is the ownership session (docs/security.md, "Manufacturer certificates").
 """
 
 from __future__ import annotations
@@ -22,11 +28,14 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bridge.ocf import coaps, dtls, sec_keys, svr, wire
+from bridge.ocf import coaps, dtls, dtls_lib, sec_keys, svr, wire
 from bridge.ocf.coap_messages import to_request
 from bridge.ocf.served import Reply, ServedDevice, ServedResource
+
+if TYPE_CHECKING:
+    from bridge.ocf.mfg_trust import DeviceCertificate
 
 log = logging.getLogger("ocfaj.ocf.security")
 
@@ -51,13 +60,17 @@ class SecuredDevice:
     ``name`` is for log lines. ``ownable`` (optional) says why ownership must wait (the
     gateway's virtual devices wait for their bridge device); ``on_change`` listeners are
     told after every change of the SVRs (to persist them, to follow a new uuid).
+    ``certificate`` (optional) adds the manufacturer certificate transfer to ``oxms``.
     """
 
     def __init__(self, state: svr.SecureState, name: str, *,
-                 ownable: Ownable | None = None) -> None:
+                 ownable: Ownable | None = None,
+                 certificate: DeviceCertificate | None = None) -> None:
         self.state = state
         self.name = name
         self.ownable = ownable
+        self.certificate = certificate
+        state.oxms = (svr.RANDOM_PIN, svr.MFG_CERT) if certificate else (svr.RANDOM_PIN,)
         self.pin = new_pin()
         self._pin_uuid = state.device
         self._last_state = state.state
@@ -111,6 +124,11 @@ class SecuredDevice:
 
     def _dtls_context(self) -> Any:
         waiting = self.state.state == svr.DeviceState.RFOTM
+        if waiting and self.state.oxmsel == svr.MFG_CERT and self.certificate is not None:
+            certificate, key, chain = self.certificate.for_dtls()
+            return dtls.server_context(c_string(self.state.device.bytes), self._find_key,
+                                       ciphers=dtls_lib.CERT_CIPHERS, certificate=certificate,
+                                       key=key, chain=chain)
         hint = RDP_HINT + self.state.device.bytes if waiting else self.state.device.bytes
         return dtls.server_context(c_string(hint), self._find_key)
 
@@ -196,7 +214,13 @@ class SecuredDevice:
         remote = message.remote
         secure = isinstance(remote, coaps.CoapsRemote)
         identity = remote.identity if secure else b""
-        ownership = secure and identity == svr.RDP_IDENTITY
+        # the certificate suite is served only for the certificate transfer (RFOTM,
+        # oxmsel 2): its sessions are ownership sessions while the device is in RFOTM. Any
+        # client can open one (no client certificate), so one left open past the transfer
+        # gets nothing: the owner continues over a PSK session.
+        by_certificate = (secure and remote.cipher == dtls_lib.CERT_SUITE
+                          and self.state.state == svr.DeviceState.RFOTM)
+        ownership = secure and (identity == svr.RDP_IDENTITY or by_certificate)
         subject = self.state.subject_of(identity) if secure and not ownership else None
         request = to_request(message, max_payload)
         permission = svr.method_permission(request.method, message.opt.observe == 0)
@@ -248,5 +272,6 @@ class SecuredDevice:
 def _who(remote: Any, subject: uuid.UUID | None) -> str:
     host = getattr(remote, "hostinfo", "?")
     if isinstance(remote, coaps.CoapsRemote):
-        return f"{host} (DTLS, {subject or remote.identity.decode('ascii', 'replace')})"
+        named = subject or remote.identity.decode("ascii", "replace") or remote.cipher
+        return f"{host} (DTLS, {named})"
     return f"{host} (clear)"

@@ -24,6 +24,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bridge.core.events import (
     AvailabilityChanged,
@@ -47,6 +48,9 @@ from bridge.ocf.served import ServedDevice, ServedResource
 from bridge.ocf.svr_store import SecurityStore
 from bridge.ocf.virtual_resources import VirtualLayout, build_layout, signal_values
 from bridge.ocf.virtual_security import VirtualSecurity
+
+if TYPE_CHECKING:
+    from bridge.ocf.mfg_trust import DeviceCertificate
 
 log = logging.getLogger("ocfaj.ocf.virtual")
 _GATEWAY_NAMESPACE = uuid.UUID("8f0e4e90-79e5-11e6-bdf4-0800200c9a66")
@@ -74,7 +78,8 @@ class VirtualOcfDevices:
     def __init__(self, registry: Registry, *, gateway_name: str, bind_host: str,
                  server_port: int, multicast: list[tuple[str, str]], max_payload: int,
                  limits: ClientLimits | None = None, interfaces: Sequence[str] = (),
-                 secure: bool = False, store: SecurityStore | None = None) -> None:
+                 secure: bool = False, store: SecurityStore | None = None,
+                 certificate: DeviceCertificate | None = None) -> None:
         self.registry = registry
         self.gateway_name = gateway_name
         self.bind_host = bind_host
@@ -91,7 +96,8 @@ class VirtualOcfDevices:
             self._vodlist)
         #: the security of the bridge and virtual devices; None: they are not secured.
         self.security = (VirtualSecurity(registry, store, bridge_di=di,
-                                         gateway_name=gateway_name) if secure else None)
+                                         gateway_name=gateway_name, certificate=certificate)
+                         if secure else None)
         if self.security is None:
             self.listener = CoapEndpoint(self.bridge, bind_host=bind_host, port=server_port,
                                          multicast=multicast, listed=self._listed,

@@ -13,6 +13,8 @@ values and hands documents to a ``bridge.ocf.svr_store.SecurityStore``). Used on
 - every change an owner makes is saved at once under the device's stable key (the
   origin-derived uuid), and loaded again when the device is published: after a restart, and
   when the origin device leaves and returns;
+- with a manufacturer certificate (``[ocf] manufacturer_certificate``) every one of them
+  also offers the certificate ownership transfer, presenting that certificate;
 - the facts the user needs (owned, state, the PIN while unowned) go to the Thing's
   ``security["ocf"]``, where ``ocfaj devices`` and the MQTT bridge response read them.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bridge.core.errors import BridgeError
 from bridge.core.registry import Registry
@@ -29,6 +32,9 @@ from bridge.core.thing import Thing
 from bridge.ocf import svr
 from bridge.ocf.svr_device import SecuredDevice
 from bridge.ocf.svr_store import SecurityStore, from_document, to_document
+
+if TYPE_CHECKING:
+    from bridge.ocf.mfg_trust import DeviceCertificate
 
 log = logging.getLogger("ocfaj.ocf.security")
 
@@ -39,9 +45,10 @@ class VirtualSecurity:
     """The SecuredDevices of one gateway's bridge and virtual devices (process lifetime)."""
 
     def __init__(self, registry: Registry, store: SecurityStore | None, *, bridge_di: str,
-                 gateway_name: str) -> None:
+                 gateway_name: str, certificate: DeviceCertificate | None = None) -> None:
         self.registry = registry
         self.store = store
+        self.certificate = certificate
         self._devices: dict[str, SecuredDevice] = {}
         #: key -> id of the Thing whose facts follow the device
         self._things: dict[str, str] = {}
@@ -77,7 +84,7 @@ class VirtualSecurity:
     def _secured(self, key: str, first: uuid.UUID, name: str,
                  ownable: Callable[[], str | None] | None) -> SecuredDevice:
         state = self._load(key, first, name)
-        secured = SecuredDevice(state, name, ownable=ownable)
+        secured = SecuredDevice(state, name, ownable=ownable, certificate=self.certificate)
         secured.listeners.append(lambda: self._changed(key, secured, save=True))
         self._devices[key] = secured
         if state.owned:

@@ -52,6 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --secure: keep each device's security (owner, "
                              "credentials, ACEs) in DIR/ocf-device-N.json (mode 0600), loaded "
                              "at start, so a restarted owned device stays owned")
+    parser.add_argument("--mfg-cert", type=Path, metavar="FILE",
+                        help="with --secure: the device's manufacturer certificate (PEM); the "
+                             "device then also offers the certificate ownership transfer")
+    parser.add_argument("--mfg-key", type=Path, metavar="FILE",
+                        help="with --mfg-cert: its private key (PEM, EC P-256, unencrypted)")
+    parser.add_argument("--mfg-chain", type=Path, metavar="FILE",
+                        help="with --mfg-cert: the intermediate CA certificates (PEM) to send "
+                             "with it")
     add_fault_arguments(parser)
     add_declare_arguments(parser)
     add_quirk_arguments(parser)
@@ -71,6 +79,25 @@ async def run(args: argparse.Namespace) -> int:
         print("ocfaj simulate ocf: --state-dir keeps a secured device's state; it needs "
               "--secure", file=sys.stderr)
         return 2
+    if (args.mfg_cert is None) != (args.mfg_key is None) or (
+            args.mfg_chain is not None and args.mfg_cert is None):
+        print("ocfaj simulate ocf: --mfg-cert and --mfg-key go together (and --mfg-chain "
+              "with them)", file=sys.stderr)
+        return 2
+    if args.mfg_cert is not None and not args.secure:
+        print("ocfaj simulate ocf: --mfg-cert needs --secure", file=sys.stderr)
+        return 2
+    certificate: Any = None
+    if args.mfg_cert is not None:
+        from bridge.ocf.dtls_lib import load
+        from bridge.ocf.mfg_trust import CertificateFileError, DeviceCertificate
+
+        load()  # a missing DTLS library stops here, with what to install
+        try:
+            certificate = DeviceCertificate.load(args.mfg_cert, args.mfg_key, args.mfg_chain)
+        except CertificateFileError as err:
+            print(f"ocfaj simulate ocf: {err}", file=sys.stderr)
+            return 2
     try:
         devices = [SimDevice.of_type(name, catalogue, model)
                    for name in device_names(args.name, args.count)]
@@ -80,7 +107,7 @@ async def run(args: argparse.Namespace) -> int:
         quirks = quirks_from_args(args)
         listing = SimListing(tuple(args.interface), args.port,
                              multicast=not args.unicast_only, quirks=quirks)
-        servers = _servers(args, devices, listing)
+        servers = _servers(args, devices, listing, certificate)
     except ValueError as err:
         print(f"ocfaj simulate ocf: {err}", file=sys.stderr)
         return 2
@@ -95,9 +122,10 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _servers(args: argparse.Namespace, devices: list[SimDevice],
-             listing: SimListing) -> list[SimServer]:
-    """One server per device; secured ones with their state file under ``--state-dir``."""
+def _servers(args: argparse.Namespace, devices: list[SimDevice], listing: SimListing,
+             certificate: Any = None) -> list[SimServer]:
+    """One server per device; secured ones with their state file under ``--state-dir`` and
+    the manufacturer certificate of ``--mfg-cert``."""
     def port(index: int) -> int:
         return int(args.device_port) + index if args.device_port else 0
 
@@ -112,6 +140,8 @@ def _servers(args: argparse.Namespace, devices: list[SimDevice],
     servers: list[SimServer] = []
     for index, device in enumerate(devices):
         options: dict[str, Any] = {}
+        if certificate is not None:
+            options["certificate"] = certificate
         if args.state_dir is not None:
             options["state_file"] = SecureStateFile(args.state_dir, index + 1)
         servers.append(SecureOcfSimServer(device, listing, bind_host=args.bind,

@@ -5,8 +5,10 @@ Layer: ``bridge.sim`` (the OCF side's client, its Random PIN ownership transfer
 does to a secured device, here to test the gateway's secured bridge and virtual devices
 (docs/ocf.md, "Secured virtual devices"):
 
-1. :meth:`OnboardingTool.own`: the Random PIN ownership transfer; the tool becomes the
-   device's owner (``devowneruuid`` and ``rowneruuid``) and holds the owner PSK;
+1. :meth:`OnboardingTool.own`: the Random PIN ownership transfer (or
+   :meth:`OnboardingTool.own_by_certificate`, the manufacturer certificate transfer against
+   the tool's trust anchors); the tool becomes the device's owner (``devowneruuid`` and
+   ``rowneruuid``) and holds the owner PSK;
 2. :meth:`OnboardingTool.provision`: a client gets a pairwise PSK credential on the device
    (the tool chooses the key and hands it to the client) and, when given, ACEs; the device
    goes RFNOP -> RFPRO -> RFNOP around it, as OCF provisioning does;
@@ -24,7 +26,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from bridge.ocf import onboarding, svr
@@ -32,6 +34,9 @@ from bridge.ocf.coap_client import OcfClient
 from bridge.ocf.keyring import Keyring
 from bridge.ocf.links import Endpoint
 from bridge.ocf.sec_keys import nul_free_uuid
+
+if TYPE_CHECKING:
+    from bridge.ocf.mfg_trust import TrustAnchors
 
 log = logging.getLogger("ocfaj.sim.obt")
 
@@ -78,6 +83,16 @@ class OnboardingTool:
         owned = await onboarding.take_ownership(plain, secure, pin, self.uuid, {},
                                                 request_timeout=self.request_timeout)
         log.info("onboarding tool %s owns %s (uuid %s)", self.uuid, secure.uri, owned.uuid)
+        return OwnedByTool(owned.uuid, owned.key, secure)
+
+    async def own_by_certificate(self, plain: Endpoint, secure: Endpoint,
+                                 anchors: TrustAnchors) -> OwnedByTool:
+        """The manufacturer certificate transfer of the device at ``plain``/``secure``,
+        whose chain must verify against ``anchors``. Raises ``SecurityError``."""
+        owned = await onboarding.take_ownership_by_certificate(
+            plain, secure, anchors, self.uuid, {}, request_timeout=self.request_timeout)
+        log.info("onboarding tool %s owns %s by manufacturer certificate (uuid %s)",
+                 self.uuid, secure.uri, owned.uuid)
         return OwnedByTool(owned.uuid, owned.key, secure)
 
     def _client(self, device: OwnedByTool) -> OcfClient:

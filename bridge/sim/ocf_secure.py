@@ -6,13 +6,15 @@ answers plain CoAP on its port and coaps on a second port of the same aiocoap co
 request passes ``SecuredDevice.answer_first`` first (the reference stack's access rules,
 docs/security.md "Secured OCF devices"); the SVRs are served from ``SecureState``, everything
 else by the ordinary simulated device. The PIN is random, 8 digits, and new after every reset.
+Given a manufacturer certificate (``--mfg-cert``, ``--mfg-key``, ``--mfg-chain``) it also
+offers the certificate ownership transfer (``oxms`` [1, 2]).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.ocf import svr
 from bridge.ocf.sec_keys import nul_free_uuid
@@ -23,6 +25,9 @@ from bridge.sim.ocf import OcfSimServer, SimListing
 from bridge.sim.ocf_faults import FaultyEndpoint
 from bridge.sim.ocf_identity import OcfSimIdentity
 from bridge.sim.ocf_secure_state import SecureStateFile
+
+if TYPE_CHECKING:
+    from bridge.ocf.mfg_trust import DeviceCertificate
 
 log = logging.getLogger("ocfaj.sim.secure")
 
@@ -102,12 +107,13 @@ class SecureOcfSimServer(OcfSimServer):
     """
 
     def __init__(self, device: SimDevice, *args: Any,
-                 state_file: SecureStateFile | None = None, **kwargs: Any) -> None:
+                 state_file: SecureStateFile | None = None,
+                 certificate: DeviceCertificate | None = None, **kwargs: Any) -> None:
         saved = state_file.load() if state_file is not None else None
         self.state_file = state_file
         self._coaps_port = saved.coaps_port if saved is not None else 0
         self.security = saved.state if saved is not None else svr.SecureState(nul_free_uuid())
-        self.secured = SecuredDevice(self.security, device.name)
+        self.secured = SecuredDevice(self.security, device.name, certificate=certificate)
         if saved is not None:
             kwargs["identity"] = OcfSimIdentity(piid=saved.piid, pi=saved.pi,
                                                 di=str(saved.state.device))
@@ -164,4 +170,5 @@ class SecureOcfSimServer(OcfSimServer):
         secured = self.endpoint
         assert isinstance(secured, SecureEndpoint)
         return {**facts, "di": str(self.security.device), "secure": True, "pin": secured.pin,
-                "coaps_port": secured.coaps_port, "deviceuuid": str(self.security.device)}
+                "coaps_port": secured.coaps_port, "deviceuuid": str(self.security.device),
+                "oxms": list(self.security.oxms)}

@@ -206,6 +206,8 @@ class OcfDeviceFactory(Protocol):
                  one_resource: Sequence[Sequence[str]] = (),
                  quirks: StackQuirks | Mapping[str, Any] | None = None,
                  secure: bool = False, state_dir: Path | None = None,
+                 mfg_cert: Path | None = None,
+                 mfg_key: Path | None = None, mfg_chain: Path | None = None,
                  **state: dict[str, Any]) -> OcfSimulatedDevice: ...
 
 
@@ -241,17 +243,22 @@ def ocf_device(ocfaj_kit: KitState) -> OcfDeviceFactory:
     reference-stack behaviours (``bridge.sim.ocf_stack.StackQuirks``: ``{"reference": True}``
     for all of them, or single ones such as ``{"block_multicast_listing": True,
     "listing_block_size": 256}``). ``secure=True`` makes it a secured device, unowned at start
-    (``ocfaj simulate ocf --secure``): its ``ready`` event carries ``pin``, ``coaps_port`` and
-    ``deviceuuid``. ``state_dir`` (with ``secure=True``) keeps its security in that directory
-    (``--state-dir``): stop it and start it again (``device.stop()``, ``device.start({})``)
-    and it is still owned, under the same uuid and ``piid``.
+    (``ocfaj simulate ocf --secure``): its ``ready`` event carries ``pin``, ``coaps_port``,
+    ``deviceuuid`` and ``oxms``. ``state_dir`` (with ``secure=True``) keeps its security in
+    that directory (``--state-dir``): stop it and start it again (``device.stop()``,
+    ``device.start({})``) and it is still owned, under the same uuid and ``piid``.
+    ``mfg_cert``, ``mfg_key`` (and ``mfg_chain``), PEM files such as
+    ``bridge.sim.testing.pki`` writes, give it a manufacturer certificate (``--mfg-cert``...):
+    it then also offers the certificate ownership transfer.
     """
     kit = ocfaj_kit
 
     def make(model: str, name: str, /, *, limits: Mapping[str, Mapping[str, float]] | None = None,
              one_resource: Sequence[Sequence[str]] = (),
              quirks: StackQuirks | Mapping[str, Any] | None = None, secure: bool = False,
-             state_dir: Path | None = None, **state: dict[str, Any]) -> OcfSimulatedDevice:
+             state_dir: Path | None = None, mfg_cert: Path | None = None,
+             mfg_key: Path | None = None, mfg_chain: Path | None = None,
+             **state: dict[str, Any]) -> OcfSimulatedDevice:
         number = kit.number()
         args = ["ocf", "--model", model, "--name", name,
                 *declaration_args(limits, one_resource)]
@@ -259,6 +266,10 @@ def ocf_device(ocfaj_kit: KitState) -> OcfDeviceFactory:
             args.append("--secure")
         if state_dir is not None:
             args += ["--state-dir", str(state_dir)]
+        for flag, path in (("--mfg-cert", mfg_cert), ("--mfg-key", mfg_key),
+                           ("--mfg-chain", mfg_chain)):
+            if path is not None:
+                args += [flag, str(path)]
         if quirks is not None:
             chosen = (quirks if isinstance(quirks, StackQuirks)
                       else StackQuirks.from_mapping(quirks))

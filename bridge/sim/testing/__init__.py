@@ -12,6 +12,8 @@ subprocesses and imports no protocol library, so it adds nothing to the gateway'
 - :mod:`~bridge.sim.testing.loopback`: ``LoopbackNetwork``, the unicast-only stand-in without
   root.
 - :mod:`~bridge.sim.testing.procs`: free ports, ``wait_for``/``await_until``, process stopping.
+- :mod:`~bridge.sim.testing.pki`: ``TestPki``, manufacturer CAs and device certificates to
+  the OCF profile as PEM files (valid, expired, from an untrusted CA; the ``secure`` extra).
 - :mod:`~bridge.sim.testing.devices`, :mod:`~bridge.sim.testing.gateway`,
   :mod:`~bridge.sim.testing.gateways`, :mod:`~bridge.sim.testing.kit`: what the plugin's
   device and gateway fixtures give and share.
