@@ -41,15 +41,6 @@ class LeanGet:
     query: tuple[str, ...]
 
 
-def message_key(data: bytes) -> int | None:
-    """The message id of a request datagram (class 0, a code other than Empty), else None:
-    what duplicate detection (RFC 7252 section 4.5) looks up before anything else."""
-    if len(data) < 4 or not 0 < data[1] < 32:
-        return None
-    mid: int = _HEADER.unpack_from(data)[2]
-    return mid
-
-
 def _extended(value: int, data: bytes, at: int) -> tuple[int, int] | None:
     """An option delta or length nibble with its extension bytes; None when malformed."""
     if value < _EXT1:
