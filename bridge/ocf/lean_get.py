@@ -9,7 +9,8 @@ the OCF rules of ``bridge.ocf.served`` would: a confirmable or non-confirmable G
 payload whose options are Uri-Path, Uri-Query, one Accept of ``application/vnd.ocf+cbor`` and
 one OCF-Accept-Content-Format-Version of OCF 1.0.0 or later. Everything else (another option,
 Observe, Block2, an Accept the OCF rules answer 4.06, a malformed datagram) is None: the
-caller then hands the datagram to aiocoap unchanged. :func:`answer` frames a 2.05 Content
+caller then hands the datagram to aiocoap unchanged (:class:`GetParser` does the same and
+remembers what the options of recent requests held). :func:`answer` frames a 2.05 Content
 reply around options and a payload encoded elsewhere.
 """
 
@@ -56,22 +57,60 @@ def _extended(value: int, data: bytes, at: int) -> tuple[int, int] | None:
     return None
 
 
+Target = tuple[str, tuple[str, ...]]
+
+
 def parse_get(data: bytes) -> LeanGet | None:
     """The request in ``data`` when the lean path may answer it, else None."""
+    header = _header(data)
+    if header is None:
+        return None
+    target = _target(data[4 + len(header[2]):])
+    return None if target is None else LeanGet(*header, *target)
+
+
+class GetParser:
+    """:func:`parse_get` that remembers what it found in the options of the last requests:
+    clients repeat the same GET, and then only the header is read again. At most ``size``
+    option sequences are remembered (then it starts over), whatever clients send."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._seen: dict[bytes, Target | None] = {}
+
+    def __call__(self, data: bytes) -> LeanGet | None:
+        header = _header(data)
+        if header is None:
+            return None
+        rest = data[4 + len(header[2]):]
+        try:
+            target = self._seen[rest]
+        except KeyError:
+            if len(self._seen) >= self._size:
+                self._seen.clear()
+            target = self._seen[rest] = _target(rest)
+        return None if target is None else LeanGet(*header, *target)
+
+
+def _header(data: bytes) -> tuple[int, int, bytes] | None:
+    """Type, message id and token of a CON or NON GET (section 3), else None."""
     if len(data) < 4:
         return None
     first, code, mid = _HEADER.unpack_from(data)
     mtype = (first >> 4) & 0x03
     token_length = first & 0x0F
-    if first >> 6 != 1 or code != GET or mtype > NON or token_length > 8:
+    if (first >> 6 != 1 or code != GET or mtype > NON or token_length > 8
+            or 4 + token_length > len(data)):
         return None
-    at = 4 + token_length
-    if at > len(data):
-        return None
-    token = data[4:at]
+    return mtype, mid, data[4:4 + token_length]
+
+
+def _target(data: bytes) -> Target | None:
+    """Path and query of the options in ``data`` (what follows the token), when they are
+    all options the lean path may answer and no payload follows; else None."""
     segments: list[str] = []
     query: list[str] = []
-    number = 0
+    number = at = 0
     accept = version = False
     try:
         while at < len(data):
@@ -110,7 +149,7 @@ def parse_get(data: bytes) -> LeanGet | None:
                 return None
     except UnicodeDecodeError:
         return None
-    return LeanGet(mtype, mid, token, "/" + "/".join(segments), tuple(query))
+    return "/" + "/".join(segments), tuple(query)
 
 
 def answer(request: LeanGet, mid: int, options: bytes, payload: bytes) -> bytes:

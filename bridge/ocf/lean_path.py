@@ -41,7 +41,8 @@ from aiocoap.transports.udp6 import UDP6EndpointAddress
 
 from bridge.ocf import wire
 from bridge.ocf.admission import Admission
-from bridge.ocf.lean_get import CON, LeanGet, answer, parse_get
+from bridge.ocf.aiocoap_overrides import LARGEST_UDP_PAYLOAD
+from bridge.ocf.lean_get import CON, GetParser, LeanGet, answer
 from bridge.ocf.limits import EXCHANGE_LIFETIME
 from bridge.ocf.served import Request, ServedDevice, read
 
@@ -53,6 +54,10 @@ LARGEST_ANSWER = 1024
 #: Resources that are never answered here: ``/oic/res`` lists endpoints of the request's
 #: address family and filters per query (``bridge.ocf.served.handle_res``).
 NOT_LEAN = frozenset({"/oic/res"})
+#: Datagrams read at once after one the lean path answered (then the event loop runs others).
+BATCH = 32
+#: Room for the ancillary data of one datagram (its IPV6_PKTINFO), as aiocoap's transport reads.
+ANCILLARY = 1024
 
 Key = tuple[Any, int]
 
@@ -87,6 +92,7 @@ class LeanGets:
         self._recent: dict[Key, bytes | None] = {}
         self._expiry: deque[tuple[float, Key]] = deque()
         self._mid = int.from_bytes(os.urandom(2), "big")
+        self._parse = GetParser()
         self._pass: Callable[[bytes, Any, int, Any], None] | None = None
         self._sock: socket.socket | None = None
         self._interface: Any = None
@@ -111,7 +117,27 @@ class LeanGets:
             self._cache.pop(href, None)
 
     def received(self, data: bytes, ancdata: Any, flags: int, address: Any) -> None:
-        """aiocoap's transport's callback for each datagram: answer it, or pass it on."""
+        """aiocoap's transport's callback for each datagram it reads: answer it, or pass it
+        on. After an answer, the datagrams already waiting are read here too (up to
+        ``BATCH``), so that a busy socket costs one event loop round per batch, not per
+        datagram; aiocoap's next read still looks at the socket's error queue first."""
+        if not self._one(data, ancdata, flags, address):
+            return
+        assert self._sock is not None
+        for _ in range(BATCH - 1):
+            try:
+                data, ancdata, flags, address = self._sock.recvmsg(LARGEST_UDP_PAYLOAD,
+                                                                   ANCILLARY)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                # What aiocoap's transport does with an error a read returns.
+                self._interface.error_received(err)
+                return
+            self._one(data, ancdata, flags, address)
+
+    def _one(self, data: bytes, ancdata: Any, flags: int, address: Any) -> bool:
+        """One datagram: True when answered here, else handed to aiocoap."""
         assert self._pass is not None
         try:
             done = self._serve(data, ancdata, address)
@@ -121,14 +147,18 @@ class LeanGets:
             done = False
         if not done:
             self._pass(data, ancdata, flags, address)
+        return done
 
     def _serve(self, data: bytes, ancdata: Any, address: Any) -> bool:
-        request = parse_get(data)
+        request = self._parse(data)
         if request is None or request.path in NOT_LEAN:
             return False
-        pktinfo = next((value for level, kind, value in ancdata
-                        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO), None)
-        if pktinfo is None or len(pktinfo) < 16 or is_multicast(pktinfo):
+        # aiocoap's socket asks for IPV6_PKTINFO alone: one item, as its transport expects.
+        if len(ancdata) != 1:
+            return False
+        level, kind, pktinfo = ancdata[0]
+        if (level != socket.IPPROTO_IPV6 or kind != socket.IPV6_PKTINFO or len(pktinfo) < 16
+                or is_multicast(pktinfo)):
             return False
         if not self._admission.admits(address, pktinfo, request.mid):
             # aiocoap's dispatch runs the admission again and sends its refusal.
