@@ -1,13 +1,15 @@
 """Benchmark: GET on a virtual OCF device against a plain aiocoap server and a C CoAP server.
 
-Layer: benchmark tooling. In one run, with the same clients, three servers answer GET of a
+Layer: benchmark tooling. In one run, with the same clients, four servers answer GET of a
 resource with the same payload (the bytes the gateway's virtual device returns for
 ``/switch``):
 
 - the gateway's virtual OCF copy of an AllJoyn light (``bench.pair``: real ``ocfaj run``);
 - a plain aiocoap server with one resource (``bench.aiocoap_server``, its own process);
 - libcoap's ``coap-server`` (Debian's libcoap3-bin, ``coap-server-notls``), whose dynamic
-  resource ``/switch`` is created with a PUT of the same bytes by ``coap-client-notls``.
+  resource ``/switch`` is created with a PUT of the same bytes by ``coap-client-notls``;
+- the floor of any Python server on asyncio (``bench.udp_floor``): a bare datagram protocol
+  that answers every CON with the same bytes, reading only the header and token.
 
 Two clients load each server, sequentially (one request in flight) and with 50 in flight: the
 raw-UDP generator of ``bench.coap_load`` (lean, so the servers are the limit) and aiocoap's
@@ -120,16 +122,18 @@ async def _start_c_server(payload: bytes,
     raise RuntimeError(f"{C_SERVER} did not serve {PATH} within 10 s")
 
 
-async def _start_aiocoap_server(payload: bytes) -> tuple[asyncio.subprocess.Process, int]:
+async def _start_python_server(module: str, *args: str) -> tuple[asyncio.subprocess.Process,
+                                                                    int]:
+    """``python -m module PORT *args`` (a server of this directory that prints ``ready``)."""
     port = free_udp_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.aiocoap_server", str(port), PATH, payload.hex(),
+        sys.executable, "-m", module, str(port), *args,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert process.stdout is not None
     async with asyncio.timeout(20.0):
         line = await process.stdout.readline()
     if line.strip() != b"ready":
-        raise RuntimeError(f"bench.aiocoap_server did not start: {line!r}")
+        raise RuntimeError(f"{module} did not start: {line!r}")
     return process, port
 
 
@@ -174,27 +178,33 @@ async def measure(directory: Path, size: str) -> Report:
             raise RuntimeError(f"GET {pair.virtual_ocf}{PATH} failed")
         payload = probe.payload
         c_server, c_port = await _start_c_server(payload, directory)
-        py_server, py_port = await _start_aiocoap_server(payload)
+        py_server, py_port = await _start_python_server("bench.aiocoap_server", PATH,
+                                                        payload.hex())
+        floor, floor_port = await _start_python_server("bench.udp_floor", payload.hex())
         try:
             servers = [Server("C coap-server", "127.0.0.1", c_port, c_server.pid),
                        Server("virtual OCF device", gateway.hostname, gateway.port,
                               pair.gateway.pid),
-                       Server("plain aiocoap", "127.0.0.1", py_port, py_server.pid)]
+                       Server("plain aiocoap", "127.0.0.1", py_port, py_server.pid),
+                       Server("Python UDP floor", "127.0.0.1", floor_port, floor.pid)]
             loads = {"raw UDP client": raw_load,
                      "aiocoap client": aiocoap_load(pair.coap.context)}
             await _measure_all(report, servers, loads, COUNTS[size], payload)
         finally:
             c_server.terminate()
             await c_server.wait()
-            assert py_server.stdin is not None
-            py_server.stdin.close()
-            await py_server.wait()
+            for process in (py_server, floor):
+                assert process.stdin is not None
+                process.stdin.close()
+                await process.wait()
     report.notes.append(
         f"GET {PATH} with a {len(payload)}-byte payload. Per server, client and load: "
         f"{WARM_UP} warm-up requests, then {COUNTS[size][0]} sequential or {COUNTS[size][1]} "
         f"at {IN_FLIGHT} in flight. The raw baseline of each row is libcoap's coap-server "
         "(C) under the same client and load in the same run. The raw UDP client is "
-        "bench/coap_load.py; its CPU load shows whether it was the limit.")
+        "bench/coap_load.py; its CPU load shows whether it was the limit. The Python UDP "
+        "floor (bench/udp_floor.py) answers every request with the same bytes and reads "
+        "nothing else: no Python server on asyncio costs less.")
     return report
 
 

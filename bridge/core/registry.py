@@ -303,14 +303,18 @@ class Registry:
 
         A Thing that is unavailable or unknown is left to the caller's own answer; a failing
         read raises as :meth:`refresh` does."""
-        thing = self._things.get(thing_id)
-        handler = self._handlers.get(thing.origin) if thing is not None else None
-        if (thing is None or handler is None or not thing.available
-                or capability not in thing.capabilities
-                or not handler.reads_through(thing, capability)):
+        if not self.reads_through(thing_id, capability):
             return False
         await self.refresh(thing_id, capability)
         return True
+
+    def reads_through(self, thing_id: str, capability: str) -> bool:
+        """Whether :meth:`read_through` would ask the device now."""
+        thing = self._things.get(thing_id)
+        handler = self._handlers.get(thing.origin) if thing is not None else None
+        return (thing is not None and handler is not None and thing.available
+                and capability in thing.capabilities
+                and handler.reads_through(thing, capability))
 
 
 def _bounded_info(thing: Thing) -> DeviceInfo:

@@ -44,7 +44,11 @@ LOG_EVERY = 60.0
 
 def client_host(remote: Any) -> str:
     """The client address of ``remote`` (ports aside), with its zone for link-local ones."""
-    sockaddr = remote.sockaddr
+    return sockaddr_host(remote.sockaddr)
+
+
+def sockaddr_host(sockaddr: Any) -> str:
+    """The client address of a socket address (ports aside), as :func:`client_host`."""
     host = unmapped(str(sockaddr[0]).split("%", 1)[0])
     scope = sockaddr[3] if len(sockaddr) > 3 else 0
     return f"{host}%{scope}" if scope else host
@@ -52,7 +56,11 @@ def client_host(remote: Any) -> str:
 
 def arrival_index(remote: Any) -> int:
     """The index of the interface ``remote``'s datagram arrived on (0: unknown)."""
-    pktinfo = getattr(remote, "pktinfo", None)
+    return pktinfo_index(getattr(remote, "pktinfo", None))
+
+
+def pktinfo_index(pktinfo: bytes | None) -> int:
+    """The interface index of a datagram's ``IPV6_PKTINFO`` data (0: unknown)."""
     if not pktinfo or len(pktinfo) < _PKTINFO.size:
         return 0
     index: int = _PKTINFO.unpack_from(pktinfo)[1]
@@ -101,6 +109,18 @@ class Admission:
         assert self._pass is not None
         if not message.code.is_request() or self._admitted(message):
             self._pass(message)
+
+    def admits(self, sockaddr: Any, pktinfo: bytes | None, mid: int) -> bool:
+        """Whether a unicast request the lean GET path (``bridge.ocf.lean_path``) would
+        answer is taken: True counts it as :meth:`dispatch` would. False counts and logs
+        nothing: the caller hands the datagram to aiocoap, whose dispatch here refuses it."""
+        if self.interfaces:
+            ifname = self._names(pktinfo_index(pktinfo))
+            if ifname not in self.interfaces and ifname != "lo":
+                return False
+        window = self.limits.requests
+        return window is None or window.take(sockaddr_host(sockaddr),
+                                             (sockaddr[:2], mid)) is None
 
     def _admitted(self, message: Any) -> bool:
         remote = message.remote

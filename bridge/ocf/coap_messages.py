@@ -153,6 +153,12 @@ def message_of(encoded: EncodedReply) -> Message:
     return message
 
 
+def representation_options() -> bytes:
+    """The encoded options of every 2.05 reply that carries a representation (as
+    :func:`message_of` makes it), for the lean GET path (``bridge.ocf.lean_path``)."""
+    return bytes(message_of(EncodedReply(205, b"", True)).opt.encode())
+
+
 def to_message(reply: Reply) -> Message:
     if reply.silent:
         # RFC 7967 No-Response "not interested in any": aiocoap then sends nothing.

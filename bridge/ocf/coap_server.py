@@ -32,8 +32,15 @@ from bridge.ocf.aiocoap_overrides import (
     render_without_task_names,
     send_past_stale_errors,
 )
-from bridge.ocf.coap_messages import EncodedReply, encode_reply, to_message, to_request
+from bridge.ocf.coap_messages import (
+    EncodedReply,
+    encode_reply,
+    representation_options,
+    to_message,
+    to_request,
+)
 from bridge.ocf.coap_messages import refused as refused_by_coap
+from bridge.ocf.lean_path import LeanGets
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.netif import local_address_towards, unmapped
 from bridge.ocf.observers import QUEUE_LIMIT, ObserverQueue
@@ -98,7 +105,8 @@ class CoapEndpoint:
     def __init__(self, own: ServedDevice | None, *, bind_host: str = "::", port: int = 0,
                  multicast: Sequence[tuple[str, str]] = (), listed: Listed | None = None,
                  max_payload: int = 16384, queue_limit: int = QUEUE_LIMIT,
-                 limits: ClientLimits | None = None, interfaces: Sequence[str] = ()) -> None:
+                 limits: ClientLimits | None = None, interfaces: Sequence[str] = (),
+                 lean_get: bool = False) -> None:
         self.own = own
         self._bind = (bind_host or "::", port)
         self._multicast = list(multicast)
@@ -119,6 +127,10 @@ class CoapEndpoint:
                                    what=f"OCF server of {own.device.get('n') if own else 'ocfaj'}")
         #: notifications dropped because an observer fell ``queue_limit`` behind.
         self.notifications_dropped = 0
+        #: plain GETs of ``own``'s resources answered before aiocoap (``bridge.ocf.lean_path``;
+        #: ``ocf.lean_get``); None: aiocoap answers every request.
+        self.lean = (LeanGets(lambda: self.own, self.admission, representation_options(),
+                              max_payload=max_payload) if lean_get else None)
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port."""
@@ -132,6 +144,8 @@ class CoapEndpoint:
             render_without_task_names(self._context)
             send_past_stale_errors(self._messages.message_interface.transport)
             self.admission.install(self._messages)
+            if self.lean is not None:
+                self.lean.install(self._messages)
             if self.limits.observe_check is not None:
                 self._checks = asyncio.ensure_future(self._check_observers(
                     self.limits.observe_check))
@@ -162,7 +176,10 @@ class CoapEndpoint:
         return sum(len(queue) for obs in self._observers.values() for queue in obs)
 
     def notify(self, href: str) -> None:
-        """Queue ``href``'s current representation for each of its observers."""
+        """Queue ``href``'s current representation for each of its observers (its state
+        changed: what the lean GET path cached of it is dropped too)."""
+        if self.lean is not None:
+            self.lean.forget(href)
         watchers = self._observers.get(href)
         if not watchers or self.own is None:
             return
@@ -175,8 +192,14 @@ class CoapEndpoint:
             self.notifications_dropped += queue.put(snapshot)
 
     def notify_all(self) -> None:
+        self.forget_answers()
         for href in list(self._observers):
             self.notify(href)
+
+    def forget_answers(self) -> None:
+        """Any state of ``own`` may have changed: the lean GET path renders afresh."""
+        if self.lean is not None:
+            self.lean.forget()
 
     async def _check_observers(self, interval: float) -> None:
         """Every so often, a confirmable notification to each observation quiet for
@@ -271,6 +294,10 @@ class CoapEndpoint:
         if self.own is None:
             return Reply(404, silent=request.multicast, diagnostic=f"no resource {request.path}")
         reply = await handle(self.own, request)
+        if request.method != "GET" and self.lean is not None:
+            # A POST may change what a GET returns without any state event (the last
+            # result of a method resource).
+            self.lean.forget(request.path)
         if request.multicast and not reply.success:
             return Reply(reply.code, silent=True)
         return reply

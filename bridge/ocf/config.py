@@ -144,6 +144,13 @@ class OcfConfig:
     ``multicast_answers_per_second`` applies (clients send a few at once: IPv4 and IPv6, one
     per scope)."""
 
+    lean_get: bool = True
+    """Answer plain GETs of the virtual OCF devices' resources on the gateway's own lean
+    path, from a cached encoded representation, instead of through aiocoap: the same bytes,
+    several times cheaper (docs/ocf.md, "The lean GET path"). Every other request (observe,
+    block-wise, POST, errors, ``/oic/res``, multicast) is aiocoap's either way. Set false to
+    have aiocoap answer everything. Secured virtual devices never use it."""
+
     secure_only_report: bool = True
     """Log once per device when a device offers only secure (``coaps://``) endpoints, which this
     gateway cannot reach without OCF security provisioning."""

@@ -59,6 +59,9 @@ class ServedResource:
     write: Writer | None = None
     #: awaited before a GET (not before observe notifications) is answered; None: never.
     refresh: Refresher | None = None
+    #: whether ``refresh`` would ask the origin now, looked at without awaiting (the lean GET
+    #: path answers only when it would not); None: assume it would.
+    reads_through: Callable[[], bool] | None = None
 
     @property
     def bm(self) -> int:

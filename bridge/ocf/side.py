@@ -89,7 +89,8 @@ class OcfSide:
             multicast=multicast_groups(interfaces, self.config.ipv4, v6_groups),
             max_payload=self.config.max_payload, limits=ClientLimits(self.config),
             interfaces=self.config.interfaces, secure=self._secure_virtual(),
-            store=self.security_store, certificate=self._virtual_certificate())
+            store=self.security_store, certificate=self._virtual_certificate(),
+            lean_get=self.config.lean_get)
         self.devices = OcfDevices(self.registry, self.catalogue, self.book, self.client,
                                   missed_rounds=self.config.missed_rounds,
                                   observe=self.config.observe, is_own=self.virtual.owns,

@@ -79,12 +79,15 @@ class VirtualOcfDevices:
                  server_port: int, multicast: list[tuple[str, str]], max_payload: int,
                  limits: ClientLimits | None = None, interfaces: Sequence[str] = (),
                  secure: bool = False, store: SecurityStore | None = None,
-                 certificate: DeviceCertificate | None = None) -> None:
+                 certificate: DeviceCertificate | None = None,
+                 lean_get: bool = True) -> None:
         self.registry = registry
         self.gateway_name = gateway_name
         self.bind_host = bind_host
         self.max_payload = max_payload
         self.interfaces = tuple(interfaces)
+        #: plain GETs of the (unsecured) virtual devices take the lean path (``ocf.lean_get``).
+        self.lean_get = lean_get
         self.virtuals: dict[str, _Virtual] = {}
         di, piid, pi = gateway_identity(gateway_name)
         self.bridge = ServedDevice(
@@ -170,6 +173,10 @@ class VirtualOcfDevices:
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ThingAdded | ThingUpdated):
+            virtual = self.virtuals.get(event.thing.id)
+            if virtual is not None:
+                # Its state is read live from the registry until the worker rebuilds it.
+                virtual.endpoint.forget_answers()
             self._queue.put_nowait(("sync", event.thing))
         elif isinstance(event, ThingRemoved):
             self._queue.put_nowait(("remove", event.thing))
@@ -225,7 +232,12 @@ class VirtualOcfDevices:
         async def fresh(key: str) -> bool:
             return await self.registry.read_through(thing_id, key)
 
-        layout = build_layout(thing, state_of, command, fresh)
+        def reads_through(key: str) -> bool:
+            # Due now (not only "reads through at all"): an AllJoyn capability read a moment
+            # ago (within [alljoyn] read_cache) may be answered from the cached representation.
+            return self.registry.read_due(thing_id, key)
+
+        layout = build_layout(thing, state_of, command, fresh, reads_through)
         if old is not None:
             # Same endpoint and port: clients keep working; observers see the new state.
             old.thing, old.layout = thing, layout
@@ -235,7 +247,7 @@ class VirtualOcfDevices:
         if self.security is None:
             endpoint = CoapEndpoint(layout.device, bind_host=self.bind_host,
                                     max_payload=self.max_payload, limits=self.limits,
-                                    interfaces=self.interfaces)
+                                    interfaces=self.interfaces, lean_get=self.lean_get)
         else:
             endpoint = SecuredEndpoint(layout.device, self.security.device_for(thing),
                                        bind_host=self.bind_host, max_payload=self.max_payload,

@@ -48,9 +48,11 @@ class VirtualLayout:
 
 
 def build_layout(thing: Thing, state_of: StateOf, command: Commander,
-                 fresh: Fresh | None = None) -> VirtualLayout:
+                 fresh: Fresh | None = None,
+                 reads_through: Callable[[str], bool] | None = None) -> VirtualLayout:
     """The virtual device of ``thing``; ``state_of(key)`` reads a capability's live state,
-    ``fresh(key)`` is awaited before a GET of a capability's resource is answered."""
+    ``fresh(key)`` is awaited before a GET of a capability's resource is answered, and
+    ``reads_through(key)`` says whether it would ask the origin now."""
     device = ServedDevice(di=thing.identity.di, device_types=virtual_device_types(thing),
                           device=virtual_device_payload(thing, thing.device_type),
                           platform=platform_payload(thing.identity.pi, thing.info),
@@ -68,6 +70,8 @@ def build_layout(thing: Thing, state_of: StateOf, command: Commander,
         for resource in resources:
             if fresh is not None and resource.href not in layout.last_only:
                 resource.refresh = _fresh(fresh, key)
+                if reads_through is not None:
+                    resource.reads_through = _looks(reads_through, key)
             device.resources[resource.href] = resource
             layout.hrefs.setdefault(key, []).append(resource.href)
     return layout
@@ -129,6 +133,10 @@ def _last(layout: VirtualLayout, href: str) -> Callable[[], Mapping[str, Value]]
 
 def _fresh(fresh: Fresh, key: str) -> Callable[[], Awaitable[object]]:
     return lambda: fresh(key)
+
+
+def _looks(reads_through: Callable[[str], bool], key: str) -> Callable[[], bool]:
+    return lambda: reads_through(key)
 
 
 def _property_resource(href: str, rts: tuple[str, ...], props: list[GenericProperty],

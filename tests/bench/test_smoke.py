@@ -154,3 +154,48 @@ def test_raw_udp_load_generator_measures_a_plain_aiocoap_server() -> None:
         assert missing.errors == 1 and missing.payload == b""
 
     asyncio.run(scenario())
+
+
+def test_the_python_floor_answers_as_the_gateway_frames_a_representation() -> None:
+    import asyncio
+    import socket
+    import subprocess
+    import sys
+
+    from aiocoap import Message
+    from aiocoap.numbers.codes import Code
+
+    from bench.coap_load import CoapLoad
+    from bridge.ocf.coap_messages import CON, Header, datagram, representation_options
+    from bridge.ocf.lean_get import answer, parse_get
+    from bridge.sim.testing.procs import free_udp_port
+
+    async def scenario() -> tuple[bytes, bytes, int]:
+        port = free_udp_port()
+        payload = b"\xa1evalue\xf4"
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.udp_floor", str(port), payload.hex(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert server.stdout is not None and server.stdin is not None
+        request = datagram(Message(code=Code.GET, uri_path=["switch"]),
+                           Header(CON, 0x0BAD, b"\x01\x02\x03"))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(60):
+                assert (await server.stdout.readline()).strip() == b"ready"
+                await loop.sock_sendto(sock, request, ("127.0.0.1", port))
+                reply = await loop.sock_recv(sock, 2048)
+                parallel = await CoapLoad("127.0.0.1", port, "/switch").run(200, in_flight=50)
+        finally:
+            sock.close()
+            server.stdin.close()
+            await server.wait()
+        parsed = parse_get(request)
+        assert parsed is not None and parallel.payload == payload
+        expected = answer(parsed, 0, representation_options(), payload)
+        return reply, expected, parallel.errors
+
+    reply, expected, errors = asyncio.run(scenario())
+    assert reply == expected and errors == 0

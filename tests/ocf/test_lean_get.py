@@ -1,0 +1,308 @@
+"""The lean GET path (``ocf.lean_get``, docs/ocf.md "The lean GET path") against aiocoap.
+
+Two gateways' virtual OCF sides serve the same Thing of one registry: one with the lean path
+(the default), one with ``lean_get = false``, where aiocoap answers everything. A raw UDP
+client sends each the same datagrams and compares the answers byte for byte (a NON answer's
+message id aside, which each server picks). The lean path's counter shows which requests it
+answered itself: the hot GETs, and nothing else (errors, Block2, observe, POST, ``/oic/res``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import cbor2
+import pytest
+from aiocoap import Message
+from aiocoap.numbers.codes import Code
+from aiocoap.optiontypes import UintOption
+
+from bridge.core.identity import IdentityBook
+from bridge.core.registry import Registry
+from bridge.core.thing import Side, Thing
+from bridge.model.types import Catalogue
+from bridge.ocf import wire
+from bridge.ocf.coap_messages import CON, NON, Header, datagram
+from bridge.ocf.config import OcfConfig
+from bridge.ocf.limits import ClientLimits
+from bridge.ocf.virtual import VirtualOcfDevices
+from bridge.sim.testing.procs import free_udp_port
+from tests.ocf.things import RecordingOrigin, alljoyn_lamp
+
+WIDGET = "/widget/main/x.org.example.-widget"
+#: Long enough to wait for an answer on a loaded machine; no timing is asserted.
+ANSWER_WAIT = 20.0
+
+
+def get(path: str, mid: int, *, mtype: int = CON, token: bytes = b"\x5a\x01",
+        query: Sequence[str] = (), accept: int | None = None, version: int | None = None,
+        code: Code = Code.GET, payload: bytes = b"", **options: Any) -> bytes:
+    message = Message(code=code, uri_path=[p for p in path.split("/") if p],
+                      uri_query=list(query), payload=payload, **options)
+    if accept is not None:
+        message.opt.accept = accept
+    if version is not None:
+        message.opt.add_option(UintOption(wire.OPT_ACCEPT_VERSION, version))
+    return datagram(message, Header(mtype, mid, token))
+
+
+class Client:
+    """A plain UDP socket: what it sends is exactly the bytes given."""
+
+    def __init__(self, family: int = socket.AF_INET6) -> None:
+        self.host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((self.host, 0))
+        self.sock.setblocking(False)
+
+    async def send(self, port: int, data: bytes) -> None:
+        await asyncio.get_running_loop().sock_sendto(self.sock, data, (self.host, port))
+
+    async def receive(self) -> bytes:
+        async with asyncio.timeout(ANSWER_WAIT):
+            reply, _ = await asyncio.get_running_loop().sock_recvfrom(self.sock, 65536)
+        return reply
+
+    async def exchange(self, port: int, data: bytes) -> bytes:
+        await self.send(port, data)
+        return await self.receive()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Pair:
+    def __init__(self, registry: Registry, thing: Thing, lean: VirtualOcfDevices,
+                 plain: VirtualOcfDevices) -> None:
+        self.registry, self.thing, self.lean, self.plain = registry, thing, lean, plain
+
+    def port(self, side: VirtualOcfDevices) -> int:
+        return side.virtuals[self.thing.id].endpoint.port
+
+    @property
+    def answered(self) -> int:
+        lean = self.lean.virtuals[self.thing.id].endpoint.lean
+        assert lean is not None
+        return lean.answered
+
+    async def both(self, client: Client, data: bytes) -> tuple[bytes, bytes]:
+        """The lean side's and aiocoap's answers to the same datagram."""
+        return (await client.exchange(self.port(self.lean), data),
+                await client.exchange(self.port(self.plain), data))
+
+
+def side(registry: Registry, *, lean_get: bool, limits: ClientLimits | None = None
+         ) -> VirtualOcfDevices:
+    return VirtualOcfDevices(registry, gateway_name="Test gateway", bind_host="::",
+                             server_port=free_udp_port("::1"), multicast=[], max_payload=4096,
+                             limits=limits, lean_get=lean_get)
+
+
+@pytest.fixture
+async def pair(registry: Registry, catalogue: Catalogue) -> AsyncIterator[Pair]:
+    registry.register_handler(Side.ALLJOYN, RecordingOrigin())
+    thing = registry.upsert(alljoyn_lamp(catalogue, IdentityBook()))
+    lean, plain = side(registry, lean_get=True), side(registry, lean_get=False)
+    for virtual in (lean, plain):
+        await virtual.start()
+        await virtual.wait_idle()
+    try:
+        yield Pair(registry, thing, lean, plain)
+    finally:
+        await lean.shutdown()
+        await plain.shutdown()
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    sock = Client()
+    yield sock
+    sock.close()
+
+
+def same_but_mid(lean: bytes, plain: bytes) -> bool:
+    return lean[:2] == plain[:2] and lean[4:] == plain[4:]
+
+
+HOT = [
+    ("CON GET", get("/switch", 0x1001)),
+    ("no token", get("/switch", 0x1002, token=b"")),
+    ("8-byte token", get("/brightness", 0x1003, token=bytes(range(1, 9)))),
+    ("Accept 10000 and version 1.0.0", get("/temperature", 0x1004, accept=wire.CF_OCF_CBOR,
+                                           version=wire.OCF_1_0)),
+    ("a later OCF version", get("/switch", 0x1005, version=wire.version_value(2, 0, 5))),
+    ("baseline", get("/switch", 0x1006, query=["if=oic.if.baseline"])),
+    ("the default interface named", get("/switch", 0x1007, query=["if=oic.if.a"])),
+    ("/oic/d", get("/oic/d", 0x1008)),
+    ("/oic/p", get("/oic/p", 0x1009)),
+    ("generic property group", get(f"{WIDGET}.true", 0x100A)),
+]
+
+
+@pytest.mark.parametrize(("what", "data"), HOT, ids=[what for what, _ in HOT])
+async def test_lean_answers_are_the_bytes_aiocoap_sends(pair: Pair, client: Client,
+                                                         what: str, data: bytes) -> None:
+    before = pair.answered
+    lean, plain = await pair.both(client, data)
+    assert lean == plain
+    assert lean[0] >> 4 == 0x6 and lean[1] == 0x45  # a piggybacked 2.05 Content
+    assert pair.answered == before + 1
+
+
+async def test_a_non_request_gets_a_non_answer_like_aiocoaps(pair: Pair, client: Client) -> None:
+    lean, plain = await pair.both(client, get("/switch", 0x2001, mtype=NON, token=b"\x07"))
+    assert same_but_mid(lean, plain)
+    assert (lean[0] >> 4) & 0x03 == NON and pair.answered == 1
+
+
+async def test_ipv4_clients_get_the_same_bytes(pair: Pair) -> None:
+    v4 = Client(socket.AF_INET)
+    try:
+        lean, plain = await pair.both(v4, get("/brightness", 0x2101))
+    finally:
+        v4.close()
+    assert lean == plain and pair.answered == 1
+
+
+LEFT_TO_AIOCOAP = [
+    ("unknown resource 4.04", get("/nothing/here", 0x3001)),
+    ("Accept 60 is 4.06", get("/switch", 0x3002, accept=wire.CF_CBOR)),
+    ("an OIC version is 4.15", get("/switch", 0x3003, version=wire.version_value(0, 9))),
+    ("an interface not offered is 4.03", get("/switch", 0x3004, query=["if=oic.if.ll"])),
+    ("another query", get("/switch", 0x3005, query=["rt=oic.r.switch.binary"])),
+    ("DELETE is 4.05", get("/switch", 0x3006, code=Code.DELETE)),
+    ("POST", get("/switch", 0x3007, code=Code.POST, payload=cbor2.dumps({"value": True}),
+                 content_format=wire.CF_OCF_CBOR)),
+    ("a GET with a payload", get("/switch", 0x3008, payload=b"\xa0")),
+    ("Block2 asked for", get("/switch", 0x3009, block2=(0, False, 5))),
+    ("an unknown critical option is 4.02", get("/switch", 0x300A, if_none_match=True)),
+    ("/oic/res", get("/oic/res", 0x300B)),
+    ("Uri-Host", get("/switch", 0x300C, uri_host="localhost")),
+]
+
+
+@pytest.mark.parametrize(("what", "data"), LEFT_TO_AIOCOAP, ids=[w for w, _ in LEFT_TO_AIOCOAP])
+async def test_other_requests_keep_aiocoaps_answer(pair: Pair, client: Client, what: str,
+                                                   data: bytes) -> None:
+    lean, plain = await pair.both(client, data)
+    # /oic/res lists each server's own port in its eps (both ephemeral, five digits).
+    ports = (str(pair.port(pair.lean)).encode(), str(pair.port(pair.plain)).encode())
+    assert lean.replace(ports[0], b"<port>") == plain.replace(ports[1], b"<port>")
+    assert pair.answered == 0
+
+
+async def test_a_representation_past_one_block_goes_block_wise_through_aiocoap(
+        pair: Pair, client: Client) -> None:
+    pair.registry.update_state(pair.thing.id, "widget", {"Serial_Number": "S" * 1500})
+    first, plain_first = await pair.both(client, get(f"{WIDGET}.const", 0x3101))
+    assert first == plain_first
+    reply = Message.decode(first)
+    assert reply.opt.block2 is not None and reply.opt.block2.more
+    assert len(reply.payload) == 1024
+    rest, plain_rest = await pair.both(client, get(f"{WIDGET}.const", 0x3102,
+                                                   block2=(1, False, 6)))
+    assert rest == plain_rest
+    whole = cbor2.loads(reply.payload + Message.decode(rest).payload)
+    assert whole == {"Serial_Number": "S" * 1500}
+    assert pair.answered == 0
+
+
+async def test_an_observation_stays_aiocoaps(pair: Pair) -> None:
+    watchers = [Client(), Client()]
+    try:
+        data = get("/brightness", 0x3201, observe=0)
+        lean = await watchers[0].exchange(pair.port(pair.lean), data)
+        plain = await watchers[1].exchange(pair.port(pair.plain), data)
+        assert lean == plain and Message.decode(lean).opt.observe == 0
+        pair.registry.update_state(pair.thing.id, "brightness", {"brightness": 77})
+        notified = [Message.decode(await w.receive()) for w in watchers]
+        assert all(cbor2.loads(n.payload) == {"brightness": 77} for n in notified)
+        assert pair.answered == 0
+    finally:
+        for watcher in watchers:
+            watcher.close()
+
+
+async def test_a_changed_state_is_answered_at_once(pair: Pair, client: Client) -> None:
+    port = pair.port(pair.lean)
+    assert cbor2.loads(Message.decode(await client.exchange(port, get("/switch", 0x4001)))
+                       .payload) == {"value": False}
+    pair.registry.update_state(pair.thing.id, "switch", {"on": True})
+    lean, plain = await pair.both(client, get("/switch", 0x4002))
+    assert lean == plain and cbor2.loads(Message.decode(lean).payload) == {"value": True}
+    pair.registry.set_available(pair.thing.id, False)
+    lean, plain = await pair.both(client, get("/switch", 0x4003))
+    assert lean == plain and Message.decode(lean).code == Code.SERVICE_UNAVAILABLE
+    pair.registry.set_available(pair.thing.id, True)
+    lean, plain = await pair.both(client, get("/switch", 0x4004))
+    assert lean == plain and cbor2.loads(Message.decode(lean).payload) == {"value": True}
+    assert pair.answered == 3  # the 5.03 was aiocoap's
+
+
+async def test_a_method_result_is_seen_after_its_post(pair: Pair, client: Client) -> None:
+    pulse = f"{WIDGET}.Pulse"
+    lean, plain = await pair.both(client, get(pulse, 0x4101))
+    assert lean == plain and cbor2.loads(Message.decode(lean).payload) == {}
+    lean, plain = await pair.both(client, get(pulse, 0x4102, code=Code.POST,
+                                              payload=cbor2.dumps({"Level": 5}),
+                                              content_format=wire.CF_OCF_CBOR))
+    assert lean == plain and Message.decode(lean).code == Code.CHANGED
+    lean, plain = await pair.both(client, get(pulse, 0x4103))
+    assert lean == plain and cbor2.loads(Message.decode(lean).payload) == {"Result": "did 5"}
+    assert pair.answered == 2
+
+
+async def test_a_repeated_con_gets_the_same_answer_and_a_repeated_non_none(
+        pair: Pair, client: Client) -> None:
+    port = pair.port(pair.lean)
+    request = get("/switch", 0x5001)
+    first = await client.exchange(port, request)
+    pair.registry.update_state(pair.thing.id, "switch", {"on": True})
+    # The retransmission is the same exchange: the answer it gets is the first one.
+    assert await client.exchange(port, request) == first
+    fresh = await client.exchange(port, get("/switch", 0x5002))
+    assert cbor2.loads(Message.decode(fresh).payload) == {"value": True}
+    non = get("/switch", 0x5003, mtype=NON, token=b"\x01")
+    answered = await client.exchange(port, non)
+    assert cbor2.loads(Message.decode(answered).payload) == {"value": True}
+    # A repeated NON is not answered: the next answer is that of the request sent after it.
+    await client.send(port, non)
+    marker = get("/switch", 0x5004, token=b"\x02")
+    assert Message.decode(await client.exchange(port, marker)).token == b"\x02"
+    assert pair.answered == 6
+
+
+async def test_the_request_caps_apply_to_the_lean_path(
+        registry: Registry, catalogue: Catalogue, client: Client) -> None:
+    registry.register_handler(Side.ALLJOYN, RecordingOrigin())
+    thing = registry.upsert(alljoyn_lamp(catalogue, IdentityBook()))
+    config = OcfConfig(max_requests_per_client=3, max_requests=100)
+    virtual = side(registry, lean_get=True, limits=ClientLimits(config))
+    await virtual.start()
+    await virtual.wait_idle()
+    try:
+        endpoint = virtual.virtuals[thing.id].endpoint
+        answers = [Message.decode(await client.exchange(endpoint.port, get("/switch", mid)))
+                   for mid in (0x6001, 0x6002, 0x6003)]
+        assert all(a.code == Code.CONTENT for a in answers)
+        # A repeated request takes no room; one more does, and is refused as aiocoap's
+        # path refuses it: 5.03 with Max-Age, counted once.
+        again = Message.decode(await client.exchange(endpoint.port, get("/switch", 0x6003)))
+        assert again.code == Code.CONTENT
+        refused = Message.decode(await client.exchange(endpoint.port, get("/switch", 0x6004)))
+        assert refused.code == Code.SERVICE_UNAVAILABLE and refused.opt.max_age
+        assert virtual.limits.refused.requests == 1
+        assert endpoint.lean is not None and endpoint.lean.answered == 4
+    finally:
+        await virtual.shutdown()
+
+
+async def test_switched_off_aiocoap_answers_everything(pair: Pair, client: Client) -> None:
+    endpoint = pair.plain.virtuals[pair.thing.id].endpoint
+    assert endpoint.lean is None
+    reply = Message.decode(await client.exchange(endpoint.port, get("/switch", 0x7001)))
+    assert reply.code == Code.CONTENT
+    assert not pair.plain.listener.lean and pair.answered == 0
