@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import cbor2
@@ -23,7 +23,7 @@ from aiocoap.optiontypes import UintOption
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.core.thing import Side, Thing
-from bridge.model.types import Catalogue
+from bridge.model.types import Catalogue, Value
 from bridge.ocf import wire
 from bridge.ocf.coap_messages import CON, NON, Header, datagram
 from bridge.ocf.config import OcfConfig
@@ -306,3 +306,62 @@ async def test_switched_off_aiocoap_answers_everything(pair: Pair, client: Clien
     reply = Message.decode(await client.exchange(endpoint.port, get("/switch", 0x7001)))
     assert reply.code == Code.CONTENT
     assert not pair.plain.listener.lean and pair.answered == 0
+
+
+class ReadingOrigin(RecordingOrigin):
+    """An origin that cannot follow every change (AllJoyn with ``read_through = "all"``):
+    each read is counted, and ``fresh`` says whether the last one is recent enough."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.is_fresh = False
+        self.device_value = False
+
+    def reads_through(self, thing: Thing, capability: str) -> bool:
+        return capability == "switch"
+
+    def fresh(self, thing: Thing, capability: str) -> bool:
+        return self.is_fresh
+
+    async def refresh(self, thing: Thing, capability: str) -> Mapping[str, Value]:
+        self.reads += 1
+        return {"on": self.device_value} if capability == "switch" else dict(
+            thing.capabilities[capability].state)
+
+
+async def test_a_read_through_capability_is_lean_only_while_its_last_read_is_fresh(
+        registry: Registry, catalogue: Catalogue, client: Client) -> None:
+    origin = ReadingOrigin()
+    registry.register_handler(Side.ALLJOYN, origin)
+    thing = registry.upsert(alljoyn_lamp(catalogue, IdentityBook()))
+    lean = side(registry, lean_get=True)
+    await lean.start()
+    await lean.wait_idle()
+    try:
+        endpoint = lean.virtuals[thing.id].endpoint
+        assert endpoint.lean is not None
+        port = endpoint.port
+
+        async def value(mid: int) -> Any:
+            return cbor2.loads(Message.decode(await client.exchange(port, get("/switch", mid)))
+                               .payload)["value"]
+
+        # Due: aiocoap's path answers and reads the device first.
+        origin.device_value = True
+        assert await value(0x7001) is True
+        assert origin.reads == 1 and endpoint.lean.answered == 0
+        # Read a moment ago: the lean path answers from its cache, the device is not asked.
+        origin.is_fresh = True
+        assert await value(0x7002) is True
+        assert await value(0x7003) is True
+        assert origin.reads == 1 and endpoint.lean.answered >= 1
+        answered = endpoint.lean.answered
+        # Due again (the producer may have changed it without a signal): read through,
+        # even though a representation is cached.
+        origin.is_fresh = False
+        origin.device_value = False
+        assert await value(0x7004) is False
+        assert origin.reads == 2 and endpoint.lean.answered == answered
+    finally:
+        await lean.shutdown()
