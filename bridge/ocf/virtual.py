@@ -154,6 +154,13 @@ class VirtualOcfDevices:
             await asyncio.sleep(TIDY_EVERY)
             self.memory.after(self.limits.held)
 
+    def clients(self) -> dict[str, int]:
+        """What unauthenticated clients make the gateway keep now, and the trims so far
+        (the ``clients`` of the OCF side's status, docs/ocf.md, "Limits per client")."""
+        requests = self.limits.requests.total if self.limits.requests is not None else 0
+        return {"observers": self.limits.observers.total, "uploads": self.limits.uploads.total,
+                "requests": requests, "memory_trims": self.memory.trims}
+
     def _listed(self) -> list[tuple[ServedDevice, int]]:
         return [(v.layout.device, v.endpoint.port) for v in self.virtuals.values()]
 
