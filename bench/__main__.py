@@ -23,8 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from bench import machine, rig
-from bench.stats import (Recorded, Report, changes, comparison, parse_table, recorded,
-                         table)
+from bench.stats import Recorded, Report, changes, comparison, parse_table, recorded, table
 
 BENCHMARKS = ("latency", "notify", "scale", "replay", "profile", "exhaustion", "c_anchor",
               "profile_get")
