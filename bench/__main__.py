@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from bench import machine, rig
+from bench import machine
 from bench.stats import Recorded, Report, changes, comparison, parse_table, recorded, table
 
 BENCHMARKS = ("latency", "notify", "scale", "replay", "profile", "exhaustion", "c_anchor",
@@ -35,6 +35,9 @@ THRESHOLD = 10.0
 
 
 def run_one(name: str, size: str) -> Report:
+    # Imported here: the rig needs the protocol libraries, which --compare does not.
+    from bench import rig
+
     module: ModuleType = importlib.import_module(f"bench.{name}")
     with rig.workdir(name) as directory:
         report: Report = module.run(directory, size)
@@ -102,7 +105,8 @@ def compare(path: Path, only: list[str], threshold: float) -> int:
     lines = parse_table(results(path.read_text())) if path.exists() else []
     lines = [line for line in lines if not only or line.benchmark in only]
     if not lines:
-        print(f"no recorded results in {path}", file=sys.stderr)
+        of = f" of {', '.join(only)}" if only else ""
+        print(f"no recorded results{of} in {path}", file=sys.stderr)
         return 2
     print(comparison(lines, threshold))
     return 1 if any(change.worse(threshold) for change in changes(lines)) else 0

@@ -211,8 +211,9 @@ class Change:
 
     def worse(self, threshold: float) -> bool:
         """True when the figure moved the bad way (by its unit) by more than ``threshold``
-        percent."""
-        return not math.isnan(self.percent) and -better(self.line.unit) * self.percent \
+        percent, judged at the 0.1 % that :func:`comparison` prints."""
+        percent = self.percent
+        return not math.isnan(percent) and round(-better(self.line.unit) * percent, 1) \
             > threshold
 
 
