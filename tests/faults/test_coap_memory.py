@@ -50,13 +50,14 @@ def test_the_heap_is_trimmed_once_per_burst_after_it_is_freed() -> None:
     for held in (BURST * 4, BURST * 2, BURST + 1):
         release.after(held)
     assert trims == []  # still more than a quarter of the peak held
+    assert release.pending
     release.after(BURST)
     assert trims == [1] and release.trims == 1
     for held in (BURST // 2, BURST // 4 + 1):
         release.after(held)
-    assert trims == [1]  # what was left at the trim has not yet fallen to a quarter
+    assert trims == [1] and release.pending  # what was left has not yet fallen to a quarter
     release.after(BURST // 4)
-    assert trims == [1, 1]  # it has: its memory goes back too
+    assert trims == [1, 1] and not release.pending  # it has: its memory goes back too
     for held in (10, 0, 5):
         release.after(held)
     assert trims == [1, 1]  # the same burst is not trimmed again
