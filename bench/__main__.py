@@ -124,7 +124,10 @@ def write_document(block: str, path: Path = DOCUMENT) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes (about a minute, and 13 for the exhaustion "
+                        "benchmark, which waits out the 247 s CoAP exchange lifetime after "
+                        "each flood)")
     parser.add_argument("--size", choices=("full", "quick", "tiny"), help=argparse.SUPPRESS)
     parser.add_argument("--only", action="append", choices=BENCHMARKS, default=[],
                         help="run (or compare) only this benchmark (repeatable)")
