@@ -14,7 +14,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,10 +106,13 @@ class Gateway:
     """The real ``ocfaj run`` in a subprocess, with its start-up time, memory and CPU."""
 
     def __init__(self, settings: GatewaySettings, directory: Path, *,
-                 popen: Popen | None = None, server_port: int = 0) -> None:
+                 popen: Popen | None = None, server_port: int = 0,
+                 env: Mapping[str, str] | None = None) -> None:
         self.server_port = server_port or free_udp_port()
         directory.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {"popen": popen} if popen is not None else {}
+        if env is not None:
+            kwargs["env"] = env
         self.process = GatewayProcess(settings.toml(directory / "state", self.server_port),
                                       directory, **kwargs)
         self.startup_seconds = 0.0

@@ -191,6 +191,7 @@ class OcfSide:
             "not_bridgeable": sum(1 for d in devices if d.secure_only),
             "virtual": len(self.virtual.virtuals) if self.virtual else 0,
             "discovery_rounds": self.rounds,
+            **({"clients": self.virtual.clients()} if self.virtual is not None else {}),
             **({"bridge_device": self.virtual.security.bridge.facts}
                if self.virtual is not None and self.virtual.security is not None else {}),
         }

@@ -163,6 +163,15 @@ class VirtualOcfDevices:
             await asyncio.sleep(TIDY_EVERY)
             self.memory.after(self.limits.held)
 
+    def clients(self) -> dict[str, int]:
+        """What unauthenticated clients make the gateway keep now, the trims so far and
+        whether one is still to come (the ``clients`` of the OCF side's status, docs/ocf.md,
+        "Limits per client")."""
+        requests = self.limits.requests.total if self.limits.requests is not None else 0
+        return {"observers": self.limits.observers.total, "uploads": self.limits.uploads.total,
+                "requests": requests, "memory_trims": self.memory.trims,
+                "memory_trim_pending": self.memory.pending}
+
     def _listed(self) -> list[tuple[ServedDevice, int]]:
         return [(v.layout.device, v.endpoint.port) for v in self.virtuals.values()]
 

@@ -81,7 +81,7 @@ def test_document_keeps_the_hand_written_parts(tmp_path: Path) -> None:
     write_document(render([report], "tiny", 1.0, {}), doc)
     text = doc.read_text()
     assert "analysis before" in text and "after" in text and "old" not in text
-    assert "| x | thing | 1.50 | ms |" in text
+    assert "| x | thing | 1.50 | - | ms |" in text
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -116,7 +116,7 @@ def test_only_keeps_the_rows_and_notes_of_the_benchmarks_not_run(tmp_path: Path)
     write_document(render([new], "tiny", 1.0, {}, kept_parts(doc.read_text(), {"c_anchor"})),
                    doc)
     text = doc.read_text()
-    assert "| latency | raw CoAP GET p50 | 0.50 | ms |" in text and "latency note" in text
+    assert "| latency | raw CoAP GET p50 | 0.50 | - | ms |" in text and "latency note" in text
     assert "| c_anchor | new figure | 7.00 |" in text
     assert "old figure" not in text and "old anchor note" not in text
     assert text.count("| benchmark | metric |") == 1

@@ -225,3 +225,16 @@ async def test_requests_past_the_cap_get_5_03_with_max_age_and_repeats_are_free(
     assert limits.requests.total == 8 and limits.refused.requests == 2
     client.close()
     other.close()
+
+
+async def test_the_status_counts_what_clients_make_the_gateway_keep(lamp: Lamp) -> None:
+    virtual, port = await lamp()
+    assert virtual.clients() == {"observers": 0, "uploads": 0, "requests": 0,
+                                 "memory_trims": 0, "memory_trim_pending": False}
+    client = peer(port)
+    assert dotted(await client.exchange(client.message(GET, "/switch", observe=0))) == "2.05"
+    assert dotted(await client.request(POST, "/switch", payload=b"x" * 16,
+                                       block1=(0, True, 0))) == "2.31"
+    counts = virtual.clients()
+    assert (counts["observers"], counts["uploads"], counts["requests"]) == (1, 1, 2)
+    client.close()

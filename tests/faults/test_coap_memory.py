@@ -3,9 +3,10 @@
 
 What a flood leaves is counted by :attr:`ClientLimits.held`, which must fall on its own once
 the load stops (remembered requests expire without any new request to notice it), and
-:class:`MemoryRelease` must trim the C library's heap once per burst, not on every small
-change. The RSS itself, before, at the peak and after each flood of the issue, is measured by
-``bench/exhaustion.py`` against a real gateway.
+:class:`MemoryRelease` must trim the C library's heap once per burst (and once more when what
+was left at that trim has fallen too), not on every small change. The RSS itself, before, at
+the peak and after each flood of the issue, is measured by ``bench/exhaustion.py`` against a
+real gateway.
 """
 
 from __future__ import annotations
@@ -49,14 +50,20 @@ def test_the_heap_is_trimmed_once_per_burst_after_it_is_freed() -> None:
     for held in (BURST * 4, BURST * 2, BURST + 1):
         release.after(held)
     assert trims == []  # still more than a quarter of the peak held
+    assert release.pending
     release.after(BURST)
     assert trims == [1] and release.trims == 1
-    for held in (BURST // 2, 0, 10):
+    for held in (BURST // 2, BURST // 4 + 1):
         release.after(held)
-    assert trims == [1]  # the same burst is not trimmed again
+    assert trims == [1] and release.pending  # what was left has not yet fallen to a quarter
+    release.after(BURST // 4)
+    assert trims == [1, 1] and not release.pending  # it has: its memory goes back too
+    for held in (10, 0, 5):
+        release.after(held)
+    assert trims == [1, 1]  # the same burst is not trimmed again
     for held in (BURST * 3, 0):
         release.after(held)
-    assert trims == [1, 1]
+    assert trims == [1, 1, 1]
 
 
 def test_the_c_library_trim_really_runs() -> None:
