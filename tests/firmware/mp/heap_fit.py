@@ -20,9 +20,6 @@ CONFIG = """{"device": {"name": "Fit", "type": "oic.d.switch"},
  "resources": [{"kind": "switch", "href": "/switch/1", "pin": 5}]}"""
 
 PEER = ("169.254.0.1", 40000)
-# What gc.mem_free() counts beyond the heap's free bytes: the blocks a split heap could
-# still add (the WebAssembly port; fit_wasm.mjs blocks that growth and sets this).
-GROWTH = 0
 S = {"mid": 1, "ballast": None}
 
 
@@ -84,7 +81,7 @@ class Wire:
 def restrict(available):
     """Leave ``available`` bytes of free heap: one ballast block takes the rest."""
     gc.collect()
-    ballast = gc.mem_free() - GROWTH - available - 16
+    ballast = gc.mem_free() - available - 16
     assert ballast >= 0, "the heap is smaller than " + str(available) + " bytes"
     S["ballast"] = bytearray(ballast)
     S["base"] = gc.mem_alloc()
@@ -102,9 +99,15 @@ def _step(name, fn):
 
 def start():
     def run():
-        from ocf import config, main, node
+        from ocf import config
 
-        srv, nd = main.build(config.parse(CONFIG), "/state")
+        cfg = config.parse(CONFIG)
+        config = None
+        from ocf import main
+
+        srv, nd = main.build(cfg, "/state")
+        from ocf import node
+
         wire = Wire()
         ch = node.Channel(wire, socket.AF_INET, 5700, "169.254.0.2")
         S.update(srv=srv, node=nd, wire=wire, channel=ch, mc=(ch, ch))
