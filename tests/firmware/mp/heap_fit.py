@@ -3,8 +3,9 @@
 Under the unix port, whose GC heap is fixed by ``-X heapsize``, and under the WebAssembly
 port, whose heap would grow on demand unless fit_wasm.mjs blocks that (``GROWTH``).
 ``Wire`` stands in for the socket the way MicroPython's own ``recvfrom`` behaves on a
-board (it allocates the whole receive size, then keeps only the datagram), so no network is needed, and the node's real receive step (``Node._receive``,
-with its reserve) is driven with it. The requests are built here as bytes *before* the heap
+board (it allocates the whole receive size, then keeps only the datagram), so no network
+is needed, and the node's real receive step (``Node._receive``, with its reserve) is driven
+with it. The requests are built here as bytes *before* the heap
 is restricted, with no firmware module, so they are not counted against the firmware. Steps:
 ``restrict(available)`` leaves exactly ``available`` bytes free,
 ``start()`` builds what ``ocf.main.start`` builds, ``serve_round()`` sends one of each request
