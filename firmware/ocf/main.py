@@ -41,6 +41,8 @@ def _unload():
     if sys.implementation.name != "micropython":
         return
     package = sys.modules.get(__name__.rpartition(".")[0])
+    if package is None:
+        return
     for name in _START_ONLY:
         sys.modules.pop(package.__name__ + "." + name, None)
         if name in package.__dict__:
