@@ -14,8 +14,9 @@ have only ``recvfrom``, which allocates that block itself, so the node keeps a *
 that size plus RESERVE_EXTRA bytes: when the heap is too fragmented for the block
 (MemoryError), the reserve is freed, giving the allocation a contiguous hole whose rest
 (recvfrom keeps only the datagram) is room to answer, and it is taken again later. Should
-that also fail, the server drops its caches and the datagram is discarded with a log line, so one datagram
-never blocks the loop (a datagram left queued would fail the same way forever).
+that also fail, the server drops its caches and the datagram is discarded with a log line,
+so one datagram never blocks the loop (a datagram left queued would fail the same way
+forever).
 """
 
 import gc
