@@ -4,31 +4,62 @@ Layer: composition root, shared by every target (boards' ``main.py`` and ``firmw
 Start-up errors (a bad configuration file) are reported and end ``run`` -- on a board that
 leaves the REPL usable instead of resetting into the same error again. Errors while serving
 are logged and the loop continues; a lost Wi-Fi link is re-joined and the sockets reopened.
+
+Heap: MicroPython keeps a loaded module's bytecode in the heap (unless it is frozen into the
+image), so the modules needed only at start-up (``config``, ``identity``) are imported here
+when needed and unloaded (``_unload``; MicroPython only: CPython keeps them, where tests hold
+them) before the serving modules (``app``, ``server``, ``node``) are loaded: the peak heap of
+start-up is then the serving set plus one resource, not everything at once.
 """
 
 import gc
+import sys
 
-from . import app, config, hal, identity, server
-from .node import Node
+from . import hal
 
 NETWORK_CHECK_MS = 5000
+_START_ONLY = ("config", "identity")
 
 
 def build(cfg, state_dir):
     """The Server and its Node for a parsed configuration, nothing opened yet."""
+    from . import identity
+
     ident = identity.load_or_create(state_dir)
+    identity = None
+    _unload()
+    from . import app, server
+    from .node import Node
+
     resources = [app.build(entry) for entry in cfg["resources"]]
     srv = server.Server(ident, cfg["device"], resources, cfg["network"])
     return srv, Node(srv, cfg["network"], cfg.get("wifi"))
 
 
+def _unload():
+    """Forget the start-up-only modules so a collection frees their code (MicroPython)."""
+    if sys.implementation.name != "micropython":
+        return
+    package = sys.modules.get(__name__.rpartition(".")[0])
+    if package is None:
+        return
+    for name in _START_ONLY:
+        sys.modules.pop(package.__name__ + "." + name, None)
+        if name in package.__dict__:
+            delattr(package, name)
+    gc.collect()
+
+
 def start(config_path, state_dir):
     """Load everything and open the sockets; return the Node (or None after a start-up error)."""
+    from . import config
+
     try:
         cfg = config.load(config_path)
     except (OSError, ValueError) as e:
         hal.log("cannot load configuration", config_path + ":", e)
         return None
+    config = None
     if cfg.get("wifi") and not hal.network_up(cfg["wifi"]):
         hal.log("Wi-Fi", cfg["wifi"]["ssid"], "not joined yet; will keep trying")
     srv, node = build(cfg, state_dir)

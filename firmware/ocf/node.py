@@ -11,10 +11,12 @@ Receiving on a small heap: a datagram needs one contiguous block of MAX_DATAGRAM
 (the extra byte tells an oversized datagram from a full one). Where the socket has
 ``recvfrom_into`` (CPython) one buffer is allocated at start and reused. MicroPython's sockets
 have only ``recvfrom``, which allocates that block itself, so the node keeps a *reserve* of
-the same size: when the heap is too fragmented for the block (MemoryError), the reserve is
-freed, giving the allocation a contiguous hole, and taken again later. Should that also fail,
-the server drops its caches and the datagram is discarded with a log line, so one datagram
-never blocks the loop (a datagram left queued would fail the same way forever).
+that size plus RESERVE_EXTRA bytes: when the heap is too fragmented for the block
+(MemoryError), the reserve is freed, giving the allocation a contiguous hole whose rest
+(recvfrom keeps only the datagram) is room to answer, and it is taken again later. Should
+that also fail, the server drops its caches and the datagram is discarded with a log line,
+so one datagram never blocks the loop (a datagram left queued would fail the same way
+forever).
 """
 
 import gc
@@ -30,6 +32,9 @@ COAP_PORT = 5683
 POLL_MS = 20
 # Largest datagram served (the IPv6 minimum MTU); longer ones are refused (4.13 to a CON).
 MAX_DATAGRAM = 1280
+# Beyond the receive block, what the reserve keeps for parsing and answering one request
+# when the rest of the heap is small holes (a discovery or /oic/d answer, 64-bit objects).
+RESERVE_EXTRA = 512
 
 
 class Channel:
@@ -67,7 +72,7 @@ class Node:
         self.ports = {}
         # Allocated while the heap is still whole: the receive buffer (recvfrom_into) or the
         # reserve that makes room for recvfrom's own buffer (see the module docstring).
-        self.rxbuf = bytearray(MAX_DATAGRAM + 1)
+        self.rxbuf = bytearray(MAX_DATAGRAM + 1 + RESERVE_EXTRA)
         self.rxview = memoryview(self.rxbuf)
         self.short_of_memory = 0  # datagrams dropped for want of heap, for the operator
         self.drain = bytearray(1)  # reads a datagram away without allocating
@@ -235,7 +240,7 @@ class Node:
     def _restore_reserve(self):
         if self.rxbuf is None:
             try:
-                self.rxbuf = bytearray(MAX_DATAGRAM + 1)
+                self.rxbuf = bytearray(MAX_DATAGRAM + 1 + RESERVE_EXTRA)
                 self.rxview = memoryview(self.rxbuf)
             except MemoryError:
                 pass  # tried again after the next receive

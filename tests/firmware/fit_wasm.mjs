@@ -1,0 +1,122 @@
+// Does the firmware start and keep serving in N bytes of heap on a 32-bit MicroPython?
+//
+//   node tests/firmware/fit_wasm.mjs [--mpy DIR] AVAILABLE ROUNDS
+//
+// MicroPython's WebAssembly port (the npm package run_wasm.mjs loads) is a 32-bit build
+// whose GC heap is one block of `heapsize` bytes, but it adds more blocks on demand (a
+// "split heap": when an allocation fails it mallocs another). To make the heap fixed, as
+// on a board, this runner (1) hands the module an `emscripten_resize_heap` that refuses to
+// grow the WebAssembly memory, by wrapping the standard `WebAssembly.instantiate`, and
+// (2) allocates every byte left in the C heap (malloc) after start but one 16 KiB hole, so a
+// new GC block can never be had: the GC asks for at least the size of the heap it has
+// (more than 16 KiB). The hole is for what the runtime itself mallocs: the source text each
+// runPython call copies and the small values it passes back. Nothing of MicroPython itself is changed. Then mp/heap_fit.py runs:
+// restrict(AVAILABLE), start(), ROUNDS x serve_round(), each its own runPython call (the
+// port scans its stack conservatively: garbage of an earlier step in the same call would
+// still look reachable). Prints heap_fit's lines plus:
+//   heap_port <bytes>    what the interpreter holds before anything is imported
+//   heap_total <bytes>   the GC heap's size, the same at the end (else: "FAIL grew")
+// Exit status 0 when every step ran (fitting or not: "start|serve ok|memory" and
+// "step memory: <step>" tell). Figures: docs/firmware.md, "Heap budget".
+import { readFileSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const instantiate = WebAssembly.instantiate;
+WebAssembly.instantiate = (source, imports) => {
+  if (imports?.env?.emscripten_resize_heap) {
+    imports.env.emscripten_resize_heap = () => false;
+  }
+  return instantiate.call(WebAssembly, source, imports);
+};
+const { loadMicroPython } = await import("@micropython/micropython-webassembly-pyscript");
+
+const here = dirname(fileURLToPath(import.meta.url));
+const firmware = join(here, "..", "..", "firmware");
+let args = process.argv.slice(2);
+const mpyDir = args[0] === "--mpy" ? args[1] : null;
+if (mpyDir) {
+  args = args.slice(2);
+}
+const [available, rounds] = args.map(Number);
+
+let output = "";
+function collect(text) {
+  output += text + "\n";
+  process.stdout.write(text + "\n");
+}
+
+function copyDir(mp, from, to, ext) {
+  mp.FS.mkdirTree(to);
+  for (const name of readdirSync(from)) {
+    if (name.endsWith(ext)) {
+      mp.FS.writeFile(join(to, name), readFileSync(join(from, name)));
+    }
+  }
+}
+
+// The trial's heap plus room for heap_fit and its prebuilt requests: the ballast
+// heap_fit.restrict() takes is then small, so a collection near the limit stays cheap.
+const mp = await loadMicroPython({ stdout: collect, stderr: collect,
+  heapsize: available + 16 * 1024 });
+const c = mp._module;
+const hole = c._malloc(16 * 1024);
+for (let size = 1 << 24; size >= 64; size >>= 1) {
+  while (c._malloc(size)) {
+    // taken for good: the GC finds no room for another heap block
+  }
+}
+c._free(hole);
+if (c._malloc(available) !== 0) {
+  collect("FAIL the C heap still has room for a new GC block");
+  process.exit(1);
+}
+if (mpyDir) {
+  copyDir(mp, join(mpyDir, "ocf"), "/fw/ocf", ".mpy");
+} else {
+  copyDir(mp, join(firmware, "ocf"), "/fw/ocf", ".py");
+}
+copyDir(mp, join(here, "mp"), "/tests", ".py");
+copyDir(mp, join(here, "mp", "stubs"), "/stubs", ".py");
+mp.FS.mkdirTree("/state");
+
+// gc.mem_free() on this port adds what the heap could still grow by ("max new split" in
+// micropython.mem_info()); growth is blocked above, so heap_fit subtracts it.
+mp.runPython("import gc, micropython\ngc.collect()\nprint('heap_port', gc.mem_alloc())");
+mp.runPython("micropython.mem_info()");
+const split = Number(/max new split: (\d+)/.exec(output)[1]);
+const total = Number(/GC: total: (\d+)/.exec(output)[1]);
+collect("heap_total " + total);
+mp.runPython(`
+import sys
+sys.path[:0] = ["/fw", "/stubs", "/tests"]
+import heap_fit
+heap_fit.GROWTH = ${split}
+`);
+const steps = [`restrict(${available})`, "start()", "COLLECT", "report('retained')"];
+for (let i = 0; i < rounds; i++) {
+  steps.push("serve_round()");
+  if (i === 0) {
+    steps.push("COLLECT", "report('one_round')");
+  }
+}
+steps.push("COLLECT", "report('serving')");
+// A MemoryError must not leave a step: the port would format it for JavaScript on the full
+// heap, fail again with no handler left and spin forever (its nlr_jump_fail). So each step
+// catches it, drops the ballast to have room, and says so; that trial then counts as no fit.
+for (const step of steps) {
+  const code = step === "COLLECT" ? "gc.collect()" : "heap_fit." + step;
+  mp.runPython(`try:
+    ${code}
+except MemoryError:
+    heap_fit.S["ballast"] = None
+    print("step memory: ${step}")`);
+}
+output = "";
+mp.runPython("micropython.mem_info()");
+const after = Number(/GC: total: (\d+)/.exec(output)[1]);
+if (after !== total) {
+  collect("FAIL grew from " + total + " to " + after);
+  process.exit(1);
+}
+process.exit(0);
