@@ -29,9 +29,16 @@ from typing import Any
 from bridge.sim.testing.procs import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[2]
-#: The Home Assistant release the tests run (scripts/ha-install installs it).
+#: The Home Assistant release the tests run unless ``OCFAJ_HA_VENV`` names another install
+#: (``scripts/test-ha VERSION`` does); scripts/ha-install installs it.
 VERSION = "2025.4.4"
 STARTUP_TIMEOUT = 240.0
+
+
+def release(text: str) -> tuple[int, int]:
+    """(year, month) of a Home Assistant version such as ``2024.8.3``."""
+    year, month = text.split(".")[:2]
+    return int(year), int(month)
 
 
 def home_assistant_venv() -> Path:
@@ -60,6 +67,7 @@ class HomeAssistantCore:
         self.broker = (broker_host, broker_port)
         self.port = 0
         self.token = ""
+        self.version = ""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,6 +75,12 @@ class HomeAssistantCore:
         return self.config / "home-assistant.log"
 
     def prepare(self) -> None:
+        found = subprocess.run([str(self.venv / "bin" / "python"), "-c",
+                                "from homeassistant.const import __version__; "
+                                "print(__version__)"],
+                               capture_output=True, text=True, check=False, timeout=120)
+        assert found.returncode == 0, found.stderr[-4000:]
+        self.version = found.stdout.strip()
         self.port = free_tcp_port()
         self.config.mkdir(parents=True, exist_ok=True)
         (self.config / "configuration.yaml").write_text(
@@ -184,4 +198,4 @@ class HomeAssistantCore:
                 and re.search(pattern, e.split("\n", 1)[0], re.IGNORECASE)]
 
 
-__all__ = ["VERSION", "HomeAssistantCore", "home_assistant_venv"]
+__all__ = ["VERSION", "HomeAssistantCore", "home_assistant_venv", "release"]
