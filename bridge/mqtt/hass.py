@@ -71,8 +71,11 @@ class Discovery:
         return encode(self.config) if self.config else b""
 
 
-#: The oldest Home Assistant release these documents are valid for (docs/mqtt.md says why).
-MIN_HA_VERSION = "2024.8"
+#: The oldest Home Assistant release these documents are valid for (docs/mqtt.md says why):
+#: 2024.9 brought the device block's ``model_id`` (2024.8 refuses every document with it), and
+#: 2025.1 ``color_temp_kelvin`` for JSON lights (earlier releases read the light state's
+#: ``color_temp`` as mireds).
+MIN_HA_VERSION = "2025.1"
 #: Entities of these device classes are about the device, not what it controls.
 _DIAGNOSTIC_CLASSES = frozenset({"battery", "battery_charging", "signal_strength"})
 
