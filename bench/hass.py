@@ -13,7 +13,7 @@ the gateway's discovery enables, each with a state other than ``unavailable``. T
   process is started.
 
 A subscriber on the broker sees every discovery document as Home Assistant does, with its
-arrival time: the row "gateway: last discovery sent" tells the gateway's part of the time from
+arrival time: the row "gateway's last discovery sent" tells the gateway's part of the time from
 Home Assistant's. Every case gets a Home Assistant of its own (a fresh configuration), so no
 entity of an earlier case is in the registry.
 """
@@ -63,29 +63,28 @@ class Watch:
 
     prefix: str
     base_topic: str
-    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    last_discovery: float = 0.0
+    configs: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
     devices: list[str] = field(default_factory=list)
 
     def take(self, topic: str, payload: bytes, now: float) -> None:
         if topic == f"{self.base_topic}/bridge/devices":
             self.devices = [d["id"] for d in json.loads(payload)]
         elif topic.startswith(f"{self.prefix}/") and topic.endswith("/config"):
-            self.last_discovery = now
             if payload:
-                self.configs[topic] = json.loads(payload)
+                self.configs[topic] = (json.loads(payload), now)
             else:
                 self.configs.pop(topic, None)
 
-    def expected(self, devices: int) -> set[str] | None:
-        """Entity ids Home Assistant must show, once the gateway listed all ``devices`` and
-        sent each one's discovery (its last document, the last-seen sensor); else None."""
+    def expected(self, devices: int) -> dict[str, float] | None:
+        """Entity id -> arrival of its document, for every entity Home Assistant must show,
+        once the gateway listed all ``devices`` and sent each one's discovery (its last
+        document is the last-seen sensor's); else None."""
         if len(self.devices) < devices:
             return None
         for thing_id in self.devices:
             if f"{self.prefix}/sensor/{node_id(thing_id)}/last_seen/config" not in self.configs:
                 return None
-        return {c["default_entity_id"] for c in self.configs.values()
+        return {c["default_entity_id"]: at for c, at in self.configs.values()
                 if c.get("enabled_by_default", True)}
 
 
@@ -95,7 +94,8 @@ class Result:
     all_visible: float
     """Seconds from the gateway's start until Home Assistant showed the last entity."""
     last_discovery: float
-    """Seconds from the gateway's start until the broker carried the last discovery document."""
+    """Seconds from the gateway's start until the broker carried the last of their discovery
+    documents."""
 
 
 async def _observe(ha: HomeAssistantCore, broker: Mosquitto, watch: Watch, devices: int,
@@ -124,10 +124,10 @@ async def _observe(ha: HomeAssistantCore, broker: Mosquitto, watch: Watch, devic
                     if state["state"] != "unavailable":
                         seen.setdefault(entity, now)
                 expected = watch.expected(devices)
-                if expected and started.done() and expected <= seen.keys():
+                if expected and started.done() and expected.keys() <= seen.keys():
                     began = started.result()
                     return Result(len(expected), max(seen[e] for e in expected) - began,
-                                  watch.last_discovery - began)
+                                  max(expected.values()) - began)
                 await asyncio.sleep(POLL)
         finally:
             listener.cancel()
@@ -135,10 +135,10 @@ async def _observe(ha: HomeAssistantCore, broker: Mosquitto, watch: Watch, devic
                 await listener
             with contextlib.suppress(Exception):
                 await started
-    expected = watch.expected(devices) or set()
+    expected = watch.expected(devices) or {}
     raise TimeoutError(f"after {WITHIN} s: {len(watch.devices)} of {devices} devices listed, "
-                       f"{len(expected & seen.keys())} of {len(expected)} entities in Home "
-                       "Assistant")
+                       f"{len(expected.keys() & seen.keys())} of {len(expected)} entities in "
+                       "Home Assistant")
 
 
 @contextlib.contextmanager
@@ -297,5 +297,5 @@ def run(directory: Path, size: str) -> Report:
         "gateway (the demo: when it starts its gateway, its devices already up; N devices: "
         f"the ocfaj run process, {PER_PROCESS} simulated AllJoyn lights per process, only "
         "the AllJoyn and MQTT sides on). \"last discovery sent\" is when the broker carried "
-        "the gateway's last discovery document: the rest is Home Assistant's.")
+        "the last discovery document of those entities: the rest is Home Assistant's.")
     return report

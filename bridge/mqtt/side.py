@@ -108,7 +108,8 @@ class MqttSide:
                 if self.config.ha_discovery else None)
         self._mirror = Mirror(self.registry, self.topics,
                               FriendlyNames(self.book, self.config.names), hass, self.emit,
-                              qos=self.config.qos, info=info, published=self.published)
+                              qos=self.config.qos, info=info, published=self.published,
+                              defer=self._soon)
         self._incoming = Incoming(self.registry, self.topics, self._mirror, self.emit,
                                   self._health)
         self._link = BrokerLink(self._settings(tls), self.outbox,
@@ -117,6 +118,7 @@ class MqttSide:
         self._unsubscribe = self.registry.bus.subscribe("mqtt", self._on_event)
         for thing in self.registry:
             self._mirror.consider(thing)
+        self._mirror.flush_devices()
         self.writer.flush()
         self._run = asyncio.create_task(self._link.run(), name="mqtt-link")
 
@@ -224,9 +226,18 @@ class MqttSide:
     def _connected(self) -> None:
         assert self._mirror is not None
         self._mirror.snapshot()
+        self._mirror.flush_devices()
         # Now, not after the interval: the snapshot replaces the same documents queued before
         # the connect, which the link is about to send.
         self.writer.flush()
+
+    def _soon(self, call: Callable[[], None]) -> None:
+        """Run ``call`` after the events of this loop turn (the mirror's device list)."""
+        def run() -> None:
+            if not self._stopped and self._mirror is not None:
+                call()
+
+        asyncio.get_running_loop().call_soon(run)
 
     def _committed(self) -> None:
         if self._link is not None:
