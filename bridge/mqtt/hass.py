@@ -73,9 +73,9 @@ class Discovery:
 
 #: The oldest Home Assistant release these documents are valid for (docs/mqtt.md says why):
 #: 2024.9 brought the device block's ``model_id`` (2024.8 refuses every document with it), and
-#: 2025.1 ``color_temp_kelvin`` for JSON lights (earlier releases read the light state's
-#: ``color_temp`` as mireds).
-MIN_HA_VERSION = "2025.1"
+#: 2025.2 ``color_temp_kelvin`` for JSON lights (earlier releases, 2025.1 too, read the light
+#: state's ``color_temp`` as mireds).
+MIN_HA_VERSION = "2025.2"
 #: Entities of these device classes are about the device, not what it controls.
 _DIAGNOSTIC_CLASSES = frozenset({"battery", "battery_charging", "signal_strength"})
 

@@ -83,7 +83,7 @@ async def test_every_capability_gets_a_valid_entity(
                              "model_id": "Kitchen Lamp model", "sw_version": "1.2.3",
                              "via_device": GATEWAY_ID}
     assert (cfg["object_id"], cfg["default_entity_id"]) == ("kitchen_lamp", "light.kitchen_lamp")
-    assert cfg["origin"]["name"] == "ocfaj (Home Assistant 2025.1 or later)"
+    assert cfg["origin"]["name"] == "ocfaj (Home Assistant 2025.2 or later)"
     assert cfg["origin"]["support_url"] == DOCUMENTATION_URL
     seen = lamp_cfg["sensor/last_seen"]
     assert (seen["device_class"], seen["entity_category"], seen["enabled_by_default"]) == (
@@ -155,7 +155,7 @@ async def test_every_device_block_links_the_web_page(
         for key, cfg in configs(recorder, node).items():
             device = cfg["device"]
             assert isinstance(device, dict) and device["configuration_url"] == page, key
-            assert cfg["origin"] == {"name": "ocfaj (Home Assistant 2025.1 or later)",
+            assert cfg["origin"] == {"name": "ocfaj (Home Assistant 2025.2 or later)",
                                      "sw_version": __version__, "support_url":
                                      DOCUMENTATION_URL}, key
             assert problems(key.split("/")[0], cfg) == [], key
