@@ -35,12 +35,6 @@ VERSION = "2025.4.4"
 STARTUP_TIMEOUT = 240.0
 
 
-def release(text: str) -> tuple[int, int]:
-    """(year, month) of a Home Assistant version such as ``2024.8.3``."""
-    year, month = text.split(".")[:2]
-    return int(year), int(month)
-
-
 def home_assistant_venv() -> Path:
     """The venv of Home Assistant ``VERSION``: ``OCFAJ_HA_VENV``, or installed (cached) now."""
     given = os.environ.get("OCFAJ_HA_VENV")
@@ -67,6 +61,7 @@ class HomeAssistantCore:
         self.broker = (broker_host, broker_port)
         self.port = 0
         self.token = ""
+        #: The release installed in ``venv`` (read from it by :meth:`prepare`).
         self.version = ""
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -198,4 +193,4 @@ class HomeAssistantCore:
                 and re.search(pattern, e.split("\n", 1)[0], re.IGNORECASE)]
 
 
-__all__ = ["VERSION", "HomeAssistantCore", "home_assistant_venv", "release"]
+__all__ = ["VERSION", "HomeAssistantCore", "home_assistant_venv"]
