@@ -185,16 +185,28 @@ class Gateway:
                 cfg.gateway.control_bus or cfg.alljoyn.bus, self.describe_devices,
                 self.describe_gateway,
                 ControlOnboarding(cfg) if cfg.ocf.enabled else None)))
-        if cfg.web.enabled:
-            parts.append(_Named("web", web_server(self)))
+        web = web_server(self) if cfg.web.enabled else None
+        if web is not None:
+            parts.append(_Named("web", web))
         if cfg.mqtt.enabled:
             from bridge.discovery.broker import find_mqtt_broker
             from bridge.mqtt.side import MqttSide
 
-            parts.append(_Named("mqtt", MqttSide(cfg.mqtt, self.registry, catalogue, self.book,
-                                                 name, state_dir=cfg.gateway.state_dir,
-                                                 broker_finder=find_mqtt_broker)))
+            parts.append(_Named("mqtt", MqttSide(
+                cfg.mqtt, self.registry, catalogue, self.book, name,
+                state_dir=cfg.gateway.state_dir, broker_finder=find_mqtt_broker,
+                configuration_url=lambda: self._page_link(web))))
         return parts
+
+    def _page_link(self, web: Any) -> str:
+        """The web page's address for Home Assistant (the page starts before MQTT, so its
+        real port is known); "" without a page or one a person elsewhere could reach."""
+        web_cfg = self.config.web
+        link = web_cfg.link(web.url if web is not None else "")
+        if not link and web is not None and web.url:
+            log.info("Home Assistant gets no link to the web page: it listens on %s, no "
+                     "address a person can open; set web.public_url", web_cfg.bind)
+        return link
 
     async def shutdown(self) -> None:
         """Withdraw virtual devices, publish MQTT offline, save state (idempotent)."""

@@ -14,7 +14,9 @@ identity), never from the friendly name, so a rename updates the entity instead 
 new one. The entity id Home Assistant gives a new entity comes from the friendly name
 (``object_id``, and ``default_entity_id`` for Home Assistant 2025.10 and later). Availability
 is the gateway's ``bridge/state`` and the device's own topic, both required
-(``availability_mode: all``).
+(``availability_mode: all``). Every device block (the gateway's too) carries the web page's
+address as ``configuration_url`` when the daemon gives one; every document's ``origin`` names
+the releases it is made for and the documentation (``support_url``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bridge import DOCUMENTATION_URL
 from bridge.core.thing import Capability, GenericMember, Thing
 from bridge.model.types import MqttBinding, PropertySpec
 from bridge.mqtt.climate import climate_config, climate_parts
@@ -68,8 +71,11 @@ class Discovery:
         return encode(self.config) if self.config else b""
 
 
-#: The oldest Home Assistant release these documents are valid for (docs/mqtt.md says why).
-MIN_HA_VERSION = "2024.8"
+#: The oldest Home Assistant release these documents are valid for (docs/mqtt.md says why):
+#: 2024.9 brought the device block's ``model_id`` (2024.8 refuses every document with it), and
+#: 2025.2 ``color_temp_kelvin`` for JSON lights (earlier releases, 2025.1 too, read the light
+#: state's ``color_temp`` as mireds).
+MIN_HA_VERSION = "2025.2"
 #: Entities of these device classes are about the device, not what it controls.
 _DIAGNOSTIC_CLASSES = frozenset({"battery", "battery_charging", "signal_strength"})
 
@@ -77,11 +83,14 @@ _DIAGNOSTIC_CLASSES = frozenset({"battery", "battery_charging", "signal_strength
 class HomeAssistant:
     """Builds discovery documents for one gateway."""
 
-    def __init__(self, topics: Topics, gateway_name: str, sw_version: str, qos: int) -> None:
+    def __init__(self, topics: Topics, gateway_name: str, sw_version: str, qos: int, *,
+                 configuration_url: str = "") -> None:
         self.topics = topics
         self.gateway_name = gateway_name
         self.sw_version = sw_version
         self.qos = qos
+        #: The gateway's web page for Home Assistant's "Visit" link; "" leaves it out.
+        self.configuration_url = configuration_url
         self.gateway_identifier = f"ocfaj_gateway_{slug(gateway_name) or 'gateway'}"
 
     @property
@@ -89,13 +98,19 @@ class HomeAssistant:
         # Home Assistant shows the origin with every entity it logs about: the place to say
         # which releases this gateway's documents are made for.
         return {"name": f"ocfaj (Home Assistant {MIN_HA_VERSION} or later)",
-                "sw_version": self.sw_version}
+                "sw_version": self.sw_version, "support_url": DOCUMENTATION_URL}
+
+    def _link(self, device: dict[str, Any]) -> dict[str, Any]:
+        if self.configuration_url:
+            device["configuration_url"] = self.configuration_url
+        return device
 
     def gateway(self) -> list[Discovery]:
         """The gateway's own entities (so ``via_device`` names a real device)."""
-        device = {"identifiers": [self.gateway_identifier], "name": self.gateway_name,
-                  "manufacturer": "ocfaj", "model": "OCF / AllJoyn / MQTT gateway",
-                  "sw_version": self.sw_version}
+        device = self._link({"identifiers": [self.gateway_identifier],
+                             "name": self.gateway_name, "manufacturer": "ocfaj",
+                             "model": "OCF / AllJoyn / MQTT gateway",
+                             "sw_version": self.sw_version})
         found = []
         base = slug(self.gateway_name) or "gateway"
         for (component, object_id), extra in gateway_entities(self.topics).items():
@@ -147,6 +162,7 @@ class HomeAssistant:
         device: dict[str, Any] = {"identifiers": [node], "name": display_name(thing, name)}
         device.update(device_details(thing))
         device["via_device"] = self.gateway_identifier
+        self._link(device)
         return {
             "availability": [
                 {"topic": self.topics.bridge_state, "value_template": AVAILABILITY},

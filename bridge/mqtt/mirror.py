@@ -12,6 +12,11 @@ Every retained topic of a device it publishes or clears is noted in the record o
 topics (:mod:`bridge.mqtt.published`), which outlives the process: a device forgotten
 (``ThingForgotten``) that this run never published has its topics of an earlier run cleared
 from the record, and a device published again has the topics it no longer uses cleared.
+
+The device list (``bridge/devices``) names every exposed device, so building it costs as much
+as the devices together: given a ``defer`` callback (the MQTT side passes the event loop's
+``call_soon``), a burst of changes (500 devices found at start, a reconnect's snapshot)
+publishes it once, built when the deferred call runs, instead of once per device.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ from bridge.mqtt.topics import Topics
 log = logging.getLogger("ocfaj.mqtt")
 
 Emit = Callable[[Message], None]
+#: Runs a callable later in the same thread (after the current burst of events).
+Defer = Callable[[Callable[[], None]], None]
 
 
 class Mirror:
@@ -57,7 +64,8 @@ class Mirror:
 
     def __init__(self, registry: Registry, topics: Topics, names: FriendlyNames,
                  hass: HomeAssistant | None, emit: Emit, *, qos: int,
-                 info: dict[str, Any], published: PublishedTopics) -> None:
+                 info: dict[str, Any], published: PublishedTopics,
+                 defer: Defer | None = None) -> None:
         self.registry = registry
         self.topics = topics
         self.names = names
@@ -71,6 +79,8 @@ class Mirror:
         self._modes: dict[str, ColourMode] = {}
         self._discovery: dict[str, set[str]] = {}
         self.published = published
+        self._defer = defer
+        self._devices_due = False
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -241,7 +251,18 @@ class Mirror:
         return found
 
     def publish_devices(self) -> None:
-        self._retain(self.topics.bridge_devices, self.devices(), qos=1)
+        """Publish the device list: at once without ``defer``, else once per burst."""
+        if self._defer is None:
+            self._retain(self.topics.bridge_devices, self.devices(), qos=1)
+        elif not self._devices_due:
+            self._devices_due = True
+            self._defer(self.flush_devices)
+
+    def flush_devices(self) -> None:
+        """Publish the device list now if a deferred publication is due."""
+        if self._devices_due:
+            self._devices_due = False
+            self._retain(self.topics.bridge_devices, self.devices(), qos=1)
 
     def publish_discovery(self, thing: Thing) -> None:
         if self.hass is None:

@@ -53,12 +53,15 @@ class MqttSide:
     ``state_dir`` holds the outbox; ``broker_finder`` resolves ``host = "auto"`` (the daemon
     passes :func:`bridge.discovery.broker.find_mqtt_broker`); ``health_interval`` overrides the
     seconds between health probes of the connection (default: half the keep-alive, at most 30).
+    ``configuration_url`` gives, when the side starts, the web page's address for Home
+    Assistant's device pages ("" for none; the daemon knows it once the page is served).
     """
 
     def __init__(self, config: MqttConfig, registry: Registry, catalogue: Catalogue,
                  book: IdentityBook, gateway_name: str, *, state_dir: Path,
                  broker_finder: BrokerFinder | None = None,
-                 health_interval: float | None = None) -> None:
+                 health_interval: float | None = None,
+                 configuration_url: Callable[[], str] | None = None) -> None:
         self.config = config
         self.registry = registry
         self.catalogue = catalogue
@@ -74,6 +77,7 @@ class MqttSide:
         self.limits = MessageLimits(config.max_message_bytes)
         self._finder = broker_finder
         self._health_interval = health_interval
+        self._configuration_url = configuration_url
         self._link: BrokerLink | None = None
         self._mirror: Mirror | None = None
         self._incoming: Incoming | None = None
@@ -98,11 +102,14 @@ class MqttSide:
                 "base_topic": self.config.base_topic, "protocol": self.config.protocol,
                 "ha_discovery": self.config.ha_discovery, "ha_prefix": self.config.ha_prefix,
                 "log_level": log_level()}
-        hass = (HomeAssistant(self.topics, self.gateway_name, __version__, self.config.qos)
+        link = self._configuration_url() if self._configuration_url is not None else ""
+        hass = (HomeAssistant(self.topics, self.gateway_name, __version__, self.config.qos,
+                              configuration_url=link)
                 if self.config.ha_discovery else None)
         self._mirror = Mirror(self.registry, self.topics,
                               FriendlyNames(self.book, self.config.names), hass, self.emit,
-                              qos=self.config.qos, info=info, published=self.published)
+                              qos=self.config.qos, info=info, published=self.published,
+                              defer=self._soon)
         self._incoming = Incoming(self.registry, self.topics, self._mirror, self.emit,
                                   self._health)
         self._link = BrokerLink(self._settings(tls), self.outbox,
@@ -111,6 +118,7 @@ class MqttSide:
         self._unsubscribe = self.registry.bus.subscribe("mqtt", self._on_event)
         for thing in self.registry:
             self._mirror.consider(thing)
+        self._mirror.flush_devices()
         self.writer.flush()
         self._run = asyncio.create_task(self._link.run(), name="mqtt-link")
 
@@ -218,9 +226,18 @@ class MqttSide:
     def _connected(self) -> None:
         assert self._mirror is not None
         self._mirror.snapshot()
+        self._mirror.flush_devices()
         # Now, not after the interval: the snapshot replaces the same documents queued before
         # the connect, which the link is about to send.
         self.writer.flush()
+
+    def _soon(self, call: Callable[[], None]) -> None:
+        """Run ``call`` after the events of this loop turn (the mirror's device list)."""
+        def run() -> None:
+            if not self._stopped and self._mirror is not None:
+                call()
+
+        asyncio.get_running_loop().call_soon(run)
 
     def _committed(self) -> None:
         if self._link is not None:

@@ -117,6 +117,14 @@ class OcfDevices:
                 return device
         return None
 
+    async def admit_new(self, sightings: Mapping[str, Sighting]) -> None:
+        """Set up the devices of ``sightings`` not known yet, before their round ends (the
+        unicast peers' answers, while the multicast round still listens); the round's
+        :meth:`update` then sees them as known, or busy."""
+        await asyncio.gather(*(self._seen(di, s) for di, s in sightings.items()
+                               if di not in self.by_di and not self.is_own(di)
+                               and di not in self._busy and di not in self.bridges))
+
     async def update(self, sightings: Mapping[str, Sighting]) -> None:
         """Apply one discovery round (every device that answered, by ``di``)."""
         work = [self._seen(di, s) for di, s in sightings.items()

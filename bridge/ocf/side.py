@@ -214,19 +214,32 @@ class OcfSide:
         assert self.discovery is not None and self.devices is not None
         if self.keys is not None:
             self.keys.refresh()
-        replies = await self.discovery.round()
+        peers = [p for p in map(parse_endpoint, self.config.unicast_peers)
+                 if p is not None and not p.secure]
+        # The unicast peers are asked while the multicast round listens, all at once (one
+        # silent peer must not hold up the others), and new devices among them are set up
+        # at once: they need not wait for the round's window (up to 2 s).
+        replies, answers = await asyncio.gather(self.discovery.round(),
+                                                self._unicast_listings(peers))
         sightings: dict[str, Sighting] = {}
         for reply in replies:
             self._add_reply(sightings, reply)
-        peers = [p for p in map(parse_endpoint, self.config.unicast_peers)
-                 if p is not None and not p.secure]
-        # Asked all at once: one silent peer must not hold up the round for the others.
-        answers = await asyncio.gather(*(self._listing_of(peer) for peer in peers))
         for peer, value in zip(peers, answers, strict=True):
             if value is not None:
                 _merge(sightings, parse_res(value, peer), peer, "")
         await self.devices.update(sightings)
         self.rounds += 1
+
+    async def _unicast_listings(self, peers: list[Endpoint]) -> list[Any]:
+        """Each peer's ``/oic/res`` (None where it did not answer); new devices set up."""
+        assert self.devices is not None
+        answers = list(await asyncio.gather(*(self._listing_of(peer) for peer in peers)))
+        found: dict[str, Sighting] = {}
+        for peer, value in zip(peers, answers, strict=True):
+            if value is not None:
+                _merge(found, parse_res(value, peer), peer, "")
+        await self.devices.admit_new(found)
+        return answers
 
     async def _listing_of(self, peer: Endpoint) -> Any:
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import latency, notify, profile, replay, scale
+from bench import hass, latency, notify, profile, replay, scale
 from bench.__main__ import BEGIN, END, render, write_document
 from bench.stats import Report, percentile
 
@@ -57,6 +57,16 @@ def test_replay_drains_the_outbox_without_loss(tmp_path: Path) -> None:
     assert report.lost == 0
     assert report.value("lost messages") == 0
     assert report.value("replay rate") > 0
+
+
+def test_hass_times_every_entity_of_bridged_devices(tmp_path: Path) -> None:
+    # Real Home Assistant (tests/hass's cached install) and 10 simulated AllJoyn lights.
+    report = hass.run(tmp_path, "tiny")
+    [visible] = [r for r in report.rows if r.metric.endswith("all entities in Home Assistant")]
+    # Ten lights and the gateway's five entities; the last-seen sensors are disabled.
+    assert visible.note == "15 entities", visible
+    assert visible.value > 0
+    assert report.value("10 bridged devices: gateway's last discovery sent") > 0
 
 
 def test_profile_samples_the_gateway(tmp_path: Path) -> None:

@@ -29,7 +29,8 @@ from typing import Any
 from bridge.sim.testing.procs import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[2]
-#: The Home Assistant release the tests run (scripts/ha-install installs it).
+#: The Home Assistant release the tests run unless ``OCFAJ_HA_VENV`` names another install
+#: (``scripts/test-ha VERSION`` does); scripts/ha-install installs it.
 VERSION = "2025.4.4"
 STARTUP_TIMEOUT = 240.0
 
@@ -60,6 +61,8 @@ class HomeAssistantCore:
         self.broker = (broker_host, broker_port)
         self.port = 0
         self.token = ""
+        #: The release installed in ``venv`` (read from it by :meth:`prepare`).
+        self.version = ""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,6 +70,12 @@ class HomeAssistantCore:
         return self.config / "home-assistant.log"
 
     def prepare(self) -> None:
+        found = subprocess.run([str(self.venv / "bin" / "python"), "-c",
+                                "from homeassistant.const import __version__; "
+                                "print(__version__)"],
+                               capture_output=True, text=True, check=False, timeout=120)
+        assert found.returncode == 0, found.stderr[-4000:]
+        self.version = found.stdout.strip()
         self.port = free_tcp_port()
         self.config.mkdir(parents=True, exist_ok=True)
         (self.config / "configuration.yaml").write_text(

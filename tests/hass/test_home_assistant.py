@@ -1,9 +1,10 @@
 """Real Home Assistant core against the gateway (the demo's run) and a real mosquitto.
 
-Home Assistant 2025.4.4 (``tests.hass.core.VERSION``) reads the gateway's discovery through
-its MQTT integration; the test drives it the way a user's automations do, through HA's REST
-API, and checks the far end: the simulated device's state as the gateway publishes it after
-the device answered. The tests share one Home Assistant and run in order.
+Home Assistant 2025.4.4 (``tests.hass.core.VERSION``), or the release ``OCFAJ_HA_VENV`` holds
+(``scripts/test-ha VERSION``), reads the gateway's discovery through its MQTT integration; the
+test drives it the way a user's automations do, through HA's REST API, and checks the far end:
+the simulated device's state as the gateway publishes it after the device answered. The tests
+share one Home Assistant and run in order.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -145,6 +147,12 @@ def test_entities_exist_with_their_classes(home_assistant: HomeAssistantCore,
     assert devices[lock["via_device_id"]]["model"] == "OCF / AllJoyn / MQTT gateway"
     # The simulator's /oic/p: mnmn and mnmo (it states no versions).
     assert (lock["manufacturer"], lock["model_id"]) == ("ocfaj simulator", "sim-1"), lock
+    # Each device page links the gateway's web page (the demo serves it on loopback).
+    run: DemoRun = gateway["run"]
+    page = re.search(r"web page at (\S+)", run.output)
+    assert page is not None, run.output[-3000:]
+    assert lock["configuration_url"] == page.group(1)
+    assert devices[lock["via_device_id"]]["configuration_url"] == page.group(1)
     # The gateway's own device.
     assert states["sensor.demo_device_count"]["state"] == "5"
     assert states["sensor.demo_version"]["state"] == __version__

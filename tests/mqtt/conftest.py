@@ -187,10 +187,11 @@ async def side_factory(tmp_path: Path, registry: Registry, catalogue: Catalogue,
 
     async def make(broker: _Broker | None, *, state_dir: Path | None = None,
                    finder: Any = None, health_interval: float | None = None,
-                   **overrides: Any) -> MqttSide:
+                   configuration_url: str = "", **overrides: Any) -> MqttSide:
         side = MqttSide(side_config(broker, **overrides), registry, catalogue, book, "Test GW",
                         state_dir=state_dir or tmp_path / "state", broker_finder=finder,
-                        health_interval=health_interval)
+                        health_interval=health_interval,
+                        configuration_url=lambda: configuration_url)
         made.append(side)
         await side.start()
         return side

@@ -11,6 +11,7 @@ device block, and the rules for ``supported_color_modes``.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 SENSOR_CLASSES = frozenset("""
 absolute_humidity apparent_power aqi area atmospheric_pressure battery
@@ -84,6 +85,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 DEVICE_KEYS = frozenset({"configuration_url", "connections", "hw_version", "identifiers",
                          "manufacturer", "model", "model_id", "name", "serial_number",
                          "suggested_area", "sw_version", "via_device"})
+ORIGIN_KEYS = frozenset({"name", "sw_version", "support_url"})
 AVAILABILITY_KEYS = frozenset({"topic", "payload_available", "payload_not_available",
                                "value_template"})
 
@@ -116,6 +118,7 @@ def problems(component: str, config: dict[str, Any]) -> list[str]:
         found.append("entity_category must be config or diagnostic")
     found += _availability(config)
     found += _device(config.get("device"))
+    found += _origin(config.get("origin"))
     found += _device_class(component, config)
     if component == "light":
         found += _light(config)
@@ -165,6 +168,30 @@ def _device(device: Any) -> list[str]:
     for key in DEVICE_KEYS - {"identifiers", "connections"}:
         if key in device and not isinstance(device[key], str):
             found.append(f"device {key} must be a string")
+    if "configuration_url" in device and not _url_ok(device["configuration_url"],
+                                                     ("http", "https", "homeassistant")):
+        found.append(f"device configuration_url is no URL: {device['configuration_url']!r}")
+    return found
+
+
+def _url_ok(value: Any, schemes: tuple[str, ...]) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in schemes and bool(parts.netloc)
+
+
+def _origin(origin: Any) -> list[str]:
+    """Home Assistant's origin block: a name, and optionally a version and an http(s) URL."""
+    if origin is None:
+        return []
+    if not isinstance(origin, dict) or not isinstance(origin.get("name"), str):
+        return ["origin must be a mapping with a name"]
+    found = []
+    if set(origin) - ORIGIN_KEYS:
+        found.append(f"origin has unknown keys {sorted(set(origin) - ORIGIN_KEYS)}")
+    if "support_url" in origin and not _url_ok(origin["support_url"], ("http", "https")):
+        found.append(f"origin support_url is no URL: {origin['support_url']!r}")
     return found
 
 

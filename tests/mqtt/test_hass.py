@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
+from bridge import DOCUMENTATION_URL, __version__
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
 from bridge.model.types import Catalogue
@@ -82,7 +83,8 @@ async def test_every_capability_gets_a_valid_entity(
                              "model_id": "Kitchen Lamp model", "sw_version": "1.2.3",
                              "via_device": GATEWAY_ID}
     assert (cfg["object_id"], cfg["default_entity_id"]) == ("kitchen_lamp", "light.kitchen_lamp")
-    assert cfg["origin"]["name"] == "ocfaj (Home Assistant 2024.8 or later)"
+    assert cfg["origin"]["name"] == "ocfaj (Home Assistant 2025.2 or later)"
+    assert cfg["origin"]["support_url"] == DOCUMENTATION_URL
     seen = lamp_cfg["sensor/last_seen"]
     assert (seen["device_class"], seen["entity_category"], seen["enabled_by_default"]) == (
         "timestamp", "diagnostic", False)
@@ -134,6 +136,29 @@ async def test_every_capability_gets_a_valid_entity(
         assert gateway is not None, object_id
         assert problems(component, gateway.json()) == [], object_id
         assert gateway.json()["device"]["identifiers"] == [GATEWAY_ID]
+
+
+async def test_every_device_block_links_the_web_page(
+        mosquitto: Mosquitto, recorder: Recorder, side_factory: SideFactory,
+        registry: Registry, catalogue: Catalogue, book: IdentityBook) -> None:
+    # Without a link (no web page, or none a person could open) the key is absent (the test
+    # above compares a whole device block); with one, every device and the gateway have it.
+    light = registry.upsert(lamp(catalogue, book))
+    hall = registry.upsert(sensor(catalogue, book))
+    page = "http://gateway.lan:8080/"
+    side = await side_factory(mosquitto, configuration_url=page)
+    await drained(side)
+    await recorder.wait_for(lambda: len(configs(recorder, node_id(light.id))) == 2
+                            and len(configs(recorder, node_id(hall.id))) == 6
+                            and len(configs(recorder, GATEWAY_ID)) == 5)
+    for node in (node_id(light.id), node_id(hall.id), GATEWAY_ID):
+        for key, cfg in configs(recorder, node).items():
+            device = cfg["device"]
+            assert isinstance(device, dict) and device["configuration_url"] == page, key
+            assert cfg["origin"] == {"name": "ocfaj (Home Assistant 2025.2 or later)",
+                                     "sw_version": __version__, "support_url":
+                                     DOCUMENTATION_URL}, key
+            assert problems(key.split("/")[0], cfg) == [], key
 
 
 async def test_discovery_is_resent_when_home_assistant_comes_online(

@@ -12,7 +12,7 @@ import pytest
 
 from bridge.core.errors import ConfigError
 from bridge.daemon.config import load_config, parse_config
-from bridge.web.config import is_loopback
+from bridge.web.config import WebConfig, is_loopback
 from bridge.web.passwords import hash_problem, make_hash, verify
 
 
@@ -26,6 +26,34 @@ def test_off_by_default_and_on_loopback() -> None:
 def test_off_loopback_without_password_is_refused(bind: str) -> None:
     with pytest.raises(ConfigError, match=r"web\.bind: .*without a password"):
         parse_config({"web": {"enabled": True, "bind": bind}}, env={})
+
+
+@pytest.mark.parametrize(("settings", "served", "link"), [
+    # The address the page is served on, with its real port (port 0 picks one).
+    ({"bind": "127.0.0.1"}, "http://127.0.0.1:41234/", "http://127.0.0.1:41234/"),
+    ({"bind": "192.168.1.5"}, "http://192.168.1.5:8080/", "http://192.168.1.5:8080/"),
+    # Every interface names no address a person can open: only public_url gives one.
+    ({"bind": "0.0.0.0"}, "http://127.0.0.1:8080/", ""),
+    ({"bind": "::"}, "http://[::1]:8080/", ""),
+    ({"bind": "0.0.0.0", "public_url": "https://gw.example.net/"}, "http://127.0.0.1:8080/",
+     "https://gw.example.net/"),
+    ({"bind": "127.0.0.1", "public_url": "https://proxy.lan/ocfaj/"},
+     "http://127.0.0.1:8080/", "https://proxy.lan/ocfaj/"),
+    # A page that is not served (off, or it failed to start) has no link.
+    ({"bind": "127.0.0.1", "public_url": "https://gw.example.net/"}, "", ""),
+    ({"enabled": False, "public_url": "https://gw.example.net/"}, "http://127.0.0.1:8080/",
+     ""),
+])
+def test_the_link_home_assistant_gets(settings: dict[str, object], served: str,
+                                      link: str) -> None:
+    config = WebConfig(**{"enabled": True, **settings})  # type: ignore[arg-type]
+    assert config.link(served) == link
+
+
+@pytest.mark.parametrize("url", ["gw.lan:8080", "ftp://gw.lan/", "http://", "/web"])
+def test_a_public_url_must_be_an_http_address(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"web\.public_url: expected an http:// or https://"):
+        parse_config({"web": {"public_url": url}}, env={})
 
 
 def test_off_loopback_with_a_hash_from_the_secrets_file(tmp_path: Path) -> None:
