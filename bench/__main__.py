@@ -22,7 +22,7 @@ from bench import machine, rig
 from bench.stats import Report, Row, table
 
 BENCHMARKS = ("latency", "notify", "scale", "replay", "profile", "exhaustion", "c_anchor",
-              "profile_get")
+              "profile_get", "secure")
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN = "<!-- results:begin (written by python -m bench; do not edit by hand) -->"
 END = "<!-- results:end -->"

@@ -1,0 +1,133 @@
+"""Secured OCF devices after a gateway restart: time until all are bridged again, and memory.
+
+Layer: benchmark tooling. N secured simulated lights (``bench.secure_devices``, 50 per
+process) are owned for the gateway before it first starts; the real ``ocfaj run`` reaches
+them by unicast on 127.0.0.1 (``[ocf] unicast_peers``). The clock runs from the start of the
+gateway's process until all N have announced themselves as AllJoyn applications on the
+private bus (the gateway bridged each: read it over coaps and published its AllJoyn copy).
+The gateway is started once, stopped, and started again with the credentials it kept: the
+second start is the restart the target is about. The same N lights unsecured, in a gateway
+of their own, give the baseline, and the RSS difference of the two gateways divided by N is
+what one secured device costs the gateway as a client (its DTLS session, key, observations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+
+from bench import rig
+from bench.secure_devices import own_all, secured_simulators
+from bridge.alljoyn.bus import connect, parse_bus
+
+PER_PROCESS = 50
+EXPOSE_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Bridged:
+    """One gateway start: seconds to READY and until all devices were announced; RSS."""
+
+    ready: float
+    announced: float
+    rss_mib: float
+
+
+def chunks(total: int, size: int = PER_PROCESS) -> list[int]:
+    return [min(size, total - start) for start in range(0, total, size)]
+
+
+class Announcements:
+    """Counts the AllJoyn applications whose DeviceName starts with ``prefix``."""
+
+    def __init__(self, bus: MessageBus, prefix: str) -> None:
+        self.prefix = prefix
+        self.senders: set[str] = set()
+        self.changed = asyncio.Event()
+        bus.add_message_handler(self._on_message)
+
+    def _on_message(self, message: Message) -> None:
+        if message.message_type is not MessageType.SIGNAL or message.member != "Announce":
+            return
+        name = message.body[3].get("DeviceName")
+        if name is not None and str(name.value).startswith(self.prefix):
+            self.senders.add(message.sender or "")
+            self.changed.set()
+
+    async def wait(self, count: int, within: float) -> None:
+        async with asyncio.timeout(within):
+            while len(self.senders) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@contextlib.asynccontextmanager
+async def watching(address: str, prefix: str) -> AsyncIterator[Announcements]:
+    bus = await connect(parse_bus(address))
+    try:
+        announcements = Announcements(bus, prefix)
+        await rig.dbus_call(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                            "org.freedesktop.DBus", "AddMatch", "s",
+                            ["type='signal',interface='org.alljoyn.About',member='Announce'"])
+        yield announcements
+    finally:
+        bus.disconnect()
+
+
+async def bring_up(gateway: rig.Gateway, address: str, prefix: str, count: int) -> Bridged:
+    """Start ``gateway``; time until ``count`` devices of ``prefix`` are on the bus."""
+    async with watching(address, prefix) as announcements:
+        began = time.monotonic()
+        await asyncio.to_thread(gateway.start)
+        ready = time.monotonic() - began
+        try:
+            await announcements.wait(count, EXPOSE_TIMEOUT)
+        except TimeoutError:
+            raise TimeoutError(f"{len(announcements.senders)} of {count} devices {prefix!r} "
+                               f"bridged within {EXPOSE_TIMEOUT} s:\n"
+                               f"{gateway.process.log()[-3000:]}") from None
+        return Bridged(ready, time.monotonic() - began, gateway.rss_mib())
+
+
+async def secured(directory: Path, count: int) -> tuple[float, Bridged, Bridged]:
+    """Own ``count`` secured lights, start the gateway, restart it. Returns the seconds the
+    ownership of all took, the first start and the restart."""
+    prefix = "Secured light"
+    with rig.private_bus(directory) as bus, \
+            secured_simulators(directory, prefix, chunks(count)) as devices:
+        gateway_dir = directory / "secured-gateway"
+        began = time.monotonic()
+        await own_all(gateway_dir / "state", devices)
+        owning = time.monotonic() - began
+        gateway = rig.Gateway(rig.GatewaySettings(
+            bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices)), gateway_dir)
+        first = await bring_up(gateway, bus.address, prefix, count)
+        await asyncio.to_thread(gateway.stop)
+        again = await bring_up(gateway, bus.address, prefix, count)
+        await asyncio.to_thread(gateway.stop)
+    return owning, first, again
+
+
+async def plain(directory: Path, count: int) -> Bridged:
+    """The same lights unsecured: the baseline."""
+    prefix = "Plain light"
+    with rig.private_bus(directory) as bus, \
+            secured_simulators(directory, prefix, chunks(count), secure=False) as devices:
+        gateway = rig.Gateway(rig.GatewaySettings(
+            bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices)),
+            directory / "plain-gateway")
+        bridged = await bring_up(gateway, bus.address, prefix, count)
+        await asyncio.to_thread(gateway.stop)
+    return bridged
+
+
+def per_device_kib(secured_mib: float, plain_mib: float, count: int) -> float:
+    return (secured_mib - plain_mib) * 1024 / count if count else math.nan
