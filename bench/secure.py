@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench import ocf_requests, secure_restart
 from bench.secure_devices import own_all, secured_simulators
-from bench.secure_virtual import LAMP, virtual_lamps
+from bench.secure_virtual import lamp_names, virtual_lamps
 from bench.stats import Report, percentile, ratio
 from bridge.daemon.ocf_credentials import OcfCredentials
 from bridge.ocf.coap_client import OcfClient
@@ -105,18 +105,19 @@ async def _open_sessions(endpoint: Endpoint, keyring: object, count: int) -> lis
 async def server_side(directory: Path, size: str, report: Report) -> None:
     """The gateway's virtual devices, open and then secured and owned."""
     count, samples = VIRTUAL[size], SAMPLES[size]
+    measured = lamp_names(count)[0]
     async with virtual_lamps(directory / "open", count, secure=False) as open_rig:
         client = OcfClient(TIMEOUT, 65536)
         await client.start()
         try:
-            plain = await ocf_requests.load(client, open_rig.devices[LAMP].plain, "/switch",
-                                            samples, IN_FLIGHT)
+            plain = await ocf_requests.load(client, open_rig.devices[measured].plain,
+                                            "/switch", samples, IN_FLIGHT)
         finally:
             await client.shutdown()
         open_rss = open_rig.gateway.rss_mib()
     async with virtual_lamps(directory / "secured", count, secure=True) as owned_rig:
         owned_rss = owned_rig.gateway.rss_mib()
-        secure = owned_rig.devices[LAMP].secure
+        secure = owned_rig.devices[measured].secure
         assert secure is not None
         client = OcfClient(TIMEOUT, 65536, keyring=owned_rig.keyring())
         await client.start()
@@ -164,12 +165,13 @@ async def measure(directory: Path, size: str) -> Report:
     await server_side(directory / "server", size, report)
     await restart(directory / "restart", size, report)
     p50 = report.value("secured OCF device /oic/d: coaps GET p50")
+    plain = report.value("secured OCF device /oic/d: plain GET p50")
     report.notes.append(
         f"{SAMPLES[size]} sequential GETs per row after 20 warm-up GETs, then as many with "
         f"{IN_FLIGHT} in flight; {HANDSHAKES[size]} new DTLS sessions per handshake row "
         "(handshake plus the first GET; its baseline is a GET over an established session). "
         "Both clients are the gateway's own OcfClient, plain or with its coaps transport. "
-        f"GET /oic/d of the secured light over coaps: {ratio(p50, report.value('secured OCF device /oic/d: plain GET p50')):.2f}x plain. "
+        f"GET /oic/d of the secured light over coaps: {ratio(p50, plain):.2f}x plain. "
         "Measured on a 2-core machine shared with other developers' work: under load.")
     if math.isnan(p50):
         raise RuntimeError("no coaps GET was measured")

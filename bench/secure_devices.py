@@ -52,6 +52,7 @@ def secured_simulators(directory: Path, prefix: str, counts: list[int], *,
     false: the plain twin for a baseline); yields every device once all are ready."""
     processes: list[SimProcess] = []
     devices: list[SecuredSim] = []
+    directory.mkdir(parents=True, exist_ok=True)
     try:
         for k, count in enumerate(counts):
             args = ["ocf", "--model", "light", "--name", f"{prefix} {k}", "--count",

@@ -24,8 +24,7 @@ from bench import rig
 from bridge.alljoyn.control import query
 from bridge.ocf.coap_client import OcfClient
 from bridge.ocf.keyring import Keyring
-from bridge.ocf.links import Endpoint, group_by_device, parse_endpoint, parse_res, \
-    select_endpoint
+from bridge.ocf.links import Endpoint, group_by_device, parse_endpoint, parse_res, select_endpoint
 from bridge.ocf.sec_keys import nul_free_uuid
 from bridge.sim.ocf_obt import OnboardingTool, client_ace
 from bridge.sim.processes import SimProcess
@@ -58,7 +57,8 @@ class VirtualRig:
 
 
 def lamp_names(count: int) -> list[str]:
-    return [LAMP if i == 1 else f"{LAMP} {i}" for i in range(1, count + 1)]
+    """The names ``ocfaj simulate alljoyn --count`` gives; the first is the one measured."""
+    return [LAMP] if count == 1 else [f"{LAMP} {i}" for i in range(1, count + 1)]
 
 
 async def listed(server: Endpoint) -> dict[str, Virtual]:
@@ -140,6 +140,7 @@ async def virtual_lamps(directory: Path, count: int, *, secure: bool) -> AsyncIt
         VirtualRig]:
     """``count`` AllJoyn lamps bridged to OCF by a gateway; secured and owned if ``secure``."""
     names = lamp_names(count)
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     with rig.private_bus(directory) as bus:
         lamps = SimProcess(["alljoyn", "--bus", bus.address, "--model", "light", "--name",
                             LAMP, "--count", str(count)], log_path=directory / "lamps.log")
