@@ -17,10 +17,14 @@ Sessions:
   retransmitted message then rides; a ClientHello from a known address (the client
   restarted) replaces the server's old session.
 - At most ``max_sessions`` at once; a new one first pushes out the oldest unfinished
-  handshake, only then the least recently used session. At most ``max_handshakes`` of them
-  unfinished (the oldest is dropped for a new one), so peers that stop half way never push
-  out the established sessions of everyone else. A handshake must end within
-  ``handshake_timeout``; a session idle for ``idle_timeout`` is closed with close_notify.
+  handshake, only then the least recently used session. At most ``max_handshakes`` of the
+  handshakes peers began unfinished (the oldest is dropped for a new one), so peers that stop
+  half way never push out the established sessions of everyone else. The client's own
+  handshakes are bounded the same, but wait for a free slot instead of being dropped: a
+  gateway that reaches a hundred owned devices at once establishes their sessions
+  ``max_handshakes`` at a time, and the messages wait in each session's queue meanwhile. A
+  handshake must end within ``handshake_timeout`` once begun; a session idle for
+  ``idle_timeout`` is closed with close_notify.
 - A server keeps no state for a ClientHello until the client has returned the cookie of
   its HelloVerifyRequest (RFC 6347 4.2.1): one listening DTLS object answers every unknown
   address and becomes the session of the first that proves its address. A flood of
@@ -150,6 +154,8 @@ class _Peer:
     queue: list[bytes] = field(default_factory=list)
     waiting_since: float | None = None
     timer: asyncio.TimerHandle | None = None
+    #: a client session whose handshake waits for a slot (``max_handshakes`` under way).
+    held: bool = False
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -321,11 +327,12 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
 
     def _make_room(self) -> None:
         pending = [a for a, p in self._peers.items() if not p.session.established]
-        if len(pending) >= self.limits.max_handshakes:
+        begun_by_peers = [a for a in pending if self._peers[a].session.server]
+        if len(begun_by_peers) >= self.limits.max_handshakes:
             log.info("coaps: %d DTLS handshakes unfinished (the limit); dropping the oldest, "
-                     "with %s", len(pending), self._remote(pending[0]).hostinfo)
-            self._drop(pending[0], DtlsFailed("too many unfinished DTLS handshakes"))
-            pending.pop(0)
+                     "with %s", len(begun_by_peers), self._remote(begun_by_peers[0]).hostinfo)
+            self._drop(begun_by_peers[0], DtlsFailed("too many unfinished DTLS handshakes"))
+            pending.remove(begun_by_peers[0])
         while len(self._peers) >= self.limits.max_sessions:
             if pending:
                 self._drop(pending.pop(0), DtlsFailed("too many DTLS sessions"))
@@ -342,8 +349,28 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
         peer = _Peer(DtlsSession(context, address, server=server), now, now)
         self._peers[address] = peer
         if not server:
-            self._step(address, peer, peer.session.start)
+            if self._client_handshakes() >= self.limits.max_handshakes:
+                peer.held = True
+                log.debug("coaps %s: %d DTLS handshakes under way; this one waits its turn",
+                          self._remote(address).hostinfo, self.limits.max_handshakes)
+            else:
+                self._step(address, peer, peer.session.start)
         return peer
+
+    def _client_handshakes(self) -> int:
+        return sum(1 for p in self._peers.values()
+                   if not p.session.server and not p.held and not p.session.established)
+
+    def _start_held(self) -> None:
+        """Begin the handshakes that waited, while slots are free."""
+        while not self._shut and self._client_handshakes() < self.limits.max_handshakes:
+            address = next((a for a, p in self._peers.items() if p.held), None)
+            if address is None:
+                return
+            peer = self._peers[address]
+            peer.held = False
+            peer.started = time.monotonic()
+            self._step(address, peer, peer.session.start)
 
     def _listen(self, data: bytes, address: Address) -> None:
         """A ClientHello from an address without a handshake under way: answered by the one
@@ -430,6 +457,11 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             queued, peer.queue = peer.queue, []
             for data in queued:
                 peer.session.send(data)
+            self._flush(peer)
+            self._arm(address, peer)
+            if not peer.session.server:
+                self._start_held()
+            return
         self._flush(peer)
         self._arm(address, peer)
 
@@ -480,6 +512,8 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
         if peer.session.server:
             # a server learns addresses from the network: forget them with the session
             self._remotes.pop(address, None)
+        elif not peer.session.established and not peer.held:
+            self._start_held()
 
     async def _sweep(self) -> None:
         while True:
@@ -488,7 +522,7 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             now = time.monotonic()
             for address, peer in list(self._peers.items()):
                 if not peer.session.established:
-                    if now - peer.started > self.limits.handshake_timeout:
+                    if not peer.held and now - peer.started > self.limits.handshake_timeout:
                         self._drop(address, DtlsFailed("DTLS handshake timed out"))
                 elif now - peer.last_seen > self.limits.idle_timeout:
                     log.debug("coaps %s: idle for %.0f s; closing the session",
