@@ -143,3 +143,24 @@ async def test_a_silent_peer_times_out_the_handshake() -> None:
     finally:
         await client.shutdown()
         silent[0].close()
+
+
+async def test_handshakes_beyond_the_bound_wait_their_turn() -> None:
+    """A client that reaches more devices at once than ``max_handshakes`` (a gateway starting
+    with many owned devices) establishes every session, that many at a time, and drops none
+    of its own handshakes."""
+    peers = [CoapsPeer(SERVER, KEY) for _ in range(6)]
+    for server in peers:
+        await server.start()
+    client = await started({SERVER: KEY}, max_handshakes=2)
+    client.timeout = 30.0
+    try:
+        answers = await asyncio.gather(*(client.get(endpoint(server.port), "/counter")
+                                         for server in peers))
+        assert answers == [{"value": 0}] * 6
+        assert client.coaps.handshakes == 6
+        assert client.coaps.sessions == 6 and client.coaps.handshaking == 0
+    finally:
+        await client.shutdown()
+        for server in peers:
+            await server.stop()
