@@ -146,6 +146,23 @@ def _plain(host: str) -> str:
     return host[7:] if host.startswith("::ffff:") else host
 
 
+def _numeric(host: str, port: int, family: int) -> Address | None:
+    """The socket address of ``host`` when it is an IP address without a zone, spelt as
+    the socket spells a peer's (IPv4 mapped on an IPv6 socket); None sends it to the
+    resolver. Every request names its host again, and the gateway's devices are named by
+    address: a resolver call for each, in a thread, is time a request need not wait."""
+    if "%" in host:
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if family == socket.AF_INET6:
+        v4 = ip if isinstance(ip, ipaddress.IPv4Address) else ip.ipv4_mapped
+        return (f"::ffff:{v4}" if v4 is not None else str(ip), port)
+    return (str(ip), port) if ip.version == 4 else None
+
+
 @dataclass
 class _Peer:
     session: DtlsSession
@@ -267,6 +284,9 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             host, port = message.opt.uri_host, message.opt.uri_port
         if not host:
             raise ValueError("a coaps request needs a host")
+        numeric = _numeric(host, port or COAPS_PORT, self._family)
+        if numeric is not None:
+            return self._remote(numeric)
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, port or COAPS_PORT, type=socket.SOCK_DGRAM, family=self._family,
             flags=socket.AI_V4MAPPED if self._family == socket.AF_INET6 else 0)
