@@ -152,6 +152,11 @@ async def restart(directory: Path, size: str, report: Report) -> None:
     met = again.announced <= TARGET_RESTART_S if count >= 100 else None
     report.add(f"{count} secured devices: all bridged after restart", again.announced, "s",
                baseline=plain.announced, target=f"<= {TARGET_RESTART_S:g} s at 100", met=met)
+    for label, start in (("first start", first), ("restart", again)):
+        report.add(f"{count} secured devices, {label}: set-ups retried a round later",
+                   start.retried, "devices")
+        report.add(f"{count} secured devices, {label}: sessions renewed as lost",
+                   start.renewed, "sessions")
     report.add(f"gateway RSS, {count} plain devices bridged", plain.rss_mib, "MiB")
     report.add(f"gateway RSS, {count} secured devices bridged", again.rss_mib, "MiB",
                baseline=plain.rss_mib)

@@ -32,13 +32,22 @@ PER_PROCESS = 50
 EXPOSE_TIMEOUT = 120.0
 
 
+#: What the gateway logs when a device's set-up failed and waits for the next round, and
+#: when a session counted as lost is established again.
+RETRIED = "retrying next round"
+RENEWED = "starting a new DTLS session"
+
+
 @dataclass(frozen=True)
 class Bridged:
-    """One gateway start: seconds to READY and until all devices were announced; RSS."""
+    """One gateway start: seconds to READY and until all devices were announced; RSS; how
+    many set-ups failed (retried a round later) and sessions were renewed meanwhile."""
 
     ready: float
     announced: float
     rss_mib: float
+    retried: int = 0
+    renewed: int = 0
 
 
 def chunks(total: int, size: int = PER_PROCESS) -> list[int]:
@@ -84,6 +93,7 @@ async def watching(address: str, prefix: str) -> AsyncIterator[Announcements]:
 
 async def bring_up(gateway: rig.Gateway, address: str, prefix: str, count: int) -> Bridged:
     """Start ``gateway``; time until ``count`` devices of ``prefix`` are on the bus."""
+    logged = len(gateway.process.log())
     async with watching(address, prefix) as announcements:
         began = time.monotonic()
         await asyncio.to_thread(gateway.start)
@@ -94,7 +104,10 @@ async def bring_up(gateway: rig.Gateway, address: str, prefix: str, count: int) 
             raise TimeoutError(f"{len(announcements.senders)} of {count} devices {prefix!r} "
                                f"bridged within {EXPOSE_TIMEOUT} s:\n"
                                f"{gateway.process.log()[-3000:]}") from None
-        return Bridged(ready, time.monotonic() - began, gateway.rss_mib())
+        took = time.monotonic() - began
+        lines = gateway.process.log()[logged:]
+        return Bridged(ready, took, gateway.rss_mib(), lines.count(RETRIED),
+                       lines.count(RENEWED))
 
 
 async def secured(directory: Path, count: int) -> tuple[float, Bridged, Bridged]:
@@ -108,7 +121,8 @@ async def secured(directory: Path, count: int) -> tuple[float, Bridged, Bridged]
         await own_all(gateway_dir / "state", devices)
         owning = time.monotonic() - began
         gateway = rig.Gateway(rig.GatewaySettings(
-            bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices)), gateway_dir)
+            bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices),
+            log_level="info"), gateway_dir)
         first = await bring_up(gateway, bus.address, prefix, count)
         await asyncio.to_thread(gateway.stop)
         again = await bring_up(gateway, bus.address, prefix, count)
