@@ -173,6 +173,8 @@ class _Peer:
     timer: asyncio.TimerHandle | None = None
     #: a client session whose handshake waits for a slot (``max_handshakes`` under way).
     held: bool = False
+    #: resolved when the handshake ends (``CoapsInterface.session_with`` waits on it).
+    ready: asyncio.Future[None] | None = None
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -284,14 +286,41 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             host, port = message.opt.uri_host, message.opt.uri_port
         if not host:
             raise ValueError("a coaps request needs a host")
-        numeric = _numeric(host, port or COAPS_PORT, self._family)
+        return self._remote(await self._address(host, port or COAPS_PORT))
+
+    async def _address(self, host: str, port: int) -> Address:
+        numeric = _numeric(host, port, self._family)
         if numeric is not None:
-            return self._remote(numeric)
+            return numeric
         infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port or COAPS_PORT, type=socket.SOCK_DGRAM, family=self._family,
+            host, port, type=socket.SOCK_DGRAM, family=self._family,
             flags=socket.AI_V4MAPPED if self._family == socket.AF_INET6 else 0)
         addr = infos[0][4]
-        return self._remote((str(addr[0]), int(addr[1])))
+        return (str(addr[0]), int(addr[1]))
+
+    async def session_with(self, host: str, port: int) -> None:
+        """Establish the client session with ``host``:``port`` (or reuse it); returns once
+        it is established, raises ``DtlsFailed`` when it fails. The wait is bounded by the
+        session limits (a begun handshake ends within ``handshake_timeout``; one that waits
+        for a slot begins when another ends), not by any request's timeout: a client that
+        reaches a hundred devices at once waits its turn here and then gives each request
+        its whole timeout."""
+        if self._client_context is None or self._shut:
+            raise DtlsFailed("this coaps interface is not a running client")
+        address = await self._address(host, port)
+        peer = self._peers.get(address)
+        if peer is None:
+            self._remote(address)
+            peer = self._new_peer(address, server=False)
+            if peer is None or address not in self._peers:
+                raise DtlsFailed(f"{host}:{port}: the DTLS session could not begin")
+        if peer.session.established:
+            return
+        if peer.ready is None:
+            peer.ready = asyncio.get_running_loop().create_future()
+            # retrieved here, so a failure nobody waits for any more is not reported as lost
+            peer.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        await asyncio.shield(peer.ready)
 
     def send(self, message: Any) -> None:
         remote = message.remote
@@ -367,9 +396,10 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
         context = self._server_context if server else self._client_context
         now = time.monotonic()
         peer = _Peer(DtlsSession(context, address, server=server), now, now)
+        busy = self._client_handshakes()
         self._peers[address] = peer
         if not server:
-            if self._client_handshakes() >= self.limits.max_handshakes:
+            if busy >= self.limits.max_handshakes:
                 peer.held = True
                 log.debug("coaps %s: %d DTLS handshakes under way; this one waits its turn",
                           self._remote(address).hostinfo, self.limits.max_handshakes)
@@ -472,6 +502,8 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             return
         if peer.session.established and not was_established:
             self.handshakes += 1
+            if peer.ready is not None and not peer.ready.done():
+                peer.ready.set_result(None)
             log.debug("coaps %s: DTLS session established (%s)",
                       self._remote(address).hostinfo, peer.session.cipher)
             queued, peer.queue = peer.queue, []
@@ -525,6 +557,8 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             return
         if peer.timer is not None:
             peer.timer.cancel()
+        if peer.ready is not None and not peer.ready.done():
+            peer.ready.set_exception(err or DtlsFailed("the DTLS session was closed"))
         if err is not None and not self._shut:
             if not quiet:
                 log.debug("coaps %s: %s", self._remote(address).hostinfo, err)

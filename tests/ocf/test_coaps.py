@@ -164,3 +164,24 @@ async def test_handshakes_beyond_the_bound_wait_their_turn() -> None:
         await client.shutdown()
         for server in peers:
             await server.stop()
+
+
+async def test_the_wait_for_a_handshake_slot_is_not_the_requests_timeout(
+        peer: CoapsPeer) -> None:
+    """A request whose session waits behind a handshake that never ends (a silent device
+    holds the only slot until its handshake times out) still gets its whole timeout for
+    the request itself once its own session is up."""
+    silent = await asyncio.get_running_loop().create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("::1", 0))
+    port = silent[0].get_extra_info("sockname")[1]
+    client = await started({SERVER: KEY}, max_handshakes=1, handshake_timeout=2.0)
+    client.timeout = 1.0
+    try:
+        stuck = asyncio.ensure_future(client.get(endpoint(port), "/counter"))
+        await asyncio.sleep(0)  # the silent device's handshake takes the slot first
+        assert await client.get(endpoint(peer.port), "/counter") == {"value": 0}
+        with pytest.raises(DeviceError, match="handshake"):
+            await stuck
+    finally:
+        await client.shutdown()
+        silent[0].close()
