@@ -152,6 +152,10 @@ async def restart(directory: Path, size: str, report: Report) -> None:
     met = again.announced <= TARGET_RESTART_S if count >= 100 else None
     report.add(f"{count} secured devices: all bridged after restart", again.announced, "s",
                baseline=plain.announced, target=f"<= {TARGET_RESTART_S:g} s at 100", met=met)
+    for label, start in (("plain", plain), ("secured, first start", first),
+                         ("secured, restart", again)):
+        report.add(f"{count} {label}: gateway CPU until all bridged", start.gateway_cpu, "s")
+        report.add(f"{count} {label}: simulators' CPU meanwhile", start.simulators_cpu, "s")
     for label, start in (("first start", first), ("restart", again)):
         report.add(f"{count} secured devices, {label}: set-ups retried a round later",
                    start.retried, "devices")

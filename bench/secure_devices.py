@@ -36,6 +36,8 @@ class SecuredSim:
     name: str
     plain: Endpoint
     pin: str
+    pid: int
+    """The simulator process serving it."""
 
 
 def _endpoint(uri: str) -> Endpoint:
@@ -61,9 +63,10 @@ def secured_simulators(directory: Path, prefix: str, counts: list[int], *,
                                  log_path=directory / f"{prefix.replace(' ', '-')}-{k}.log")
             processes.append(process)
             for event in process.start(ready=count, within=60.0):
+                assert process.process is not None
                 devices.append(SecuredSim(str(event["device"]),
                                           _endpoint(f"coap://127.0.0.1:{event['port']}"),
-                                          str(event.get("pin", ""))))
+                                          str(event.get("pin", "")), process.process.pid))
         yield devices
     finally:
         for process in processes:

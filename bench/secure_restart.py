@@ -24,7 +24,7 @@ from pathlib import Path
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from bench import rig
+from bench import procstat, rig
 from bench.secure_devices import own_all, secured_simulators
 from bridge.alljoyn.bus import connect, parse_bus
 
@@ -48,6 +48,10 @@ class Bridged:
     rss_mib: float
     retried: int = 0
     renewed: int = 0
+    gateway_cpu: float = 0.0
+    """CPU seconds the gateway used until then (its process is new at each start)."""
+    simulators_cpu: float = 0.0
+    """CPU seconds the simulator processes used meanwhile."""
 
 
 def chunks(total: int, size: int = PER_PROCESS) -> list[int]:
@@ -91,9 +95,11 @@ async def watching(address: str, prefix: str) -> AsyncIterator[Announcements]:
         bus.disconnect()
 
 
-async def bring_up(gateway: rig.Gateway, address: str, prefix: str, count: int) -> Bridged:
+async def bring_up(gateway: rig.Gateway, address: str, prefix: str, count: int,
+                   simulators: set[int]) -> Bridged:
     """Start ``gateway``; time until ``count`` devices of ``prefix`` are on the bus."""
     logged = len(gateway.process.log())
+    sims_before = sum(procstat.cpu_seconds(pid) for pid in simulators)
     async with watching(address, prefix) as announcements:
         began = time.monotonic()
         await asyncio.to_thread(gateway.start)
@@ -107,7 +113,8 @@ async def bring_up(gateway: rig.Gateway, address: str, prefix: str, count: int) 
         took = time.monotonic() - began
         lines = gateway.process.log()[logged:]
         return Bridged(ready, took, gateway.rss_mib(), lines.count(RETRIED),
-                       lines.count(RENEWED))
+                       lines.count(RENEWED), gateway.cpu_seconds(),
+                       sum(procstat.cpu_seconds(pid) for pid in simulators) - sims_before)
 
 
 async def secured(directory: Path, count: int) -> tuple[float, Bridged, Bridged]:
@@ -123,9 +130,10 @@ async def secured(directory: Path, count: int) -> tuple[float, Bridged, Bridged]
         gateway = rig.Gateway(rig.GatewaySettings(
             bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices),
             log_level="info"), gateway_dir)
-        first = await bring_up(gateway, bus.address, prefix, count)
+        pids = {d.pid for d in devices}
+        first = await bring_up(gateway, bus.address, prefix, count, pids)
         await asyncio.to_thread(gateway.stop)
-        again = await bring_up(gateway, bus.address, prefix, count)
+        again = await bring_up(gateway, bus.address, prefix, count, pids)
         await asyncio.to_thread(gateway.stop)
     return owning, first, again
 
@@ -138,7 +146,8 @@ async def plain(directory: Path, count: int) -> Bridged:
         gateway = rig.Gateway(rig.GatewaySettings(
             bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices)),
             directory / "plain-gateway")
-        bridged = await bring_up(gateway, bus.address, prefix, count)
+        bridged = await bring_up(gateway, bus.address, prefix, count,
+                                 {d.pid for d in devices})
         await asyncio.to_thread(gateway.stop)
     return bridged
 
