@@ -156,11 +156,19 @@ async def restart(directory: Path, size: str, report: Report) -> None:
                          ("secured, restart", again)):
         report.add(f"{count} {label}: gateway CPU until all bridged", start.gateway_cpu, "s")
         report.add(f"{count} {label}: simulators' CPU meanwhile", start.simulators_cpu, "s")
-    for label, start in (("first start", first), ("restart", again)):
-        report.add(f"{count} secured devices, {label}: set-ups retried a round later",
-                   start.retried, "devices")
-        report.add(f"{count} secured devices, {label}: sessions renewed as lost",
-                   start.renewed, "sessions")
+    for label, start in (("plain", plain), ("secured, first start", first),
+                         ("secured, restart", again)):
+        report.add(f"{count} {label}: devices not bridged within "
+                   f"{secure_restart.EXPOSE_TIMEOUT:g} s", len(start.missing), "devices",
+                   target="0", met=not start.missing)
+        if start.missing:
+            report.notes.append(f"Not bridged within {secure_restart.EXPOSE_TIMEOUT:g} s "
+                                f"({label}): {', '.join(start.missing)}.")
+    for label, start in (("plain", plain), ("secured, first start", first),
+                         ("secured, restart", again)):
+        report.add(f"{count} {label}: set-ups retried a round later", start.retried,
+                   "devices")
+        report.add(f"{count} {label}: sessions renewed as lost", start.renewed, "sessions")
     report.add(f"gateway RSS, {count} plain devices bridged", plain.rss_mib, "MiB")
     report.add(f"gateway RSS, {count} secured devices bridged", again.rss_mib, "MiB",
                baseline=plain.rss_mib)

@@ -48,6 +48,8 @@ class Bridged:
     rss_mib: float
     retried: int = 0
     renewed: int = 0
+    missing: tuple[str, ...] = ()
+    """Devices not announced within ``EXPOSE_TIMEOUT`` (``announced`` is then that bound)."""
     gateway_cpu: float = 0.0
     """CPU seconds the gateway used until then (its process is new at each start)."""
     simulators_cpu: float = 0.0
@@ -64,6 +66,7 @@ class Announcements:
     def __init__(self, bus: MessageBus, prefix: str) -> None:
         self.prefix = prefix
         self.senders: set[str] = set()
+        self.names: set[str] = set()
         self.changed = asyncio.Event()
         bus.add_message_handler(self._on_message)
 
@@ -73,6 +76,7 @@ class Announcements:
         name = message.body[3].get("DeviceName")
         if name is not None and str(name.value).startswith(self.prefix):
             self.senders.add(message.sender or "")
+            self.names.add(str(name.value))
             self.changed.set()
 
     async def wait(self, count: int, within: float) -> None:
@@ -95,25 +99,23 @@ async def watching(address: str, prefix: str) -> AsyncIterator[Announcements]:
         bus.disconnect()
 
 
-async def bring_up(gateway: rig.Gateway, address: str, prefix: str, count: int,
+async def bring_up(gateway: rig.Gateway, address: str, prefix: str, names: set[str],
                    simulators: set[int]) -> Bridged:
-    """Start ``gateway``; time until ``count`` devices of ``prefix`` are on the bus."""
+    """Start ``gateway``; time until the devices ``names`` are on the bus."""
+    count = len(names)
     logged = len(gateway.process.log())
     sims_before = sum(procstat.cpu_seconds(pid) for pid in simulators)
     async with watching(address, prefix) as announcements:
         began = time.monotonic()
         await asyncio.to_thread(gateway.start)
         ready = time.monotonic() - began
-        try:
+        with contextlib.suppress(TimeoutError):
             await announcements.wait(count, EXPOSE_TIMEOUT)
-        except TimeoutError:
-            raise TimeoutError(f"{len(announcements.senders)} of {count} devices {prefix!r} "
-                               f"bridged within {EXPOSE_TIMEOUT} s:\n"
-                               f"{gateway.process.log()[-3000:]}") from None
         took = time.monotonic() - began
         lines = gateway.process.log()[logged:]
         return Bridged(ready, took, gateway.rss_mib(), lines.count(RETRIED),
-                       lines.count(RENEWED), gateway.cpu_seconds(),
+                       lines.count(RENEWED), tuple(sorted(names - announcements.names)),
+                       gateway.cpu_seconds(),
                        sum(procstat.cpu_seconds(pid) for pid in simulators) - sims_before)
 
 
@@ -130,10 +132,10 @@ async def secured(directory: Path, count: int) -> tuple[float, Bridged, Bridged]
         gateway = rig.Gateway(rig.GatewaySettings(
             bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices),
             log_level="info"), gateway_dir)
-        pids = {d.pid for d in devices}
-        first = await bring_up(gateway, bus.address, prefix, count, pids)
+        pids, names = {d.pid for d in devices}, {d.name for d in devices}
+        first = await bring_up(gateway, bus.address, prefix, names, pids)
         await asyncio.to_thread(gateway.stop)
-        again = await bring_up(gateway, bus.address, prefix, count, pids)
+        again = await bring_up(gateway, bus.address, prefix, names, pids)
         await asyncio.to_thread(gateway.stop)
     return owning, first, again
 
@@ -144,9 +146,9 @@ async def plain(directory: Path, count: int) -> Bridged:
     with rig.private_bus(directory) as bus, \
             secured_simulators(directory, prefix, chunks(count), secure=False) as devices:
         gateway = rig.Gateway(rig.GatewaySettings(
-            bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices)),
+            bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices), log_level="info"),
             directory / "plain-gateway")
-        bridged = await bring_up(gateway, bus.address, prefix, count,
+        bridged = await bring_up(gateway, bus.address, prefix, {d.name for d in devices},
                                  {d.pid for d in devices})
         await asyncio.to_thread(gateway.stop)
     return bridged
