@@ -18,6 +18,15 @@ WARM_UP = 20
 
 
 @dataclass(frozen=True)
+class Target:
+    """What one variant GETs, and with which client."""
+
+    client: OcfClient
+    endpoint: Endpoint
+    href: str
+
+
+@dataclass(frozen=True)
 class Load:
     """Sequential latencies (ms) and the rate with ``in_flight`` requests at once."""
 
@@ -26,39 +35,46 @@ class Load:
     in_flight: int
 
 
-async def sequential(client: OcfClient, endpoint: Endpoint, href: str,
-                     count: int) -> list[float]:
-    """``count`` GETs one after the other, after a warm-up; milliseconds each."""
-    for _ in range(min(WARM_UP, count)):
-        await client.get(endpoint, href)
-    times = []
-    for _ in range(count):
-        began = time.perf_counter()
-        await client.get(endpoint, href)
-        times.append((time.perf_counter() - began) * 1000)
-    return times
+#: Rounds the rate measurement alternates between the variants.
+ROUNDS = 10
 
 
-async def rate(client: OcfClient, endpoint: Endpoint, href: str, count: int,
-               in_flight: int) -> float:
-    """GETs per second with ``in_flight`` of them outstanding until ``count`` are answered."""
+async def _burst(target: Target, count: int, in_flight: int) -> float:
+    """Seconds for ``count`` GETs with ``in_flight`` of them outstanding."""
     left = count
 
     async def worker() -> None:
         nonlocal left
         while left > 0:
             left -= 1
-            await client.get(endpoint, href)
+            await target.client.get(target.endpoint, target.href)
 
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
-    return count / (time.perf_counter() - began)
+    return time.perf_counter() - began
 
 
-async def load(client: OcfClient, endpoint: Endpoint, href: str, count: int,
-               in_flight: int) -> Load:
-    latencies = await sequential(client, endpoint, href, count)
-    return Load(latencies, await rate(client, endpoint, href, count, in_flight), in_flight)
+async def compare(targets: list[Target], count: int, in_flight: int) -> list[Load]:
+    """``count`` sequential GETs and ``count`` GETs ``in_flight`` at once of each target,
+    interleaved (one GET, or one round of ``count / ROUNDS``, of each in turn), so that a
+    machine whose load changes from second to second loads every variant alike."""
+    for target in targets:
+        for _ in range(min(WARM_UP, count)):
+            await target.client.get(target.endpoint, target.href)
+    times: list[list[float]] = [[] for _ in targets]
+    for _ in range(count):
+        for target, samples in zip(targets, times, strict=True):
+            began = time.perf_counter()
+            await target.client.get(target.endpoint, target.href)
+            samples.append((time.perf_counter() - began) * 1000)
+    per_round = max(1, count // ROUNDS)
+    spent = [0.0 for _ in targets]
+    for _ in range(max(1, count // per_round)):
+        for k, target in enumerate(targets):
+            spent[k] += await _burst(target, per_round, in_flight)
+    sent = per_round * max(1, count // per_round)
+    return [Load(samples, sent / seconds, in_flight)
+            for samples, seconds in zip(times, spent, strict=True)]
 
 
 async def handshakes(client: OcfClient, endpoint: Endpoint, href: str,

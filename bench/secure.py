@@ -32,7 +32,7 @@ from bridge.ocf.links import Endpoint, parse_endpoint
 NAME = "secure"
 SAMPLES = {"full": 1000, "quick": 200, "tiny": 10}
 HANDSHAKES = {"full": 200, "quick": 40, "tiny": 4}
-VIRTUAL = {"full": 20, "quick": 5, "tiny": 2}
+VIRTUAL = {"full": 40, "quick": 10, "tiny": 2}
 SESSIONS = {"full": 50, "quick": 20, "tiny": 3}
 RESTART = {"full": 100, "quick": 100, "tiny": 4}
 IN_FLIGHT = 16
@@ -78,11 +78,10 @@ async def client_side(directory: Path, size: str, report: Report) -> None:
         await plain_client.start()
         await secure_client.start()
         try:
-            count = SAMPLES[size]
-            plain = await ocf_requests.load(plain_client, devices[0].plain, "/oic/d", count,
-                                            IN_FLIGHT)
-            secured = await ocf_requests.load(secure_client, secure, "/oic/d", count,
-                                              IN_FLIGHT)
+            plain, secured = await ocf_requests.compare(
+                [ocf_requests.Target(plain_client, devices[0].plain, "/oic/d"),
+                 ocf_requests.Target(secure_client, secure, "/oic/d")], SAMPLES[size],
+                IN_FLIGHT)
             times = await ocf_requests.handshakes(secure_client, secure, "/oic/d",
                                                   HANDSHAKES[size])
         finally:
@@ -106,26 +105,25 @@ async def server_side(directory: Path, size: str, report: Report) -> None:
     """The gateway's virtual devices, open and then secured and owned."""
     count, samples = VIRTUAL[size], SAMPLES[size]
     measured = lamp_names(count)[0]
-    async with virtual_lamps(directory / "open", count, secure=False) as open_rig:
-        client = OcfClient(TIMEOUT, 65536)
-        await client.start()
-        try:
-            plain = await ocf_requests.load(client, open_rig.devices[measured].plain,
-                                            "/switch", samples, IN_FLIGHT)
-        finally:
-            await client.shutdown()
-        open_rss = open_rig.gateway.rss_mib()
-    async with virtual_lamps(directory / "secured", count, secure=True) as owned_rig:
-        owned_rss = owned_rig.gateway.rss_mib()
+    async with virtual_lamps(directory / "open", count, secure=False) as open_rig, \
+            virtual_lamps(directory / "secured", count, secure=True) as owned_rig:
+        open_rss, owned_rss = open_rig.gateway.rss_mib(), owned_rig.gateway.rss_mib()
+        unowned_rss = owned_rig.rss_before_owning
         secure = owned_rig.devices[measured].secure
         assert secure is not None
+        plain_client = OcfClient(TIMEOUT, 65536)
         client = OcfClient(TIMEOUT, 65536, keyring=owned_rig.keyring())
+        await plain_client.start()
         await client.start()
         try:
-            secured = await ocf_requests.load(client, secure, "/switch", samples, IN_FLIGHT)
+            plain, secured = await ocf_requests.compare(
+                [ocf_requests.Target(plain_client, open_rig.devices[measured].plain,
+                                     "/switch"),
+                 ocf_requests.Target(client, secure, "/switch")], samples, IN_FLIGHT)
             times = await ocf_requests.handshakes(client, secure, "/switch", HANDSHAKES[size])
         finally:
             await client.shutdown()
+            await plain_client.shutdown()
         before = owned_rig.gateway.rss_mib()
         clients = await _open_sessions(secure, owned_rig.keyring(), SESSIONS[size])
         after = owned_rig.gateway.rss_mib()
@@ -134,9 +132,14 @@ async def server_side(directory: Path, size: str, report: Report) -> None:
     _handshake_rows(report, "secured virtual device", times, secured.latencies)
     _latency_rows(report, "secured virtual device /switch", secured, plain)
     report.add(f"gateway RSS, {count} open virtual devices", open_rss, "MiB")
-    report.add(f"gateway RSS, {count} owned secured virtual devices", owned_rss, "MiB",
+    report.add(f"gateway RSS, {count} secured virtual devices, none owned", unowned_rss,
+               "MiB", baseline=open_rss)
+    report.add(f"gateway RSS, {count} secured virtual devices, all owned", owned_rss, "MiB",
                baseline=open_rss)
-    report.add("RSS per owned virtual device", (owned_rss - open_rss) * 1024 / count, "KiB")
+    report.add("RSS per owned virtual device (owning them)",
+               (owned_rss - unowned_rss) * 1024 / count, "KiB")
+    report.add("RSS per secured virtual device (against open ones)",
+               (owned_rss - open_rss) * 1024 / count, "KiB")
     report.add(f"RSS per secured session (server, {len(clients)} at once)",
                (after - before) * 1024 / len(clients), "KiB")
 

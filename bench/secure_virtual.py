@@ -51,6 +51,8 @@ class VirtualRig:
     client: uuid.UUID = field(default_factory=nul_free_uuid)
     keys: dict[uuid.UUID, bytes] = field(default_factory=dict)
     """The provisioned client's pairwise key per owned device uuid."""
+    rss_before_owning: float = 0.0
+    """The gateway's RSS (MiB) once every device was listed, before any was owned."""
 
     def keyring(self) -> Keyring:
         return Keyring(self.client, dict(self.keys))
@@ -147,7 +149,10 @@ async def virtual_lamps(directory: Path, count: int, *, secure: bool) -> AsyncIt
         lamps.start(ready=count, within=60.0)
         extra = rig.GatewaySettings.ocf_extra + (
             "secure_virtual_devices = true\n" if secure else "")
-        gateway = rig.Gateway(rig.GatewaySettings(bus=bus.address, ocf_extra=extra),
+        # No multicast interface: two of these gateways run at once, and neither is to
+        # discover the other's devices.
+        gateway = rig.Gateway(rig.GatewaySettings(bus=bus.address, ocf_interfaces=(),
+                                                  ocf_extra=extra),
                               directory / ("secured" if secure else "plain"))
         try:
             await asyncio.to_thread(gateway.start)
@@ -155,6 +160,8 @@ async def virtual_lamps(directory: Path, count: int, *, secure: bool) -> AsyncIt
             assert server is not None
             virtual = VirtualRig(gateway, {})
             if secure:
+                await wait_listed(server, [GATEWAY_NAME, *names])
+                virtual.rss_before_owning = gateway.rss_mib()
                 await own_and_provision(bus.address, server, names, virtual)
             else:
                 virtual.devices = {n: v for n, v in (await wait_listed(server, names)).items()
