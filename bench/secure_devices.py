@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.core.errors import BridgeError
 from bridge.daemon import onboarding_action
 from bridge.daemon.ocf_credentials import OcfCredentials, OwnedRecord
 from bridge.ocf import onboarding
@@ -27,6 +28,8 @@ from bridge.sim.processes import SimProcess
 
 #: Ownership transfers at once (each is several DTLS handshakes and requests).
 OWNING_AT_ONCE = 8
+#: Attempts per device: a transfer that fails is repeated (and counted, never hidden).
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -90,15 +93,32 @@ async def describe(plain: Endpoint) -> UnownedDevice:
     return UnownedDevice(device, str(info.get("n", "")), oxms, plain, secure, mine)
 
 
-async def own_all(state_dir: Path, devices: list[SecuredSim]) -> list[OwnedRecord]:
+@dataclass
+class Ownership:
+    """The records of the devices owned, and the transfers that failed and were repeated,
+    with their errors."""
+
+    records: list[OwnedRecord]
+    failures: list[str]
+
+
+async def own_all(state_dir: Path, devices: list[SecuredSim]) -> Ownership:
     """Own every device for the gateway whose state directory is ``state_dir``."""
     store = OcfCredentials(state_dir).load()
     bound = asyncio.Semaphore(OWNING_AT_ONCE)
+    failures: list[str] = []
 
     async def own(device: SecuredSim) -> OwnedRecord:
         async with bound:
-            owned = await onboarding_action.own(store, await describe(device.plain),
-                                                device.pin, request_timeout=20.0)
-            return owned.record
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    owned = await onboarding_action.own(store, await describe(device.plain),
+                                                        device.pin, request_timeout=20.0)
+                    return owned.record
+                except BridgeError as err:
+                    failures.append(f"{device.name}: {err}")
+                    if attempt == ATTEMPTS:
+                        raise
+            raise AssertionError("unreachable")
 
-    return list(await asyncio.gather(*(own(d) for d in devices)))
+    return Ownership(list(await asyncio.gather(*(own(d) for d in devices))), failures)

@@ -119,15 +119,16 @@ async def bring_up(gateway: rig.Gateway, address: str, prefix: str, names: set[s
                        sum(procstat.cpu_seconds(pid) for pid in simulators) - sims_before)
 
 
-async def secured(directory: Path, count: int) -> tuple[float, Bridged, Bridged]:
+async def secured(directory: Path, count: int) -> tuple[float, list[str], Bridged, Bridged]:
     """Own ``count`` secured lights, start the gateway, restart it. Returns the seconds the
-    ownership of all took, the first start and the restart."""
+    ownership of all took, the transfers that failed and were repeated, the first start and
+    the restart."""
     prefix = "Secured light"
     with rig.private_bus(directory) as bus, \
             secured_simulators(directory, prefix, chunks(count)) as devices:
         gateway_dir = directory / "secured-gateway"
         began = time.monotonic()
-        await own_all(gateway_dir / "state", devices)
+        ownership = await own_all(gateway_dir / "state", devices)
         owning = time.monotonic() - began
         gateway = rig.Gateway(rig.GatewaySettings(
             bus=bus.address, ocf_peers=tuple(d.plain.uri for d in devices),
@@ -137,7 +138,7 @@ async def secured(directory: Path, count: int) -> tuple[float, Bridged, Bridged]
         await asyncio.to_thread(gateway.stop)
         again = await bring_up(gateway, bus.address, prefix, names, pids)
         await asyncio.to_thread(gateway.stop)
-    return owning, first, again
+    return owning, ownership.failures, first, again
 
 
 async def plain(directory: Path, count: int) -> Bridged:
