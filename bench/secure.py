@@ -171,7 +171,8 @@ async def restart(directory: Path, size: str, report: Report) -> None:
                    target="0", met=not start.missing)
         if start.missing:
             report.notes.append(f"Not bridged within {secure_restart.EXPOSE_TIMEOUT:g} s "
-                                f"({label}): {', '.join(start.missing)}.")
+                                f"({label}): {', '.join(start.missing)}; the gateway's "
+                                f"warnings: {' | '.join(start.warnings[:20]) or 'none'}.")
     for label, start in (("plain", plain), ("secured, first start", first),
                          ("secured, restart", again)):
         report.add(f"{count} {label}: set-ups retried a round later", start.retried,

@@ -50,6 +50,8 @@ class Bridged:
     renewed: int = 0
     missing: tuple[str, ...] = ()
     """Devices not announced within ``EXPOSE_TIMEOUT`` (``announced`` is then that bound)."""
+    warnings: tuple[str, ...] = ()
+    """The gateway's warning and error lines of this start."""
     gateway_cpu: float = 0.0
     """CPU seconds the gateway used until then (its process is new at each start)."""
     simulators_cpu: float = 0.0
@@ -115,6 +117,8 @@ async def bring_up(gateway: rig.Gateway, address: str, prefix: str, names: set[s
         lines = gateway.process.log()[logged:]
         return Bridged(ready, took, gateway.rss_mib(), lines.count(RETRIED),
                        lines.count(RENEWED), tuple(sorted(names - announcements.names)),
+                       tuple(line for line in lines.splitlines()
+                             if " WARNING " in line or " ERROR " in line),
                        gateway.cpu_seconds(),
                        sum(procstat.cpu_seconds(pid) for pid in simulators) - sims_before)
 
