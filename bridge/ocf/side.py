@@ -59,7 +59,7 @@ CLIENT_SESSIONS = 1024
 #: Handshakes the gateway's client runs at once (more wait their turn, ``bridge.ocf.coaps``).
 #: A server's 16 guards against peers that stop half way; the client begins its own, to the
 #: devices it owns, and a gateway restarted with 100 owned devices brought them up in about
-#: 4 s with 64 against 5-13 s with 16 (docs/benchmarks.md, "Secured devices").
+#: 4 s with 64 against 5-13 s with 16 (docs/benchmarks.md, "Secured devices (secure)").
 CLIENT_HANDSHAKES = 64
 
 
