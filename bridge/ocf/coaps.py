@@ -17,10 +17,14 @@ Sessions:
   retransmitted message then rides; a ClientHello from a known address (the client
   restarted) replaces the server's old session.
 - At most ``max_sessions`` at once; a new one first pushes out the oldest unfinished
-  handshake, only then the least recently used session. At most ``max_handshakes`` of them
-  unfinished (the oldest is dropped for a new one), so peers that stop half way never push
-  out the established sessions of everyone else. A handshake must end within
-  ``handshake_timeout``; a session idle for ``idle_timeout`` is closed with close_notify.
+  handshake, only then the least recently used session. At most ``max_handshakes`` of the
+  handshakes peers began unfinished (the oldest is dropped for a new one), so peers that stop
+  half way never push out the established sessions of everyone else. The client's own
+  handshakes are bounded the same, but wait for a free slot instead of being dropped: a
+  gateway that reaches a hundred owned devices at once establishes their sessions
+  ``max_handshakes`` at a time, and the messages wait in each session's queue meanwhile. A
+  handshake must end within ``handshake_timeout`` once begun; a session idle for
+  ``idle_timeout`` is closed with close_notify.
 - A server keeps no state for a ClientHello until the client has returned the cookie of
   its HelloVerifyRequest (RFC 6347 4.2.1): one listening DTLS object answers every unknown
   address and becomes the session of the first that proves its address. A flood of
@@ -148,6 +152,23 @@ def _plain(host: str) -> str:
     return host[7:] if host.startswith("::ffff:") else host
 
 
+def _numeric(host: str, port: int, family: int) -> Address | None:
+    """The socket address of ``host`` when it is an IP address without a zone, spelt as
+    the socket spells a peer's (IPv4 mapped on an IPv6 socket); None sends it to the
+    resolver. Every request names its host again, and the gateway's devices are named by
+    address: a resolver call for each, in a thread, is time a request need not wait."""
+    if "%" in host:
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if family == socket.AF_INET6:
+        v4 = ip if isinstance(ip, ipaddress.IPv4Address) else ip.ipv4_mapped
+        return (f"::ffff:{v4}" if v4 is not None else str(ip), port)
+    return (str(ip), port) if ip.version == 4 else None
+
+
 @dataclass
 class _Peer:
     session: DtlsSession
@@ -156,6 +177,10 @@ class _Peer:
     queue: list[bytes] = field(default_factory=list)
     waiting_since: float | None = None
     timer: asyncio.TimerHandle | None = None
+    #: a client session whose handshake waits for a slot (``max_handshakes`` under way).
+    held: bool = False
+    #: resolved when the handshake ends (``CoapsInterface.session_with`` waits on it).
+    ready: asyncio.Future[None] | None = None
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -277,11 +302,41 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             host, port = message.opt.uri_host, message.opt.uri_port
         if not host:
             raise ValueError("a coaps request needs a host")
+        return self._remote(await self._address(host, port or COAPS_PORT))
+
+    async def _address(self, host: str, port: int) -> Address:
+        numeric = _numeric(host, port, self._family)
+        if numeric is not None:
+            return numeric
         infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port or COAPS_PORT, type=socket.SOCK_DGRAM, family=self._family,
+            host, port, type=socket.SOCK_DGRAM, family=self._family,
             flags=socket.AI_V4MAPPED if self._family == socket.AF_INET6 else 0)
         addr = infos[0][4]
-        return self._remote((str(addr[0]), int(addr[1])))
+        return (str(addr[0]), int(addr[1]))
+
+    async def session_with(self, host: str, port: int) -> None:
+        """Establish the client session with ``host``:``port`` (or reuse it); returns once
+        it is established, raises ``DtlsFailed`` when it fails. The wait is bounded by the
+        session limits (a begun handshake ends within ``handshake_timeout``; one that waits
+        for a slot begins when another ends), not by any request's timeout: a client that
+        reaches a hundred devices at once waits its turn here and then gives each request
+        its whole timeout."""
+        if self._client_context is None or self._shut:
+            raise DtlsFailed("this coaps interface is not a running client")
+        address = await self._address(host, port)
+        peer = self._peers.get(address)
+        if peer is None:
+            self._remote(address)
+            peer = self._new_peer(address, server=False)
+            if peer is None or address not in self._peers:
+                raise DtlsFailed(f"{host}:{port}: the DTLS session could not begin")
+        if peer.session.established:
+            return
+        if peer.ready is None:
+            peer.ready = asyncio.get_running_loop().create_future()
+            # retrieved here, so a failure nobody waits for any more is not reported as lost
+            peer.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        await asyncio.shield(peer.ready)
 
     def send(self, message: Any) -> None:
         remote = message.remote
@@ -337,11 +392,12 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
 
     def _make_room(self) -> None:
         pending = [a for a, p in self._peers.items() if not p.session.established]
-        if len(pending) >= self.limits.max_handshakes:
+        begun_by_peers = [a for a in pending if self._peers[a].session.server]
+        if len(begun_by_peers) >= self.limits.max_handshakes:
             log.info("coaps: %d DTLS handshakes unfinished (the limit); dropping the oldest, "
-                     "with %s", len(pending), self._remote(pending[0]).hostinfo)
-            self._drop(pending[0], DtlsFailed("too many unfinished DTLS handshakes"))
-            pending.pop(0)
+                     "with %s", len(begun_by_peers), self._remote(begun_by_peers[0]).hostinfo)
+            self._drop(begun_by_peers[0], DtlsFailed("too many unfinished DTLS handshakes"))
+            pending.remove(begun_by_peers[0])
         while len(self._peers) >= self.limits.max_sessions:
             if pending:
                 self._drop(pending.pop(0), DtlsFailed("too many DTLS sessions"))
@@ -356,10 +412,31 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
         context = self._server_context if server else self._client_context
         now = time.monotonic()
         peer = _Peer(DtlsSession(context, address, server=server), now, now)
+        busy = self._client_handshakes()
         self._peers[address] = peer
         if not server:
-            self._step(address, peer, peer.session.start)
+            if busy >= self.limits.max_handshakes:
+                peer.held = True
+                log.debug("coaps %s: %d DTLS handshakes under way; this one waits its turn",
+                          self._remote(address).hostinfo, self.limits.max_handshakes)
+            else:
+                self._step(address, peer, peer.session.start)
         return peer
+
+    def _client_handshakes(self) -> int:
+        return sum(1 for p in self._peers.values()
+                   if not p.session.server and not p.held and not p.session.established)
+
+    def _start_held(self) -> None:
+        """Begin the handshakes that waited, while slots are free."""
+        while not self._shut and self._client_handshakes() < self.limits.max_handshakes:
+            address = next((a for a, p in self._peers.items() if p.held), None)
+            if address is None:
+                return
+            peer = self._peers[address]
+            peer.held = False
+            peer.started = time.monotonic()
+            self._step(address, peer, peer.session.start)
 
     def _listen(self, data: bytes, address: Address) -> None:
         """A ClientHello from an address without a handshake under way: answered by the one
@@ -440,11 +517,18 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             return
         if peer.session.established and not was_established:
             self.handshakes += 1
+            if peer.ready is not None and not peer.ready.done():
+                peer.ready.set_result(None)
             log.debug("coaps %s: DTLS session established (%s)",
                       self._remote(address).hostinfo, peer.session.cipher)
             queued, peer.queue = peer.queue, []
             for data in queued:
                 peer.session.send(data)
+            self._flush(peer)
+            self._arm(address, peer)
+            if not peer.session.server:
+                self._start_held()
+            return
         self._flush(peer)
         self._arm(address, peer)
 
@@ -499,6 +583,8 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             return
         if peer.timer is not None:
             peer.timer.cancel()
+        if peer.ready is not None and not peer.ready.done():
+            peer.ready.set_exception(err or DtlsFailed("the DTLS session was closed"))
         if err is not None and not self._shut:
             if not quiet:
                 log.debug("coaps %s: %s", self._remote(address).hostinfo, err)
@@ -506,6 +592,8 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
         if peer.session.server:
             # a server learns addresses from the network: forget them with the session
             self._remotes.pop(address, None)
+        elif not peer.session.established and not peer.held:
+            self._start_held()
 
     async def _sweep(self) -> None:
         while True:
@@ -514,7 +602,7 @@ class CoapsInterface(interfaces.MessageInterface):  # type: ignore[misc]
             now = time.monotonic()
             for address, peer in list(self._peers.items()):
                 if not peer.session.established:
-                    if now - peer.started > self.limits.handshake_timeout:
+                    if not peer.held and now - peer.started > self.limits.handshake_timeout:
                         self._drop(address, DtlsFailed("DTLS handshake timed out"))
                 elif now - peer.last_seen > self.limits.idle_timeout:
                     log.debug("coaps %s: idle for %.0f s; closing the session",

@@ -83,6 +83,17 @@ def test_profile_get_samples_the_gateway_answering_gets(tmp_path: Path) -> None:
     assert any("aiocoap" in note or "bridge" in note for note in report.notes)
 
 
+def test_secure_measures_handshakes_gets_memory_and_the_restart(tmp_path: Path) -> None:
+    from bench import secure
+
+    report = secure.run(tmp_path, "tiny")
+    _finite_positive(report, "ms")
+    _finite_positive(report, "req/s")
+    assert report.value("4 secured devices: all bridged after restart") > 0
+    assert report.value("4 secured, restart: devices not bridged within 120 s") == 0
+    assert all(not math.isnan(r.baseline) for r in report.rows if ": coaps GET" in r.metric)
+
+
 def test_document_keeps_the_hand_written_parts(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text(f"# Benchmarks\n\nanalysis before\n\n{BEGIN}\nold\n{END}\n\nafter\n")

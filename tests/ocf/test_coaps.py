@@ -143,3 +143,45 @@ async def test_a_silent_peer_times_out_the_handshake() -> None:
     finally:
         await client.shutdown()
         silent[0].close()
+
+
+async def test_handshakes_beyond_the_bound_wait_their_turn() -> None:
+    """A client that reaches more devices at once than ``max_handshakes`` (a gateway starting
+    with many owned devices) establishes every session, that many at a time, and drops none
+    of its own handshakes."""
+    peers = [CoapsPeer(SERVER, KEY) for _ in range(6)]
+    for server in peers:
+        await server.start()
+    client = await started({SERVER: KEY}, max_handshakes=2)
+    client.timeout = 30.0
+    try:
+        answers = await asyncio.gather(*(client.get(endpoint(server.port), "/counter")
+                                         for server in peers))
+        assert answers == [{"value": 0}] * 6
+        assert client.coaps.handshakes == 6
+        assert client.coaps.sessions == 6 and client.coaps.handshaking == 0
+    finally:
+        await client.shutdown()
+        for server in peers:
+            await server.stop()
+
+
+async def test_the_wait_for_a_handshake_slot_is_not_the_requests_timeout(
+        peer: CoapsPeer) -> None:
+    """A request whose session waits behind a handshake that never ends (a silent device
+    holds the only slot until its handshake times out) still gets its whole timeout for
+    the request itself once its own session is up."""
+    silent = await asyncio.get_running_loop().create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("::1", 0))
+    port = silent[0].get_extra_info("sockname")[1]
+    client = await started({SERVER: KEY}, max_handshakes=1, handshake_timeout=2.0)
+    client.timeout = 1.0
+    try:
+        stuck = asyncio.ensure_future(client.get(endpoint(port), "/counter"))
+        await asyncio.sleep(0)  # the silent device's handshake takes the slot first
+        assert await client.get(endpoint(peer.port), "/counter") == {"value": 0}
+        with pytest.raises(DeviceError, match="handshake"):
+            await stuck
+    finally:
+        await client.shutdown()
+        silent[0].close()
