@@ -29,7 +29,7 @@ from bridge.alljoyn.bus import connect, parse_bus
 from bridge.sim.testing.netns import OcfNetwork
 
 NAME = "scale"
-SIZES = {"full": (0, 10, 100, 500), "quick": (0, 10, 50), "tiny": (0, 2)}
+SIZES = {"full": (0, 10, 100, 500, 1000), "quick": (0, 10, 50), "tiny": (0, 2)}
 OCF_PER_PROCESS = 10
 ALLJOYN_PER_PROCESS = 100
 OCF_PREFIX = "OCF light"
@@ -39,6 +39,7 @@ TARGET_IDLE_MIB = 45.0
 TARGET_1000_MIB = 100.0
 TARGET_STARTUP = 1.0
 EXPOSE_TIMEOUT = 120.0
+VIRTUAL = "oic.d.virtual"
 
 
 def _chunks(total: int, size: int) -> list[int]:
@@ -106,9 +107,11 @@ async def _exposed(bus_address: str, server: str, n: int, began: float) -> tuple
             while time.monotonic() < deadline:
                 if math.isnan(ocf_done):
                     with contextlib.suppress(RuntimeError, OSError, TimeoutError):
-                        listed = await coap.get(f"{server}/oic/res")
+                        # Only the devices' /oic/d links (one per device), not the whole
+                        # listing: a client that wants the devices asks for them by type.
+                        listed = await coap.get(f"{server}/oic/res?rt={VIRTUAL}")
                         devices = {link["anchor"] for link in listed or []
-                                   if "oic.d.virtual" in link.get("rt", ())}
+                                   if VIRTUAL in link.get("rt", ())}
                         if len(devices) >= n:
                             ocf_done = time.monotonic() - began
                 if not math.isnan(ocf_done) and not math.isnan(alljoyn_done):
