@@ -33,6 +33,8 @@ from bridge.ocf import wire
 from bridge.ocf.coap_messages import set_version, status_number
 from bridge.ocf.links import Endpoint
 
+#: Remotes kept for endpoints that answered (beyond it, the table starts again).
+REMOTES_KEPT = 4096
 log = logging.getLogger("ocfaj.ocf.client")
 
 OnValue = Callable[[Any], None]
@@ -98,6 +100,10 @@ class OcfClient:
         #: the coaps interface, when ``keyring`` was given and the client runs.
         self.coaps: Any = None
         self._context: Any = None
+        #: the aiocoap remote of each plain ``coap`` endpoint that answered: a request to it
+        #: reuses it instead of resolving the address again (aiocoap asks getaddrinfo in a
+        #: thread for every request otherwise, even for a numeric address).
+        self._remotes: dict[Endpoint, Any] = {}
 
     async def start(self) -> None:
         if self._context is None:
@@ -118,6 +124,9 @@ class OcfClient:
     def _message(self, code: Code, ep: Endpoint, href: str, query: Sequence[str],
                  body: Any = None, observe: int | None = None) -> Message:
         message = Message(code=code, uri=request_uri(ep, href, query), accept=wire.CF_OCF_CBOR)
+        remote = self._remotes.get(ep)
+        if remote is not None:
+            message.remote = remote
         set_version(message, wire.OPT_ACCEPT_VERSION)
         if observe is not None:
             message.opt.observe = observe
@@ -127,7 +136,7 @@ class OcfClient:
             set_version(message, wire.OPT_CONTENT_VERSION)
         return message
 
-    async def _send(self, make: Callable[[], Message], what: str,
+    async def _send(self, ep: Endpoint, make: Callable[[], Message], what: str,
                     limit: int | None = None) -> Any:
         """Send the request ``make`` builds, again while the send itself was refused.
 
@@ -160,18 +169,30 @@ class OcfClient:
                     pause = min(pause * 2, 0.2)
         except TimeoutError:
             request.response.cancel()
+            self._remotes.pop(ep, None)
             raise DeviceTimeout(f"{what}: no answer within {self.timeout} s") from None
+        except DeviceTimeout:
+            self._remotes.pop(ep, None)
+            raise
+        self._remember(ep, response)
         return decode_answer(response, limit or self.max_payload)
+
+    def _remember(self, ep: Endpoint, response: Any) -> None:
+        if ep.scheme != "coap" or response.remote is None or ep in self._remotes:
+            return
+        if len(self._remotes) >= REMOTES_KEPT:
+            self._remotes.clear()  # devices that left; the ones still here come back
+        self._remotes[ep] = response.remote
 
     async def get(self, ep: Endpoint, href: str, query: Sequence[str] = (), *,
                   limit: int | None = None) -> Any:
         """GET ``href``; ``limit`` replaces ``max_payload`` for answers that grow with the
         number of devices behind one endpoint (``/oic/res``)."""
-        return await self._send(lambda: self._message(Code.GET, ep, href, query), f"GET {href}",
-                                limit)
+        return await self._send(ep, lambda: self._message(Code.GET, ep, href, query),
+                                f"GET {href}", limit)
 
     async def post(self, ep: Endpoint, href: str, body: Any) -> Any:
-        return await self._send(lambda: self._message(Code.POST, ep, href, (), body),
+        return await self._send(ep, lambda: self._message(Code.POST, ep, href, (), body),
                                 f"POST {href}")
 
     def observe(self, ep: Endpoint, href: str, on_value: OnValue, on_end: OnEnd) -> Observation:

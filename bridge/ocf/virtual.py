@@ -81,6 +81,8 @@ class VirtualOcfDevices:
         self.max_payload = max_payload
         self.interfaces = tuple(interfaces)
         self.virtuals: dict[str, _Virtual] = {}
+        #: ``di`` of each virtual device served here (asked for every device discovered).
+        self._dis: set[str] = set()
         di, piid, pi = gateway_identity(gateway_name)
         self.bridge = ServedDevice(
             di=di, device_types=("oic.wk.d", BRIDGE),
@@ -115,8 +117,7 @@ class VirtualOcfDevices:
         """True for the ``di`` of a device served here, also one an owner gave it."""
         if self.security is not None and di in self.security.uuids():
             return True
-        return di == self.bridge.di or any(v.thing.identity.di == di
-                                           for v in self.virtuals.values())
+        return di == self.bridge.di or di in self._dis
 
     async def start(self) -> None:
         if self._worker is not None:
@@ -222,6 +223,8 @@ class VirtualOcfDevices:
         layout = build_layout(thing, state_of, command, fresh)
         if old is not None:
             # Same endpoint and port: clients keep working; observers see the new state.
+            self._dis.discard(old.thing.identity.di)
+            self._dis.add(thing.identity.di)
             old.thing, old.layout = thing, layout
             old.endpoint.own = layout.device
             old.endpoint.notify_all()
@@ -236,6 +239,7 @@ class VirtualOcfDevices:
                                        limits=self.limits, interfaces=self.interfaces)
         await endpoint.start()
         self.virtuals[thing_id] = _Virtual(thing, layout, endpoint)
+        self._dis.add(thing.identity.di)
         log.info("%s (%s): virtual OCF device di %s on port %d", thing.info.name, thing_id,
                  thing.identity.di, endpoint.port)
         self.listener.notify("/bridge/vodlist")
@@ -243,6 +247,7 @@ class VirtualOcfDevices:
     async def _withdraw(self, thing_id: str) -> None:
         virtual = self.virtuals.pop(thing_id, None)
         if virtual is not None:
+            self._dis.discard(virtual.thing.identity.di)
             await virtual.endpoint.shutdown()
             log.info("%s (%s): virtual OCF device withdrawn", virtual.thing.info.name, thing_id)
             self.listener.notify("/bridge/vodlist")
