@@ -126,11 +126,15 @@ class OcfDevices:
                 return device
         return None
 
-    async def update(self, sightings: Mapping[str, Sighting]) -> None:
-        """Apply one discovery round (every device that answered, by ``di``)."""
+    async def update(self, sightings: Mapping[str, Sighting], *,
+                     count_missed: bool = True) -> None:
+        """Apply one discovery round (every device that answered, by ``di``); without
+        ``count_missed`` the devices missing from it are not counted as having missed it."""
         work = [self._seen(di, s) for di, s in sightings.items()
                 if not self.is_own(di) and di not in self._busy and di not in self.bridges]
         await asyncio.gather(*work)
+        if not count_missed:
+            return
         overdue: list[KnownDevice] = []
         for di, device in list(self.by_di.items()):
             if di in sightings:

@@ -50,6 +50,12 @@ MAX_REPLY_WINDOW = 2.0
 #: listing grows with the devices behind one endpoint (about 1 KiB per light): a simulator
 #: process or another gateway with 50 devices already lists 48 KiB. 8 MiB still bounds memory.
 LISTING_LIMIT = 8 * 1024 * 1024
+#: Seconds before a follow-up round when a block-wise listing could not be completed (doubled
+#: for each further one), and how many follow-ups before the next regular round. A burst of
+#: hundreds of replies (many devices, a loaded gateway) would else leave their devices
+#: undiscovered for a whole ``discovery_interval``.
+FOLLOW_UP_AFTER = 1.0
+FOLLOW_UPS = 3
 
 
 class OcfSide:
@@ -186,15 +192,30 @@ class OcfSide:
         await self._round_done.wait()
 
     async def _loop(self) -> None:
+        follow_ups = 0
         while True:
+            assert self.discovery is not None
+            failures = self.discovery.block_transfer_failures
             try:
-                await self.discover_once()
+                await self.discover_once(follow_up=follow_ups > 0)
             except Exception:
                 log.exception("OCF discovery round failed; trying again next round")
             self._round_done.set()
-            await asyncio.sleep(self.config.discovery_interval)
+            delay = self.config.discovery_interval
+            if self.discovery.block_transfer_failures > failures and follow_ups < FOLLOW_UPS:
+                delay = min(delay, FOLLOW_UP_AFTER * 2 ** follow_ups)
+                follow_ups += 1
+                log.info("OCF discovery: %d block-wise listing(s) incomplete this round; "
+                         "another round in %g s", self.discovery.block_transfer_failures
+                         - failures, delay)
+            else:
+                follow_ups = 0
+            await asyncio.sleep(delay)
 
-    async def discover_once(self) -> None:
+    async def discover_once(self, *, follow_up: bool = False) -> None:
+        """One round. A ``follow_up`` round (after incomplete listings) finds devices but
+        counts no missed rounds: devices it does not hear from are not one round closer to
+        being checked."""
         assert self.discovery is not None and self.devices is not None
         if self.keys is not None:
             self.keys.refresh()
@@ -209,7 +230,7 @@ class OcfSide:
         for peer, value in zip(peers, answers, strict=True):
             if value is not None:
                 _merge(sightings, parse_res(value, peer), peer, "")
-        await self.devices.update(sightings)
+        await self.devices.update(sightings, count_missed=not follow_up)
         self.rounds += 1
 
     async def _listing_of(self, peer: Endpoint) -> Any:
