@@ -104,16 +104,26 @@ class OcfClient:
         #: reuses it instead of resolving the address again (aiocoap asks getaddrinfo in a
         #: thread for every request otherwise, even for a numeric address).
         self._remotes: dict[Endpoint, Any] = {}
+        self._attaching = asyncio.Lock()
 
     async def start(self) -> None:
         if self._context is None:
             self._context = await aiocoap.Context.create_client_context(transports=["udp6"])
-            if self.keyring is not None:
-                from bridge.ocf import coaps, dtls
+            await self.speak_coaps()
 
-                self.coaps = await coaps.attach(
-                    self._context, client_context=dtls.client_context(self.keyring.choose),
-                    limits=self.coaps_limits)
+    async def speak_coaps(self) -> None:
+        """Add the coaps transport once the ``keyring`` holds a key. Until then the DTLS
+        library is not even loaded: it costs about 10 MiB, which a gateway that owns no
+        secured device should not pay."""
+        async with self._attaching:
+            if (self._context is None or self.coaps is not None or self.keyring is None
+                    or not len(self.keyring)):
+                return
+            from bridge.ocf import coaps, dtls
+
+            self.coaps = await coaps.attach(
+                self._context, client_context=dtls.client_context(self.keyring.choose),
+                limits=self.coaps_limits)
 
     async def shutdown(self) -> None:
         context, self._context = self._context, None
@@ -150,6 +160,8 @@ class OcfClient:
         """
         if self._context is None:
             raise DeviceError(503, "the OCF client is not running")
+        if ep.secure:
+            await self.speak_coaps()  # a key may have arrived since the last round
         pause = 0.005
         try:
             async with asyncio.timeout(self.timeout):
@@ -207,6 +219,8 @@ class OcfClient:
         try:
             if self._context is None:
                 raise DeviceError(503, "the OCF client is not running")
+            if observation.ep.secure:
+                await self.speak_coaps()
             # Without blockwise handling the request message keeps the token aiocoap gives it,
             # which the deregistration needs.
             request = self._context.request(message, handle_blockwise=False)

@@ -117,7 +117,9 @@ class OcfSide:
                  ", ".join(interfaces) or "no interfaces", self.config.server_port)
 
     def _check_dtls(self) -> None:
-        if self.keys is None:
+        """With keys to use, the DTLS library must load (else the keys are dropped, with the
+        reason); without any, it is not loaded (``OcfClient.speak_coaps``)."""
+        if self.keys is None or not len(self.keys.keyring):
             return
         from bridge.ocf.dtls_lib import load
 
@@ -219,6 +221,9 @@ class OcfSide:
         assert self.discovery is not None and self.devices is not None
         if self.keys is not None:
             self.keys.refresh()
+            if self.client.coaps is None and len(self.keys.keyring):
+                self._check_dtls()
+                await self.client.speak_coaps()
         replies = await self.discovery.round()
         sightings: dict[str, Sighting] = {}
         for reply in replies:
