@@ -92,11 +92,13 @@ class OcfClient:
     sessions ``coaps_limits`` bound."""
 
     def __init__(self, timeout: float, max_payload: int, *, keyring: Any = None,
-                 coaps_limits: Any = None) -> None:
+                 coaps_limits: Any = None, coaps_once_keyed: bool = False) -> None:
         self.timeout = timeout
         self.max_payload = max_payload
         self.keyring = keyring
         self.coaps_limits = coaps_limits
+        #: coaps only once ``keyring`` (a ``Keyring``) holds a key (:meth:`speak_coaps`).
+        self.coaps_once_keyed = coaps_once_keyed
         #: the coaps interface, when ``keyring`` was given and the client runs.
         self.coaps: Any = None
         self._context: Any = None
@@ -112,12 +114,12 @@ class OcfClient:
             await self.speak_coaps()
 
     async def speak_coaps(self) -> None:
-        """Add the coaps transport once the ``keyring`` holds a key. Until then the DTLS
-        library is not even loaded: it costs about 10 MiB, which a gateway that owns no
-        secured device should not pay."""
+        """Add the coaps transport when there is a ``keyring`` (with ``coaps_once_keyed``:
+        once it holds a key; until then the DTLS library is not even loaded, which saves a
+        gateway that owns no secured device about 10 MiB)."""
         async with self._attaching:
-            if (self._context is None or self.coaps is not None or self.keyring is None
-                    or not len(self.keyring)):
+            if self._context is None or self.coaps is not None or self.keyring is None or (
+                    self.coaps_once_keyed and not len(self.keyring)):
                 return
             from bridge.ocf import coaps, dtls
 
