@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import subprocess
 import sys
@@ -204,7 +205,7 @@ def run(directory: Path, size: str) -> Report:
     # Below 50 per side the first round's fixed 2 s reply window is most of the time.
     exposed = [(n, rows[f"{n}+{n} devices: all exposed"]) for n in SIZES[size]
                if n >= 50 and f"{n}+{n} devices: all exposed" in rows]
-    for (small, before), (big, after) in zip(exposed, exposed[1:]):
+    for (small, before), (big, after) in itertools.pairwise(exposed):
         report.add(f"growth of the time to expose, {small} -> {big} per side", after / before,
                    "x", note=f"linear: {big / small:g}x (the fixed 2 s reply window of the "
                              "first round makes the smaller size look dearer per device)")
