@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -37,7 +38,7 @@ from bridge.ocf.links import (
     parse_endpoint,
     parse_res,
 )
-from bridge.ocf.netif import multicast_interfaces
+from bridge.ocf.netif import local_address_towards, multicast_interfaces, unmapped
 from bridge.ocf.provisioned import ProvisionedKeys
 from bridge.ocf.svr_store import SecurityStore
 from bridge.ocf.virtual import VirtualOcfDevices, multicast_groups
@@ -104,7 +105,8 @@ class OcfSide:
         self.discovery = MulticastDiscovery(
             interfaces, ipv4=self.config.ipv4, ipv6_groups=v6_groups,
             window=min(MAX_REPLY_WINDOW, self.config.discovery_interval / 2),
-            listing_limit=self._listing_limit, block_timeout=self.config.request_timeout)
+            listing_limit=self._listing_limit, block_timeout=self.config.request_timeout,
+            own=self._own_listener)
         self._check_dtls()
         if self.keys is not None and self.virtual.security is not None:
             self._provisioned = ProvisionedKeys(self.virtual.security.bridge, self.keys.keyring)
@@ -140,6 +142,17 @@ class OcfSide:
 
         load()  # SecurityUnavailable (what to install) stops the OCF side with the reason
         return True
+
+    def _own_listener(self, host: str, port: int) -> bool:
+        """A discovery reply from the gateway's own listener (multicast loops back)."""
+        if self.virtual is None or port != self.virtual.listener.port:
+            return False
+        address, _, zone = host.partition("%")
+        try:
+            scope = socket.if_nametoindex(zone) if zone else 0
+        except OSError:
+            return False
+        return local_address_towards(address, scope) == unmapped(address)
 
     def _owned(self, di: str) -> bool:
         return self.keys is not None and self.keys.keyring.holds(di)
