@@ -94,7 +94,7 @@ async def _exposed(bus_address: str, gateway: rig.Gateway, server: str,
     bus = await connect(parse_bus(bus_address))
     announced: set[str] = set()
     alljoyn_done = math.nan
-    began = time.monotonic()
+    began = math.inf  # set when the gateway starts
 
     def on_message(msg: Message) -> None:
         nonlocal alljoyn_done
