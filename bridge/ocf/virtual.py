@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -81,8 +82,9 @@ class VirtualOcfDevices:
         self.max_payload = max_payload
         self.interfaces = tuple(interfaces)
         self.virtuals: dict[str, _Virtual] = {}
-        #: ``di`` of each virtual device served here (asked for every device discovered).
-        self._dis: set[str] = set()
+        #: how many virtual devices served here have each ``di`` (asked for every device
+        #: discovered; two Things may share one, a copy of a copy of a device).
+        self._dis: Counter[str] = Counter()
         di, piid, pi = gateway_identity(gateway_name)
         self.bridge = ServedDevice(
             di=di, device_types=("oic.wk.d", BRIDGE),
@@ -223,8 +225,8 @@ class VirtualOcfDevices:
         layout = build_layout(thing, state_of, command, fresh)
         if old is not None:
             # Same endpoint and port: clients keep working; observers see the new state.
-            self._dis.discard(old.thing.identity.di)
-            self._dis.add(thing.identity.di)
+            self._dis -= Counter([old.thing.identity.di])
+            self._dis[thing.identity.di] += 1
             old.thing, old.layout = thing, layout
             old.endpoint.own = layout.device
             old.endpoint.notify_all()
@@ -239,7 +241,7 @@ class VirtualOcfDevices:
                                        limits=self.limits, interfaces=self.interfaces)
         await endpoint.start()
         self.virtuals[thing_id] = _Virtual(thing, layout, endpoint)
-        self._dis.add(thing.identity.di)
+        self._dis[thing.identity.di] += 1
         log.info("%s (%s): virtual OCF device di %s on port %d", thing.info.name, thing_id,
                  thing.identity.di, endpoint.port)
         self.listener.notify("/bridge/vodlist")
@@ -247,7 +249,7 @@ class VirtualOcfDevices:
     async def _withdraw(self, thing_id: str) -> None:
         virtual = self.virtuals.pop(thing_id, None)
         if virtual is not None:
-            self._dis.discard(virtual.thing.identity.di)
+            self._dis -= Counter([virtual.thing.identity.di])
             await virtual.endpoint.shutdown()
             log.info("%s (%s): virtual OCF device withdrawn", virtual.thing.info.name, thing_id)
             self.listener.notify("/bridge/vodlist")
