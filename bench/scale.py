@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import subprocess
 import sys
@@ -29,16 +30,20 @@ from bridge.alljoyn.bus import connect, parse_bus
 from bridge.sim.testing.netns import OcfNetwork
 
 NAME = "scale"
-SIZES = {"full": (0, 10, 100, 500), "quick": (0, 10, 50), "tiny": (0, 2)}
+SIZES = {"full": (0, 10, 100, 500, 1000), "quick": (0, 10, 50), "tiny": (0, 2)}
 OCF_PER_PROCESS = 10
 ALLJOYN_PER_PROCESS = 100
 OCF_PREFIX = "OCF light"
 ALLJOYN_PREFIX = "AllJoyn light"
-TARGET_EXPOSED_100 = 5.0
-TARGET_IDLE_MIB = 45.0
-TARGET_1000_MIB = 100.0
+#: seconds until all are exposed, by devices per side (issue 18 point 3).
+TARGET_EXPOSED = {100: 5.0, 1000: 10.0}
+TARGET_IDLE_MIB = 35.0
+#: MiB with 1,000 + 1,000 bridged devices, and KiB per bridged device (issue 18 point 4).
+TARGET_1000_MIB = 120.0
+TARGET_PER_DEVICE_KIB = 40.0
 TARGET_STARTUP = 1.0
 EXPOSE_TIMEOUT = 120.0
+VIRTUAL = "oic.d.virtual"
 
 
 def _chunks(total: int, size: int) -> list[int]:
@@ -80,11 +85,16 @@ def _simulators(net: OcfNetwork, bus: str, n: int) -> Iterator[None]:
                     proc.stdin.flush()
 
 
-async def _exposed(bus_address: str, server: str, n: int, began: float) -> tuple[float, float]:
-    """Seconds from ``began`` until N AllJoyn copies announced and N OCF copies are listed."""
+async def _exposed(bus_address: str, gateway: rig.Gateway, server: str,
+                   n: int) -> tuple[float, float, str]:
+    """Start the gateway; seconds until N AllJoyn copies announced and N OCF copies are listed
+    (NaN for a side not done within ``EXPOSE_TIMEOUT``), and what was missing then. The
+    Announce match is in place before the gateway starts: it exports OCF devices before it
+    reports READY (the AllJoyn start-up scan takes longer than the first OCF round)."""
     bus = await connect(parse_bus(bus_address))
     announced: set[str] = set()
     alljoyn_done = math.nan
+    began = math.inf  # set when the gateway starts
 
     def on_message(msg: Message) -> None:
         nonlocal alljoyn_done
@@ -100,24 +110,31 @@ async def _exposed(bus_address: str, server: str, n: int, began: float) -> tuple
                         "org.freedesktop.DBus", "AddMatch", "s",
                         ["type='signal',interface='org.alljoyn.About',member='Announce'"])
     ocf_done = math.nan
-    deadline = time.monotonic() + EXPOSE_TIMEOUT
+    listed_count = 0
     try:
+        began = time.monotonic()
+        await asyncio.get_running_loop().run_in_executor(None, gateway.start)
+        deadline = began + EXPOSE_TIMEOUT
         async with rig.CoapClient() as coap:
             while time.monotonic() < deadline:
                 if math.isnan(ocf_done):
                     with contextlib.suppress(RuntimeError, OSError, TimeoutError):
-                        listed = await coap.get(f"{server}/oic/res")
+                        # Only the devices' /oic/d links (one per device), not the whole
+                        # listing: a client that wants the devices asks for them by type.
+                        listed = await coap.get(f"{server}/oic/res?rt={VIRTUAL}")
                         devices = {link["anchor"] for link in listed or []
-                                   if "oic.d.virtual" in link.get("rt", ())}
+                                   if VIRTUAL in link.get("rt", ())}
+                        listed_count = len(devices)
                         if len(devices) >= n:
                             ocf_done = time.monotonic() - began
                 if not math.isnan(ocf_done) and not math.isnan(alljoyn_done):
-                    return alljoyn_done, ocf_done
+                    return alljoyn_done, ocf_done, ""
                 await asyncio.sleep(0.1)
     finally:
         bus.disconnect()
-    raise TimeoutError(f"after {EXPOSE_TIMEOUT} s: {len(announced)} of {n} OCF devices on "
-                       f"AllJoyn, OCF side {'done' if not math.isnan(ocf_done) else 'not done'}")
+    return alljoyn_done, ocf_done, (f"after {EXPOSE_TIMEOUT:g} s: {len(announced)} of {n} OCF "
+                                    f"devices announced on AllJoyn, {listed_count} of {n} "
+                                    "AllJoyn devices listed on OCF")
 
 
 _IMPORT_PROBE = (
@@ -143,27 +160,25 @@ def _one_size(directory: Path, n: int, report: Report) -> None:
             gateway = rig.Gateway(
                 rig.GatewaySettings(bus=bus.address, ocf_interfaces=("ocfbr0",), ocf_bind="",
                                     ipv6=False), directory / f"gateway-{n}")
-            began = time.monotonic()
-            gateway.start()
             try:
                 if n:
                     server = f"coap://{net.local.ipv4}:{gateway.server_port}"
-                    to_alljoyn, to_ocf = asyncio.run(_exposed(bus.address, server, n, began))
-                    both = max(to_alljoyn, to_ocf)
-                    target = TARGET_EXPOSED_100 if n == 100 else None
+                    to_alljoyn, to_ocf, missing = asyncio.run(
+                        _exposed(bus.address, gateway, server, n))
+                    both = math.nan if missing else max(to_alljoyn, to_ocf)
+                    target = TARGET_EXPOSED.get(n)
                     report.add(f"{n}+{n} devices: all exposed", both, "s",
-                               target=f"<= {TARGET_EXPOSED_100:g} s" if target else "",
-                               met=both <= target if target else None,
-                               note=f"OCF->AllJoyn {to_alljoyn:.2f} s, "
-                                    f"AllJoyn->OCF {to_ocf:.2f} s")
+                               target=f"<= {target:g} s" if target else "",
+                               met=both <= target if target else (False if missing else None),
+                               note=missing or f"OCF->AllJoyn {to_alljoyn:.2f} s, "
+                                               f"AllJoyn->OCF {to_ocf:.2f} s")
                     time.sleep(2.0)  # let start-up garbage settle before reading memory
                     rss = gateway.rss_mib()
-                    bridged = 2 * n
-                    # Interpolate the 1,000-device target linearly above idle for smaller N.
                     report.add(f"{n}+{n} devices: gateway RSS", rss, "MiB",
-                               target=f"<= {TARGET_1000_MIB:g} MiB" if bridged == 1000 else "",
-                               met=rss <= TARGET_1000_MIB if bridged == 1000 else None)
+                               target=f"<= {TARGET_1000_MIB:g} MiB" if n == 1000 else "",
+                               met=rss <= TARGET_1000_MIB if n == 1000 else None)
                 else:
+                    gateway.start()
                     import_seconds, import_mib = import_baseline()
                     report.add("start-up to READY", gateway.startup_seconds, "s",
                                baseline=import_seconds,
@@ -189,11 +204,21 @@ def run(directory: Path, size: str) -> Report:
     # Below 50+50 devices the per-device cost drowns in the noise of the heap.
     if largest >= 50 and f"{largest}+{largest} devices: gateway RSS" in rows:
         per_device = (rows[f"{largest}+{largest} devices: gateway RSS"] - idle) / (2 * largest)
-        projected = idle + 1000 * per_device
-        report.add("RSS per bridged device", per_device * 1024, "KiB")
-        report.add("projected RSS, 1,000 bridged devices", projected, "MiB",
+        projected = idle + 2000 * per_device
+        report.add("RSS per bridged device", per_device * 1024, "KiB",
+                   target=f"<= {TARGET_PER_DEVICE_KIB:g} KiB",
+                   met=per_device * 1024 <= TARGET_PER_DEVICE_KIB,
+                   note=f"(RSS at {largest}+{largest} - idle) / {2 * largest}")
+        report.add("projected RSS, 1,000 + 1,000 bridged devices", projected, "MiB",
                    target=f"<= {TARGET_1000_MIB:g} MiB", met=projected <= TARGET_1000_MIB,
-                   note=f"idle + 1,000 x per-device cost measured at {largest}+{largest}")
+                   note=f"idle + 2,000 x per-device cost measured at {largest}+{largest}")
+    # Below 50 per side the first round's fixed 2 s reply window is most of the time.
+    exposed = [(n, rows[f"{n}+{n} devices: all exposed"]) for n in SIZES[size]
+               if n >= 50 and f"{n}+{n} devices: all exposed" in rows]
+    for (small, before), (big, after) in itertools.pairwise(exposed):
+        report.add(f"growth of the time to expose, {small} -> {big} per side", after / before,
+                   "x", note=f"linear: {big / small:g}x (the fixed 2 s reply window of the "
+                             "first round makes the smaller size look dearer per device)")
     report.notes.append(
         f"OCF simulators: {OCF_PER_PROCESS} devices per process, one process per network "
         f"namespace; AllJoyn simulators: {ALLJOYN_PER_PROCESS} per process. The gateway "

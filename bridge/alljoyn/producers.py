@@ -60,6 +60,9 @@ class ProducerManager:
         self.object_layout = object_layout
         self.failures = 0
         self._producers: dict[str, AllJoynProducer] = {}
+        #: the unique bus names of the producers (asked for every message the consumer sees).
+        self._own_names: set[str] = set()
+        self._name_of: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: Callable[[], None] | None = None
@@ -70,7 +73,7 @@ class ProducerManager:
         return len(self._producers)
 
     def is_own(self, unique_name: str) -> bool:
-        return any(p.unique_name == unique_name for p in self._producers.values())
+        return unique_name in self._own_names
 
     def bus_names(self) -> dict[str, str]:
         """Thing id -> the unique bus name of each virtual producer that is connected."""
@@ -97,6 +100,8 @@ class ProducerManager:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         producers, self._producers = self._producers, {}
+        self._own_names.clear()
+        self._name_of.clear()
         await asyncio.gather(*(p.stop() for p in producers.values()), return_exceptions=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -129,7 +134,7 @@ class ProducerManager:
             producer = self._producers.get(thing_id)
             if thing is None or not self._wanted(thing):
                 if producer is not None:
-                    del self._producers[thing_id]
+                    self._drop(thing_id)
                     await producer.stop()
                     log.info("AllJoyn: withdrew virtual device %s (%s)",
                              producer.thing.info.name, thing_id)
@@ -141,9 +146,13 @@ class ProducerManager:
                     producer.update(thing, about_of_thing(thing, self.gateway_name))
                 return
             if producer is not None:
-                del self._producers[thing_id]
+                self._drop(thing_id)
                 await producer.stop()
             await self._create(thing)
+
+    def _drop(self, thing_id: str) -> None:
+        del self._producers[thing_id]
+        self._own_names.discard(self._name_of.pop(thing_id, ""))
 
     async def _create(self, thing: Thing) -> None:
         policy = self.registry.policy
@@ -173,5 +182,7 @@ class ProducerManager:
                       self.choice, err, hint)
             return
         self._producers[thing.id] = producer
+        self._name_of[thing.id] = producer.unique_name
+        self._own_names.add(producer.unique_name)
         log.info("AllJoyn: exported %s (%s) as %s", thing.info.name, thing.id,
                  producer.unique_name)

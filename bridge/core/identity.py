@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,10 @@ class IdentityBook:
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, str]] = {}
+        #: how many entries hold each friendly name, built when first needed and then kept
+        #: current (a new name is checked against all of them: a thousand devices found at
+        #: once would else cost a million comparisons).
+        self._taken: Counter[str] | None = None
         #: True when something changed since the last :meth:`to_json`.
         self.dirty = False
 
@@ -103,7 +108,7 @@ class IdentityBook:
             return entry["friendly_name"]
         # Cut before the suffix is added, so that even "<base>_<n>" fits what rename allows.
         base = _SLUG.sub("_", name.lower()[:MAX_NAME_LENGTH]).strip("_") or "device"
-        taken = {e.get("friendly_name") for e in self._entries.values()}
+        taken = self._names()
         candidate, n = base, 1
         while candidate in taken:
             n += 1
@@ -123,7 +128,9 @@ class IdentityBook:
         identities derived from the device itself (every AllJoyn device's, the Thing id) come
         out the same, identities first assigned here (an OCF device's AppId) may not.
         """
-        if self._entries.pop(thing_id, None) is not None:
+        entry = self._entries.pop(thing_id, None)
+        if entry is not None:
+            self._count_name(entry.get("friendly_name"), -1)
             self.dirty = True
 
     def thing_ids(self) -> list[str]:
@@ -163,8 +170,25 @@ class IdentityBook:
             self._store(thing_id, {k: v for k, v in entry.items() if k != "friendly_name"})
 
     def _store(self, thing_id: str, entry: dict[str, str]) -> None:
+        old = self._entries.get(thing_id, {}).get("friendly_name")
+        if old != entry.get("friendly_name"):
+            self._count_name(old, -1)
+            self._count_name(entry.get("friendly_name"), 1)
         self._entries[thing_id] = entry
         self.dirty = True
+
+    def _names(self) -> Counter[str]:
+        if self._taken is None:
+            self._taken = Counter(name for e in self._entries.values()
+                                  if (name := e.get("friendly_name")))
+        return self._taken
+
+    def _count_name(self, name: str | None, change: int) -> None:
+        if self._taken is None or not name:
+            return
+        self._taken[name] += change
+        if self._taken[name] <= 0:
+            del self._taken[name]
 
     def to_json(self) -> dict[str, Any]:
         self.dirty = False

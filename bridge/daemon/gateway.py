@@ -59,6 +59,8 @@ log = logging.getLogger("ocfaj.gateway")
 #: File descriptors a bridged device costs (docs/design.md budget: 3 for a virtual OCF
 #: device, 1 for a virtual AllJoyn producer).
 FDS_PER_DEVICE = 4
+#: Seconds between two looks at whether the identity book changed and needs saving.
+PERSIST_EVERY = 0.5
 #: Descriptors kept for everything else (sockets, state files, the outbox, logs).
 FDS_RESERVED = 64
 
@@ -295,10 +297,16 @@ class Gateway:
     # -- background ----------------------------------------------------------------------------
 
     async def _persist_loop(self) -> None:
+        pause = PERSIST_EVERY
         while True:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(pause)
             if self.book.dirty:
+                began = time.monotonic()
                 self._save()
+                # A save encodes the whole book while the loop waits: with thousands of
+                # devices arriving at once, the next one waits ten times as long as this one
+                # took, so saving never takes more than a tenth of the gateway's time.
+                pause = max(PERSIST_EVERY, 10 * (time.monotonic() - began))
 
     def _save(self) -> None:
         if not self.book.dirty:

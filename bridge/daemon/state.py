@@ -28,6 +28,10 @@ class StateStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        #: (inode, size, mtime) of the identity file this store last wrote: while the file
+        #: is still that one, it is known to load and is not read again before each save
+        #: (with a thousand devices a read costs more than the write).
+        self._written: tuple[int, int, int] | None = None
 
     def prepare(self) -> None:
         """Create the directory (mode 0700) if needed; raises OSError when it cannot."""
@@ -55,11 +59,21 @@ class StateStore:
 
     def save_identities(self, book: IdentityBook) -> None:
         path = self.directory / IDENTITIES
-        keep = _loads(path)
+        keep = (self._written is not None and _signature(path) == self._written) or _loads(path)
         if not keep and path.exists():
             log.warning("not keeping %s as the backup: it does not load; the backup %s stays "
                         "as it is", path, _backup(path))
+        self._written = None
         write_atomic(path, book.to_json(), keep_backup=keep)
+        self._written = _signature(path)
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _backup(path: Path) -> Path:

@@ -33,6 +33,8 @@ from bridge.ocf import wire
 from bridge.ocf.coap_messages import set_version, status_number
 from bridge.ocf.links import Endpoint
 
+#: Remotes kept for endpoints that answered (beyond it, the table starts again).
+REMOTES_KEPT = 4096
 log = logging.getLogger("ocfaj.ocf.client")
 
 OnValue = Callable[[Any], None]
@@ -91,25 +93,44 @@ class OcfClient:
     ``bridge.ocf.dtls``, for the certificate suite) replaces the keyring's."""
 
     def __init__(self, timeout: float, max_payload: int, *, keyring: Any = None,
-                 coaps_limits: Any = None, dtls_context: Any = None) -> None:
+                 coaps_limits: Any = None, dtls_context: Any = None,
+                 coaps_once_keyed: bool = False) -> None:
         self.timeout = timeout
         self.max_payload = max_payload
         self.keyring = keyring
         self.dtls_context = dtls_context
         self.coaps_limits = coaps_limits
+        #: coaps only once ``keyring`` (a ``Keyring``) holds a key (:meth:`speak_coaps`).
+        self.coaps_once_keyed = coaps_once_keyed
         #: the coaps interface, when ``keyring`` was given and the client runs.
         self.coaps: Any = None
         self._context: Any = None
+        #: the aiocoap remote of each plain ``coap`` endpoint that answered: a request to it
+        #: reuses it instead of resolving the address again (aiocoap asks getaddrinfo in a
+        #: thread for every request otherwise, even for a numeric address).
+        self._remotes: dict[Endpoint, Any] = {}
+        self._attaching = asyncio.Lock()
 
     async def start(self) -> None:
         if self._context is None:
             self._context = await aiocoap.Context.create_client_context(transports=["udp6"])
-            if self.keyring is not None or self.dtls_context is not None:
-                from bridge.ocf import coaps, dtls
+            await self.speak_coaps()
 
-                context = self.dtls_context or dtls.client_context(self.keyring.choose)
-                self.coaps = await coaps.attach(self._context, client_context=context,
-                                                limits=self.coaps_limits)
+    async def speak_coaps(self) -> None:
+        """Add the coaps transport when there is a ``keyring`` or a ``dtls_context`` (with
+        ``coaps_once_keyed``: once the keyring holds a key; until then the DTLS library is not
+        even loaded, which saves a gateway that owns no secured device about 10 MiB)."""
+        async with self._attaching:
+            if self._context is None or self.coaps is not None:
+                return
+            if self.dtls_context is None and (self.keyring is None or (
+                    self.coaps_once_keyed and not len(self.keyring))):
+                return
+            from bridge.ocf import coaps, dtls
+
+            context = self.dtls_context or dtls.client_context(self.keyring.choose)
+            self.coaps = await coaps.attach(self._context, client_context=context,
+                                            limits=self.coaps_limits)
 
     async def shutdown(self) -> None:
         context, self._context = self._context, None
@@ -120,6 +141,9 @@ class OcfClient:
     def _message(self, code: Code, ep: Endpoint, href: str, query: Sequence[str],
                  body: Any = None, observe: int | None = None) -> Message:
         message = Message(code=code, uri=request_uri(ep, href, query), accept=wire.CF_OCF_CBOR)
+        remote = self._remotes.get(ep)
+        if remote is not None:
+            message.remote = remote
         set_version(message, wire.OPT_ACCEPT_VERSION)
         if observe is not None:
             message.opt.observe = observe
@@ -129,8 +153,8 @@ class OcfClient:
             set_version(message, wire.OPT_CONTENT_VERSION)
         return message
 
-    async def _send(self, make: Callable[[], Message], what: str,
-                    limit: int | None = None, ep: Endpoint | None = None) -> Any:
+    async def _send(self, ep: Endpoint, make: Callable[[], Message], what: str,
+                    limit: int | None = None) -> Any:
         """Send the request ``make`` builds, again while the send itself was refused.
 
         aiocoap's UDP transport (0.4) shares one socket for every remote, and the ICMP port
@@ -143,7 +167,9 @@ class OcfClient:
         """
         if self._context is None:
             raise DeviceError(503, "the OCF client is not running")
-        if ep is not None and ep.secure and self.coaps is not None:
+        if ep.secure:
+            await self.speak_coaps()  # a key may have arrived since the last round
+        if ep.secure and self.coaps is not None:
             # The DTLS session first, under its own bounds (bridge.ocf.coaps): a handshake
             # that waited for its turn must not use up the request's timeout.
             try:
@@ -169,19 +195,31 @@ class OcfClient:
                     pause = min(pause * 2, 0.2)
         except TimeoutError:
             request.response.cancel()
+            self._remotes.pop(ep, None)
             raise DeviceTimeout(f"{what}: no answer within {self.timeout} s") from None
+        except DeviceTimeout:
+            self._remotes.pop(ep, None)
+            raise
+        self._remember(ep, response)
         return decode_answer(response, limit or self.max_payload)
+
+    def _remember(self, ep: Endpoint, response: Any) -> None:
+        if ep.scheme != "coap" or response.remote is None or ep in self._remotes:
+            return
+        if len(self._remotes) >= REMOTES_KEPT:
+            self._remotes.clear()  # devices that left; the ones still here come back
+        self._remotes[ep] = response.remote
 
     async def get(self, ep: Endpoint, href: str, query: Sequence[str] = (), *,
                   limit: int | None = None) -> Any:
         """GET ``href``; ``limit`` replaces ``max_payload`` for answers that grow with the
         number of devices behind one endpoint (``/oic/res``)."""
-        return await self._send(lambda: self._message(Code.GET, ep, href, query), f"GET {href}",
-                                limit, ep)
+        return await self._send(ep, lambda: self._message(Code.GET, ep, href, query),
+                                f"GET {href}", limit)
 
     async def post(self, ep: Endpoint, href: str, body: Any) -> Any:
-        return await self._send(lambda: self._message(Code.POST, ep, href, (), body),
-                                f"POST {href}", None, ep)
+        return await self._send(ep, lambda: self._message(Code.POST, ep, href, (), body),
+                                f"POST {href}")
 
     def observe(self, ep: Endpoint, href: str, on_value: OnValue, on_end: OnEnd) -> Observation:
         """Register (Observe=0); ``on_value`` gets each decoded representation, ``on_end`` the
@@ -195,6 +233,8 @@ class OcfClient:
         try:
             if self._context is None:
                 raise DeviceError(503, "the OCF client is not running")
+            if observation.ep.secure:
+                await self.speak_coaps()
             # Without blockwise handling the request message keeps the token aiocoap gives it,
             # which the deregistration needs.
             request = self._context.request(message, handle_blockwise=False)

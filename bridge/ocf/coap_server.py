@@ -265,11 +265,12 @@ class CoapEndpoint:
         backlogs = getattr(self._messages, "_backlogs", None) or {}
         return len(backlogs.get(remote, ()))
 
-    def endpoints_for(self, request: Any, port: int) -> list[str]:
-        """``eps`` for a device on ``port``, in the family of the request (interop rule)."""
+    def eps_host(self, request: Any) -> str:
+        """The host part of ``eps`` for the requester, in its family (interop rule; "": none).
+        Asked once per listing: finding the local address towards a peer costs a socket."""
         sockaddr = getattr(request.remote, "sockaddr", None)
         if not sockaddr:
-            return []
+            return ""
         peer = unmapped(str(sockaddr[0]))
         bind = self._bind[0]
         if bind not in ("::", "0.0.0.0", ""):
@@ -277,19 +278,22 @@ class CoapEndpoint:
         else:
             local = local_address_towards(peer, sockaddr[3] if len(sockaddr) > 3 else 0)
         if not local or (":" in local) != (":" in peer):
-            return []
-        host = f"[{local}]" if ":" in local else local
-        return [f"coap://{host}:{port}"]
+            return ""
+        return f"[{local}]" if ":" in local else local
 
     async def answer(self, message: Any) -> Reply:
         request = to_request(message, self._max_payload)
         if request.path == "/oic/res":
+            host = self.eps_host(message)
+
+            def eps(port: int) -> list[str]:
+                return [f"coap://{host}:{port}"] if host else []
+
             devices: list[tuple[ServedDevice, list[str]]] = []
             if self.own is not None:
-                devices.append((self.own, self.endpoints_for(message, self.port)))
+                devices.append((self.own, eps(self.port)))
             if self._listed is not None:
-                devices.extend((dev, self.endpoints_for(message, port))
-                               for dev, port in self._listed())
+                devices.extend((dev, eps(port)) for dev, port in self._listed())
             return handle_res(devices, request)
         if self.own is None:
             return Reply(404, silent=request.multicast, diagnostic=f"no resource {request.path}")

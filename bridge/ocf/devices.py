@@ -49,6 +49,14 @@ log = logging.getLogger("ocfaj.ocf.devices")
 SECURE_ONLY = ("secured (coaps only) and not owned by this gateway: take ownership with "
                "'ocfaj onboard'")
 NOTHING_TO_BRIDGE = "no resource to bridge (an OCF client, or only core resources)"
+#: Devices read in full at the same time. A round that finds hundreds of devices would else
+#: start every read at once: each request's timeout then runs while the others are handled,
+#: and aiocoap's message layer looks through every open exchange for each message it sends.
+READS_AT_ONCE = 32
+#: Seconds before a read that failed is tried again (doubled each time), and how often it is,
+#: before the device waits for the next discovery round.
+RETRY_AFTER = 1.0
+RETRIES = 3
 
 
 @dataclass
@@ -110,6 +118,7 @@ class OcfDevices:
         self.bridges: set[str] = set()
         self._busy: set[str] = set()
         self._checks: set[asyncio.Task[None]] = set()
+        self._reads = asyncio.Semaphore(READS_AT_ONCE)
 
     def device_of(self, thing_id: str) -> KnownDevice | None:
         for device in self.by_di.values():
@@ -125,11 +134,15 @@ class OcfDevices:
                                if di not in self.by_di and not self.is_own(di)
                                and di not in self._busy and di not in self.bridges))
 
-    async def update(self, sightings: Mapping[str, Sighting]) -> None:
-        """Apply one discovery round (every device that answered, by ``di``)."""
+    async def update(self, sightings: Mapping[str, Sighting], *,
+                     count_missed: bool = True) -> None:
+        """Apply one discovery round (every device that answered, by ``di``); without
+        ``count_missed`` the devices missing from it are not counted as having missed it."""
         work = [self._seen(di, s) for di, s in sightings.items()
                 if not self.is_own(di) and di not in self._busy and di not in self.bridges]
         await asyncio.gather(*work)
+        if not count_missed:
+            return
         overdue: list[KnownDevice] = []
         for di, device in list(self.by_di.items()):
             if di in sightings:
@@ -149,7 +162,7 @@ class OcfDevices:
         for device in self.by_di.values():
             await self._stop_observing(device)
 
-    async def _seen(self, di: str, sighting: Sighting) -> None:
+    async def _seen(self, di: str, sighting: Sighting, attempt: int = 0) -> None:
         device = self.by_di.get(di)
         eps = [ep for link in sighting.links for ep in link.eps] or [sighting.source]
         current = device.endpoint if device is not None and device.healthy else None
@@ -176,12 +189,25 @@ class OcfDevices:
                       if device.endpoint != endpoint else "listing changed")
         self._busy.add(di)
         try:
-            await self._setup(di, sighting.links, endpoint, secure_only, reason)
+            async with self._reads:
+                await self._setup(di, sighting.links, endpoint, secure_only, reason)
         except DeviceError as err:
-            log.warning("OCF device %s at %s: could not read it (%s); retrying next round",
-                        di, endpoint.uri if endpoint else "?", err.message)
+            again = (f"trying again in {RETRY_AFTER * 2 ** attempt:g} s" if attempt < RETRIES
+                     else "trying again next round")
+            log.warning("OCF device %s at %s: could not read it (%s); %s", di,
+                        endpoint.uri if endpoint else "?", err.message, again)
+            if attempt < RETRIES:
+                task = asyncio.ensure_future(self._read_again(di, sighting, attempt + 1))
+                self._checks.add(task)
+                task.add_done_callback(self._checks.discard)
         finally:
             self._busy.discard(di)
+
+    async def _read_again(self, di: str, sighting: Sighting, attempt: int) -> None:
+        """A read that failed, tried again before the next round (a loaded link or device)."""
+        await asyncio.sleep(RETRY_AFTER * 2 ** (attempt - 1))
+        if di not in self._busy:
+            await self._seen(di, sighting, attempt)
 
     async def _setup(self, di: str, links: list[Link], endpoint: Endpoint | None,
                      secure_only: bool, reason: str) -> None:

@@ -22,7 +22,7 @@ import os
 import random
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,8 +90,12 @@ class MulticastDiscovery:
 
     def __init__(self, interfaces: Sequence[str], *, ipv4: bool, ipv6_groups: Sequence[str],
                  window: float, listing_limit: int = 8 * 1024 * 1024,
-                 block_timeout: float = 5.0) -> None:
+                 block_timeout: float = 5.0,
+                 own: Callable[[str, int], bool] = lambda _host, _port: False) -> None:
         self.interfaces = list(interfaces)
+        #: True for the gateway's own listener (host with its zone, port): its reply, the
+        #: listing of every virtual device (hundreds of blocks with many), is not fetched.
+        self.own = own
         self.ipv4 = ipv4
         self.ipv6_groups = list(ipv6_groups)
         self.window = window
@@ -203,6 +207,8 @@ class MulticastDiscovery:
         host = str(addr[0])
         if listener.ipv6 and "%" not in host and ipaddress.ip_address(host).is_link_local:
             host = f"{host}%{listener.interface}"
+        if self.own(host, int(addr[1])):
+            return
         source = Endpoint("coap", host, int(addr[1]))
         block2 = message.opt.block2
         if block2 is not None and block2.more:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -38,7 +39,7 @@ from bridge.ocf.links import (
     parse_endpoint,
     parse_res,
 )
-from bridge.ocf.netif import multicast_interfaces
+from bridge.ocf.netif import local_address_towards, multicast_interfaces, unmapped
 from bridge.ocf.provisioned import ProvisionedKeys
 from bridge.ocf.svr_store import SecurityStore
 from bridge.ocf.virtual import VirtualOcfDevices, multicast_groups
@@ -61,6 +62,12 @@ CLIENT_SESSIONS = 1024
 #: devices it owns, and a gateway restarted with 100 owned devices brought them up in about
 #: 4 s with 64 against 5-13 s with 16 (docs/benchmarks.md, "Secured devices (secure)").
 CLIENT_HANDSHAKES = 64
+#: Seconds before a follow-up round when a block-wise listing could not be completed (doubled
+#: for each further one), and how many follow-ups before the next regular round. A burst of
+#: hundreds of replies (many devices, a loaded gateway) would else leave their devices
+#: undiscovered for a whole ``discovery_interval``.
+FOLLOW_UP_AFTER = 1.0
+FOLLOW_UPS = 3
 
 
 class OcfSide:
@@ -79,7 +86,8 @@ class OcfSide:
         self.client = OcfClient(config.request_timeout, config.max_payload,
                                 keyring=keys.keyring if keys is not None else None,
                                 coaps_limits=SessionLimits(max_sessions=CLIENT_SESSIONS,
-                                                           max_handshakes=CLIENT_HANDSHAKES))
+                                                           max_handshakes=CLIENT_HANDSHAKES),
+                                coaps_once_keyed=True)
         self.discovery: MulticastDiscovery | None = None
         self.virtual: VirtualOcfDevices | None = None
         self.devices: OcfDevices | None = None
@@ -111,7 +119,8 @@ class OcfSide:
         self.discovery = MulticastDiscovery(
             interfaces, ipv4=self.config.ipv4, ipv6_groups=v6_groups,
             window=min(MAX_REPLY_WINDOW, self.config.discovery_interval / 2),
-            listing_limit=self._listing_limit, block_timeout=self.config.request_timeout)
+            listing_limit=self._listing_limit, block_timeout=self.config.request_timeout,
+            own=self._own_listener)
         self._check_dtls()
         if self.keys is not None and self.virtual.security is not None:
             self._provisioned = ProvisionedKeys(self.virtual.security.bridge, self.keys.keyring)
@@ -125,7 +134,9 @@ class OcfSide:
                  ", ".join(interfaces) or "no interfaces", self.config.server_port)
 
     def _check_dtls(self) -> None:
-        if self.keys is None:
+        """With keys to use, the DTLS library must load (else the keys are dropped, with the
+        reason); without any, it is not loaded (``OcfClient.speak_coaps``)."""
+        if self.keys is None or not len(self.keys.keyring):
             return
         from bridge.ocf.dtls_lib import load
 
@@ -159,6 +170,17 @@ class OcfSide:
                                           config.manufacturer_key, config.manufacturer_chain)
         except CertificateFileError as err:
             raise ConfigError("ocf.manufacturer_certificate", str(err)) from None
+
+    def _own_listener(self, host: str, port: int) -> bool:
+        """A discovery reply from the gateway's own listener (multicast loops back)."""
+        if self.virtual is None or port != self.virtual.listener.port:
+            return False
+        address, _, zone = host.partition("%")
+        try:
+            scope = socket.if_nametoindex(zone) if zone else 0
+        except OSError:
+            return False
+        return local_address_towards(address, scope) == unmapped(address)
 
     def _owned(self, di: str) -> bool:
         return self.keys is not None and self.keys.keyring.holds(di)
@@ -215,18 +237,36 @@ class OcfSide:
         await self._round_done.wait()
 
     async def _loop(self) -> None:
+        follow_ups = 0
         while True:
+            assert self.discovery is not None
+            failures = self.discovery.block_transfer_failures
             try:
-                await self.discover_once()
+                await self.discover_once(follow_up=follow_ups > 0)
             except Exception:
                 log.exception("OCF discovery round failed; trying again next round")
             self._round_done.set()
-            await asyncio.sleep(self.config.discovery_interval)
+            delay = self.config.discovery_interval
+            if self.discovery.block_transfer_failures > failures and follow_ups < FOLLOW_UPS:
+                delay = min(delay, FOLLOW_UP_AFTER * 2 ** follow_ups)
+                follow_ups += 1
+                log.info("OCF discovery: %d block-wise listing(s) incomplete this round; "
+                         "another round in %g s", self.discovery.block_transfer_failures
+                         - failures, delay)
+            else:
+                follow_ups = 0
+            await asyncio.sleep(delay)
 
-    async def discover_once(self) -> None:
+    async def discover_once(self, *, follow_up: bool = False) -> None:
+        """One round. A ``follow_up`` round (after incomplete listings) finds devices but
+        counts no missed rounds: devices it does not hear from are not one round closer to
+        being checked."""
         assert self.discovery is not None and self.devices is not None
         if self.keys is not None:
             self.keys.refresh()
+            if self.client.coaps is None and len(self.keys.keyring):
+                self._check_dtls()
+                await self.client.speak_coaps()
         peers = [p for p in map(parse_endpoint, self.config.unicast_peers)
                  if p is not None and not p.secure]
         # The unicast peers are asked while the multicast round listens, all at once (one
@@ -240,7 +280,7 @@ class OcfSide:
         for peer, value in zip(peers, answers, strict=True):
             if value is not None:
                 _merge(sightings, parse_res(value, peer), peer, "")
-        await self.devices.update(sightings)
+        await self.devices.update(sightings, count_missed=not follow_up)
         self.rounds += 1
 
     async def _unicast_listings(self, peers: list[Endpoint]) -> list[Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -89,6 +90,9 @@ class VirtualOcfDevices:
         #: plain GETs of the (unsecured) virtual devices take the lean path (``ocf.lean_get``).
         self.lean_get = lean_get
         self.virtuals: dict[str, _Virtual] = {}
+        #: how many virtual devices served here have each ``di`` (asked for every device
+        #: discovered; two Things may share one, a copy of a copy of a device).
+        self._dis: Counter[str] = Counter()
         di, piid, pi = gateway_identity(gateway_name)
         self.bridge = ServedDevice(
             di=di, device_types=("oic.wk.d", BRIDGE),
@@ -124,8 +128,7 @@ class VirtualOcfDevices:
         """True for the ``di`` of a device served here, also one an owner gave it."""
         if self.security is not None and di in self.security.uuids():
             return True
-        return di == self.bridge.di or any(v.thing.identity.di == di
-                                           for v in self.virtuals.values())
+        return di == self.bridge.di or di in self._dis
 
     async def start(self) -> None:
         if self._worker is not None:
@@ -249,6 +252,8 @@ class VirtualOcfDevices:
         layout = build_layout(thing, state_of, command, fresh, reads_through)
         if old is not None:
             # Same endpoint and port: clients keep working; observers see the new state.
+            self._dis -= Counter([old.thing.identity.di])
+            self._dis[thing.identity.di] += 1
             old.thing, old.layout = thing, layout
             old.endpoint.own = layout.device
             old.endpoint.notify_all()
@@ -263,6 +268,7 @@ class VirtualOcfDevices:
                                        limits=self.limits, interfaces=self.interfaces)
         await endpoint.start()
         self.virtuals[thing_id] = _Virtual(thing, layout, endpoint)
+        self._dis[thing.identity.di] += 1
         log.info("%s (%s): virtual OCF device di %s on port %d", thing.info.name, thing_id,
                  thing.identity.di, endpoint.port)
         self.listener.notify("/bridge/vodlist")
@@ -270,6 +276,7 @@ class VirtualOcfDevices:
     async def _withdraw(self, thing_id: str) -> None:
         virtual = self.virtuals.pop(thing_id, None)
         if virtual is not None:
+            self._dis -= Counter([virtual.thing.identity.di])
             await virtual.endpoint.shutdown()
             log.info("%s (%s): virtual OCF device withdrawn", virtual.thing.info.name, thing_id)
             self.listener.notify("/bridge/vodlist")

@@ -185,3 +185,18 @@ async def test_the_wait_for_a_handshake_slot_is_not_the_requests_timeout(
     finally:
         await client.shutdown()
         silent[0].close()
+
+
+async def test_coaps_waits_for_the_first_key_when_asked_to(peer: CoapsPeer) -> None:
+    # The OCF side's client: no coaps transport (nor the DTLS library behind it) while the
+    # gateway holds no key; the first request after a key arrived has it.
+    keyring = Keyring(GATEWAY)
+    client = OcfClient(2.0, 65536, keyring=keyring, coaps_once_keyed=True)
+    await client.start()
+    try:
+        assert client.coaps is None
+        keyring.replace({SERVER: KEY})
+        assert await client.get(endpoint(peer.port), "/counter") == {"value": 0}
+        assert client.coaps is not None and client.coaps.handshakes == 1
+    finally:
+        await client.shutdown()

@@ -155,3 +155,21 @@ async def test_a_refused_command_comes_back_with_the_device_code(
     assert caught.value.code == code
     assert caught.value.message == f"injected fault: Broken answers {code}"
     assert thing.available
+
+
+async def test_a_device_whose_first_read_failed_is_read_again_before_the_next_round(
+        ocf_network: OcfNetwork, ocf_side: SideFactory, registry: Registry,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Rounds a minute apart: the device that failed its first read (a loaded link, a busy
+    # board) must not wait for the next one.
+    broken = broken_device(ocf_network.add_host("broken"), "Broken", 500, "/oic/d")
+    broken.expect("ready")
+    side = await ocf_side(discovery_interval=60.0)
+    await await_until(lambda: "could not read it" in caplog.text, timeout=15)
+    assert "trying again in 1 s" in caplog.text
+    broken.send(cmd="faults", device="Broken")
+    broken.expect("faults")
+    await await_until(lambda: by_name(registry, "Broken") is not None, timeout=15)
+    assert side.rounds == 1
+    found = by_name(registry, "Broken")
+    assert found is not None and found.available

@@ -139,3 +139,21 @@ async def test_a_clean_stop_after_a_device_left_raises_nothing(
                 if (r.name.startswith("ocfaj") and (r.levelno >= 40 or r.exc_info))
                 or "cancelled twice" in r.getMessage()]
     assert problems == [], [r.getMessage() for r in problems]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_the_gateway_does_not_fetch_its_own_listing(
+        ocf_network: OcfNetwork, ocf_side: SideFactory, family: dict[str, bool]) -> None:
+    # Its multicast requests loop back to its own listener, whose answer lists every virtual
+    # device (hundreds of blocks with a thousand of them): that answer is not taken, while a
+    # device's on the same link is.
+    host = ocf_network.add_host("lamp")
+    lamp = SimProcess(host, "light", "Lamp")
+    lamp.expect("ready")
+    side = await ocf_side(discovery_interval=60.0, **family)
+    assert side.discovery is not None
+    replies = await side.discovery.round()
+    gateway = ocf_network.local
+    sources = [r.source.host.split("%")[0] for r in replies]
+    assert not {gateway.ipv4, gateway.ipv6, "fe80::1"} & set(sources), sources
+    assert len(replies) == 1 and sources[0] in (host.ipv4, host.ipv6, "fe80::2"), sources

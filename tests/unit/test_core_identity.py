@@ -58,6 +58,24 @@ def test_friendly_names_are_unique() -> None:
     assert book.friendly_name("c", "!!!") == "device"
 
 
+def test_names_freed_by_forget_or_rename_are_taken_again() -> None:
+    # The names in use are counted as entries change, not searched for each new device.
+    book = IdentityBook()
+    assert book.friendly_name("a", "Lamp") == "lamp"
+    assert book.friendly_name("b", "Lamp") == "lamp_2"
+    book.forget("a")
+    assert book.friendly_name("c", "Lamp") == "lamp"
+    book.set_friendly_name("b", "porch")
+    assert book.friendly_name("d", "Lamp") == "lamp_2"
+    assert book.friendly_name("e", "Porch") == "porch_2"
+    book.forget_friendly_name("c")
+    restored = IdentityBook.from_json(book.to_json())
+    assert restored.friendly_name("f", "Lamp") == "lamp"
+    assert restored.friendly_name("g", "Lamp") == "lamp_3"
+    names = [restored.friendly_name(k, "") for k in "bdefg"]
+    assert len(set(names)) == len(names)
+
+
 @pytest.mark.parametrize("doc", [None, {}, {"version": 2}, {"version": 1},
                                  {"version": 1, "identities": {"x": {"a": 1}}}])
 def test_malformed_books_are_refused(doc: object) -> None:
