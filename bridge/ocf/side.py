@@ -66,7 +66,8 @@ class OcfSide:
         #: where the owners' provisioning of the secured virtual devices is kept.
         self.security_store = security_store
         self.client = OcfClient(config.request_timeout, config.max_payload,
-                                keyring=keys.keyring if keys is not None else None)
+                                keyring=keys.keyring if keys is not None else None,
+                                observe_confirmable=config.observe_confirmable)
         self.discovery: MulticastDiscovery | None = None
         self.virtual: VirtualOcfDevices | None = None
         self.devices: OcfDevices | None = None
