@@ -78,6 +78,9 @@ class Mirror:
         self._lights: dict[str, LightParts] = {}
         self._modes: dict[str, ColourMode] = {}
         self._discovery: dict[str, set[str]] = {}
+        #: last_seen topic -> the time last published on it (to the second): a notification
+        #: within the same second would publish the same document again.
+        self._last_seen: dict[str, str] = {}
         self.published = published
         self._defer = defer
         self._devices_due = False
@@ -96,6 +99,8 @@ class Mirror:
                 self.published.drop(thing_id, topic)
             else:
                 self.published.add(thing_id, topic)
+        if document is None:
+            self._last_seen.pop(topic, None)
         payload = b"" if document is None else payloads.encode(document)
         self._emit(Message(topic, payload, self._qos if qos is None else qos, retain=True,
                            coalesce=True))
@@ -236,7 +241,10 @@ class Mirror:
     def publish_last_seen(self, thing: Thing) -> None:
         """When the gateway last heard from ``thing`` (Home Assistant's *Last seen* sensor)."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        self._retain(self.topics.last_seen(self.exposed[thing.id]), {"last_seen": now})
+        topic = self.topics.last_seen(self.exposed[thing.id])
+        if self._last_seen.get(topic) != now:
+            self._last_seen[topic] = now
+            self._retain(topic, {"last_seen": now})
 
     def publish_availability(self, thing: Thing) -> None:
         self._retain(self.topics.availability(self.exposed[thing.id]),

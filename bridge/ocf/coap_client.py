@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiocoap
-from aiocoap import Message
+from aiocoap import CON, NON, Message
 from aiocoap.numbers.codes import Code
 from aiocoap.pipe import Pipe
 from aiocoap.protocol import Request as AiocoapRequest
@@ -94,8 +94,10 @@ class OcfClient:
 
     def __init__(self, timeout: float, max_payload: int, *, keyring: Any = None,
                  coaps_limits: Any = None, dtls_context: Any = None,
-                 coaps_once_keyed: bool = False) -> None:
+                 coaps_once_keyed: bool = False, observe_confirmable: bool = True) -> None:
         self.timeout = timeout
+        #: the message type of observation registrations (``ocf.observe_confirmable``).
+        self.observe_confirmable = observe_confirmable
         self.max_payload = max_payload
         self.keyring = keyring
         self.dtls_context = dtls_context
@@ -230,6 +232,10 @@ class OcfClient:
 
     async def _run(self, observation: Observation, on_value: OnValue, on_end: OnEnd) -> None:
         message = self._message(Code.GET, observation.ep, observation.href, (), observe=0)
+        # RFC 7641 section 4.5 leaves the notifications' type to the server; aiocoap's server
+        # answers in the request's. A NON registration is not retransmitted: one lost is
+        # noticed by the timeout below and the observation is started again.
+        message.mtype = CON if self.observe_confirmable else NON
         try:
             if self._context is None:
                 raise DeviceError(503, "the OCF client is not running")

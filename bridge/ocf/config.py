@@ -79,6 +79,14 @@ class OcfConfig:
     observe: bool = True
     """Observe (RFC 7641) resources that offer it instead of polling them."""
 
+    observe_confirmable: bool = False
+    """Register observations with confirmable requests. False (the default) registers them
+    non-confirmable: a device that answers in the request's type (aiocoap's servers do) then
+    sends non-confirmable notifications, which the gateway need not acknowledge, one datagram
+    per notification instead of two. A lost non-confirmable notification is not sent again:
+    set true on lossy links, so that such devices retransmit each notification until the
+    gateway acknowledges it. Devices that choose the type themselves are not affected."""
+
     unicast_peers: tuple[str, ...] = field(default=(), metadata={"check": _coap_uris})
     """Devices to query by unicast in addition to multicast discovery, as ``coap://host:port``
     URIs: for devices on other subnets or networks where multicast does not pass."""

@@ -87,7 +87,8 @@ class OcfSide:
                                 keyring=keys.keyring if keys is not None else None,
                                 coaps_limits=SessionLimits(max_sessions=CLIENT_SESSIONS,
                                                            max_handshakes=CLIENT_HANDSHAKES),
-                                coaps_once_keyed=True)
+                                coaps_once_keyed=True,
+                                observe_confirmable=config.observe_confirmable)
         self.discovery: MulticastDiscovery | None = None
         self.virtual: VirtualOcfDevices | None = None
         self.devices: OcfDevices | None = None

@@ -241,3 +241,22 @@ async def test_last_seen_follows_what_the_device_reports(
     assert seen.retain
     stamp = datetime.fromisoformat(seen.json()["last_seen"])
     assert stamp.tzinfo is not None and before <= stamp <= datetime.now(UTC)
+
+
+async def test_last_seen_is_published_once_per_second_it_changes(
+        mosquitto: Mosquitto, recorder: Recorder, side_factory: SideFactory,
+        registry: Registry, catalogue: Catalogue, book: IdentityBook) -> None:
+    # Each reading reaches the broker before the next (no coalescing in the outbox between
+    # them); the last_seen document, to the second, is published only when its text changes.
+    hall = registry.upsert(sensor(catalogue, book))
+    side = await side_factory(mosquitto)
+    await drained(side)
+    for i in range(30):
+        registry.update_state(hall.id, "temperature", {"temperature": 20.0 + i})
+        await recorder.wait_for(lambda i=i: any(
+            m.json().get("temperature", {}).get("temperature") == 20.0 + i
+            for m in recorder.on("ocfaj/hall_sensor")))
+    stamps = [m.json()["last_seen"] for m in recorder.on("ocfaj/hall_sensor/last_seen")]
+    assert stamps, "no last_seen published"
+    assert len(stamps) == len(set(stamps)), f"the same last_seen published again: {stamps}"
+    assert stamps == sorted(stamps)
