@@ -92,16 +92,31 @@ def _doxm(reply: DiscoveryReply) -> tuple[uuid.UUID, tuple[int, ...]] | None:
     except wire.PayloadError as err:
         log.info("unreadable doxm from %s (%s); ignored", reply.source.uri, err)
         return None
+    return unowned_doxm(doxm, reply.source.uri)
+
+
+def unowned_doxm(doxm: object, where: str) -> tuple[uuid.UUID, tuple[int, ...]] | None:
+    """The device uuid and ownership methods of a decoded doxm that says it is unowned, or
+    None (owned, or no usable ``deviceuuid``: logged with ``where``)."""
     if not isinstance(doxm, dict) or doxm.get("owned") is not False:
         return None
     try:
         device = uuid.UUID(str(doxm.get("deviceuuid")))
     except ValueError:
-        log.info("doxm from %s has no deviceuuid; ignored", reply.source.uri)
+        log.info("doxm from %s has no deviceuuid; ignored", where)
         return None
     raw = doxm.get("oxms")
     oxms = tuple(o for o in raw if isinstance(o, int)) if isinstance(raw, list) else ()
     return device, oxms
+
+
+async def device_name(client: OcfClient, plain: Endpoint) -> str:
+    """The device's ``n`` from its ``/oic/d`` ("" when it does not answer)."""
+    try:
+        info = await client.get(plain, "/oic/d")
+    except DeviceError:
+        return ""
+    return str(info.get("n", "")) if isinstance(info, dict) else ""
 
 
 async def _describe(client: OcfClient, reply: DiscoveryReply, device: uuid.UUID,
@@ -116,13 +131,8 @@ async def _describe(client: OcfClient, reply: DiscoveryReply, device: uuid.UUID,
     eps = [ep.with_zone(reply.interface) for link in links for ep in link.eps]
     plain = select_endpoint(eps, zone=reply.interface) or reply.source
     secure = select_endpoint(eps, zone=reply.interface, secure=True)
-    name = ""
-    try:
-        info = await client.get(plain, "/oic/d")
-        name = str(info.get("n", "")) if isinstance(info, dict) else ""
-    except DeviceError:
-        pass
-    return UnownedDevice(device, name, oxms, plain, secure, tuple(links))
+    return UnownedDevice(device, await device_name(client, plain), oxms, plain, secure,
+                         tuple(links))
 
 
 def grants_for(links: Sequence[Link]) -> dict[str, int]:

@@ -23,7 +23,7 @@ from bridge.ocf.coap_client import OcfClient
 from bridge.ocf.discovery import MulticastDiscovery
 from bridge.ocf.links import Endpoint, Link, parse_res, select_endpoint
 from bridge.ocf.netif import multicast_interfaces
-from bridge.ocf.unowned import DOXM_PATH, UnownedDevice
+from bridge.ocf.unowned import DOXM_PATH, UnownedDevice, device_name, unowned_doxm
 
 log = logging.getLogger("ocfaj.sim.obt")
 
@@ -77,21 +77,11 @@ async def _unowned(client: OcfClient, plain: Endpoint, di: str
         doxm = await client.get(plain, svr.DOXM)
     except DeviceError:
         return None  # not secured, or owned (4.01 in clear)
-    if not isinstance(doxm, dict) or doxm.get("owned") is not False:
+    found = unowned_doxm(doxm, f"{plain.uri} (di {di})")
+    if found is None:
         return None
-    try:
-        device = uuid.UUID(str(doxm.get("deviceuuid")))
-    except ValueError:
-        log.info("%s (di %s): doxm without a deviceuuid; ignored", plain.uri, di)
-        return None
-    raw = doxm.get("oxms")
-    oxms = tuple(o for o in raw if isinstance(o, int)) if isinstance(raw, list) else ()
-    name = ""
-    try:
-        info = await client.get(plain, "/oic/d")
-        name = str(info.get("n", "")) if isinstance(info, dict) else ""
-    except DeviceError:
-        pass
+    device, oxms = found
+    name = await device_name(client, plain)
     return device, name, oxms
 
 
