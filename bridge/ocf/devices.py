@@ -218,6 +218,12 @@ class OcfDevices:
             log.warning("OCF device %s offers no usable endpoint; ignored", di)
             return
         facts = parse_device(await self.client.get(endpoint, "/oic/d"))
+        if facts.di.lower() != di.lower():
+            # Another device answers at this endpoint (two servers sharing one port): taking
+            # its answer would merge this device's record into that one's, and this device
+            # would never be bridged.
+            raise DeviceError(502, f"/oic/d at {endpoint.uri} is another device's (di "
+                                   f"{facts.di}); does another device share its port?")
         if not facts.device_types:
             # /oic/d's default interface (oic.if.r) carries no rt: its link in /oic/res does.
             types = next((link.rts for link in links if link.href == "/oic/d"), ())
@@ -279,7 +285,7 @@ class OcfDevices:
         device = self.by_di.get(di) or KnownDevice(di)
         for old in [d for d in self.by_di.values() if d.thing_id == thing_id and d.di != di]:
             await self._stop_observing(old)
-            del self.by_di[old.di]
+            self.by_di.pop(old.di, None)
             device.stats = old.stats
         return device
 

@@ -11,8 +11,11 @@ short ephemeral port range, so that a shared port is all but certain without the
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import textwrap
+
+import pytest
 
 from bridge.core.registry import Registry
 from bridge.sim.testing.netns import Host, OcfNetwork
@@ -85,3 +88,37 @@ def test_a_full_range_is_a_clear_error(ocf_network: OcfNetwork) -> None:
                     timeout=60)
     assert done.returncode != 0
     assert "no free UDP port left in the ephemeral range" in done.stderr, done.stderr[-2000:]
+
+
+async def test_a_device_that_answers_for_another_is_reported_not_merged(
+        ocf_network: OcfNetwork, ocf_side: SideFactory, registry: Registry,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Two processes told to serve their device at the same port share it (both sockets have
+    # SO_REUSEPORT): every request to the port reaches one of them. The other is listed at
+    # that port, but what answers there is not it.
+    host = ocf_network.add_host("shared")
+    sims = [SimProcess(host, "light", name, "--device-port", "40100")
+            for name in ("Left", "Right")]
+    ready = {name: sim.expect("ready") for name, sim in zip(("Left", "Right"), sims,
+                                                             strict=True)}
+    assert {event["port"] for event in ready.values()} == {40100}
+    caplog.set_level(logging.WARNING, "ocfaj.ocf.devices")
+
+    def reported() -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if "is another device's" in r.getMessage()]
+
+    side = await ocf_side()
+    await await_until(lambda: len(list(registry)) == 1 and reported(), timeout=30)
+    await side.next_round()
+    await side.next_round()
+    things = list(registry)
+    assert len(things) == 1, [t.info.name for t in things]
+    thing = things[0]
+    answering = ready[thing.info.name]
+    silent = next(e for name, e in ready.items() if name != thing.info.name)
+    # Bridged under its own identity, not under the other device's listed di.
+    assert thing.identity.di == answering["di"] and thing.id == f"ocf:{answering['piid']}"
+    assert all(silent["di"] in text and answering["di"] in text for text in reported())
+    assert side.devices is not None and silent["di"] not in side.devices.by_di
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
