@@ -18,7 +18,9 @@ without a key it is listed as not bridgeable, identified by a plaintext ``/oic/d
 ``/oic/p`` where it offers them (OCF keeps those readable in clear) and never asked anything
 else in plaintext. So are devices with no resource to bridge (OCF client applications). Another
 gateway's own bridge device (``oic.d.bridge``) is not a device to bridge: the devices it
-serves are found on their own, and its vodlist would only mirror them back.
+serves are found on their own, and its vodlist would only mirror them back. An endpoint whose
+``/oic/d`` names another ``di`` than the listing is not that device's (two servers on one port):
+it is reported, and nothing is recorded from it.
 """
 
 from __future__ import annotations
@@ -219,11 +221,13 @@ class OcfDevices:
             return
         facts = parse_device(await self.client.get(endpoint, "/oic/d"))
         if facts.di.lower() != di.lower():
-            # Another device answers at this endpoint (two servers sharing one port): taking
-            # its answer would merge this device's record into that one's, and this device
-            # would never be bridged.
-            raise DeviceError(502, f"/oic/d at {endpoint.uri} is another device's (di "
-                                   f"{facts.di}); does another device share its port?")
+            # Another device answers at this endpoint (two servers sharing one port), or this
+            # one changed its di since the round listed it: taking the answer would merge this
+            # device's record into another's. Asking again before a new listing changes nothing.
+            log.warning("OCF device %s at %s: /oic/d there is another device's (di %s): does "
+                        "another device share its port? Not read until a round lists it "
+                        "there again", di, endpoint.uri, facts.di)
+            return
         if not facts.device_types:
             # /oic/d's default interface (oic.if.r) carries no rt: its link in /oic/res does.
             types = next((link.rts for link in links if link.href == "/oic/d"), ())
