@@ -10,14 +10,17 @@ short ephemeral port range, so that a shared port is all but certain without the
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import socket
 import sys
 import textwrap
 
 import pytest
 
 from bridge.core.registry import Registry
+from bridge.ocf.coap_server import CoapEndpoint
 from bridge.sim.testing.netns import Host, OcfNetwork
 from bridge.sim.testing.procs import await_until
 from tests.ocf.conftest import SideFactory
@@ -122,3 +125,21 @@ async def test_a_device_that_answers_for_another_is_reported_not_merged(
     assert all(silent["di"] in text and answering["di"] in text for text in reported())
     assert side.devices is not None and silent["di"] not in side.devices.by_di
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_no_later_socket_can_join_an_endpoints_port() -> None:
+    # What aiocoap does for another server that is told this port: SO_REUSEPORT, then bind.
+    endpoint = CoapEndpoint(None)
+    port = await endpoint.start()
+    try:
+        joiner = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            joiner.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            joiner.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            with pytest.raises(OSError) as refused:
+                joiner.bind(("::", port))
+            assert refused.value.errno == errno.EADDRINUSE
+        finally:
+            joiner.close()
+    finally:
+        await endpoint.shutdown()
