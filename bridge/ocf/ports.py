@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from typing import Protocol
 
 #: Where Linux takes ephemeral ports from (per network namespace).
 PORT_RANGE_SETTING = "net.ipv4.ip_local_port_range"
@@ -42,7 +43,13 @@ def unshared_port() -> int:
     return port
 
 
-def keep_to_itself(sock: socket.socket) -> None:
+class BoundSocket(Protocol):
+    """A bound socket, or the view of one an asyncio transport gives (``get_extra_info``)."""
+
+    def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
+
+
+def keep_to_itself(sock: BoundSocket) -> None:
     """Let no later ``SO_REUSEPORT`` socket join the port ``sock`` is bound to."""
     if hasattr(socket, "SO_REUSEPORT"):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 0)
