@@ -17,6 +17,7 @@ datagrams are taken at all. It must not know Things or models: what it serves co
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
 import time
@@ -44,11 +45,14 @@ from bridge.ocf.lean_path import LeanGets
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.netif import local_address_towards, unmapped
 from bridge.ocf.observers import QUEUE_LIMIT, ObserverQueue
+from bridge.ocf.ports import keep_to_itself, unshared_port
 from bridge.ocf.served import Reply, Request, ServedDevice, handle, handle_res, read
 from bridge.ocf.uploads import UploadSpool
 
 log = logging.getLogger("ocfaj.ocf.server")
 
+#: Binds tried for an endpoint asked for port 0, each at a port found free just before.
+BIND_ATTEMPTS = 5
 #: (device, UDP port it is served on), for ``/oic/res`` listings.
 Listed = Callable[[], Sequence[tuple[ServedDevice, int]]]
 
@@ -135,9 +139,7 @@ class CoapEndpoint:
     async def start(self) -> int:
         """Bind and serve; returns the bound port."""
         if self._context is None:
-            self._context = await aiocoap.Context.create_server_context(
-                _Site(self), bind=self._bind, multicast=self._multicast, transports=["udp6"],
-                loggername="ocfaj.ocf.coap")
+            self._context = await self._serve()
             self.port = bound_port(self._context)
             self._messages = _message_manager(self._context)
             read_whole_datagrams(self._messages.message_interface.transport)
@@ -150,6 +152,27 @@ class CoapEndpoint:
                 self._checks = asyncio.ensure_future(self._check_observers(
                     self.limits.observe_check))
         return self.port
+
+    async def _serve(self) -> Any:
+        """aiocoap's server context at the bind address; asked for port 0, on a port that
+        no other socket shares (``bridge.ocf.ports``: aiocoap's sockets would share one)."""
+        host, port = self._bind
+        for _ in range(BIND_ATTEMPTS):
+            bind = (host, port or unshared_port())
+            try:
+                context = await aiocoap.Context.create_server_context(
+                    _Site(self), bind=bind, multicast=self._multicast, transports=["udp6"],
+                    loggername="ocfaj.ocf.coap")
+            except OSError as err:
+                if port or err.errno != errno.EADDRINUSE:
+                    raise
+                continue  # another socket took the free port before the bind: another one
+            if not port:
+                keep_to_itself(_message_manager(context).message_interface.transport
+                               .get_extra_info("socket"))
+            return context
+        raise OSError(errno.EADDRINUSE, f"no UDP port of its own for {self.admission.what} "
+                                        f"after {BIND_ATTEMPTS} attempts")
 
     async def shutdown(self) -> None:
         context, self._context = self._context, None

@@ -18,7 +18,9 @@ without a key it is listed as not bridgeable, identified by a plaintext ``/oic/d
 ``/oic/p`` where it offers them (OCF keeps those readable in clear) and never asked anything
 else in plaintext. So are devices with no resource to bridge (OCF client applications). Another
 gateway's own bridge device (``oic.d.bridge``) is not a device to bridge: the devices it
-serves are found on their own, and its vodlist would only mirror them back.
+serves are found on their own, and its vodlist would only mirror them back. An endpoint whose
+``/oic/d`` names another ``di`` than the listing is not that device's (two servers on one port):
+it is reported, and nothing is recorded from it.
 """
 
 from __future__ import annotations
@@ -218,6 +220,14 @@ class OcfDevices:
             log.warning("OCF device %s offers no usable endpoint; ignored", di)
             return
         facts = parse_device(await self.client.get(endpoint, "/oic/d"))
+        if facts.di.lower() != di.lower():
+            # Another device answers at this endpoint (two servers sharing one port), or this
+            # one changed its di since the round listed it: taking the answer would merge this
+            # device's record into another's. Asking again before a new listing changes nothing.
+            log.warning("OCF device %s at %s: /oic/d there is another device's (di %s): does "
+                        "another device share its port? Not read until a round lists it "
+                        "there again", di, endpoint.uri, facts.di)
+            return
         if not facts.device_types:
             # /oic/d's default interface (oic.if.r) carries no rt: its link in /oic/res does.
             types = next((link.rts for link in links if link.href == "/oic/d"), ())
@@ -279,7 +289,7 @@ class OcfDevices:
         device = self.by_di.get(di) or KnownDevice(di)
         for old in [d for d in self.by_di.values() if d.thing_id == thing_id and d.di != di]:
             await self._stop_observing(old)
-            del self.by_di[old.di]
+            self.by_di.pop(old.di, None)
             device.stats = old.stats
         return device
 
