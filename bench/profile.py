@@ -14,6 +14,7 @@ import collections
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench import notify
@@ -33,18 +34,21 @@ def _py_spy() -> str:
     return found
 
 
+def samples(collapsed: str) -> Iterator[tuple[list[str], int]]:
+    """Each stack of py-spy's collapsed output (outermost frame first) with its samples."""
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if stack and count_text.isdigit():
+            yield stack.split(";"), int(count_text)
+
+
 def summarise(collapsed: str) -> tuple[list[tuple[str, int]], list[tuple[str, int]], int]:
     """(leaf frames by samples, bridge functions inclusive by samples, total samples)."""
     leaves: collections.Counter[str] = collections.Counter()
     ours: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for frames, count in samples(collapsed):
         total += count
-        frames = stack.split(";")
         leaves[frames[-1]] += count
         for frame in set(frames):
             if "bridge/" in frame:

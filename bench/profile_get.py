@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from bench.coap_load import CoapLoad
 from bench.pair import bridged_pair
-from bench.profile import _py_spy, summarise
+from bench.profile import _py_spy, samples, summarise
 from bench.stats import Report, rate
 
 NAME = "profile_get"
@@ -32,14 +32,10 @@ def by_area(collapsed: str) -> tuple[list[tuple[str, int]], int]:
     (a leaf in the C parts of the interpreter counts for the frame that called it)."""
     areas: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in samples(collapsed):
         total += count
         area = "other"
-        for frame in reversed(stack.split(";")):
+        for frame in reversed(stack):
             found = next((a for a in AREAS if a in frame), None)
             if found is not None:
                 area = found.rstrip("/")
@@ -51,11 +47,9 @@ def by_area(collapsed: str) -> tuple[list[tuple[str, int]], int]:
 def inclusive(collapsed: str, needle: str, top: int = 15) -> list[tuple[str, int]]:
     """Samples per frame containing ``needle``, counting each stack once per frame."""
     frames: collections.Counter[str] = collections.Counter()
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if stack and count_text.isdigit():
-            for frame in {f for f in stack.split(";") if needle in f}:
-                frames[frame] += int(count_text)
+    for stack, count in samples(collapsed):
+        for frame in {f for f in stack if needle in f}:
+            frames[frame] += count
     return frames.most_common(top)
 
 
