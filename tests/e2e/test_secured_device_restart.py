@@ -14,6 +14,7 @@ import asyncio
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 from dbus_fast import MessageType
 
@@ -34,14 +35,13 @@ def saved(state_dir: Path) -> dict[str, object]:
     return security
 
 
-async def test_owned_device_and_gateway_restart_and_the_device_is_bridged_again(
-        ocf_device: OcfDeviceFactory, gateway_factory: TestGateways, consumer: Consumer,
-        tmp_path: Path) -> None:
-    state_dir = tmp_path / "porch-state"
+async def onboarded_porch(ocf_device: OcfDeviceFactory, gateway_factory: TestGateways,
+                          state_dir: Path) -> tuple[Any, Any, OcfCredentials, Any]:
+    """A secured "Porch" light keeping its state in ``state_dir``, onboarded by a gateway
+    with its PIN and bridged over coaps: (device, gateway, its credential store, the record)."""
     lamp = ocf_device("light", "Porch", secure=True, state_dir=state_dir)
     assert saved(state_dir)["owned"] is False
     gateway = await asyncio.to_thread(gateway_factory, "gw")
-    logs = gateway_factory.logs
     await wait_rows(gateway, not_bridgeable("Porch"), "Porch listed as not bridgeable",
                     gateway_factory, 20.0)
     done = await asyncio.to_thread(ocfaj, gateway, "onboard", "--device", lamp.endpoint,
@@ -49,9 +49,19 @@ async def test_owned_device_and_gateway_restart_and_the_device_is_bridged_again(
     assert done.returncode == 0, (done.stdout, done.stderr)
     store = OcfCredentials(gateway.state_dir)
     (record,) = store.load().devices.values()
-    credentials = (gateway.state_dir / "ocf-credentials.json").read_bytes()
     await wait_rows(gateway, bridged("Porch"), "Porch bridged over coaps", gateway_factory,
                     20.0)
+    return lamp, gateway, store, record
+
+
+async def test_owned_device_and_gateway_restart_and_the_device_is_bridged_again(
+        ocf_device: OcfDeviceFactory, gateway_factory: TestGateways, consumer: Consumer,
+        tmp_path: Path) -> None:
+    state_dir = tmp_path / "porch-state"
+    lamp, gateway, store, record = await onboarded_porch(ocf_device, gateway_factory,
+                                                         state_dir)
+    logs = gateway_factory.logs
+    credentials = (gateway.state_dir / "ocf-credentials.json").read_bytes()
     first = saved(state_dir)
     assert first["owned"] is True and first["deviceuuid"] == str(record.uuid)
     assert first["dos"] == 3 and first["devowneruuid"] == first["rowneruuid"]
@@ -96,17 +106,8 @@ async def test_a_device_that_restarts_on_new_ports_can_still_be_offboarded(
     """The reference stack picks new random ports at every start: the coaps endpoint stored
     at onboarding is then stale, and ``ocfaj offboard`` finds where the device serves now."""
     state_dir = tmp_path / "porch-state"
-    lamp = ocf_device("light", "Porch", secure=True, state_dir=state_dir)
-    gateway = await asyncio.to_thread(gateway_factory, "gw")
-    await wait_rows(gateway, not_bridgeable("Porch"), "Porch listed as not bridgeable",
-                    gateway_factory, 20.0)
-    done = await asyncio.to_thread(ocfaj, gateway, "onboard", "--device", lamp.endpoint,
-                                   "--pin", lamp.facts["pin"])
-    assert done.returncode == 0, (done.stdout, done.stderr)
-    store = OcfCredentials(gateway.state_dir)
-    (record,) = store.load().devices.values()
-    await wait_rows(gateway, bridged("Porch"), "Porch bridged over coaps", gateway_factory,
-                    20.0)
+    lamp, gateway, store, record = await onboarded_porch(ocf_device, gateway_factory,
+                                                         state_dir)
 
     # The device restarts without its saved port: a new random one, like the reference stack.
     await asyncio.to_thread(lamp.stop)
