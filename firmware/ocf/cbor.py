@@ -18,11 +18,38 @@ MAX_DEPTH = 16
 _INF = float("inf")
 
 
+class _Sink:
+    """Where ``_enc`` writes: with no buffer it only counts, else it fills ``buf`` in place."""
+
+    def __init__(self, buf):
+        self.buf = buf
+        self.n = 0
+
+    def append(self, byte):
+        if self.buf is not None:
+            self.buf[self.n] = byte
+        self.n += 1
+
+    def extend(self, data):
+        end = self.n + len(data)
+        if self.buf is not None:
+            self.buf[self.n:end] = data
+        self.n = end
+
+
 def encode(value):
-    """Return the CBOR encoding of ``value`` as bytes."""
-    out = bytearray()
+    """Return the CBOR encoding of ``value``: a bytearray of exactly its length.
+
+    Two passes, the first only counting, so the heap sees one allocation of the final size.
+    A buffer grown append by append needs an ever larger free block at each step and leaves
+    the smaller ones behind: on a board's fragmented heap a /oic/res answer failed that way
+    with kilobytes free in small holes.
+    """
+    size = _Sink(None)
+    _enc(size, value, 0)
+    out = _Sink(bytearray(size.n))
     _enc(out, value, 0)
-    return bytes(out)
+    return out.buf
 
 
 def _head(out, major, n):

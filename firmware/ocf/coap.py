@@ -205,26 +205,49 @@ def _ext_nibble(n):
 
 
 def build(msg):
-    """Serialise a Message to bytes."""
+    """Serialise a Message: bytes of exactly its length, allocated once (see cbor.encode)."""
     tok = msg.token
     if len(tok) > 8:
         raise ValueError("token longer than 8 bytes")
-    out = bytearray((0x40 | (msg.mtype << 4) | len(tok), msg.code,
-                     (msg.mid >> 8) & 0xFF, msg.mid & 0xFF))
-    out.extend(tok)
+    size = 4 + len(tok)
     last = 0
     for number, value in msg.options:
-        d, dext = _ext_nibble(number - last)
-        ln, lext = _ext_nibble(len(value))
-        out.append((d << 4) | ln)
-        out.extend(dext)
-        out.extend(lext)
-        out.extend(value)
+        size += 1 + _ext_len(number - last) + _ext_len(len(value)) + len(value)
         last = number
     if msg.payload:
-        out.append(0xFF)
-        out.extend(msg.payload)
-    return bytes(out)
+        size += 1 + len(msg.payload)
+    out = bytearray(size)
+    out[0] = 0x40 | (msg.mtype << 4) | len(tok)
+    out[1] = msg.code
+    out[2] = (msg.mid >> 8) & 0xFF
+    out[3] = msg.mid & 0xFF
+    pos = 4 + len(tok)
+    out[4:pos] = tok
+    last = 0
+    for number, value in msg.options:
+        pos = _put_option(out, pos, number - last, value)
+        last = number
+    if msg.payload:
+        out[pos] = 0xFF
+        out[pos + 1:] = msg.payload
+    return out
+
+
+def _ext_len(n):
+    """Extra header bytes an option delta or length of ``n`` takes (RFC 7252 3.1)."""
+    return 0 if n < 13 else 1 if n < 269 else 2
+
+
+def _put_option(out, pos, delta, value):
+    d, dext = _ext_nibble(delta)
+    ln, lext = _ext_nibble(len(value))
+    out[pos] = (d << 4) | ln
+    pos += 1
+    for ext in (dext, lext):
+        out[pos:pos + len(ext)] = ext
+        pos += len(ext)
+    out[pos:pos + len(value)] = value
+    return pos + len(value)
 
 
 def reply_to_malformed(data):

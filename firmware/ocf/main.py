@@ -19,10 +19,16 @@ from . import hal
 
 NETWORK_CHECK_MS = 5000
 _START_ONLY = ("config", "identity")
+# The node's receive buffer (``node.RX_BYTES``: a 1,280-byte datagram, one byte that tells an
+# oversized one, 512 bytes to answer in), repeated here so it can be allocated before the
+# node module is loaded.
+RX_BYTES = 1281 + 512
 
 
 def build(cfg, state_dir):
     """The Server and its Node for a parsed configuration, nothing opened yet."""
+    # First, while the heap is still in one piece: later it may have no hole this large.
+    rxbuf = bytearray(RX_BYTES)
     from . import identity
 
     ident = identity.load_or_create(state_dir)
@@ -33,7 +39,7 @@ def build(cfg, state_dir):
 
     resources = [app.build(entry) for entry in cfg["resources"]]
     srv = server.Server(ident, cfg["device"], resources, cfg["network"])
-    return srv, Node(srv, cfg["network"], cfg.get("wifi"))
+    return srv, Node(srv, cfg["network"], cfg.get("wifi"), rxbuf)
 
 
 def _unload():

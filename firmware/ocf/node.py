@@ -35,6 +35,7 @@ MAX_DATAGRAM = 1280
 # Beyond the receive block, what the reserve keeps for parsing and answering one request
 # when the rest of the heap is small holes (a discovery or /oic/d answer, 64-bit objects).
 RESERVE_EXTRA = 512
+RX_BYTES = MAX_DATAGRAM + 1 + RESERVE_EXTRA  # main.RX_BYTES must match
 
 
 class Channel:
@@ -62,7 +63,7 @@ class Channel:
 class Node:
     """Owns the sockets; ``open()`` binds them, ``run_once()`` serves, ``close()`` frees."""
 
-    def __init__(self, server, net_cfg, wifi=None):
+    def __init__(self, server, net_cfg, wifi=None, rxbuf=None):
         self.server = server
         self.net = net_cfg
         self.wifi = wifi
@@ -70,9 +71,12 @@ class Node:
         self.readers = []  # (stream, callback) for extra inputs such as a control pipe
         self.poller = None
         self.ports = {}
-        # Allocated while the heap is still whole: the receive buffer (recvfrom_into) or the
-        # reserve that makes room for recvfrom's own buffer (see the module docstring).
-        self.rxbuf = bytearray(MAX_DATAGRAM + 1 + RESERVE_EXTRA)
+        # The receive buffer (recvfrom_into) or the reserve that makes room for recvfrom's own
+        # buffer (see the module docstring); best allocated by the caller while the heap is
+        # still whole (``main.build`` does).
+        if rxbuf is None or len(rxbuf) != RX_BYTES:
+            rxbuf = bytearray(RX_BYTES)
+        self.rxbuf = rxbuf
         self.rxview = memoryview(self.rxbuf)
         self.short_of_memory = 0  # datagrams dropped for want of heap, for the operator
         self.drain = bytearray(1)  # reads a datagram away without allocating
@@ -240,7 +244,7 @@ class Node:
     def _restore_reserve(self):
         if self.rxbuf is None:
             try:
-                self.rxbuf = bytearray(MAX_DATAGRAM + 1 + RESERVE_EXTRA)
+                self.rxbuf = bytearray(RX_BYTES)
                 self.rxview = memoryview(self.rxbuf)
             except MemoryError:
                 pass  # tried again after the next receive
