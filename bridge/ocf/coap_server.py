@@ -44,7 +44,9 @@ from bridge.ocf.coap_messages import refused as refused_by_coap
 from bridge.ocf.lean_path import LeanGets
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.netif import local_address_towards, unmapped
-from bridge.ocf.observers import QUEUE_LIMIT, ObserverQueue
+from bridge.ocf.notify_answers import NotificationAnswers
+from bridge.ocf.notify_pacing import pacing_for
+from bridge.ocf.observers import IN_FLIGHT, QUEUE_LIMIT, ObserverQueue
 from bridge.ocf.ports import keep_to_itself, unshared_port
 from bridge.ocf.served import Reply, Request, ServedDevice, handle, handle_res, read
 from bridge.ocf.uploads import UploadSpool
@@ -131,6 +133,8 @@ class CoapEndpoint:
                                    what=f"OCF server of {own.device.get('n') if own else 'ocfaj'}")
         #: notifications dropped because an observer fell ``queue_limit`` behind.
         self.notifications_dropped = 0
+        #: the clients' ACKs and RSTs to notifications (``bridge.ocf.notify_answers``).
+        self.answers = NotificationAnswers()
         #: plain GETs of ``own``'s resources answered before aiocoap (``bridge.ocf.lean_path``;
         #: ``ocf.lean_get``); None: aiocoap answers every request.
         self.lean = (LeanGets(lambda: self.own, self.admission, representation_options(),
@@ -273,20 +277,20 @@ class CoapEndpoint:
             queue.clear()
             first.opt.observe = 0
             pipe.add_response(first, is_last=False)
-            remote = message.remote.as_response_address()
-            await queue.run(pipe, lambda: self._backlog(remote),
+            self.answers.cover(self._context)
+            self.answers.watch(queue)
+            pacing = pacing_for(message.mtype is aiocoap.CON,
+                                self.limits.notify_confirmable_every,
+                                self.limits.observe_check, time.monotonic(), backlog=IN_FLIGHT)
+            await queue.run(pipe, pacing, self.answers,
                             functools.partial(site.deliver, request.path))
         finally:
             watchers.discard(queue)
+            self.answers.forget(queue)
             self.limits.observers.give(host)
             if queue.dropped:
                 log.info("observer %s: %d notifications dropped in all (it fell behind)",
                          queue.what, queue.dropped)
-
-    def _backlog(self, remote: Any) -> int:
-        # aiocoap 0.4 keeps CON messages waiting for NSTART per remote in this private dict.
-        backlogs = getattr(self._messages, "_backlogs", None) or {}
-        return len(backlogs.get(remote, ()))
 
     def eps_host(self, request: Any) -> str:
         """The host part of ``eps`` for the requester, in its family (interop rule; "": none).
