@@ -36,6 +36,7 @@ from bridge.ocf.aiocoap_overrides import (
 from bridge.ocf.coap_messages import (
     EncodedReply,
     encode_reply,
+    representation_option_list,
     representation_options,
     to_message,
     to_request,
@@ -46,6 +47,7 @@ from bridge.ocf.limits import ClientLimits
 from bridge.ocf.netif import local_address_towards, unmapped
 from bridge.ocf.notify_answers import NotificationAnswers
 from bridge.ocf.notify_pacing import pacing_for
+from bridge.ocf.notify_sender import NotificationSocket
 from bridge.ocf.observers import IN_FLIGHT, QUEUE_LIMIT, ObserverQueue
 from bridge.ocf.ports import keep_to_itself, unshared_port
 from bridge.ocf.served import Reply, Request, ServedDevice, handle, handle_res, read
@@ -121,6 +123,7 @@ class CoapEndpoint:
         self._queue_limit = queue_limit
         self._context: Any = None
         self._messages: Any = None
+        self._notifications: NotificationSocket | None = None
         self._checks: asyncio.Task[None] | None = None
         self._observers: dict[str, set[ObserverQueue]] = {}
         self.port = port
@@ -150,6 +153,7 @@ class CoapEndpoint:
             render_without_task_names(self._context)
             send_past_stale_errors(self._messages.message_interface.transport)
             self.admission.install(self._messages)
+            self._notifications = NotificationSocket(self._messages, representation_option_list())
             if self.lean is not None:
                 self.lean.install(self._messages)
             if self.limits.observe_check is not None:
@@ -282,8 +286,12 @@ class CoapEndpoint:
             pacing = pacing_for(message.mtype is aiocoap.CON,
                                 self.limits.notify_confirmable_every,
                                 self.limits.observe_check, time.monotonic(), backlog=IN_FLIGHT)
+            plain = self._notifications
             await queue.run(pipe, pacing, self.answers,
-                            functools.partial(site.deliver, request.path))
+                            None if type(site).deliver is _Site.deliver
+                            else functools.partial(site.deliver, request.path),
+                            plain if plain is not None and plain.carries(message.remote)
+                            else None)
         finally:
             watchers.discard(queue)
             self.answers.forget(queue)

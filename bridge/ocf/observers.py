@@ -40,6 +40,7 @@ from aiocoap import CON, NON, Message, TransportTuning
 from bridge.ocf.coap_messages import EncodedReply, message_of
 from bridge.ocf.notify_answers import RECENT, NotificationAnswers
 from bridge.ocf.notify_pacing import NotificationPacing
+from bridge.ocf.notify_sender import NotificationSocket
 from bridge.ocf.served import Request
 
 log = logging.getLogger("ocfaj.ocf.observe")
@@ -116,10 +117,15 @@ class ObserverQueue:
         self._wakeup.set()
 
     async def run(self, pipe: Any, pacing: NotificationPacing, answers: NotificationAnswers,
-                  deliver: Deliver) -> None:
-        """Send queued notifications into aiocoap's ``pipe`` until an error one ends it."""
+                  deliver: Deliver | None, lean: NotificationSocket | None) -> None:
+        """Send queued notifications until an error one ends the observation: into aiocoap's
+        ``pipe``, or the non-confirmable ones with a representation through ``lean`` (the
+        plain UDP socket of the client, None: another transport). ``deliver`` None: each
+        goes out as rendered."""
         self.pacing = pacing
-        self.remote, self.token = pipe.request.remote, pipe.request.token
+        self.remote, self.token = pipe.request.remote.as_response_address(), pipe.request.token
+        if deliver is not None:
+            lean = None  # a simulator's faults may change any notification
         number = 0
         pending = self._pending
         while True:
@@ -136,10 +142,18 @@ class ObserverQueue:
                 await self._wakeup.wait()
                 continue
             pending.popleft()
-            message = await deliver(message_of(snapshot))
-            if message is None:
-                continue
             self.last_sent = now
+            if lean is not None and not confirmable and snapshot.representation:
+                number = (number + 1) % _SEQUENCE
+                self.recent.append(lean.send(self.remote, self.token, number, snapshot.payload))
+                pacing.sent(False, now)
+                continue
+            message = message_of(snapshot)
+            if deliver is not None:
+                delivered = await deliver(message)
+                if delivered is None:
+                    continue
+                message = delivered
             last = not message.code.is_successful()
             if not last:
                 number = (number + 1) % _SEQUENCE

@@ -18,9 +18,11 @@ import pytest
 from aiocoap import ACK, CON, EMPTY, GET, NON, RST, Message, TransportTuning
 
 from bridge.ocf import observers, wire
+from bridge.ocf.coap_messages import EncodedReply, message_of, representation_option_list
 from bridge.ocf.coap_server import CoapEndpoint
 from bridge.ocf.config import OcfConfig
 from bridge.ocf.limits import ClientLimits
+from bridge.ocf.notify_frames import NotificationFrame
 from bridge.ocf.served import ServedDevice, ServedResource
 
 HREF = "/counter"
@@ -136,8 +138,23 @@ async def test_a_con_observer_gets_non_notifications_but_one_con_in_every(
     assert [cbor2.loads(m.payload)["value"] for m in got] == list(range(1, 3 * EVERY + 1))
     assert all(m.code.dotted == "2.05" and m.opt.content_format == wire.CF_OCF_CBOR
                and m.token == b"obs1" for m in got)
+    assert all(int.from_bytes(m.opt.get_option(wire.OPT_CONTENT_VERSION)[0].encode(), "big")
+               == wire.OCF_1_0 for m in got)
     numbers = [m.opt.observe for m in got]
     assert numbers == sorted(set(numbers)) and numbers[0] > 0
+
+
+@pytest.mark.parametrize("observe", [0, 1, 255, 256, 70_000, (1 << 24) - 1])
+@pytest.mark.parametrize("token", [b"", b"t", b"12345678"])
+def test_a_framed_notification_is_the_datagram_aiocoap_encodes(observe: int,
+                                                               token: bytes) -> None:
+    payload = cbor2.dumps({"value": 21.5})
+    framed = NotificationFrame(representation_option_list()).frame(0xBEEF, token, observe,
+                                                                  payload)
+    reference = message_of(EncodedReply(205, payload, True))
+    reference.mtype, reference.mid, reference.token = NON, 0xBEEF, token
+    reference.opt.observe = observe
+    assert framed == reference.encode()
 
 
 @pytest.mark.parametrize(("every", "registration", "expected"), [
