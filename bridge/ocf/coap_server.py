@@ -136,8 +136,7 @@ class CoapEndpoint:
                                    what=f"OCF server of {own.device.get('n') if own else 'ocfaj'}")
         #: notifications dropped because an observer fell ``queue_limit`` behind.
         self.notifications_dropped = 0
-        #: the clients' ACKs and RSTs to notifications (``bridge.ocf.notify_answers``).
-        self.answers = NotificationAnswers()
+        self._answers: NotificationAnswers | None = None
         #: plain GETs of ``own``'s resources answered before aiocoap (``bridge.ocf.lean_path``;
         #: ``ocf.lean_get``); None: aiocoap answers every request.
         self.lean = (LeanGets(lambda: self.own, self.admission, representation_options(),
@@ -153,7 +152,6 @@ class CoapEndpoint:
             render_without_task_names(self._context)
             send_past_stale_errors(self._messages.message_interface.transport)
             self.admission.install(self._messages)
-            self._notifications = NotificationSocket(self._messages, representation_option_list())
             if self.lean is not None:
                 self.lean.install(self._messages)
             if self.limits.observe_check is not None:
@@ -192,6 +190,23 @@ class CoapEndpoint:
         self.uploads.shutdown()
         if context is not None:
             await context.shutdown()
+
+    @property
+    def answers(self) -> NotificationAnswers:
+        """The clients' ACKs and RSTs to notifications (``bridge.ocf.notify_answers``); made
+        at the first observation, as most virtual devices never have one."""
+        if self._answers is None:
+            self._answers = NotificationAnswers()
+        return self._answers
+
+    def _plain_socket(self, remote: Any) -> NotificationSocket | None:
+        """What sends NON notifications to ``remote`` without aiocoap (None: aiocoap does,
+        as for a coaps client)."""
+        if self._notifications is None and self._messages is not None:
+            self._notifications = NotificationSocket(self._messages,
+                                                     representation_option_list())
+        plain = self._notifications
+        return plain if plain is not None and plain.carries(remote) else None
 
     @property
     def max_payload(self) -> int:
@@ -286,15 +301,15 @@ class CoapEndpoint:
             pacing = pacing_for(message.mtype is aiocoap.CON,
                                 self.limits.notify_confirmable_every,
                                 self.limits.observe_check, time.monotonic(), backlog=IN_FLIGHT)
-            plain = self._notifications
-            await queue.run(pipe, pacing, self.answers,
-                            None if type(site).deliver is _Site.deliver
-                            else functools.partial(site.deliver, request.path),
-                            plain if plain is not None and plain.carries(message.remote)
-                            else None)
+            # A site that changes notifications on their way (a simulator's faults) sees each.
+            deliver = (None if type(site).deliver is _Site.deliver
+                       else functools.partial(site.deliver, request.path))
+            await queue.run(pipe, pacing, self.answers, deliver,
+                            self._plain_socket(message.remote))
         finally:
             watchers.discard(queue)
-            self.answers.forget(queue)
+            if self._answers is not None:
+                self._answers.forget(queue)
             self.limits.observers.give(host)
             if queue.dropped:
                 log.info("observer %s: %d notifications dropped in all (it fell behind)",

@@ -72,6 +72,8 @@ class NotificationAnswers:
     def cover(self, context: Any) -> None:
         """Watch every message layer ``context`` has now (a coaps one may come after the
         start); installing twice in front of one is a no-op."""
+        if context is None:
+            return  # the endpoint is shutting down
         self._context = context
         for interface in context.request_interfaces:
             manager: Any = getattr(interface, "token_interface", None)
