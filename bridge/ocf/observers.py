@@ -116,6 +116,21 @@ class ObserverQueue:
             self.pacing.answered()
         self._wakeup.set()
 
+    async def _hold(self) -> None:
+        """Wait for an answer to the unanswered confirmable notification. aiocoap ends the
+        observation when its retransmissions run out (``MAX_TRANSMIT_WAIT`` at most); should
+        its answer have passed unseen (a transport whose ACKs ``bridge.ocf.notify_answers``
+        does not see), the queue goes on after twice that rather than hold for ever."""
+        patience = 2 * CONFIRMABLE_TUNING.MAX_TRANSMIT_WAIT
+        try:
+            async with asyncio.timeout(patience):
+                await self._wakeup.wait()
+        except TimeoutError:
+            log.warning("observer %s: no answer seen to a confirmable notification within "
+                        "%.0f s, yet the observation lives on; sending the next ones",
+                        self.what, patience)
+            self.answered()
+
     async def run(self, pipe: Any, pacing: NotificationPacing, answers: NotificationAnswers,
                   deliver: Deliver | None, lean: NotificationSocket | None) -> None:
         """Send queued notifications until an error one ends the observation: into aiocoap's
@@ -139,7 +154,7 @@ class ObserverQueue:
             if confirmable is None:
                 # A confirmable one is due and the last is unanswered: hold the queue.
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                await self._hold()
                 continue
             pending.popleft()
             self.last_sent = now
