@@ -1,10 +1,10 @@
 """Non-confirmable notifications sent straight on an endpoint's UDP socket.
 
 Layer: ``bridge.ocf`` I/O (the socket of aiocoap's udp6 transport, and its message layer's
-message ids; aiocoap 0.4 internals, checked with 0.4.17: docs/design.md, "Where the OCF side
-relies on aiocoap's behaviour"). A non-confirmable notification needs nothing of aiocoap's
-exchange machinery: no retransmission, no state, no answer but a possible RST
-(``bridge.ocf.notify_answers`` reads that). Handing each to aiocoap (a ``Message``, the pipe,
+message ids; aiocoap 0.4 internals: docs/design.md, "Where the OCF side relies on aiocoap's
+behaviour (checked with aiocoap 0.4.8 and 0.4.17)"). A non-confirmable notification needs
+nothing of aiocoap's exchange machinery: no retransmission, no state, no answer but a
+possible RST (``bridge.ocf.notify_answers`` reads that). Handing each to aiocoap (a ``Message``, the pipe,
 the token and message layers, a fresh parse of the client's address, the encoding) cost about
 a sixth of the gateway's CPU per notification, so :class:`NotificationSocket` frames it
 (``bridge.ocf.notify_frames``) and sends it itself, as the lean GET path answers GETs
