@@ -1,13 +1,13 @@
 """What clients answer to the notifications of one endpoint: empty ACKs and RSTs.
 
-Layer: ``bridge.ocf`` I/O (aiocoap 0.4 internals; docs/design.md, "Where the OCF side
-relies on aiocoap's behaviour (checked with aiocoap 0.4.8 and 0.4.17)"). aiocoap
-retransmits a confirmable notification until its ACK and ends the observation on an RST or
-when the retransmissions run out, but tells the resource neither that an ACK came nor about
-an RST to a non-confirmable notification (it ignores those). :class:`NotificationAnswers`
-sits in front of each ``MessageManager.dispatch_message`` of a context (the plain UDP one and, on a secured
-device, the coaps one), lets aiocoap handle every message first, and then routes an empty
-ACK or RST by its message id to the observation whose notification it answers:
+Layer: ``bridge.ocf`` I/O (aiocoap 0.4 internals; docs/design.md, "Where the OCF side relies
+on aiocoap's behaviour (checked with aiocoap 0.4.8 and 0.4.17)"). aiocoap retransmits a
+confirmable notification until its ACK and ends the observation on an RST or when the
+retransmissions run out, but tells the resource neither that an ACK came nor about an RST to
+a non-confirmable notification (it ignores those). :class:`NotificationAnswers` sits in
+front of each ``MessageManager.dispatch_message`` of a context (the plain UDP one and, on a
+secured device, the coaps one), lets aiocoap handle every message first, and then routes an
+empty ACK or RST by its message id to the observation whose notification it answers:
 
 - an ACK (or RST) to a confirmable notification frees that observation's place for the next
   confirmable one (``bridge.ocf.notify_pacing``);

@@ -4,13 +4,14 @@ Layer: ``bridge.ocf`` I/O (the socket of aiocoap's udp6 transport, and its messa
 message ids; aiocoap 0.4 internals: docs/design.md, "Where the OCF side relies on aiocoap's
 behaviour (checked with aiocoap 0.4.8 and 0.4.17)"). A non-confirmable notification needs
 nothing of aiocoap's exchange machinery: no retransmission, no state, no answer but a
-possible RST (``bridge.ocf.notify_answers`` reads that). Handing each to aiocoap (a ``Message``, the pipe,
-the token and message layers, a fresh parse of the client's address, the encoding) cost about
-a sixth of the gateway's CPU per notification, so :class:`NotificationSocket` frames it
-(``bridge.ocf.notify_frames``) and sends it itself, as the lean GET path answers GETs
-(``bridge.ocf.lean_path``). Its message id comes from aiocoap's own counter, so it never
-matches one of aiocoap's messages to the same client. Confirmable notifications, error
-notifications and every other message still go through aiocoap.
+possible RST (``bridge.ocf.notify_answers`` reads that). Handing each to aiocoap (a
+``Message``, the pipe, the token and message layers, a fresh parse of the client's address,
+the encoding) cost about a sixth of the gateway's CPU per notification, so
+:class:`NotificationSocket` frames it (``bridge.ocf.notify_frames``) and sends it itself, as
+the lean GET path answers GETs (``bridge.ocf.lean_path``). Its message id comes from
+aiocoap's own counter, so it never matches one of aiocoap's messages to the same client.
+Confirmable notifications, error notifications and every other message still go through
+aiocoap.
 """
 
 from __future__ import annotations
