@@ -46,8 +46,9 @@ class NotificationSocket:
         self._manager.message_id = (mid + 1) & 0xFFFF
         return mid
 
-    def send(self, remote: Any, token: bytes, observe: int, payload: bytes) -> int:
-        """Send one NON notification to ``remote`` (a response address); its message id."""
+    def send(self, remote: Any, token: bytes, observe: int, payload: bytes) -> int | None:
+        """Send one NON notification to ``remote`` (a response address); its message id, or
+        None when the client cannot be reached (its observations have been ended)."""
         mid = self._next_mid()
         data = self._frame.frame(mid, token, observe, payload)
         pktinfo = remote.pktinfo
@@ -70,4 +71,5 @@ class NotificationSocket:
             # As aiocoap does for a send that fails: that client's exchanges and
             # observations end.
             self._manager.dispatch_error(err, remote)
+            return None
         return mid

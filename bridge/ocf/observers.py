@@ -160,7 +160,10 @@ class ObserverQueue:
             self.last_sent = now
             if lean is not None and not confirmable and snapshot.representation:
                 number = (number + 1) % _SEQUENCE
-                self.recent.append(lean.send(self.remote, self.token, number, snapshot.payload))
+                mid = lean.send(self.remote, self.token, number, snapshot.payload)
+                if mid is None:
+                    return  # the client is unreachable: aiocoap has ended the observation
+                self.recent.append(mid)
                 pacing.sent(False, now)
                 continue
             message = message_of(snapshot)

@@ -250,6 +250,24 @@ async def test_a_client_that_disappears_is_dropped_when_the_con_times_out(
     assert len(received) == len(distinct) + Quick.MAX_RETRANSMIT
 
 
+async def test_a_client_whose_port_closes_is_dropped_on_a_non_notification(
+        served: tuple[Counter, CoapEndpoint]) -> None:
+    counter, endpoint = served
+    observer, other = RawObserver(endpoint.port), RawObserver(endpoint.port)
+    await observer.register(CON)
+    await other.register(CON)
+    observer.sock.close()  # the kernel answers the next datagram with ICMP port unreachable
+    try:
+        for value in range(1, 4):
+            counter.change(endpoint, value)
+            # The other client's observation goes on, in order.
+            assert cbor2.loads((await other.receive()).payload) == {"value": value}
+        await until(lambda: endpoint.observer_count == 1)
+    finally:
+        other.sock.close()
+    assert endpoint.limits.observers.total == 1 and endpoint.answers.watched == 1
+
+
 async def test_the_last_state_arrives_after_a_slow_acknowledgement(
         served: tuple[Counter, CoapEndpoint]) -> None:
     counter, endpoint = served
