@@ -159,6 +159,13 @@ def representation_options() -> bytes:
     return bytes(message_of(EncodedReply(205, b"", True)).opt.encode())
 
 
+def representation_option_list() -> list[tuple[int, bytes]]:
+    """The options of :func:`representation_options` as (number, encoded value) pairs, for
+    the notifications framed without aiocoap (``bridge.ocf.notify_frames``)."""
+    options = message_of(EncodedReply(205, b"", True)).opt.option_list()
+    return [(int(option.number), bytes(option.encode())) for option in options]
+
+
 def to_message(reply: Reply) -> Message:
     if reply.silent:
         # RFC 7967 No-Response "not interested in any": aiocoap then sends nothing.

@@ -36,6 +36,7 @@ from bridge.ocf.aiocoap_overrides import (
 from bridge.ocf.coap_messages import (
     EncodedReply,
     encode_reply,
+    representation_option_list,
     representation_options,
     to_message,
     to_request,
@@ -44,7 +45,10 @@ from bridge.ocf.coap_messages import refused as refused_by_coap
 from bridge.ocf.lean_path import LeanGets
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.netif import local_address_towards, unmapped
-from bridge.ocf.observers import QUEUE_LIMIT, ObserverQueue
+from bridge.ocf.notify_answers import NotificationAnswers
+from bridge.ocf.notify_pacing import pacing_for
+from bridge.ocf.notify_sender import NotificationSocket
+from bridge.ocf.observers import IN_FLIGHT, QUEUE_LIMIT, ObserverQueue
 from bridge.ocf.ports import keep_to_itself, unshared_port
 from bridge.ocf.served import Reply, Request, ServedDevice, handle, handle_res, read
 from bridge.ocf.uploads import UploadSpool
@@ -119,6 +123,7 @@ class CoapEndpoint:
         self._queue_limit = queue_limit
         self._context: Any = None
         self._messages: Any = None
+        self._notifications: NotificationSocket | None = None
         self._checks: asyncio.Task[None] | None = None
         self._observers: dict[str, set[ObserverQueue]] = {}
         self.port = port
@@ -131,6 +136,7 @@ class CoapEndpoint:
                                    what=f"OCF server of {own.device.get('n') if own else 'ocfaj'}")
         #: notifications dropped because an observer fell ``queue_limit`` behind.
         self.notifications_dropped = 0
+        self._answers: NotificationAnswers | None = None
         #: plain GETs of ``own``'s resources answered before aiocoap (``bridge.ocf.lean_path``;
         #: ``ocf.lean_get``); None: aiocoap answers every request.
         self.lean = (LeanGets(lambda: self.own, self.admission, representation_options(),
@@ -184,6 +190,23 @@ class CoapEndpoint:
         self.uploads.shutdown()
         if context is not None:
             await context.shutdown()
+
+    @property
+    def answers(self) -> NotificationAnswers:
+        """The clients' ACKs and RSTs to notifications (``bridge.ocf.notify_answers``); made
+        at the first observation, as most virtual devices never have one."""
+        if self._answers is None:
+            self._answers = NotificationAnswers()
+        return self._answers
+
+    def _plain_socket(self, remote: Any) -> NotificationSocket | None:
+        """What sends NON notifications to ``remote`` without aiocoap (None: aiocoap does,
+        as for a coaps client)."""
+        if self._notifications is None and self._messages is not None:
+            self._notifications = NotificationSocket(self._messages,
+                                                     representation_option_list())
+        plain = self._notifications
+        return plain if plain is not None and plain.carries(remote) else None
 
     @property
     def max_payload(self) -> int:
@@ -273,20 +296,24 @@ class CoapEndpoint:
             queue.clear()
             first.opt.observe = 0
             pipe.add_response(first, is_last=False)
-            remote = message.remote.as_response_address()
-            await queue.run(pipe, lambda: self._backlog(remote),
-                            functools.partial(site.deliver, request.path))
+            self.answers.cover(self._context)
+            self.answers.watch(queue)
+            pacing = pacing_for(message.mtype is aiocoap.CON,
+                                self.limits.notify_confirmable_every,
+                                self.limits.observe_check, time.monotonic(), backlog=IN_FLIGHT)
+            # A site that changes notifications on their way (a simulator's faults) sees each.
+            deliver = (None if type(site).deliver is _Site.deliver
+                       else functools.partial(site.deliver, request.path))
+            await queue.run(pipe, pacing, self.answers, deliver,
+                            self._plain_socket(message.remote))
         finally:
             watchers.discard(queue)
+            if self._answers is not None:
+                self._answers.forget(queue)
             self.limits.observers.give(host)
             if queue.dropped:
                 log.info("observer %s: %d notifications dropped in all (it fell behind)",
                          queue.what, queue.dropped)
-
-    def _backlog(self, remote: Any) -> int:
-        # aiocoap 0.4 keeps CON messages waiting for NSTART per remote in this private dict.
-        backlogs = getattr(self._messages, "_backlogs", None) or {}
-        return len(backlogs.get(remote, ()))
 
     def eps_host(self, request: Any) -> str:
         """The host part of ``eps`` for the requester, in its family (interop rule; "": none).

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from bridge.ocf.notify_pacing import CONFIRMABLE_EVERY
+
 Ipv6Scope = Literal["link", "realm", "site"]
 
 
@@ -118,6 +120,15 @@ class OcfConfig:
     confirmable one of the current state, to learn whether the client is still there; a client
     that does not acknowledge it (about 93 s of retransmissions), or whose port is closed,
     loses the observation and its place under the caps above."""
+
+    notify_confirmable_every: int = field(default=CONFIRMABLE_EVERY, metadata={"ge": 0})
+    """One notification in this many goes confirmable to each observer of the virtual
+    devices, the others non-confirmable (RFC 7641 lets the server choose), whatever type the
+    observer registered with; at most one confirmable notification per observer waits for
+    its acknowledgement. An RST to any notification, or a confirmable one left
+    unacknowledged (about 93 s of retransmissions), ends the observation. 1: every
+    notification confirmable, one client round trip each; 0: the type of the registration,
+    as aiocoap's servers do (the behaviour before this key)."""
 
     max_uploads_per_client: int = field(default=4, metadata={"ge": 1})
     """Unfinished block-wise uploads (RFC 7959 Block1 POSTs) one client address may have at

@@ -178,11 +178,14 @@ class ClientLimits:
             self.uploads = Ledger(UNLIMITED, UNLIMITED)
             self.upload_expiry = OcfConfig.upload_expiry
             self.observe_check: float | None = None
+            # Simulated devices keep the registration's type, as aiocoap's servers do.
+            self.notify_confirmable_every = 0
             return
         self.observers = Ledger(config.max_observers_per_client, config.max_observers)
         self.uploads = Ledger(config.max_uploads_per_client, config.max_uploads)
         self.upload_expiry = config.upload_expiry
         self.observe_check = config.observe_check
+        self.notify_confirmable_every = config.notify_confirmable_every
         self.requests = Window(config.max_requests_per_client, config.max_requests,
                                clock=clock)
         self.multicast = SourceRate(config.multicast_answers_per_second,
