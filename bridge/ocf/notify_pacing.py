@@ -55,6 +55,14 @@ class NotificationPacing:
             return False
         return True if self.unanswered < self.in_flight else None
 
+    @property
+    def confirms_tail(self) -> bool:
+        """Whether a burst that ended on a non-confirmable notification is followed by its
+        last state again, confirmable (``bridge.ocf.observers.TAIL_CONFIRM``): true when
+        non-confirmable ones are the server's choice (``every`` above 1), not the client's
+        (a non-confirmable registration under ``every`` 0 keeps aiocoap's behaviour)."""
+        return self.every is not None and self.every > 1
+
     def sent(self, confirmable: bool, now: float) -> None:
         """A notification of the type :meth:`choose` gave went out."""
         if confirmable:

@@ -53,6 +53,9 @@ IN_FLIGHT = 16
 #: Retransmission of confirmable notifications: RFC 7252 section 4.8's defaults (aiocoap's),
 #: about 93 s before an unanswered one ends the observation.
 CONFIRMABLE_TUNING = TransportTuning()
+#: Seconds without a new notification after a non-confirmable one, before that last state
+#: goes out again, confirmable: a lost datagram cannot leave the client on an old state.
+TAIL_CONFIRM = 1.0
 #: RFC 7641 section 3.4: the Observe option carries a 24-bit sequence number.
 _SEQUENCE = 1 << 24
 
@@ -131,6 +134,24 @@ class ObserverQueue:
                         self.what, patience)
             self.answered()
 
+    async def _confirm_later(self, tail: EncodedReply) -> None:
+        """Queue ``tail`` (the last state, sent non-confirmable) again as a confirmable
+        notification once ``TAIL_CONFIRM`` seconds pass with nothing new to send; return at
+        once when something new is queued (it supersedes ``tail``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TAIL_CONFIRM
+        while not self._pending:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                self._pending.append((tail, True))
+                return
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()  # an ACK wakes it too: then wait on
+            except TimeoutError:
+                pass
+
     async def run(self, pipe: Any, pacing: NotificationPacing, answers: NotificationAnswers,
                   deliver: Deliver | None, lean: NotificationSocket | None) -> None:
         """Send queued notifications until an error one ends the observation: into aiocoap's
@@ -143,8 +164,14 @@ class ObserverQueue:
             lean = None  # a simulator's faults may change any notification
         number = 0
         pending = self._pending
+        #: the last state sent non-confirmable, to be confirmed once the burst is over.
+        tail: EncodedReply | None = None
         while True:
             if not pending:
+                if tail is not None:
+                    await self._confirm_later(tail)
+                    tail = None
+                    continue
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -165,6 +192,7 @@ class ObserverQueue:
                     return  # the client is unreachable: aiocoap has ended the observation
                 self.recent.append(mid)
                 pacing.sent(False, now)
+                tail = snapshot if pacing.confirms_tail else None
                 continue
             message = message_of(snapshot)
             if deliver is not None:
@@ -185,6 +213,7 @@ class ObserverQueue:
             if last:
                 return
             pacing.sent(confirmable, now)
+            tail = snapshot if not confirmable and pacing.confirms_tail else None
             # aiocoap gave the message its id while sending it (synchronously).
             if message.mid is not None:
                 if confirmable:

@@ -53,6 +53,13 @@ async def _endpoint(**settings: object) -> tuple[Counter, CoapEndpoint]:
     return counter, endpoint
 
 
+@pytest.fixture(autouse=True)
+def no_tail_confirmation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests below count each notification's type: a pause of the test itself on a
+    loaded machine must not add the confirmation of a burst's last state (tested alone)."""
+    monkeypatch.setattr(observers, "TAIL_CONFIRM", 3600.0)
+
+
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[Counter, CoapEndpoint]]:
     counter, endpoint = await _endpoint()
@@ -292,3 +299,46 @@ async def test_the_last_state_arrives_after_a_slow_acknowledgement(
     assert values == sorted(set(values)), "notifications arrive in order, each once"
     assert len(values) + endpoint.notifications_dropped == produced
     assert endpoint.notifications_dropped > 0 and endpoint.observer_count == 1
+
+
+async def test_a_burst_that_ends_non_is_confirmed_by_its_last_state(
+        served: tuple[Counter, CoapEndpoint], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(observers, "TAIL_CONFIRM", 0.2)
+    counter, endpoint = served
+    observer = RawObserver(endpoint.port)
+    try:
+        await observer.register(CON)
+        for value in (1, 2, 3):
+            counter.change(endpoint, value)
+        burst = [await observer.receive() for _ in range(3)]
+        # Say the last of them was lost on the way: the confirmation still brings its state.
+        confirmation = await observer.receive()
+    finally:
+        observer.sock.close()
+    assert [m.mtype for m in burst] == [NON, NON, NON]
+    assert confirmation.mtype == CON
+    assert cbor2.loads(confirmation.payload) == {"value": 3}
+    assert confirmation.opt.observe > burst[-1].opt.observe
+    # Acknowledged, it is the last: nothing else follows while nothing changes.
+    await until(lambda: endpoint.answers.waiting == 0)
+    assert endpoint.notifications_queued == 0
+
+
+async def test_a_burst_that_ends_con_gets_no_confirmation(
+        served: tuple[Counter, CoapEndpoint], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(observers, "TAIL_CONFIRM", 0.2)
+    counter, endpoint = served
+    observer = RawObserver(endpoint.port)
+    try:
+        await observer.register(CON)
+        for value in range(1, EVERY + 1):
+            counter.change(endpoint, value)
+            await observer.receive()
+        assert observer.seen[-1].mtype == CON
+        # Something else, later, is still the next notification: no extra one came between.
+        await asyncio.sleep(0.6)  # three times TAIL_CONFIRM: a confirmation would be out
+        counter.change(endpoint, 100)
+        after = await observer.receive()
+    finally:
+        observer.sock.close()
+    assert cbor2.loads(after.payload) == {"value": 100}
