@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from bridge.core.limits import PropertyLimits
@@ -17,6 +18,8 @@ from bridge.ocf.served import ServedResource, known_properties
 
 #: Applies canonical values (already named and converted; the applier validates them).
 Applier = Callable[[dict[str, Value]], Awaitable[object]]
+#: The limits of a role whose device declares none (shared, not a dictionary per resource).
+_NO_LIMITS: Mapping[str, PropertyLimits] = MappingProxyType({})
 
 
 def unique_href(hint: str, fallback: str, taken: set[str]) -> str:
@@ -50,7 +53,7 @@ def model_resource(href: str, model: CapabilityModel, state: Callable[[], Mappin
                    apply: Applier | None,
                    limits: Mapping[str, PropertyLimits] | None = None) -> ServedResource:
     """A resource for one model capability; read-only models (sensors) get no writer."""
-    return combined_resource(href, [Role(model, state, apply, limits or {})])
+    return combined_resource(href, [Role(model, state, apply, limits or _NO_LIMITS)])
 
 
 def combined_resource(href: str, roles: list[Role]) -> ServedResource:
