@@ -96,7 +96,8 @@ class Admission:
         self.limits = limits
         #: interface names requests may arrive on; empty: any. One set for all endpoints that
         #: have the same (every virtual device has one endpoint).
-        self.interfaces = _SETS.setdefault(frozenset(interfaces), frozenset(interfaces))
+        wanted = frozenset(interfaces)
+        self.interfaces = _SETS.setdefault(wanted, wanted)
         self.what = what
         self._names = InterfaceNames()
         self._on_link = OnLink()
