@@ -35,8 +35,9 @@ class SignalPacer:
     """Sends the signals of one connection in order, with a round trip every batch.
 
     A task runs only while signals are queued: a gateway has one pacer per virtual producer,
-    most of them quiet most of the time, and an idle task with its two events per connection
-    was about 2.5 KiB each (docs/benchmarks.md, "Memory per bridged device")."""
+    most of them quiet most of the time, and an idle task with its two events was a few KiB
+    each (docs/benchmarks.md, "Memory per bridged device, measured by object (issue 18,
+    point 4)")."""
 
     __slots__ = ("_pending_bytes", "_queue", "_since_trip", "_started", "_task", "batch", "bus",
                  "label", "sent", "timeout")
