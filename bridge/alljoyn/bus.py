@@ -16,6 +16,7 @@ from dbus_fast.aio import MessageBus
 
 from bridge.alljoyn.bus_failure import bus_address, bus_unavailable
 from bridge.alljoyn.config import bus_problem
+from bridge.alljoyn.lean_bus import LeanMessageBus
 from bridge.core.errors import DeviceTimeout
 
 BUS_DAEMON = "org.freedesktop.DBus"
@@ -51,9 +52,9 @@ async def connect(choice: BusChoice, within: float = 10.0) -> MessageBus:
     cannot be reached, ``DBusError`` when it refuses the connection."""
     try:
         if choice.kind == "address":
-            bus = MessageBus(bus_address=choice.address)
+            bus = LeanMessageBus(bus_address=choice.address)
         else:
-            bus = MessageBus(bus_type=BusType.SYSTEM if choice.kind == "system"
+            bus = LeanMessageBus(bus_type=BusType.SYSTEM if choice.kind == "system"
                              else BusType.SESSION)
         async with asyncio.timeout(within):
             await bus.connect()

@@ -32,7 +32,15 @@ _BYTES_PER_ROUND_TRIP = 64 * 1024
 
 
 class SignalPacer:
-    """Sends the signals of one connection in order, with a round trip every batch."""
+    """Sends the signals of one connection in order, with a round trip every batch.
+
+    A task runs only while signals are queued: a gateway has one pacer per virtual producer,
+    most of them quiet most of the time, and an idle task with its two events was a few KiB
+    each (docs/benchmarks.md, "Memory per bridged device, measured by object (issue 18,
+    point 4)")."""
+
+    __slots__ = ("_pending_bytes", "_queue", "_since_trip", "_started", "_task", "batch", "bus",
+                 "label", "sent", "timeout")
 
     def __init__(self, bus: MessageBus, batch: int = MAX_BATCH, timeout: float = 10.0,
                  label: str = "") -> None:
@@ -41,58 +49,66 @@ class SignalPacer:
         self.timeout = timeout
         self.label = label
         self.sent = 0
-        self._queue: deque[Message] = deque()
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        #: signals not yet handed to the bus (None while there are none).
+        self._queue: deque[Message] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._started = False
+        # Signals and payload bytes sent since the last round trip (over bursts).
+        self._since_trip = 0
+        self._pending_bytes = 0
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"signals {self.label}")
+        self._started = True
+        self._wake()
 
     def emit(self, msg: Message) -> None:
         """Queue ``msg`` (a signal); it is sent in order soon after."""
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(msg)
-        self._idle.clear()
-        self._wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._started and self._task is None and self._queue:
+            self._task = asyncio.create_task(self._run(), name=f"signals {self.label}")
 
     async def drain(self) -> None:
         """Wait until every queued signal has been handed to the bus."""
-        await self._idle.wait()
+        while self._task is not None:
+            await asyncio.wait((self._task,))
 
     async def stop(self) -> None:
+        self._started = False
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self._queue.clear()
-        self._idle.set()
+        self._queue = None
 
     async def _run(self) -> None:
-        since_trip = 0
-        pending_bytes = 0
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
+        queue = self._queue
+        try:
+            while queue:
                 if not self.bus.connected:
-                    self._queue.clear()
+                    queue.clear()
                     break
-                msg = self._queue.popleft()
+                msg = queue.popleft()
                 self.bus.send(msg).add_done_callback(consume_send_failure)
                 self.sent += 1
-                since_trip += 1
-                pending_bytes += 64 + len(str(msg.body))
-                if since_trip >= self.batch or pending_bytes >= _BYTES_PER_ROUND_TRIP:
-                    since_trip = pending_bytes = 0
+                self._since_trip += 1
+                self._pending_bytes += 64 + len(str(msg.body))
+                if self._since_trip >= self.batch or self._pending_bytes >= _BYTES_PER_ROUND_TRIP:
+                    self._since_trip = self._pending_bytes = 0
                     try:
                         await ping_bus(self.bus, self.timeout)
                     except (DBusError, DeviceTimeout) as err:
                         log.warning("%s: the bus did not answer a pacing round trip (%s)",
                                     self.label, err)
-            if not self._queue:
-                self._idle.set()
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
+                if not self._queue:
+                    self._queue = None
 
 
 def consume_send_failure(fut: asyncio.Future[None]) -> None:

@@ -89,6 +89,11 @@ def object_path_for(cap: Capability, translate: bool) -> str:
 class AllJoynProducer:
     """Exports ``thing`` as an AllJoyn application. ``start()``, then ``stop()`` (idempotent)."""
 
+    # One per virtual producer: no instance dictionary each.
+    __slots__ = ("_objects", "_paths", "_tasks", "about", "bus", "bus_name", "call_timeout",
+                 "choice", "executor", "include", "layout", "pacer", "quirks", "reads",
+                 "signal_batch", "thing", "translate_names", "virtual")
+
     def __init__(self, choice: BusChoice, thing: Thing, executor: Executor, about: AboutFields,
                  *, virtual: bool, translate_names: bool, call_timeout: float = 5.0,
                  signal_batch: int = 100,

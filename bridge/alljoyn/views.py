@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from bridge import naming
@@ -39,11 +40,19 @@ from bridge.model.types import (
 )
 
 VERSION = "Version"
+_NO_LIMITS: Mapping[str, PropertyLimits] = MappingProxyType({})
+#: The declaration and properties by name of each model binding, made once per process and
+#: shared by every view of it (each virtual producer has its own views): id(binding) ->
+#: (binding, declaration, properties). The bindings belong to the model catalogue, which
+#: lives as long as the process, so an id is never reused while it is here.
+_DECLARED: dict[int, tuple[AllJoynInterfaceBinding, InterfaceDecl,
+                           Mapping[str, AllJoynPropertyBinding]]] = {}
 
 
 class InterfaceView(abc.ABC):
     """One AllJoyn interface of one capability (``key``)."""
 
+    __slots__ = ()
     decl: InterfaceDecl
     key: str
 
@@ -100,18 +109,11 @@ def _safe(signature: str, value: Value, name: str) -> Any:
         return zero(signature)
 
 
-class ModelInterfaceView(InterfaceView):
-    """An interface of a model's AllJoyn binding (semantic mapping)."""
-
-    def __init__(self, key: str, model: CapabilityModel, binding: AllJoynInterfaceBinding,
-                 limits: Mapping[str, PropertyLimits] | None = None) -> None:
-        self.key = key
-        self.model = model
-        self.binding = binding
-        #: the device's own limits (``Capability.limits``): bounds and write checks use them.
-        self.limits = dict(limits or {})
-        self._props = {pb.name: pb for pb in binding.properties}
-        self.decl = InterfaceDecl(
+def _declared(binding: AllJoynInterfaceBinding) -> tuple[
+        InterfaceDecl, Mapping[str, AllJoynPropertyBinding]]:
+    known = _DECLARED.get(id(binding))
+    if known is None or known[0] is not binding:
+        decl = InterfaceDecl(
             binding.name,
             properties=(PropertyDecl(VERSION, "q", "read", "const"),
                         *(PropertyDecl(pb.name, pb.signature, pb.access, pb.emits_changed)
@@ -119,6 +121,24 @@ class ModelInterfaceView(InterfaceView):
             methods=tuple(MemberDecl(mb.name, tuple((a, s) for a, s, _ in mb.in_args))
                           for mb in binding.methods),
         )
+        known = _DECLARED[id(binding)] = (
+            binding, decl, MappingProxyType({pb.name: pb for pb in binding.properties}))
+    return known[1], known[2]
+
+
+class ModelInterfaceView(InterfaceView):
+    """An interface of a model's AllJoyn binding (semantic mapping)."""
+
+    __slots__ = ("_props", "binding", "decl", "key", "limits", "model")
+
+    def __init__(self, key: str, model: CapabilityModel, binding: AllJoynInterfaceBinding,
+                 limits: Mapping[str, PropertyLimits] | None = None) -> None:
+        self.key = key
+        self.model = model
+        self.binding = binding
+        #: the device's own limits (``Capability.limits``): bounds and write checks use them.
+        self.limits: Mapping[str, PropertyLimits] = dict(limits) if limits else _NO_LIMITS
+        self.decl, self._props = _declared(binding)
 
     def value_binding(self, canonical: str) -> ValueBinding:
         """The binding that carries ``canonical`` on AllJoyn (identity when none does)."""
@@ -240,6 +260,8 @@ class GenericInterfaceView(InterfaceView):
     ``translate_names`` is set for origins whose member names follow OCF spelling, which the
     generic mapping turns into valid D-Bus names (``.`` -> ``_d``, ``-`` -> ``_h``).
     """
+
+    __slots__ = ("_arg_origin", "_dbus_name", "_prop_origin", "decl", "key", "spec")
 
     def __init__(self, key: str, spec: GenericSpec, translate_names: bool = False) -> None:
         self.key = key

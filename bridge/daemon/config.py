@@ -18,7 +18,6 @@ only), ``OCFAJ_<SECTION>_<KEY>`` environment variables, command-line overrides.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import json
 import logging
@@ -530,6 +529,8 @@ def _known_key(section: str, key: str, origin: _Origin) -> None:
 
 
 def _unknown(what: str, name: str, known: typing.Iterable[str]) -> str:
+    import difflib  # only for a configuration error: not kept in the running gateway's memory
+
     close = difflib.get_close_matches(name, list(known), n=1)
     hint = f" (did you mean {close[0]}?)" if close else f"; known: {', '.join(known)}"
     return f"unknown {what}{hint}"

@@ -27,7 +27,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,6 +200,8 @@ class _Output:
 async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *,
                    plain: bool = True, bus: str | None = None) -> int:
     """Run the demo; ``bus`` (``session`` or an address) replaces the private dbus-daemon."""
+    import tempfile  # here: ocfaj run, which builds this parser too, needs none of it
+
     from bridge.daemon.gateway import Gateway
     from bridge.model import load_catalogue
     from bridge.sim.behaviour import start_behaviours

@@ -4,24 +4,57 @@ Layer: ``bridge.daemon``. ``ocfaj simulate ocf --model light --name Lamp`` and
 ``ocfaj simulate alljoyn --model light --name Lamp`` serve real protocol peers until stopped;
 ``ocfaj simulate --scenario home.toml`` runs a whole scenario (devices on both sides plus
 scripted behaviour). All of them obey JSON-lines commands on stdin and report events on
-stdout (``bridge.sim.control``).
+stdout (``bridge.sim.control``). A side's simulator is imported only when that side is chosen
+(:class:`_SideParser`): every ``ocfaj`` command builds this parser, and ``ocfaj run`` would
+otherwise carry the simulators in memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import bridge.sim.alljoyn_cli as alljoyn_cli
-import bridge.sim.obt_cli as obt_cli
-import bridge.sim.ocf_cli as ocf_cli
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 if TYPE_CHECKING:
     from bridge.daemon.cli import Subparsers
+
+#: side -> (module with its command line, help text).
+SIDES = {
+    "ocf": ("bridge.sim.ocf_cli", "simulated OCF devices (CoAP servers)"),
+    "alljoyn": ("bridge.sim.alljoyn_cli", "simulated AllJoyn devices (D-Bus peers)"),
+    "obt": ("bridge.sim.obt_cli", "a simulated OCF onboarding tool: discover, own, "
+                                  "provision clients, reset, status"),
+}
+
+
+class SideModule(Protocol):
+    """What a module named in :data:`SIDES` provides."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the side's options to its parser."""
+
+    async def run(self, args: argparse.Namespace) -> int | None:
+        """Serve until stopped; the exit status (None: 0)."""
+
+
+class _SideParser(argparse.ArgumentParser):
+    """The parser of one side (``ocfaj simulate ocf``): its options come from the side's
+    module, imported the first time this parser parses (also for ``--help``)."""
+
+    side_module = ""
+
+    def parse_known_args(self, args: Iterable[str] | None = None,
+                         namespace: Any = None) -> tuple[Any, list[str]]:
+        if self.side_module:
+            module = cast(SideModule, importlib.import_module(self.side_module))
+            self.side_module = ""
+            module.add_arguments(self)
+            self.set_defaults(handler=lambda parsed: _run_async(module.run(parsed)))
+        return super().parse_known_args(args, namespace)
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -41,17 +74,9 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument("--interface", action="append", default=[], metavar="IFACE",
                         help="interface for OCF multicast discovery of a scenario "
                              "(repeatable; default: all)")
-    sides = parser.add_subparsers(title="sides", metavar="SIDE")
-    ocf = sides.add_parser("ocf", help="simulated OCF devices (CoAP servers)")
-    ocf_cli.add_arguments(ocf)
-    ocf.set_defaults(handler=lambda args: _run_async(ocf_cli.run(args)))
-    alljoyn = sides.add_parser("alljoyn", help="simulated AllJoyn devices (D-Bus peers)")
-    alljoyn_cli.add_arguments(alljoyn)
-    alljoyn.set_defaults(handler=lambda args: _run_async(alljoyn_cli.run(args)))
-    obt = sides.add_parser("obt", help="a simulated OCF onboarding tool: discover, own, "
-                                       "provision clients, reset, status")
-    obt_cli.add_arguments(obt)
-    obt.set_defaults(handler=lambda args: _run_async(obt_cli.run(args)))
+    sides = parser.add_subparsers(title="sides", metavar="SIDE", parser_class=_SideParser)
+    for side, (module, text) in SIDES.items():
+        sides.add_parser(side, help=text).side_module = module
     parser.set_defaults(handler=lambda args: _scenario(args, parser))
 
 

@@ -84,14 +84,20 @@ class _Throttled:
         log.warning(text + more, *args)
 
 
+#: The interface sets in use, each kept once.
+_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
 class Admission:
     """The gate in front of one endpoint's aiocoap message layer."""
 
     def __init__(self, limits: ClientLimits, interfaces: Sequence[str] = (), *,
                  what: str = "CoAP server") -> None:
         self.limits = limits
-        #: interface names requests may arrive on; empty: any.
-        self.interfaces = frozenset(interfaces)
+        #: interface names requests may arrive on; empty: any. One set for all endpoints that
+        #: have the same (every virtual device has one endpoint).
+        wanted = frozenset(interfaces)
+        self.interfaces = _SETS.setdefault(wanted, wanted)
         self.what = what
         self._names = InterfaceNames()
         self._on_link = OnLink()

@@ -154,9 +154,6 @@ class CoapEndpoint:
             self.admission.install(self._messages)
             if self.lean is not None:
                 self.lean.install(self._messages)
-            if self.limits.observe_check is not None:
-                self._checks = asyncio.ensure_future(self._check_observers(
-                    self.limits.observe_check))
         return self.port
 
     async def _serve(self) -> Any:
@@ -247,18 +244,31 @@ class CoapEndpoint:
         if self.lean is not None:
             self.lean.forget()
 
+    def _check_while_observed(self) -> None:
+        """Start the checks of quiet observations, unless they run: they run only while this
+        endpoint has observers (most virtual devices have none, and a timer each would be a
+        task per device)."""
+        interval = self.limits.observe_check
+        if interval is not None and self._checks is None and self._context is not None:
+            self._checks = asyncio.ensure_future(self._check_observers(interval))
+
     async def _check_observers(self, interval: float) -> None:
         """Every so often, a confirmable notification to each observation quiet for
-        ``interval`` seconds: one whose client is gone then ends (``bridge.ocf.observers``)."""
-        while True:
-            await asyncio.sleep(interval / 4)
-            if self.own is None:
-                continue
-            quiet_since = time.monotonic() - interval
-            for queue in [q for obs in self._observers.values() for q in obs]:
-                if not len(queue) and queue.last_sent <= quiet_since:
-                    queue.last_sent = time.monotonic()
-                    queue.put(encode_reply(read(self.own, queue.request)), confirm=True)
+        ``interval`` seconds: one whose client is gone then ends (``bridge.ocf.observers``).
+        Ends once no observation is left (the next one starts it again)."""
+        try:
+            while any(self._observers.values()):
+                await asyncio.sleep(interval / 4)
+                if self.own is None:
+                    continue
+                quiet_since = time.monotonic() - interval
+                for queue in [q for obs in self._observers.values() for q in obs]:
+                    if not len(queue) and queue.last_sent <= quiet_since:
+                        queue.last_sent = time.monotonic()
+                        queue.put(encode_reply(read(self.own, queue.request)), confirm=True)
+        finally:
+            if self._checks is asyncio.current_task():
+                self._checks = None
 
     def _accepts_observation(self, path: str) -> bool:
         if self.own is None or not self.own.available:
@@ -286,6 +296,7 @@ class CoapEndpoint:
                               limit=self._queue_limit)
         watchers = self._observers.setdefault(request.path, set())
         watchers.add(queue)
+        self._check_while_observed()
         try:
             first = await site.render(message)
             if not first.code.is_successful():

@@ -62,6 +62,9 @@ BATCH = 32
 ANCILLARY = 1024
 
 Key = tuple[Any, int]
+#: One parser for the lean paths of all endpoints: what it remembers depends only on the
+#: bytes of a request's options, which repeat across the devices of one model.
+_PARSER = GetParser()
 
 
 def is_multicast(pktinfo: bytes) -> bool:
@@ -79,6 +82,11 @@ class LeanGets:
     :meth:`install` puts it in place once the endpoint's context is created.
     """
 
+    # One per virtual OCF device: no instance dictionary each.
+    __slots__ = ("_admission", "_cache", "_cached_for", "_clock", "_expiry", "_interface",
+                 "_manager", "_max_payload", "_mid", "_options", "_own", "_parse", "_pass",
+                 "_recent", "_sock", "answered")
+
     def __init__(self, own: Callable[[], ServedDevice | None], admission: Admission,
                  options: bytes, *, max_payload: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -93,9 +101,11 @@ class LeanGets:
         self._cached_for: ServedDevice | None = None
         #: (source, message id) -> the answer sent (None: a NON, which is not answered again).
         self._recent: dict[Key, bytes | None] = {}
-        self._expiry: deque[tuple[float, Key]] = deque()
+        #: (when it expires, key) of ``_recent``, oldest first; None until the first answer
+        #: (most virtual devices are never asked a GET: no queue each).
+        self._expiry: deque[tuple[float, Key]] | None = None
         self._mid = int.from_bytes(os.urandom(2), "big")
-        self._parse = GetParser()
+        self._parse = _PARSER
         self._pass: Callable[[bytes, Any, int, Any], None] | None = None
         self._sock: socket.socket | None = None
         self._interface: Any = None
@@ -168,8 +178,11 @@ class LeanGets:
             return False
         key = (address[:-1], request.mid)
         now = self._clock()
-        while self._expiry and self._expiry[0][0] <= now:
-            self._recent.pop(self._expiry.popleft()[1], None)
+        expiry = self._expiry
+        if expiry is None:
+            expiry = self._expiry = deque()
+        while expiry and expiry[0][0] <= now:
+            self._recent.pop(expiry.popleft()[1], None)
         if key in self._recent:
             again = self._recent[key]
             if again is not None:
@@ -182,7 +195,7 @@ class LeanGets:
         self._mid = (self._mid + 1) & 0xFFFF
         reply = answer(request, self._mid, self._options, payload)
         self._recent[key] = reply if request.mtype == CON else None
-        self._expiry.append((now + EXCHANGE_LIFETIME, key))
+        expiry.append((now + EXCHANGE_LIFETIME, key))
         self._send(reply, pktinfo, address)
         self.answered += 1
         return True

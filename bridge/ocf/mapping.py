@@ -94,10 +94,20 @@ def model_representation(model: CapabilityModel, state: Mapping[str, Value],
 
 def model_property_names(model: CapabilityModel) -> frozenset[str]:
     """Every name :func:`model_write` understands: the model's properties, its unit property,
-    its constants and the common properties (the last two only to refuse them as read-only)."""
-    units = {b.value.units_property for b in model.ocf.properties if b.value.units_property}
-    return frozenset({b.name for b in model.ocf.properties} | units
-                     | {k for k, _ in model.ocf.constants} | COMMON_PROPERTIES)
+    its constants and the common properties (the last two only to refuse them as read-only).
+    Made once per model (every virtual device's resource of the model asks)."""
+    known = _PROPERTY_NAMES.get(id(model))
+    if known is None or known[0] is not model:
+        units = {b.value.units_property for b in model.ocf.properties if b.value.units_property}
+        names = frozenset({b.name for b in model.ocf.properties} | units
+                          | {k for k, _ in model.ocf.constants} | COMMON_PROPERTIES)
+        known = _PROPERTY_NAMES[id(model)] = (model, names)
+    return known[1]
+
+
+#: id(model) -> (model, its names); models belong to the catalogue, which lives as long as
+#: the process, so an id is not reused while it is here.
+_PROPERTY_NAMES: dict[int, tuple[CapabilityModel, frozenset[str]]] = {}
 
 
 def model_write(model: CapabilityModel, body: Mapping[str, Any]) -> dict[str, Value]:

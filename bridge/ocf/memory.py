@@ -21,7 +21,6 @@ client"; docs/benchmarks.md has the numbers).
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import os
@@ -44,6 +43,9 @@ def rss_mib() -> float:
 
 
 def _malloc_trim() -> Callable[[], object] | None:
+    # Imported at the first trim: ctypes costs about 0.3 MiB, and most gateways never trim.
+    import ctypes
+
     try:
         trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
@@ -52,11 +54,16 @@ def _malloc_trim() -> Callable[[], object] | None:
     return lambda: trim(0)
 
 
+def _no_trim() -> None:
+    """Where the C library has no ``malloc_trim``: the collection alone."""
+
+
 class MemoryRelease:
     """Trims the C library's heap after each burst of clients' state has been freed."""
 
     def __init__(self, trim: Callable[[], object] | None = None) -> None:
-        self._trim = trim if trim is not None else _malloc_trim()
+        #: the C library's trim, looked up at the first release (None given: glibc's).
+        self._trim = trim
         self._peak = 0
         #: what was still held at the last trim, trimmed again once it has ended (0: done).
         self._rest = 0
@@ -82,8 +89,9 @@ class MemoryRelease:
     def _release(self, peak: int, held: int) -> None:
         before = rss_mib()
         gc.collect()
-        if self._trim is not None:
-            self._trim()
+        if self._trim is None:
+            self._trim = _malloc_trim() or _no_trim
+        self._trim()
         self.trims += 1
         allocator = ("" if os.environ.get("PYTHONMALLOC") == "malloc" else
                      "; without PYTHONMALLOC=malloc Python keeps much of it for reuse")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from bridge.core.limits import PropertyLimits
@@ -17,6 +18,8 @@ from bridge.ocf.served import ServedResource, known_properties
 
 #: Applies canonical values (already named and converted; the applier validates them).
 Applier = Callable[[dict[str, Value]], Awaitable[object]]
+#: The limits of a role whose device declares none (shared, not a dictionary per resource).
+_NO_LIMITS: Mapping[str, PropertyLimits] = MappingProxyType({})
 
 
 def unique_href(hint: str, fallback: str, taken: set[str]) -> str:
@@ -30,7 +33,7 @@ def unique_href(hint: str, fallback: str, taken: set[str]) -> str:
     return href
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Role:
     """One capability a served resource carries: its model, live state, writer and limits."""
 
@@ -50,7 +53,7 @@ def model_resource(href: str, model: CapabilityModel, state: Callable[[], Mappin
                    apply: Applier | None,
                    limits: Mapping[str, PropertyLimits] | None = None) -> ServedResource:
     """A resource for one model capability; read-only models (sensors) get no writer."""
-    return combined_resource(href, [Role(model, state, apply, limits or {})])
+    return combined_resource(href, [Role(model, state, apply, limits or _NO_LIMITS)])
 
 
 def combined_resource(href: str, roles: list[Role]) -> ServedResource:
@@ -65,24 +68,36 @@ def combined_resource(href: str, roles: list[Role]) -> ServedResource:
     ordered = sorted(roles, key=lambda role: role.writable)
     ifs = tuple(dict.fromkeys(i for role in reversed(ordered) for i in role.model.ocf.interfaces))
     rts = tuple(dict.fromkeys(role.model.ocf.resource_type for role in roles))
-    writers = [role for role in ordered if role.writable]
-    names = [model_property_names(role.model) for role in writers]
+    carried = _Carried(ordered, rts[0])
+    return ServedResource(href=href, rts=rts, ifs=ifs,
+                          observable=any(role.model.ocf.observable for role in roles),
+                          read=carried.read, write=carried.write if carried.writers else None)
 
-    def read() -> dict[str, Value]:
+
+class _Carried:
+    """The roles of one served resource, read and written as :func:`combined_resource` says.
+    An object whose bound methods the resource holds rather than two closures: there is one
+    per resource of every virtual device."""
+
+    __slots__ = ("names", "ordered", "rt", "writers")
+
+    def __init__(self, ordered: list[Role], rt: str) -> None:
+        self.ordered = ordered
+        self.rt = rt
+        self.writers = [role for role in ordered if role.writable]
+        self.names = [model_property_names(role.model) for role in self.writers]
+
+    def read(self) -> dict[str, Value]:
         body: dict[str, Value] = {}
-        for role in ordered:
+        for role in self.ordered:
             body.update(model_representation(role.model, role.state(), role.limits))
         return body
 
-    async def write(body: dict[str, Any]) -> Mapping[str, Value]:
-        kept = known_properties(body, frozenset().union(*names), rts[0])
-        for role, known in zip(writers, names, strict=True):
+    async def write(self, body: dict[str, Any]) -> Mapping[str, Value]:
+        kept = known_properties(body, frozenset().union(*self.names), self.rt)
+        for role, known in zip(self.writers, self.names, strict=True):
             assert role.apply is not None
             mine = {k: v for k, v in kept.items() if k in known}
             if mine:
                 await role.apply(model_write(role.model, mine))
-        return read()
-
-    return ServedResource(href=href, rts=rts, ifs=ifs,
-                          observable=any(role.model.ocf.observable for role in roles),
-                          read=read, write=write if writers else None)
+        return self.read()

@@ -66,11 +66,39 @@ def gateway_identity(gateway_name: str) -> tuple[str, str, str]:
                  for part in ("di", "piid", "pi"))  # type: ignore[return-value]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Virtual:
     thing: Thing
     layout: VirtualLayout
     endpoint: CoapEndpoint
+
+
+class _Origin:
+    """The registry as the resources of one virtual device reach their Thing (by id: the
+    Thing object is replaced on every update). Its bound methods are what the resources
+    call, one object per device instead of four closures."""
+
+    __slots__ = ("registry", "thing_id")
+
+    def __init__(self, registry: Registry, thing_id: str) -> None:
+        self.registry = registry
+        self.thing_id = thing_id
+
+    def state_of(self, key: str) -> Mapping[str, Value]:
+        current = self.registry.get(self.thing_id)
+        cap = current.capabilities.get(key) if current is not None else None
+        return cap.state if cap is not None else {}
+
+    async def command(self, cmd: Command) -> Mapping[str, Value]:
+        return await self.registry.command(self.thing_id, cmd, Side.OCF)
+
+    async def fresh(self, key: str) -> bool:
+        return await self.registry.read_through(self.thing_id, key)
+
+    def reads_through(self, key: str) -> bool:
+        # Due now (not only "reads through at all"): an AllJoyn capability read a moment
+        # ago (within [alljoyn] read_cache) may be answered from the cached representation.
+        return self.registry.read_due(self.thing_id, key)
 
 
 class VirtualOcfDevices:
@@ -232,24 +260,9 @@ class VirtualOcfDevices:
     async def _publish(self, thing: Thing) -> None:
         old = self.virtuals.get(thing.id)
         thing_id = thing.id
-
-        def state_of(key: str) -> Mapping[str, Value]:
-            current = self.registry.get(thing_id)
-            cap = current.capabilities.get(key) if current is not None else None
-            return cap.state if cap is not None else {}
-
-        async def command(cmd: Command) -> Mapping[str, Value]:
-            return await self.registry.command(thing_id, cmd, Side.OCF)
-
-        async def fresh(key: str) -> bool:
-            return await self.registry.read_through(thing_id, key)
-
-        def reads_through(key: str) -> bool:
-            # Due now (not only "reads through at all"): an AllJoyn capability read a moment
-            # ago (within [alljoyn] read_cache) may be answered from the cached representation.
-            return self.registry.read_due(thing_id, key)
-
-        layout = build_layout(thing, state_of, command, fresh, reads_through)
+        origin = _Origin(self.registry, thing_id)
+        layout = build_layout(thing, origin.state_of, origin.command, origin.fresh,
+                              origin.reads_through)
         if old is not None:
             # Same endpoint and port: clients keep working; observers see the new state.
             self._dis -= Counter([old.thing.identity.di])

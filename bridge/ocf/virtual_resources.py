@@ -33,7 +33,7 @@ StateOf = Callable[[str], Mapping[str, Value]]
 Fresh = Callable[[str], Awaitable[object]]
 
 
-@dataclass
+@dataclass(slots=True)
 class VirtualLayout:
     """A served device plus which hrefs carry which capability (for notifications)."""
 
@@ -61,33 +61,61 @@ def build_layout(thing: Thing, state_of: StateOf, command: Commander,
     taken = {"/oic/res", "/oic/d", "/oic/p"}
     for key in sorted(thing.capabilities):
         cap = thing.capabilities[key]
+        access = _Access(key, state_of, command, fresh, reads_through)
         try:
-            resources = _resources(layout, cap, taken, state_of, command)
+            resources = _resources(layout, cap, taken, access)
         except naming.NamingError as err:
             log.warning("%s (%s): capability %s has no OCF spelling (%s); not exposed",
                         thing.info.name, thing.id, key, err.reason)
             continue
         for resource in resources:
             if fresh is not None and resource.href not in layout.last_only:
-                resource.refresh = _fresh(fresh, key)
+                resource.refresh = access.refresh
                 if reads_through is not None:
-                    resource.reads_through = _looks(reads_through, key)
+                    resource.reads_through = access.due
             device.resources[resource.href] = resource
             layout.hrefs.setdefault(key, []).append(resource.href)
     return layout
 
 
-def _resources(layout: VirtualLayout, cap: Capability, taken: set[str], state_of: StateOf,
-               command: Commander) -> list[ServedResource]:
+class _Access:
+    """What the resources of one capability call: its live state, its writer, the read-through
+    before a GET and whether it is due. One object per capability, whose bound methods the
+    resources hold: a closure each cost about four times as much, on every virtual device."""
+
+    __slots__ = ("_fresh", "_reads_through", "command", "key", "state_of")
+
+    def __init__(self, key: str, state_of: StateOf, command: Commander, fresh: Fresh | None,
+                 reads_through: Callable[[str], bool] | None) -> None:
+        self.key = key
+        self.state_of = state_of
+        self.command = command
+        self._fresh = fresh
+        self._reads_through = reads_through
+
+    def state(self) -> Mapping[str, Value]:
+        return self.state_of(self.key)
+
+    async def apply(self, values: dict[str, Value]) -> object:
+        return await self.command(SetProperties(self.key, values))
+
+    def refresh(self) -> Awaitable[object]:
+        assert self._fresh is not None
+        return self._fresh(self.key)
+
+    def due(self) -> bool:
+        assert self._reads_through is not None
+        return self._reads_through(self.key)
+
+
+def _resources(layout: VirtualLayout, cap: Capability, taken: set[str],
+               access: _Access) -> list[ServedResource]:
     key = cap.key
+    state_of, command = access.state_of, access.command
     if cap.model is not None:
         model = cap.model
-
-        async def apply(values: dict[str, Value]) -> object:
-            return await command(SetProperties(key, values))
-
         href = unique_href(model.ocf.href_hint, model.id, taken)
-        return [model_resource(href, model, lambda: state_of(key), apply)]
+        return [model_resource(href, model, access.state, access.apply)]
     spec = cap.generic
     assert spec is not None
     base = _base_uri(cap)
@@ -129,14 +157,6 @@ def _base_uri(cap: Capability) -> str:
 def _last(layout: VirtualLayout, href: str) -> Callable[[], Mapping[str, Value]]:
     layout.last_only.add(href)
     return lambda: layout.last.get(href, {})
-
-
-def _fresh(fresh: Fresh, key: str) -> Callable[[], Awaitable[object]]:
-    return lambda: fresh(key)
-
-
-def _looks(reads_through: Callable[[str], bool], key: str) -> Callable[[], bool]:
-    return lambda: reads_through(key)
 
 
 def _property_resource(href: str, rts: tuple[str, ...], props: list[GenericProperty],

@@ -1,4 +1,5 @@
-"""Signal pacing: 20,000 PropertiesChanged in one burst all arrive and the connection lives.
+"""Signal pacing: 20,000 PropertiesChanged in one burst all arrive and the connection lives;
+bursts with quiet between them arrive in order, and a quiet pacer runs no task.
 
 dbus-fast 5.2 drops its connection when the socket buffer fills (EAGAIN treated as fatal).
 On a multi-core machine dbus-daemon usually drains the socket fast enough to hide that, so the
@@ -8,6 +9,7 @@ the connection (checked while writing the pacer), the situation of a single-core
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 
@@ -15,6 +17,8 @@ import pytest
 from dbus_fast import Message
 from dbus_fast.aio import MessageBus
 
+from bridge.alljoyn.bus import connect, parse_bus
+from bridge.alljoyn.pacing import SignalPacer
 from bridge.sim.alljoyn import AllJoynSimServer
 from bridge.sim.testing.dbus import DBusDaemon
 from bridge.sim.testing.procs import await_until
@@ -60,3 +64,39 @@ async def test_burst_of_properties_changed_is_delivered_completely(
     assert received[:4] == [0.1, 0.11, 0.1, 0.11]
     assert sim.producer.connected
     assert sim.producer.pacer is not None and sim.producer.pacer.sent == SIGNALS + 1  # +Announce
+
+
+async def test_a_quiet_pacer_runs_no_task_and_every_burst_arrives_in_order(
+        dbus_daemon: DBusDaemon, client: MessageBus) -> None:
+    bus = await connect(parse_bus(dbus_daemon.address))
+    pacer = SignalPacer(bus, batch=3, label="quiet test")
+    received: list[int] = []
+
+    def collect(msg: Message) -> bool:
+        if msg.member == "Tick":
+            received.append(msg.body[0])
+        return False
+
+    def running() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == "signals quiet test"]
+
+    client.add_message_handler(collect)
+    await add_match(client, f"type='signal',sender='{bus.unique_name}'")
+
+    def tick(number: int) -> Message:
+        return Message.new_signal("/pacer", "org.example.Pacer", "Tick", "u", [number])
+
+    try:
+        pacer.emit(tick(0))  # queued before the start: sent once started
+        assert running() == []
+        pacer.start()
+        for burst in range(3):
+            for i in range(1 + 5 * burst, 6 + 5 * burst):
+                pacer.emit(tick(i))
+            await pacer.drain()
+            assert running() == []  # the burst is out: no task waits for the next one
+        await await_until(lambda: len(received) >= 16, timeout=20, message="16 signals")
+        assert received == list(range(16)) and pacer.sent == 16
+    finally:
+        await pacer.stop()
+        bus.disconnect()

@@ -119,6 +119,29 @@ async def test_a_quiet_observation_gets_a_confirmable_check_of_the_current_state
     alive.close()
 
 
+def _checking() -> list[asyncio.Task[object]]:
+    """The running checks of quiet observations (``CoapEndpoint._check_observers``)."""
+    return [task for task in asyncio.all_tasks()
+            if getattr(task.get_coro(), "__qualname__", "") == "CoapEndpoint._check_observers"]
+
+
+async def test_quiet_observations_are_checked_only_while_there_are_some(lamp: Lamp) -> None:
+    virtual, port = await lamp(observe_check=0.3)
+    assert _checking() == []  # no observer: no timer per virtual device
+    gone = peer(port, V6)
+    assert (await gone.request(GET, "/switch", observe=0)).opt.observe is not None
+    assert len(_checking()) == 1
+    gone.close()
+    await until(lambda: virtual.limits.observers.total == 0)
+    await until(lambda: _checking() == [])
+    # The next observation starts the checks again, and is checked as the first was.
+    alive = peer(port, V6)
+    assert (await alive.request(GET, "/switch", observe=0)).opt.observe is not None
+    check = await alive.receive()
+    assert check.mtype == CON and cbor2.loads(check.payload) == {"value": False}
+    alive.close()
+
+
 @pytest.mark.parametrize("host", [V4, V6])
 async def test_an_observation_whose_client_is_gone_ends_at_the_liveness_check(
         lamp: Lamp, host: str) -> None:
