@@ -3,24 +3,29 @@
 Layer: ``bridge.ocf`` I/O (through :class:`bridge.ocf.coap_client.OcfClient`). Each discovery
 round hands :meth:`OcfDevices.update` the links it found, one sighting per ``di`` with every
 endpoint it answered on. A device is read in full (``/oic/d``, ``/oic/p``, every resource, then
-observed) when it is new, when it returns after being unavailable, when its listing changed
-(a resource added, removed or retyped) or when the endpoint in use is no longer offered; the
+observed) when it is new, when it returns after being unavailable, when its listing changed (a
+resource added, removed or retyped) or when the endpoint in use is no longer offered; the
 endpoint is chosen by a stable rule (``links.select_endpoint``), so replies arriving in another
-order (IPv4 before IPv6) change nothing. Nothing is declared gone on one piece of evidence: a
-device that missed ``missed_rounds`` rounds, or whose observation failed, is first asked for
-``/oic/d`` by unicast; only a device that does not answer is reported unavailable (a device
-that answers gets its failed observations registered again). Identity (``piid`` first, else
-``di``) goes through the ``IdentityBook``, so a device that returns with a fresh ``di`` is the
-same Thing. A secured device (its resources reachable only over ``coaps``) is bridged over
-coaps when the gateway holds a key for it (``owned(di)``: the device owns it, its ``di`` being
-its doxm ``deviceuuid``), through its coaps endpoint (``select_endpoint(..., secure=True)``);
-without a key it is listed as not bridgeable, identified by a plaintext ``/oic/d`` and
-``/oic/p`` where it offers them (OCF keeps those readable in clear) and never asked anything
-else in plaintext. So are devices with no resource to bridge (OCF client applications). Another
-gateway's own bridge device (``oic.d.bridge``) is not a device to bridge: the devices it
-serves are found on their own, and its vodlist would only mirror them back. An endpoint whose
-``/oic/d`` names another ``di`` than the listing is not that device's (two servers on one port):
-it is reported, and nothing is recorded from it.
+order (IPv4 before IPv6) change nothing. A resource the gateway will observe is read through
+its observation: the registration's first answer is the read (with no Observe option it is the
+read and nothing more); a registration the device refuses, or whose answer is no
+representation, is followed by a plain GET, and one the device leaves unanswered counts as a
+read that failed. Notifications that arrive before the Thing is stored are held and applied
+after it; observations that end meanwhile are handled once it is. Nothing is declared gone on
+one piece of evidence: a device that missed ``missed_rounds`` rounds, or whose observation
+failed, is first asked for ``/oic/d`` by unicast; only a device that does not answer is
+reported unavailable (a device that answers gets its failed observations registered again).
+Identity (``piid`` first, else ``di``) goes through the ``IdentityBook``, so a device that
+returns with a fresh ``di`` is the same Thing. A secured device (its resources reachable only
+over ``coaps``) is bridged over coaps when the gateway holds a key for it (``owned(di)``: the
+device owns it, its ``di`` being its doxm ``deviceuuid``), through its coaps endpoint
+(``select_endpoint(..., secure=True)``); without a key it is listed as not bridgeable,
+identified by a plaintext ``/oic/d`` and ``/oic/p`` where it offers them (OCF keeps those
+readable in clear) and never asked anything else in plaintext. So are devices with no resource
+to bridge (OCF client applications). Another gateway's own bridge device (``oic.d.bridge``) is
+not a device to bridge: the devices it serves are found on their own, and its vodlist would
+only mirror them back. An endpoint whose ``/oic/d`` names another ``di`` than the listing is
+not that device's (two servers on one port): it is reported, and nothing is recorded from it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from bridge.ocf.mapping import (
     build_capabilities,
     is_core_link,
     model_state,
+    observed_hrefs,
     unmapped_types,
 )
 
@@ -86,6 +92,10 @@ class KnownDevice:
     failed: set[str] = field(default_factory=set)
     #: a liveness check (unicast ``/oic/d``) is running.
     confirming: bool = False
+    #: a full read is running: its observations' notifications wait in ``held`` (by href)
+    #: and their ends in ``failed`` until the Thing is stored.
+    reading: bool = False
+    held: dict[str, Any] = field(default_factory=dict)
 
     @property
     def listing(self) -> tuple[Any, ...]:
@@ -245,48 +255,90 @@ class OcfDevices:
             platform = {}
         thing_id, identity = self.book.for_ocf_device(di, facts.piid, platform_id(platform))
         info = device_info(facts, platform)
-        props = await self._read_all(endpoint, links)
-        capabilities = build_capabilities(links, self.catalogue, props)
-        for missing in unmapped_types(links):
-            log.warning("%s (%s): resource %s has no model and no AllJoyn spelling; "
-                        "not bridged", info.name, di, missing)
-        device = await self._record(di, thing_id)
+        device = self.by_di.get(di) or KnownDevice(di)
         await self._stop_observing(device)
-        device.thing_id, device.endpoint, device.links = thing_id, endpoint, links
-        device.secure_only, device.healthy, device.missed = False, True, 0
         device.failed.clear()
-        self.by_di[di] = device
-        thing = Thing(id=thing_id, origin=Side.OCF, identity=identity, info=info,
-                      capabilities=capabilities, available=True, virtual=facts.virtual,
-                      not_bridgeable="" if capabilities else NOTHING_TO_BRIDGE)
-        thing.friendly_name = self.book.friendly_name(thing_id, info.name)
-        stored = self.registry.upsert(thing)
+        device.reading = True
+        try:
+            props = await self._read_through(device, endpoint, links)
+            capabilities = build_capabilities(links, self.catalogue, props)
+            for missing in unmapped_types(links):
+                log.warning("%s (%s): resource %s has no model and no AllJoyn spelling; "
+                            "not bridged", info.name, di, missing)
+            device = await self._record(device, thing_id)
+            device.thing_id, device.endpoint, device.links = thing_id, endpoint, links
+            device.secure_only, device.healthy, device.missed = False, True, 0
+            self.by_di[di] = device
+            thing = Thing(id=thing_id, origin=Side.OCF, identity=identity, info=info,
+                          capabilities=capabilities, available=True, virtual=facts.virtual,
+                          not_bridgeable="" if capabilities else NOTHING_TO_BRIDGE)
+            thing.friendly_name = self.book.friendly_name(thing_id, info.name)
+            stored = self.registry.upsert(thing)
+        except BaseException:
+            device.reading = False
+            await self._stop_observing(device)
+            raise
         stored.diagnostics.update(device.stats)
         device.stats = stored.diagnostics
         reads = device.count("full_reads")
         device.stats["endpoint"] = endpoint.uri
         log.debug("OCF device %s (%s): full read #%d at %s (%s)", info.name, di, reads,
                   endpoint.uri, reason)
+        for _ in device.observations:
+            device.count("observations_started")
+        self._settled(device)
         if self.observe:
             self._start_observing(device, capabilities)
 
     async def _read_all(self, endpoint: Endpoint,
                         links: list[Link]) -> dict[str, Mapping[str, Any]]:
         hrefs = sorted({link.href for link in links if not is_core_link(link)})
-        answers = await asyncio.gather(*(self.client.get(endpoint, href) for href in hrefs),
-                                       return_exceptions=True)
-        props: dict[str, Mapping[str, Any]] = {}
-        for href, answer in zip(hrefs, answers, strict=True):
-            if isinstance(answer, dict):
-                props[href] = answer
-            elif isinstance(answer, BaseException) and not isinstance(answer, DeviceError):
-                raise answer
-        return props
+        return _representations(hrefs, await asyncio.gather(
+            *(self.client.get(endpoint, href) for href in hrefs), return_exceptions=True))
 
-    async def _record(self, di: str, thing_id: str) -> KnownDevice:
-        """The record of ``di``; the same device's record under an older ``di`` (it restarted,
-        or a secured device got a new uuid when it was owned or reset) is merged into it."""
-        device = self.by_di.get(di) or KnownDevice(di)
+    async def _read_through(self, device: KnownDevice, endpoint: Endpoint,
+                            links: list[Link]) -> dict[str, Mapping[str, Any]]:
+        """Every resource of ``links``, those to observe through their observation's first
+        answer (four CoAP exchanges fewer for a light than a GET each, then the
+        registrations)."""
+        follow = observed_hrefs(links, self.catalogue) if self.observe else set()
+        hrefs = sorted({link.href for link in links if not is_core_link(link)})
+        return _representations(hrefs, await asyncio.gather(
+            *(self._read_one(device, endpoint, href, href in follow) for href in hrefs),
+            return_exceptions=True))
+
+    async def _read_one(self, device: KnownDevice, endpoint: Endpoint, href: str,
+                        follow: bool) -> Any:
+        if follow:
+            observation = self._begin_observing(device, endpoint, href, read=True)
+            device.observations.append(observation)
+            assert observation.first is not None
+            try:
+                return await observation.first
+            except DeviceTimeout:
+                # A confirmable registration was sent again and again: the device is silent,
+                # the read failed (the observation's end is handled). A non-confirmable one
+                # is sent once, and may just have been lost: a GET is retransmitted.
+                if self.client.observe_confirmable:
+                    raise
+            except DeviceError as err:
+                log.debug("OCF device %s: %s, so it is read by GET (%s)", device.di, href,
+                          err.message)
+        return await self.client.get(endpoint, href)
+
+    def _settled(self, device: KnownDevice) -> None:
+        """The Thing of ``device`` is stored: what its observations brought meanwhile applies."""
+        device.reading = False
+        held, device.held = device.held, {}
+        for href, value in held.items():
+            self.apply(device.thing_id, href, value)
+        if device.failed and not device.confirming:
+            self._confirm_later(device, f"observation of {min(device.failed)} failed")
+    async def _record(self, device: KnownDevice, thing_id: str) -> KnownDevice:
+        """The record ``device`` (of its ``di``); the same device's record under an older
+        ``di`` (it restarted, or a secured device got a new uuid when it was owned or reset)
+        is merged into it."""
+        di = device.di
         for old in [d for d in self.by_di.values() if d.thing_id == thing_id and d.di != di]:
             await self._stop_observing(old)
             self.by_di.pop(old.di, None)
@@ -317,7 +369,7 @@ class OcfDevices:
                         "%s); its credential is dropped and it is no longer bridged",
                         info.name, old.di, di)
             self.forget_key(old.di)
-        device = await self._record(di, thing_id)
+        device = await self._record(self.by_di.get(di) or KnownDevice(di), thing_id)
         await self._stop_observing(device)
         was_secure_only = device.secure_only
         device.thing_id, device.secure_only, device.links = thing_id, True, links
@@ -334,42 +386,58 @@ class OcfDevices:
         self.registry.upsert(thing)
 
     def _start_observing(self, device: KnownDevice, caps: Mapping[str, Capability]) -> None:
+        """Observe what the full read did not observe already (``_read_through``)."""
         observed = {str(cap.origin_meta["href"]) for cap in caps.values()
                     if cap.origin_meta.get("observable")}
+        observed -= {o.href for o in device.observations}
         for href in sorted(observed):
             self._observe(device, href)
 
     def _observe(self, device: KnownDevice, href: str) -> None:
         assert device.endpoint is not None
         device.count("observations_started")
-        device.observations.append(self.client.observe(
-            device.endpoint, href, functools.partial(self._observed, device.thing_id, href),
-            functools.partial(self._observation_failed, device, href)))
+        device.observations.append(self._begin_observing(device, device.endpoint, href))
+
+    def _begin_observing(self, device: KnownDevice, endpoint: Endpoint, href: str, *,
+                         read: bool = False) -> Observation:
+        return self.client.observe(
+            endpoint, href, functools.partial(self._observed, device, href),
+            functools.partial(self._observation_failed, device, href), read=read)
 
     def _observe_again(self, device: KnownDevice) -> None:
+        if device.reading:
+            return  # the full read that runs observes every resource afresh
         hrefs, device.failed = sorted(device.failed), set()
         device.observations = [o for o in device.observations if o.href not in hrefs]
         for href in hrefs:
             log.debug("OCF device %s: observing %s again", device.thing_id, href)
             self._observe(device, href)
 
-    def _observed(self, thing_id: str, href: str, value: Any) -> None:
-        self.apply(thing_id, href, value)
+    def _observed(self, device: KnownDevice, href: str, value: Any) -> None:
+        if device.reading:
+            device.held[href] = value
+        else:
+            self.apply(device.thing_id, href, value)
 
     async def _stop_observing(self, device: KnownDevice) -> None:
         observations, device.observations = device.observations, []
         await asyncio.gather(*(self.client.deregister(o) for o in observations))
 
     def _observation_failed(self, device: KnownDevice, href: str, reason: str) -> None:
+        if device.reading:
+            device.failed.add(href)  # handled once the Thing is stored (``_settled``)
+            return
         if not device.healthy:
             return
         first = not device.failed
         device.failed.add(href)
         if first and not device.confirming:
-            task = asyncio.ensure_future(
-                self._confirm(device, f"observation of {href} failed: {reason}"))
-            self._checks.add(task)
-            task.add_done_callback(self._checks.discard)
+            self._confirm_later(device, f"observation of {href} failed: {reason}")
+
+    def _confirm_later(self, device: KnownDevice, why: str) -> None:
+        task = asyncio.ensure_future(self._confirm(device, why))
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
 
     async def _confirm(self, device: KnownDevice, why: str) -> None:
         """``why`` says the device may be gone: ask it by unicast before saying so."""
@@ -428,6 +496,19 @@ class OcfDevices:
                     task = asyncio.ensure_future(self._stop_observing(device))
                     self._checks.add(task)
                     task.add_done_callback(self._checks.discard)
+
+
+def _representations(hrefs: list[str],
+                     answers: list[Any]) -> dict[str, Mapping[str, Any]]:
+    """The representations among ``answers`` (one per href); a device's error answer or
+    silence leaves its href out, anything else is raised."""
+    props: dict[str, Mapping[str, Any]] = {}
+    for href, answer in zip(hrefs, answers, strict=True):
+        if isinstance(answer, dict):
+            props[href] = answer
+        elif isinstance(answer, BaseException) and not isinstance(answer, DeviceError):
+            raise answer
+    return props
 
 
 def needs_coaps(links: list[Link]) -> bool:
