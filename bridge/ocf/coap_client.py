@@ -7,9 +7,9 @@ without a version option). Failures become ``bridge.core.errors`` types: an erro
 refuses with an answer (an error code, or no Observe option) ends quietly with a warning: the
 device answered, so it is not reported as failed (``on_end`` is for silence and broken streams).
 An observation started with ``read=True`` hands its first answer to ``Observation.first``
-instead of ``on_value``: the registration's first response carries the resource's current
-representation (RFC 7641 section 3.2), so it is the read of that resource (docs/ocf.md,
-"Reading through the observation").
+instead of ``on_value``: the answer to the registration is the first notification (RFC 7641)
+and carries the resource's current representation, so it is the read of that resource
+(docs/ocf.md, "Reading through the observation").
 
 Cancelling an observation must send a GET with Observe=1 on the observation's own token;
 aiocoap 0.4 only forgets observations locally, so :meth:`OcfClient.deregister` hands aiocoap's

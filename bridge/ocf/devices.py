@@ -2,8 +2,8 @@
 
 Layer: ``bridge.ocf`` I/O (through :class:`bridge.ocf.coap_client.OcfClient`). Each discovery
 round hands :meth:`OcfDevices.update` the links it found, one sighting per ``di`` with every
-endpoint it answered on. A device is read in full (``/oic/d``, ``/oic/p``, every resource, then
-observed) when it is new, when it returns after being unavailable, when its listing changed (a
+endpoint it answered on. A device is read in full (``/oic/d``, ``/oic/p``, every resource) and
+observed when it is new, when it returns after being unavailable, when its listing changed (a
 resource added, removed or retyped) or when the endpoint in use is no longer offered; the
 endpoint is chosen by a stable rule (``links.select_endpoint``), so replies arriving in another
 order (IPv4 before IPv6) change nothing. A resource the gateway will observe is read through
@@ -334,6 +334,7 @@ class OcfDevices:
             self.apply(device.thing_id, href, value)
         if device.failed and not device.confirming:
             self._confirm_later(device, f"observation of {min(device.failed)} failed")
+
     async def _record(self, device: KnownDevice, thing_id: str) -> KnownDevice:
         """The record ``device`` (of its ``di``); the same device's record under an older
         ``di`` (it restarted, or a secured device got a new uuid when it was owned or reset)
