@@ -36,6 +36,7 @@ from bridge.core.errors import DeviceError, DeviceTimeout
 from bridge.ocf import wire
 from bridge.ocf.coap_messages import set_version, status_number
 from bridge.ocf.links import Endpoint
+from bridge.ocf.receive_buffer import enlarge_context
 
 #: Remotes kept for endpoints that answered (beyond it, the table starts again).
 REMOTES_KEPT = 4096
@@ -130,6 +131,7 @@ class OcfClient:
     async def start(self) -> None:
         if self._context is None:
             self._context = await aiocoap.Context.create_client_context(transports=["udp6"])
+            enlarge_context(self._context, "OCF client")
             await self.speak_coaps()
 
     async def speak_coaps(self) -> None:

@@ -8,7 +8,9 @@ arrive from each device's unicast port and may be CON (they are ACKed). A reply 
 Block2 with more blocks is completed at once from the same socket
 (:mod:`bridge.ocf.block_transfer`): a device keeps an unfinished transfer per client endpoint
 and ignores that endpoint's multicast requests meanwhile. A socket whose transfer failed all
-the same is replaced by a fresh one (a new source port) before the next round.
+the same is replaced by a fresh one (a new source port) before the next round. Each socket
+asks for a receive buffer that holds the burst of replies one request brings
+(:mod:`bridge.ocf.receive_buffer`).
 It must not interpret payloads beyond decoding them: that is ``bridge.ocf.links``.
 """
 
@@ -33,6 +35,7 @@ from bridge.ocf import wire
 from bridge.ocf.block_transfer import BlockTransfers
 from bridge.ocf.coap_messages import CON, NON, Header, datagram, empty_ack, header_of, set_version
 from bridge.ocf.links import Endpoint
+from bridge.ocf.receive_buffer import enlarge
 
 log = logging.getLogger("ocfaj.ocf.discovery")
 
@@ -253,4 +256,5 @@ def _socket(index: int, ipv6: bool) -> socket.socket:
                         struct.pack("4s4si", bytes(4), bytes(4), index))
         sock.bind(("0.0.0.0", 0))
     sock.setblocking(False)
+    enlarge(sock, f"OCF discovery on interface {index} (IPv{6 if ipv6 else 4})")
     return sock
