@@ -345,6 +345,10 @@ class OcfDevices:
         ``di`` (it restarted, or a secured device got a new uuid when it was owned or reset)
         is merged into it."""
         di = device.di
+        if self.registry.get(thing_id) is None:
+            # No Thing yet, so no record of it either (both are made together): the scan of
+            # every record below would make bringing up n new devices cost n * n.
+            return device
         for old in [d for d in self.by_di.values() if d.thing_id == thing_id and d.di != di]:
             await self._stop_observing(old)
             self.by_di.pop(old.di, None)
