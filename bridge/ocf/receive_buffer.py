@@ -6,7 +6,7 @@ them at once: while the event loop is busy, the answers wait in the socket's rec
 and those beyond it are dropped by the kernel (``RcvbufErrors`` in ``/proc/net/snmp``). A
 dropped multicast reply is never sent again; a dropped answer to a confirmable request costs
 a retransmission (2 s or more). The kernel's default buffer (``net.core.rmem_default``, about
-208 KiB, which it charges several KiB per datagram) holds about a hundred answers. The
+208 KiB, which it charges 2 KiB or more per datagram) holds about a hundred answers. The
 gateway asks for :data:`RECEIVE_BUFFER`; the kernel grants at most ``net.core.rmem_max``
 (docs/ocf.md, "Receive buffers"). It must not open or bind sockets itself.
 """
