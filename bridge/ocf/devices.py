@@ -329,6 +329,8 @@ class OcfDevices:
             except DeviceError as err:
                 log.debug("OCF device %s: %s, so it is read by GET (%s)", device.di, href,
                           err.message)
+            finally:
+                observation.first = None  # the observation lives on; its read is done
         return await self.client.get(endpoint, href)
 
     def _settled(self, device: KnownDevice) -> None:
