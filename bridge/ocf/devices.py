@@ -138,11 +138,6 @@ class OcfDevices:
                 return device
         return None
 
-    def unknown(self, sightings: Mapping[str, Sighting]) -> set[str]:
-        """The devices of ``sightings`` neither known nor being read (nor ignored)."""
-        return {di for di in sightings if di not in self.by_di and di not in self._busy
-                and di not in self.bridges and not self.is_own(di)}
-
     async def admit_new(self, sightings: Mapping[str, Sighting]) -> None:
         """Set up the devices of ``sightings`` not known yet, before their round ends (the
         unicast peers' answers, while the multicast round still listens); the round's

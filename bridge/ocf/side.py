@@ -65,9 +65,9 @@ CLIENT_HANDSHAKES = 64
 #: Seconds before a follow-up round when a block-wise listing could not be completed (doubled
 #: for each further one), and how many follow-ups before the next regular round. A burst of
 #: hundreds of replies (many devices, a loaded gateway) would else leave their devices
-#: undiscovered for a whole ``discovery_interval``; so does a round that found devices the round
-#: before had not (replies lost in the same burst are likely). A follow-up starts while the
-#: devices the round before found are still being read (``OcfDevices`` reads none twice).
+#: undiscovered for a whole ``discovery_interval``; so does a round during which the kernel
+#: dropped datagrams (full receive buffers). A follow-up starts while the devices the round
+#: before found are still being read (``OcfDevices`` reads none twice).
 FOLLOW_UP_AFTER = 1.0
 FOLLOW_UPS = 3
 
@@ -243,27 +243,23 @@ class OcfSide:
         follow_ups = 0
         #: rounds whose devices are still being read (a follow-up does not wait for them).
         reading: set[asyncio.Task[None]] = set()
-        #: devices the round before found that were neither known nor being read.
-        unknown: set[str] = set()
         try:
             while True:
                 assert self.discovery is not None and self.devices is not None
                 failures = self.discovery.block_transfer_failures
-                news: set[str] = set()
+                dropped = self.discovery.datagrams_dropped
                 try:
                     sightings = await self._listen()
                 except Exception:
                     log.exception("OCF discovery round failed; trying again next round")
                     self._round_done.set()
                 else:
-                    found = self.devices.unknown(sightings)
-                    news, unknown = found - unknown, found
                     task = asyncio.ensure_future(self._apply(sightings,
                                                              follow_up=follow_ups > 0))
                     reading.add(task)
                     task.add_done_callback(reading.discard)
                 why = _follow_up_reason(self.discovery.block_transfer_failures - failures,
-                                        len(news))
+                                        self.discovery.datagrams_dropped - dropped)
                 delay = self.config.discovery_interval
                 if why and follow_ups < FOLLOW_UPS:
                     delay = min(delay, FOLLOW_UP_AFTER * 2 ** follow_ups)
@@ -354,14 +350,14 @@ class OcfSide:
         _merge(sightings, parse_res(value, reply.source), reply.source, reply.interface)
 
 
-def _follow_up_reason(incomplete: int, new: int) -> str:
+def _follow_up_reason(incomplete: int, dropped: int) -> str:
     """Why a round is followed up ("": it is not). Block-wise listings that could not be
-    completed leave devices unseen; so may a round that found new devices: replies to one
-    multicast request all arrive at once, and those beyond the discovery socket's receive
-    buffer are dropped by the kernel, which nobody retransmits."""
+    completed leave devices unseen; so may datagrams the kernel dropped while the round ran:
+    replies to one multicast request all arrive at once, those beyond a socket's receive
+    buffer are dropped (``bridge.ocf.receive_buffer``), and nobody sends them again."""
     reasons = [f"{incomplete} block-wise listing(s) incomplete"] if incomplete else []
-    if new:
-        reasons.append(f"{new} new device(s) found")
+    if dropped:
+        reasons.append(f"{dropped} datagram(s) dropped by the kernel (receive buffers full)")
     return ", ".join(reasons)
 
 
