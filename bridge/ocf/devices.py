@@ -65,6 +65,10 @@ READS_AT_ONCE = 32
 #: before the device waits for the next discovery round.
 RETRY_AFTER = 1.0
 RETRIES = 3
+#: Seconds a non-confirmable registration may take to answer before a GET reads the resource
+#: beside it: the time after which a confirmable request is sent again (RFC 7252 section 4.8,
+#: ACK_TIMEOUT).
+REGISTRATION_GRACE = 2.0
 
 
 @dataclass
@@ -309,23 +313,42 @@ class OcfDevices:
 
     async def _read_one(self, device: KnownDevice, endpoint: Endpoint, href: str,
                         follow: bool) -> Any:
-        if follow:
-            observation = self._begin_observing(device, endpoint, href, read=True)
-            device.observations.append(observation)
-            assert observation.first is not None
-            try:
-                return await observation.first
-            except DeviceTimeout:
-                # A confirmable registration was sent again and again: the device is silent,
-                # the read failed (the observation's end is handled). A non-confirmable one
-                # is sent once, and may just have been lost: a GET is retransmitted.
-                if self.client.observe_confirmable:
-                    raise
-            except DeviceError as err:
-                log.debug("OCF device %s: %s, so it is read by GET (%s)", device.di, href,
-                          err.message)
-            finally:
-                observation.first = None  # the observation lives on; its read is done
+        if not follow:
+            return await self.client.get(endpoint, href)
+        observation = self._begin_observing(device, endpoint, href, read=True)
+        device.observations.append(observation)
+        try:
+            return await self._first_answer(observation, endpoint)
+        finally:
+            observation.first = None  # the observation lives on; its read is done
+
+    async def _first_answer(self, observation: Observation, endpoint: Endpoint) -> Any:
+        """The representation the registration's first answer carries, else a GET's.
+
+        A confirmable registration left unanswered is a read that failed (it was sent again
+        and again). A non-confirmable one is sent once: when it has no answer within
+        :data:`REGISTRATION_GRACE`, a GET (confirmable, so retransmitted) goes beside it and
+        the first representation to arrive is the read; a later first answer of the
+        registration is then an ordinary notification."""
+        first, href = observation.first, observation.href
+        assert first is not None
+        if not self.client.observe_confirmable:
+            await asyncio.wait({first}, timeout=REGISTRATION_GRACE)
+            if not first.done():
+                read = asyncio.ensure_future(self.client.get(endpoint, href))
+                read.add_done_callback(lambda f: f.cancelled() or f.exception())
+                await asyncio.wait({first, read}, return_when=asyncio.FIRST_COMPLETED)
+                if first.done() and first.exception() is None:
+                    return first.result()
+                return await read
+        try:
+            return await first
+        except DeviceTimeout:
+            if self.client.observe_confirmable:
+                raise  # the device is silent: the observation's end is handled
+        except DeviceError as err:
+            log.debug("OCF device %s: %s, so it is read by GET (%s)", observation.ep.uri,
+                      href, err.message)
         return await self.client.get(endpoint, href)
 
     def _settled(self, device: KnownDevice) -> None:

@@ -42,7 +42,7 @@ class Received:
 
 
 #: How a simulated OCF resource may answer a request to observe it (``Faults.observe_answer``).
-OBSERVE_ANSWERS = ("observe", "plain", "error")
+OBSERVE_ANSWERS = ("observe", "plain", "error", "silent")
 
 
 class FaultAction(enum.Enum):
@@ -66,8 +66,8 @@ class Faults:
     except those three, so that a faulty device is still found and identified.
     ``observe_answer`` (OCF only) is how a resource listed as observable answers a request to
     observe it: ``observe`` (it does), ``plain`` (a plain read, without an Observe option:
-    not observable after all) or ``error`` (refused with ``error_code``); plain reads are
-    not affected.
+    not observable after all), ``error`` (refused with ``error_code``) or ``silent`` (not
+    answered at all); plain reads are not affected.
     """
 
     drop: float = 0.0

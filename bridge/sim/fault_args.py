@@ -3,7 +3,7 @@
 Layer: ``bridge.sim`` (pure: argparse and dicts in, :class:`~bridge.sim.device.Faults` out).
 ``ocfaj simulate ocf|alljoyn`` take ``--drop 0.3 --delay 0.2 --error 0.1 --error-code 503
 --malformed 0.1 --fault-seed 7`` (and, for OCF, ``--fault-path /oic/d``, repeatable, and
-``--observe-answer plain|error``); the control command ``{"cmd": "faults", ...}`` takes the
+``--observe-answer plain|error|silent``); the control command ``{"cmd": "faults", ...}`` takes the
 same keys (``drop``, ``delay``, ``error``, ``error_code``, ``malformed``, ``seed``, ``paths``:
 a list of hrefs, ``observe_answer``).
 """
@@ -41,8 +41,9 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
                             "/oic/p included (repeatable; default: every resource but those)")
     group.add_argument("--observe-answer", choices=OBSERVE_ANSWERS, default="observe",
                        help="OCF: how the faulted resources answer a request to observe them: "
-                            "observe (default), plain (a read without Observe option) or "
-                            "error (refused with --error-code); plain reads are unaffected")
+                            "observe (default), plain (a read without Observe option), "
+                            "error (refused with --error-code) or silent (no answer); plain "
+                            "reads are unaffected")
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:

@@ -11,8 +11,9 @@ the OCF side's :class:`~bridge.ocf.coap_server.CoapEndpoint` whose site asks the
   without carrying the request out (a refused write changes nothing);
 - MALFORMED: answer with a payload that is not CBOR while claiming content format 10000;
 - ``observe_answer``: a request to observe a faulted resource is answered as a plain read
-  (``plain``: no Observe option, so the client is not registered) or refused with
-  ``error_code`` (``error``), the way stacks answer for resources they do not let be observed.
+  (``plain``: no Observe option, so the client is not registered), refused with
+  ``error_code`` (``error``), the way stacks answer for resources they do not let be
+  observed, or not answered at all (``silent``, as DROP does).
 
 By default ``/oic/res``, ``/oic/d`` and ``/oic/p`` are not faulted, so a faulty device is still
 found and identified and the faults land where clients handle them: reads, writes,
@@ -81,6 +82,9 @@ class _FaultySite(_Site):
             await super().render_to_pipe(pipe)
         elif answer == "plain":  # the faults of a plain read still apply
             pipe.add_response(await self.render(request), is_last=True)
+        elif answer == "silent":
+            pipe.add_response(aiocoap.Message(code=code_of(205), no_response=_NO_RESPONSE_ANY),
+                              is_last=True)
         else:
             pipe.add_response(_apply(device, FaultAction.ERROR, request), is_last=True)
 

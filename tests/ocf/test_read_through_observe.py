@@ -153,3 +153,18 @@ async def test_an_unanswered_registration_is_a_read_that_failed_and_is_made_agai
     sim.expect("faults")
     await await_until(lambda: thing.capabilities["switch"].state == {"on": True}, timeout=20)
     assert thing.available and watch.availability == []
+
+
+async def test_a_silent_registration_leaves_the_read_to_a_get_beside_it(
+        ocf_network: OcfNetwork, ocf_side: SideFactory, registry: Registry) -> None:
+    watch = Watch(registry)
+    # The registration of /switch is never answered, its GETs are: with non-confirmable
+    # registrations (the default) the resource is read by a GET beside the registration.
+    sim, hrefs = light(ocf_network, "Deaf", "--observe-answer", "silent", "--fault-path",
+                       "/switch")
+    side = await ocf_side()
+    thing = await bridged(side, registry, "Deaf", len(hrefs) - 1)
+    assert watch.added["Deaf"]["switch"] == {"on": True}
+    asked = stats(sim, "Deaf")
+    assert asked.get("observe /switch", 0) >= 1 and asked.get("GET /switch") == 1
+    assert thing.available and watch.availability == []
