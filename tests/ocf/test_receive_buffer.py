@@ -1,10 +1,12 @@
-"""The receive buffers of the gateway's client sockets and the kernel's count of drops."""
+"""The receive buffers of the gateway's client sockets, the kernel's count of drops, and the
+follow-up rounds they call for."""
 
 from __future__ import annotations
 
 import socket
 
 from bridge.ocf.receive_buffer import RECEIVE_BUFFER, _counter, drops, enlarge
+from bridge.ocf.side import _follow_up_reason
 
 SNMP = """Ip: Forwarding DefaultTTL InReceives
 Ip: 1 64 4242
@@ -43,3 +45,11 @@ def test_a_socket_gets_a_larger_receive_buffer_within_the_kernel_limit() -> None
         # Linux doubles what it grants (for its own overhead), up to twice rmem_max.
         assert granted == 2 * min(RECEIVE_BUFFER, rmem_max)
         assert granted >= before or rmem_max < before
+
+
+def test_a_round_is_followed_up_for_incomplete_listings_and_for_drops() -> None:
+    assert _follow_up_reason(0, 0) == ""
+    assert _follow_up_reason(2, 0) == "2 block-wise listing(s) incomplete"
+    assert _follow_up_reason(0, 5) == (
+        "5 datagram(s) dropped by the kernel (receive buffers full)")
+    assert _follow_up_reason(1, 1).count(",") == 1
