@@ -258,6 +258,7 @@ class OcfSide:
                                                              follow_up=follow_ups > 0))
                     reading.add(task)
                     task.add_done_callback(reading.discard)
+                    del sightings  # the task keeps them while it needs them, not the loop
                 why = _follow_up_reason(self.discovery.block_transfer_failures - failures,
                                         self.discovery.datagrams_dropped - dropped)
                 delay = self.config.discovery_interval
