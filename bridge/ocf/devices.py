@@ -7,25 +7,23 @@ observed when it is new, when it returns after being unavailable, when its listi
 resource added, removed or retyped) or when the endpoint in use is no longer offered; the
 endpoint is chosen by a stable rule (``links.select_endpoint``), so replies arriving in another
 order (IPv4 before IPv6) change nothing. A resource the gateway will observe is read through
-its observation: the registration's first answer is the read (with no Observe option it is the
-read and nothing more); a registration the device refuses, or whose answer is no
-representation, is followed by a plain GET, and one the device leaves unanswered counts as a
-read that failed. Notifications that arrive before the Thing is stored are held and applied
-after it; observations that end meanwhile are handled once it is. Nothing is declared gone on
-one piece of evidence: a device that missed ``missed_rounds`` rounds, or whose observation
-failed, is first asked for ``/oic/d`` by unicast; only a device that does not answer is
-reported unavailable (a device that answers gets its failed observations registered again).
-Identity (``piid`` first, else ``di``) goes through the ``IdentityBook``, so a device that
-returns with a fresh ``di`` is the same Thing. A secured device (its resources reachable only
-over ``coaps``) is bridged over coaps when the gateway holds a key for it (``owned(di)``: the
-device owns it, its ``di`` being its doxm ``deviceuuid``), through its coaps endpoint
-(``select_endpoint(..., secure=True)``); without a key it is listed as not bridgeable,
-identified by a plaintext ``/oic/d`` and ``/oic/p`` where it offers them (OCF keeps those
-readable in clear) and never asked anything else in plaintext. So are devices with no resource
-to bridge (OCF client applications). Another gateway's own bridge device (``oic.d.bridge``) is
-not a device to bridge: the devices it serves are found on their own, and its vodlist would
-only mirror them back. An endpoint whose ``/oic/d`` names another ``di`` than the listing is
-not that device's (two servers on one port): it is reported, and nothing is recorded from it.
+its observation (``bridge.ocf.resource_reads``). Notifications that arrive before the Thing is
+stored are held and applied after it; observations that end meanwhile are handled once it is.
+Nothing is declared gone on one piece of evidence: a device that missed ``missed_rounds``
+rounds, or whose observation failed, is first asked for ``/oic/d`` by unicast; only a device
+that does not answer is reported unavailable (a device that answers gets its failed
+observations registered again). Identity (``piid`` first, else ``di``) goes through the
+``IdentityBook``, so a device that returns with a fresh ``di`` is the same Thing. A secured
+device (its resources reachable only over ``coaps``) is bridged over coaps when the gateway
+holds a key for it (``owned(di)``: the device owns it, its ``di`` being its doxm
+``deviceuuid``), through its coaps endpoint (``select_endpoint(..., secure=True)``); without a
+key it is listed as not bridgeable, identified by a plaintext ``/oic/d`` and ``/oic/p`` where
+it offers them (OCF keeps those readable in clear) and never asked anything else in plaintext.
+So are devices with no resource to bridge (OCF client applications). Another gateway's own
+bridge device (``oic.d.bridge``) is not a device to bridge: the devices it serves are found on
+their own, and its vodlist would only mirror them back. An endpoint whose ``/oic/d`` names
+another ``di`` than the listing is not that device's (two servers on one port): it is reported,
+and nothing is recorded from it.
 """
 
 from __future__ import annotations
@@ -52,6 +50,7 @@ from bridge.ocf.mapping import (
     observed_hrefs,
     unmapped_types,
 )
+from bridge.ocf.resource_reads import read_by_get, read_through
 
 log = logging.getLogger("ocfaj.ocf.devices")
 SECURE_ONLY = ("secured (coaps only) and not owned by this gateway: take ownership with "
@@ -65,10 +64,6 @@ READS_AT_ONCE = 32
 #: before the device waits for the next discovery round.
 RETRY_AFTER = 1.0
 RETRIES = 3
-#: Seconds a non-confirmable registration may take to answer before a GET reads the resource
-#: beside it: the time after which a confirmable request is sent again (RFC 7252 section 4.8,
-#: ACK_TIMEOUT).
-REGISTRATION_GRACE = 2.0
 
 
 @dataclass
@@ -296,60 +291,21 @@ class OcfDevices:
 
     async def _read_all(self, endpoint: Endpoint,
                         links: list[Link]) -> dict[str, Mapping[str, Any]]:
-        hrefs = sorted({link.href for link in links if not is_core_link(link)})
-        return _representations(hrefs, await asyncio.gather(
-            *(self.client.get(endpoint, href) for href in hrefs), return_exceptions=True))
+        return await read_by_get(self.client, endpoint, _resource_hrefs(links))
 
     async def _read_through(self, device: KnownDevice, endpoint: Endpoint,
                             links: list[Link]) -> dict[str, Mapping[str, Any]]:
         """Every resource of ``links``, those to observe through their observation's first
-        answer (four CoAP exchanges fewer for a light than a GET each, then the
-        registrations)."""
+        answer (``bridge.ocf.resource_reads``); the observations are the device's."""
+
+        def start(href: str) -> Observation:
+            observation = self._begin_observing(device, endpoint, href, read=True)
+            device.observations.append(observation)
+            return observation
+
         follow = observed_hrefs(links, self.catalogue) if self.observe else set()
-        hrefs = sorted({link.href for link in links if not is_core_link(link)})
-        return _representations(hrefs, await asyncio.gather(
-            *(self._read_one(device, endpoint, href, href in follow) for href in hrefs),
-            return_exceptions=True))
-
-    async def _read_one(self, device: KnownDevice, endpoint: Endpoint, href: str,
-                        follow: bool) -> Any:
-        if not follow:
-            return await self.client.get(endpoint, href)
-        observation = self._begin_observing(device, endpoint, href, read=True)
-        device.observations.append(observation)
-        try:
-            return await self._first_answer(observation, endpoint)
-        finally:
-            observation.first = None  # the observation lives on; its read is done
-
-    async def _first_answer(self, observation: Observation, endpoint: Endpoint) -> Any:
-        """The representation the registration's first answer carries, else a GET's.
-
-        A confirmable registration left unanswered is a read that failed (it was sent again
-        and again). A non-confirmable one is sent once: when it has no answer within
-        :data:`REGISTRATION_GRACE`, a GET (confirmable, so retransmitted) goes beside it and
-        the first representation to arrive is the read; a later first answer of the
-        registration is then an ordinary notification."""
-        first, href = observation.first, observation.href
-        assert first is not None
-        if not self.client.observe_confirmable:
-            await asyncio.wait({first}, timeout=REGISTRATION_GRACE)
-            if not first.done():
-                read = asyncio.ensure_future(self.client.get(endpoint, href))
-                read.add_done_callback(lambda f: f.cancelled() or f.exception())
-                await asyncio.wait({first, read}, return_when=asyncio.FIRST_COMPLETED)
-                if first.done() and first.exception() is None:
-                    return first.result()
-                return await read
-        try:
-            return await first
-        except DeviceTimeout:
-            if self.client.observe_confirmable:
-                raise  # the device is silent: the observation's end is handled
-        except DeviceError as err:
-            log.debug("OCF device %s: %s, so it is read by GET (%s)", observation.ep.uri,
-                      href, err.message)
-        return await self.client.get(endpoint, href)
+        return await read_through(self.client, endpoint, _resource_hrefs(links), follow,
+                                  start)
 
     def _settled(self, device: KnownDevice) -> None:
         """The Thing of ``device`` is stored: what its observations brought meanwhile applies."""
@@ -528,17 +484,9 @@ class OcfDevices:
                     task.add_done_callback(self._checks.discard)
 
 
-def _representations(hrefs: list[str],
-                     answers: list[Any]) -> dict[str, Mapping[str, Any]]:
-    """The representations among ``answers`` (one per href); a device's error answer or
-    silence leaves its href out, anything else is raised."""
-    props: dict[str, Mapping[str, Any]] = {}
-    for href, answer in zip(hrefs, answers, strict=True):
-        if isinstance(answer, dict):
-            props[href] = answer
-        elif isinstance(answer, BaseException) and not isinstance(answer, DeviceError):
-            raise answer
-    return props
+def _resource_hrefs(links: list[Link]) -> set[str]:
+    """The hrefs of the resources a full read reads: every link but the core ones."""
+    return {link.href for link in links if not is_core_link(link)}
 
 
 def needs_coaps(links: list[Link]) -> bool:
