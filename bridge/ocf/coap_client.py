@@ -6,6 +6,10 @@ without a version option). Failures become ``bridge.core.errors`` types: an erro
 ``DeviceError(code, diagnostic)``, silence is ``DeviceTimeout``. An observation the device
 refuses with an answer (an error code, or no Observe option) ends quietly with a warning: the
 device answered, so it is not reported as failed (``on_end`` is for silence and broken streams).
+An observation started with ``read=True`` hands its first answer to ``Observation.first``
+instead of ``on_value``: the answer to the registration is the first notification (RFC 7641)
+and carries the resource's current representation, so it is the read of that resource
+(docs/ocf.md, "Reading through the observation").
 
 Cancelling an observation must send a GET with Observe=1 on the observation's own token;
 aiocoap 0.4 only forgets observations locally, so :meth:`OcfClient.deregister` hands aiocoap's
@@ -32,6 +36,7 @@ from bridge.core.errors import DeviceError, DeviceTimeout
 from bridge.ocf import wire
 from bridge.ocf.coap_messages import set_version, status_number
 from bridge.ocf.links import Endpoint
+from bridge.ocf.receive_buffer import enlarge_context
 
 #: Remotes kept for endpoints that answered (beyond it, the table starts again).
 REMOTES_KEPT = 4096
@@ -71,6 +76,12 @@ def _refused_unsent(err: BaseException) -> bool:
     return isinstance(cause, ConnectionRefusedError) and "errqueue" not in str(cause)
 
 
+def _settle(first: asyncio.Future[Any] | None, error: DeviceError) -> None:
+    """End a read through an observation with ``error``, unless it has its answer already."""
+    if first is not None and not first.done():
+        first.set_exception(error)
+
+
 @dataclass
 class Observation:
     """A running observation; ``task`` feeds ``on_value`` until it ends."""
@@ -84,6 +95,10 @@ class Observation:
     #: the device answered the registration without observing (an error code, or no
     #: Observe option): the observation ended without ``on_end``.
     refused: bool = False
+    #: with ``read=True``: the first answer's decoded value; ``DeviceTimeout`` when the device
+    #: was silent (or the registration could not be sent), ``DeviceError`` for any other
+    #: answer that is not a representation (an error code, an undecodable payload).
+    first: asyncio.Future[Any] | None = None
 
 
 class OcfClient:
@@ -116,6 +131,7 @@ class OcfClient:
     async def start(self) -> None:
         if self._context is None:
             self._context = await aiocoap.Context.create_client_context(transports=["udp6"])
+            enlarge_context(self._context, "OCF client")
             await self.speak_coaps()
 
     async def speak_coaps(self) -> None:
@@ -223,10 +239,17 @@ class OcfClient:
         return await self._send(ep, lambda: self._message(Code.POST, ep, href, (), body),
                                 f"POST {href}")
 
-    def observe(self, ep: Endpoint, href: str, on_value: OnValue, on_end: OnEnd) -> Observation:
+    def observe(self, ep: Endpoint, href: str, on_value: OnValue, on_end: OnEnd, *,
+                read: bool = False) -> Observation:
         """Register (Observe=0); ``on_value`` gets each decoded representation, ``on_end`` the
-        reason when the observation fails (never after :meth:`deregister`)."""
+        reason when the observation fails (never after :meth:`deregister`). With ``read``, the
+        first answer settles ``Observation.first`` instead of going to ``on_value``."""
         observation = Observation(ep, href)
+        if read:
+            first = asyncio.get_running_loop().create_future()
+            # A reader that was itself cancelled never looks: that is no error to report.
+            first.add_done_callback(lambda f: f.cancelled() or f.exception())
+            observation.first = first
         observation.task = asyncio.ensure_future(self._run(observation, on_value, on_end))
         return observation
 
@@ -249,7 +272,14 @@ class OcfClient:
                 first = await request.response
             observation.token = bytes(message.token)
             if first.code.is_successful():
-                on_value(decode_answer(first, self.max_payload))
+                value = decode_answer(first, self.max_payload)
+                if observation.first is None:
+                    on_value(value)
+                else:
+                    observation.first.set_result(value)
+            else:
+                _settle(observation.first, DeviceError(
+                    status_number(first.code), f"{observation.href} refused the observation"))
             if not first.code.is_successful() or first.opt.observe is None:
                 # The device answered: it is there, this resource is just not observable for
                 # us (4.01 of a secured resource, 4.04, 5.00...). Its availability is for the
@@ -262,13 +292,20 @@ class OcfClient:
                 on_value(decode_answer(notification, self.max_payload))
             reason = "the device ended the observation"
         except asyncio.CancelledError:
+            _settle(observation.first, DeviceTimeout(f"{observation.href}: observation ended"))
             raise
         except TimeoutError:
             reason = f"no answer within {self.timeout} s"
+            _settle(observation.first, DeviceTimeout(f"observe {observation.href}: {reason}"))
         except DeviceError as err:
             reason = err.message
+            _settle(observation.first, err)
         except Exception as err:  # aiocoap reports network failures with many types
             reason = f"{type(err).__name__}: {err}"
+            # A registration the kernel refused to send (an earlier ICMP error of another
+            # remote) is worth a GET, which retries it; any other failure is silence.
+            _settle(observation.first, DeviceError(503, reason) if _refused_unsent(err)
+                    else DeviceTimeout(f"observe {observation.href}: {reason}"))
         if not observation.cancelled:
             on_end(reason)
 

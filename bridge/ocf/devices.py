@@ -2,25 +2,28 @@
 
 Layer: ``bridge.ocf`` I/O (through :class:`bridge.ocf.coap_client.OcfClient`). Each discovery
 round hands :meth:`OcfDevices.update` the links it found, one sighting per ``di`` with every
-endpoint it answered on. A device is read in full (``/oic/d``, ``/oic/p``, every resource, then
-observed) when it is new, when it returns after being unavailable, when its listing changed
-(a resource added, removed or retyped) or when the endpoint in use is no longer offered; the
+endpoint it answered on. A device is read in full (``/oic/d``, ``/oic/p``, every resource) and
+observed when it is new, when it returns after being unavailable, when its listing changed (a
+resource added, removed or retyped) or when the endpoint in use is no longer offered; the
 endpoint is chosen by a stable rule (``links.select_endpoint``), so replies arriving in another
-order (IPv4 before IPv6) change nothing. Nothing is declared gone on one piece of evidence: a
-device that missed ``missed_rounds`` rounds, or whose observation failed, is first asked for
-``/oic/d`` by unicast; only a device that does not answer is reported unavailable (a device
-that answers gets its failed observations registered again). Identity (``piid`` first, else
-``di``) goes through the ``IdentityBook``, so a device that returns with a fresh ``di`` is the
-same Thing. A secured device (its resources reachable only over ``coaps``) is bridged over
-coaps when the gateway holds a key for it (``owned(di)``: the device owns it, its ``di`` being
-its doxm ``deviceuuid``), through its coaps endpoint (``select_endpoint(..., secure=True)``);
-without a key it is listed as not bridgeable, identified by a plaintext ``/oic/d`` and
-``/oic/p`` where it offers them (OCF keeps those readable in clear) and never asked anything
-else in plaintext. So are devices with no resource to bridge (OCF client applications). Another
-gateway's own bridge device (``oic.d.bridge``) is not a device to bridge: the devices it
-serves are found on their own, and its vodlist would only mirror them back. An endpoint whose
-``/oic/d`` names another ``di`` than the listing is not that device's (two servers on one port):
-it is reported, and nothing is recorded from it.
+order (IPv4 before IPv6) change nothing. A resource the gateway will observe is read through
+its observation (``bridge.ocf.resource_reads``). Notifications that arrive before the Thing is
+stored are held and applied after it; observations that end meanwhile are handled once it is.
+Nothing is declared gone on one piece of evidence: a device that missed ``missed_rounds``
+rounds, or whose observation failed, is first asked for ``/oic/d`` by unicast; only a device
+that does not answer is reported unavailable (a device that answers gets its failed
+observations registered again). Identity (``piid`` first, else ``di``) goes through the
+``IdentityBook``, so a device that returns with a fresh ``di`` is the same Thing. A secured
+device (its resources reachable only over ``coaps``) is bridged over coaps when the gateway
+holds a key for it (``owned(di)``: the device owns it, its ``di`` being its doxm
+``deviceuuid``), through its coaps endpoint (``select_endpoint(..., secure=True)``); without a
+key it is listed as not bridgeable, identified by a plaintext ``/oic/d`` and ``/oic/p`` where
+it offers them (OCF keeps those readable in clear) and never asked anything else in plaintext.
+So are devices with no resource to bridge (OCF client applications). Another gateway's own
+bridge device (``oic.d.bridge``) is not a device to bridge: the devices it serves are found on
+their own, and its vodlist would only mirror them back. An endpoint whose ``/oic/d`` names
+another ``di`` than the listing is not that device's (two servers on one port): it is reported,
+and nothing is recorded from it.
 """
 
 from __future__ import annotations
@@ -44,8 +47,10 @@ from bridge.ocf.mapping import (
     build_capabilities,
     is_core_link,
     model_state,
+    observed_hrefs,
     unmapped_types,
 )
+from bridge.ocf.resource_reads import read_by_get, read_through
 
 log = logging.getLogger("ocfaj.ocf.devices")
 SECURE_ONLY = ("secured (coaps only) and not owned by this gateway: take ownership with "
@@ -86,6 +91,10 @@ class KnownDevice:
     failed: set[str] = field(default_factory=set)
     #: a liveness check (unicast ``/oic/d``) is running.
     confirming: bool = False
+    #: a full read is running: its observations' notifications wait in ``held`` (by href)
+    #: and their ends in ``failed`` until the Thing is stored.
+    reading: bool = False
+    held: dict[str, Any] = field(default_factory=dict)
 
     @property
     def listing(self) -> tuple[Any, ...]:
@@ -245,48 +254,77 @@ class OcfDevices:
             platform = {}
         thing_id, identity = self.book.for_ocf_device(di, facts.piid, platform_id(platform))
         info = device_info(facts, platform)
-        props = await self._read_all(endpoint, links)
-        capabilities = build_capabilities(links, self.catalogue, props)
-        for missing in unmapped_types(links):
-            log.warning("%s (%s): resource %s has no model and no AllJoyn spelling; "
-                        "not bridged", info.name, di, missing)
-        device = await self._record(di, thing_id)
+        device = self.by_di.get(di) or KnownDevice(di)
         await self._stop_observing(device)
-        device.thing_id, device.endpoint, device.links = thing_id, endpoint, links
-        device.secure_only, device.healthy, device.missed = False, True, 0
         device.failed.clear()
-        self.by_di[di] = device
-        thing = Thing(id=thing_id, origin=Side.OCF, identity=identity, info=info,
-                      capabilities=capabilities, available=True, virtual=facts.virtual,
-                      not_bridgeable="" if capabilities else NOTHING_TO_BRIDGE)
-        thing.friendly_name = self.book.friendly_name(thing_id, info.name)
-        stored = self.registry.upsert(thing)
+        device.reading = True
+        try:
+            props = await self._read_through(device, endpoint, links)
+            capabilities = build_capabilities(links, self.catalogue, props)
+            for missing in unmapped_types(links):
+                log.warning("%s (%s): resource %s has no model and no AllJoyn spelling; "
+                            "not bridged", info.name, di, missing)
+            device = await self._record(device, thing_id)
+            device.thing_id, device.endpoint, device.links = thing_id, endpoint, links
+            device.secure_only, device.healthy, device.missed = False, True, 0
+            self.by_di[di] = device
+            thing = Thing(id=thing_id, origin=Side.OCF, identity=identity, info=info,
+                          capabilities=capabilities, available=True, virtual=facts.virtual,
+                          not_bridgeable="" if capabilities else NOTHING_TO_BRIDGE)
+            thing.friendly_name = self.book.friendly_name(thing_id, info.name)
+            stored = self.registry.upsert(thing)
+        except BaseException:
+            device.reading = False
+            await self._stop_observing(device)
+            raise
         stored.diagnostics.update(device.stats)
         device.stats = stored.diagnostics
         reads = device.count("full_reads")
         device.stats["endpoint"] = endpoint.uri
         log.debug("OCF device %s (%s): full read #%d at %s (%s)", info.name, di, reads,
                   endpoint.uri, reason)
+        for _ in device.observations:
+            device.count("observations_started")
+        self._settled(device)
         if self.observe:
             self._start_observing(device, capabilities)
 
     async def _read_all(self, endpoint: Endpoint,
                         links: list[Link]) -> dict[str, Mapping[str, Any]]:
-        hrefs = sorted({link.href for link in links if not is_core_link(link)})
-        answers = await asyncio.gather(*(self.client.get(endpoint, href) for href in hrefs),
-                                       return_exceptions=True)
-        props: dict[str, Mapping[str, Any]] = {}
-        for href, answer in zip(hrefs, answers, strict=True):
-            if isinstance(answer, dict):
-                props[href] = answer
-            elif isinstance(answer, BaseException) and not isinstance(answer, DeviceError):
-                raise answer
-        return props
+        return await read_by_get(self.client, endpoint, _resource_hrefs(links))
 
-    async def _record(self, di: str, thing_id: str) -> KnownDevice:
-        """The record of ``di``; the same device's record under an older ``di`` (it restarted,
-        or a secured device got a new uuid when it was owned or reset) is merged into it."""
-        device = self.by_di.get(di) or KnownDevice(di)
+    async def _read_through(self, device: KnownDevice, endpoint: Endpoint,
+                            links: list[Link]) -> dict[str, Mapping[str, Any]]:
+        """Every resource of ``links``, those to observe through their observation's first
+        answer (``bridge.ocf.resource_reads``); the observations are the device's."""
+
+        def start(href: str) -> Observation:
+            observation = self._begin_observing(device, endpoint, href, read=True)
+            device.observations.append(observation)
+            return observation
+
+        follow = observed_hrefs(links, self.catalogue) if self.observe else set()
+        return await read_through(self.client, endpoint, _resource_hrefs(links), follow,
+                                  start)
+
+    def _settled(self, device: KnownDevice) -> None:
+        """The Thing of ``device`` is stored: what its observations brought meanwhile applies."""
+        device.reading = False
+        held, device.held = device.held, {}
+        for href, value in held.items():
+            self.apply(device.thing_id, href, value)
+        if device.failed and not device.confirming:
+            self._confirm_later(device, f"observation of {min(device.failed)} failed")
+
+    async def _record(self, device: KnownDevice, thing_id: str) -> KnownDevice:
+        """The record ``device`` (of its ``di``); the same device's record under an older
+        ``di`` (it restarted, or a secured device got a new uuid when it was owned or reset)
+        is merged into it."""
+        di = device.di
+        if self.registry.get(thing_id) is None:
+            # No Thing yet, so no record of it either (both are made together): the scan of
+            # every record below would make bringing up n new devices cost n * n.
+            return device
         for old in [d for d in self.by_di.values() if d.thing_id == thing_id and d.di != di]:
             await self._stop_observing(old)
             self.by_di.pop(old.di, None)
@@ -317,7 +355,7 @@ class OcfDevices:
                         "%s); its credential is dropped and it is no longer bridged",
                         info.name, old.di, di)
             self.forget_key(old.di)
-        device = await self._record(di, thing_id)
+        device = await self._record(self.by_di.get(di) or KnownDevice(di), thing_id)
         await self._stop_observing(device)
         was_secure_only = device.secure_only
         device.thing_id, device.secure_only, device.links = thing_id, True, links
@@ -334,42 +372,58 @@ class OcfDevices:
         self.registry.upsert(thing)
 
     def _start_observing(self, device: KnownDevice, caps: Mapping[str, Capability]) -> None:
+        """Observe what the full read did not observe already (``_read_through``)."""
         observed = {str(cap.origin_meta["href"]) for cap in caps.values()
                     if cap.origin_meta.get("observable")}
+        observed -= {o.href for o in device.observations}
         for href in sorted(observed):
             self._observe(device, href)
 
     def _observe(self, device: KnownDevice, href: str) -> None:
         assert device.endpoint is not None
         device.count("observations_started")
-        device.observations.append(self.client.observe(
-            device.endpoint, href, functools.partial(self._observed, device.thing_id, href),
-            functools.partial(self._observation_failed, device, href)))
+        device.observations.append(self._begin_observing(device, device.endpoint, href))
+
+    def _begin_observing(self, device: KnownDevice, endpoint: Endpoint, href: str, *,
+                         read: bool = False) -> Observation:
+        return self.client.observe(
+            endpoint, href, functools.partial(self._observed, device, href),
+            functools.partial(self._observation_failed, device, href), read=read)
 
     def _observe_again(self, device: KnownDevice) -> None:
+        if device.reading:
+            return  # the full read that runs observes every resource afresh
         hrefs, device.failed = sorted(device.failed), set()
         device.observations = [o for o in device.observations if o.href not in hrefs]
         for href in hrefs:
             log.debug("OCF device %s: observing %s again", device.thing_id, href)
             self._observe(device, href)
 
-    def _observed(self, thing_id: str, href: str, value: Any) -> None:
-        self.apply(thing_id, href, value)
+    def _observed(self, device: KnownDevice, href: str, value: Any) -> None:
+        if device.reading:
+            device.held[href] = value
+        else:
+            self.apply(device.thing_id, href, value)
 
     async def _stop_observing(self, device: KnownDevice) -> None:
         observations, device.observations = device.observations, []
         await asyncio.gather(*(self.client.deregister(o) for o in observations))
 
     def _observation_failed(self, device: KnownDevice, href: str, reason: str) -> None:
+        if device.reading:
+            device.failed.add(href)  # handled once the Thing is stored (``_settled``)
+            return
         if not device.healthy:
             return
         first = not device.failed
         device.failed.add(href)
         if first and not device.confirming:
-            task = asyncio.ensure_future(
-                self._confirm(device, f"observation of {href} failed: {reason}"))
-            self._checks.add(task)
-            task.add_done_callback(self._checks.discard)
+            self._confirm_later(device, f"observation of {href} failed: {reason}")
+
+    def _confirm_later(self, device: KnownDevice, why: str) -> None:
+        task = asyncio.ensure_future(self._confirm(device, why))
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
 
     async def _confirm(self, device: KnownDevice, why: str) -> None:
         """``why`` says the device may be gone: ask it by unicast before saying so."""
@@ -428,6 +482,11 @@ class OcfDevices:
                     task = asyncio.ensure_future(self._stop_observing(device))
                     self._checks.add(task)
                     task.add_done_callback(self._checks.discard)
+
+
+def _resource_hrefs(links: list[Link]) -> set[str]:
+    """The hrefs of the resources a full read reads: every link but the core ones."""
+    return {link.href for link in links if not is_core_link(link)}
 
 
 def needs_coaps(links: list[Link]) -> bool:

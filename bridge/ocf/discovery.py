@@ -8,7 +8,9 @@ arrive from each device's unicast port and may be CON (they are ACKed). A reply 
 Block2 with more blocks is completed at once from the same socket
 (:mod:`bridge.ocf.block_transfer`): a device keeps an unfinished transfer per client endpoint
 and ignores that endpoint's multicast requests meanwhile. A socket whose transfer failed all
-the same is replaced by a fresh one (a new source port) before the next round.
+the same is replaced by a fresh one (a new source port) before the next round. Each socket
+asks for a receive buffer that holds the burst of replies one request brings
+(:mod:`bridge.ocf.receive_buffer`).
 It must not interpret payloads beyond decoding them: that is ``bridge.ocf.links``.
 """
 
@@ -33,6 +35,7 @@ from bridge.ocf import wire
 from bridge.ocf.block_transfer import BlockTransfers
 from bridge.ocf.coap_messages import CON, NON, Header, datagram, empty_ack, header_of, set_version
 from bridge.ocf.links import Endpoint
+from bridge.ocf.receive_buffer import drops, enlarge
 
 log = logging.getLogger("ocfaj.ocf.discovery")
 
@@ -110,6 +113,9 @@ class MulticastDiscovery:
         self._replies: list[DiscoveryReply] = []
         self._completing: set[asyncio.Task[None]] = set()
         self.datagrams_sent = 0
+        #: datagrams the kernel dropped (full receive buffers, any socket of the network
+        #: namespace) while rounds ran: replies of those rounds may be among them.
+        self.datagrams_dropped = 0
         #: block-wise listings completed on a discovery socket, and those that failed.
         self.block_transfers = 0
         self.block_transfer_failures = 0
@@ -173,6 +179,7 @@ class MulticastDiscovery:
         (block-wise listings completed). ``path`` asks another resource instead
         (``/oic/sec/doxm?owned=FALSE`` finds unowned secured devices)."""
         await self._replace_stale()
+        dropped = drops()
         self._token = os.urandom(4)
         self._query = tuple(query)
         self._replies = []
@@ -196,6 +203,7 @@ class MulticastDiscovery:
         await asyncio.sleep(self.window)
         # Transfers that started late in the window get their own time to finish.
         await asyncio.gather(*self._completing, return_exceptions=True)
+        self.datagrams_dropped += max(0, drops() - dropped)
         replies, self._replies = self._replies, []
         return replies
 
@@ -253,4 +261,5 @@ def _socket(index: int, ipv6: bool) -> socket.socket:
                         struct.pack("4s4si", bytes(4), bytes(4), index))
         sock.bind(("0.0.0.0", 0))
     sock.setblocking(False)
+    enlarge(sock, f"OCF discovery on interface {index} (IPv{6 if ipv6 else 4})")
     return sock

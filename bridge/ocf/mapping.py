@@ -246,3 +246,20 @@ def unmapped_types(links: list[Link]) -> list[str]:
             except naming.NamingError:
                 missing.append(f"{link.href} ({rt})")
     return missing
+
+
+def observed_hrefs(links: list[Link], catalogue: Catalogue) -> set[str]:
+    """The hrefs the gateway observes: observable links (``bm`` bit 2) that carry at least one
+    capability (:func:`build_capabilities` gives each capability ``observable`` from its link)."""
+    observed: set[str] = set()
+    for link in links:
+        if not link.observable or is_core_link(link):
+            continue
+        for rt in link.rts:
+            try:
+                if catalogue.ocf_roles([rt], link.ifs) or generic_interface(rt):
+                    observed.add(link.href)
+                    break
+            except naming.NamingError:
+                continue
+    return observed

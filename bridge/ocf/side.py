@@ -65,7 +65,9 @@ CLIENT_HANDSHAKES = 64
 #: Seconds before a follow-up round when a block-wise listing could not be completed (doubled
 #: for each further one), and how many follow-ups before the next regular round. A burst of
 #: hundreds of replies (many devices, a loaded gateway) would else leave their devices
-#: undiscovered for a whole ``discovery_interval``.
+#: undiscovered for a whole ``discovery_interval``; so does a round during which the kernel
+#: dropped datagrams (full receive buffers). A follow-up starts while the devices the round
+#: before found are still being read (``OcfDevices`` reads none twice).
 FOLLOW_UP_AFTER = 1.0
 FOLLOW_UPS = 3
 
@@ -239,29 +241,63 @@ class OcfSide:
 
     async def _loop(self) -> None:
         follow_ups = 0
-        while True:
-            assert self.discovery is not None
-            failures = self.discovery.block_transfer_failures
-            try:
-                await self.discover_once(follow_up=follow_ups > 0)
-            except Exception:
-                log.exception("OCF discovery round failed; trying again next round")
-            self._round_done.set()
-            delay = self.config.discovery_interval
-            if self.discovery.block_transfer_failures > failures and follow_ups < FOLLOW_UPS:
-                delay = min(delay, FOLLOW_UP_AFTER * 2 ** follow_ups)
-                follow_ups += 1
-                log.info("OCF discovery: %d block-wise listing(s) incomplete this round; "
-                         "another round in %g s", self.discovery.block_transfer_failures
-                         - failures, delay)
-            else:
-                follow_ups = 0
-            await asyncio.sleep(delay)
+        #: rounds whose devices are still being read (a follow-up does not wait for them).
+        reading: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                assert self.discovery is not None and self.devices is not None
+                failures = self.discovery.block_transfer_failures
+                dropped = self.discovery.datagrams_dropped
+                try:
+                    sightings = await self._listen()
+                except Exception:
+                    log.exception("OCF discovery round failed; trying again next round")
+                    self._round_done.set()
+                else:
+                    task = asyncio.ensure_future(self._apply(sightings,
+                                                             follow_up=follow_ups > 0))
+                    reading.add(task)
+                    task.add_done_callback(reading.discard)
+                    del sightings  # the task keeps them while it needs them, not the loop
+                why = _follow_up_reason(self.discovery.block_transfer_failures - failures,
+                                        self.discovery.datagrams_dropped - dropped)
+                delay = self.config.discovery_interval
+                if why and follow_ups < FOLLOW_UPS:
+                    delay = min(delay, FOLLOW_UP_AFTER * 2 ** follow_ups)
+                    follow_ups += 1
+                    log.info("OCF discovery: %s this round; another round in %g s (the "
+                             "devices found are read meanwhile)", why, delay)
+                else:
+                    follow_ups = 0
+                    # A regular round ends once its devices (and its follow-ups') are read.
+                    await asyncio.gather(*reading)
+                await asyncio.sleep(delay)
+        finally:
+            for task in reading:
+                task.cancel()
+            await asyncio.gather(*reading, return_exceptions=True)
+
+    async def _apply(self, sightings: dict[str, Sighting], *, follow_up: bool) -> None:
+        """Hand one round's sightings to the device tracker (reads the new devices)."""
+        assert self.devices is not None
+        try:
+            await self.devices.update(sightings, count_missed=not follow_up)
+            self.rounds += 1
+        except Exception:
+            log.exception("OCF discovery round failed; trying again next round")
+        self._round_done.set()
 
     async def discover_once(self, *, follow_up: bool = False) -> None:
-        """One round. A ``follow_up`` round (after incomplete listings) finds devices but
-        counts no missed rounds: devices it does not hear from are not one round closer to
-        being checked."""
+        """One round, until its devices are read. A ``follow_up`` round (after incomplete
+        listings) finds devices but counts no missed rounds: devices it does not hear from
+        are not one round closer to being checked."""
+        assert self.devices is not None
+        sightings = await self._listen()
+        await self.devices.update(sightings, count_missed=not follow_up)
+        self.rounds += 1
+
+    async def _listen(self) -> dict[str, Sighting]:
+        """The sightings of one round: multicast replies and the unicast peers' listings."""
         assert self.discovery is not None and self.devices is not None
         if self.keys is not None:
             self.keys.refresh()
@@ -281,8 +317,7 @@ class OcfSide:
         for peer, value in zip(peers, answers, strict=True):
             if value is not None:
                 _merge(sightings, parse_res(value, peer), peer, "")
-        await self.devices.update(sightings, count_missed=not follow_up)
-        self.rounds += 1
+        return sightings
 
     async def _unicast_listings(self, peers: list[Endpoint]) -> list[Any]:
         """Each peer's ``/oic/res`` (None where it did not answer); new devices set up."""
@@ -314,6 +349,17 @@ class OcfSide:
                         reply.source.uri, err)
             return
         _merge(sightings, parse_res(value, reply.source), reply.source, reply.interface)
+
+
+def _follow_up_reason(incomplete: int, dropped: int) -> str:
+    """Why a round is followed up ("": it is not). Block-wise listings that could not be
+    completed leave devices unseen; so may datagrams the kernel dropped while the round ran:
+    replies to one multicast request all arrive at once, those beyond a socket's receive
+    buffer are dropped (``bridge.ocf.receive_buffer``), and nobody sends them again."""
+    reasons = [f"{incomplete} block-wise listing(s) incomplete"] if incomplete else []
+    if dropped:
+        reasons.append(f"{dropped} datagram(s) dropped by the kernel (receive buffers full)")
+    return ", ".join(reasons)
 
 
 def _merge(sightings: dict[str, Sighting], links: list[Link], source: Endpoint,

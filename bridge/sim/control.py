@@ -16,7 +16,8 @@ stdin commands
   again, new uuid and PIN); answered ``{"event": "reset", "device": "Lamp", "pin",
   "deviceuuid", "di"}``
   ``{"cmd": "stats", "device": "Lamp"}``   answered ``{"event": "stats", "device": "Lamp",
-  ...}`` with what the simulated stack counted (OCF: ``bridge.sim.ocf_stack``)
+  ...}`` with what the simulated stack counted (OCF: ``bridge.sim.ocf_stack``, and the GETs
+  the device was asked by kind and href: ``"GET /switch"``, ``"observe /switch"``)
   ``{"cmd": "ping"}``                      answered ``{"event": "pong"}``: every command
                                           sent before it has been carried out
   ``{"cmd": "stop"}``                      the process exits cleanly

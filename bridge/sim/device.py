@@ -41,6 +41,10 @@ class Received:
     values: Mapping[str, Value]
 
 
+#: How a simulated OCF resource may answer a request to observe it (``Faults.observe_answer``).
+OBSERVE_ANSWERS = ("observe", "plain", "error", "silent")
+
+
 class FaultAction(enum.Enum):
     """What a simulator does with one request (see :class:`Faults`)."""
 
@@ -60,6 +64,10 @@ class Faults:
     ``paths`` (OCF only) names the hrefs the faults apply to, the core ones included
     (``/oic/res``, ``/oic/d``, ``/oic/p``); empty, they apply to every resource of the device
     except those three, so that a faulty device is still found and identified.
+    ``observe_answer`` (OCF only) is how a resource listed as observable answers a request to
+    observe it: ``observe`` (it does), ``plain`` (a plain read, without an Observe option:
+    not observable after all), ``error`` (refused with ``error_code``) or ``silent`` (not
+    answered at all); plain reads are not affected.
     """
 
     drop: float = 0.0
@@ -69,8 +77,12 @@ class Faults:
     malformed: float = 0.0
     seed: int | None = None
     paths: tuple[str, ...] = ()
+    observe_answer: str = "observe"
 
     def __post_init__(self) -> None:
+        if self.observe_answer not in OBSERVE_ANSWERS:
+            raise ValueError(f"faults.observe_answer must be one of {', '.join(OBSERVE_ANSWERS)}"
+                             f", got {self.observe_answer!r}")
         for name in ("drop", "error", "malformed"):
             share = getattr(self, name)
             if not 0.0 <= share <= 1.0:
@@ -84,7 +96,8 @@ class Faults:
 
     @property
     def active(self) -> bool:
-        return bool(self.drop or self.delay or self.error or self.malformed)
+        return bool(self.drop or self.delay or self.error or self.malformed
+                    or self.observe_answer != "observe")
 
     def applies_to(self, path: str) -> bool:
         """Whether a request to ``path`` (an OCF href) gets these faults."""

@@ -2,9 +2,10 @@
 
 Layer: ``bridge.sim`` (pure: argparse and dicts in, :class:`~bridge.sim.device.Faults` out).
 ``ocfaj simulate ocf|alljoyn`` take ``--drop 0.3 --delay 0.2 --error 0.1 --error-code 503
---malformed 0.1 --fault-seed 7`` (and, for OCF, ``--fault-path /oic/d``, repeatable); the control
-command ``{"cmd": "faults", ...}`` takes the same keys (``drop``, ``delay``, ``error``,
-``error_code``, ``malformed``, ``seed``, ``paths``: a list of hrefs).
+--malformed 0.1 --fault-seed 7`` (and, for OCF, ``--fault-path /oic/d``, repeatable, and
+``--observe-answer plain|error|silent``); the control command ``{"cmd": "faults", ...}`` takes the
+same keys (``drop``, ``delay``, ``error``, ``error_code``, ``malformed``, ``seed``, ``paths``:
+a list of hrefs, ``observe_answer``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.sim.device import Faults
+from bridge.sim.device import OBSERVE_ANSWERS, Faults
 
-FAULT_KEYS = ("drop", "delay", "error", "error_code", "malformed", "seed", "paths")
+FAULT_KEYS = ("drop", "delay", "error", "error_code", "malformed", "seed", "paths",
+              "observe_answer")
 
 
 def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +39,11 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fault-path", action="append", default=[], metavar="HREF",
                        help="OCF: fault only requests to this href, /oic/res, /oic/d and "
                             "/oic/p included (repeatable; default: every resource but those)")
+    group.add_argument("--observe-answer", choices=OBSERVE_ANSWERS, default="observe",
+                       help="OCF: how the faulted resources answer a request to observe them: "
+                            "observe (default), plain (a read without Observe option), "
+                            "error (refused with --error-code) or silent (no answer); plain "
+                            "reads are unaffected")
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:
@@ -44,7 +51,8 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
     return faults_from_mapping({"drop": args.drop, "delay": args.delay, "error": args.error,
                                 "error_code": args.error_code, "malformed": args.malformed,
                                 "seed": args.fault_seed,
-                                "paths": args.fault_path})
+                                "paths": args.fault_path,
+                                "observe_answer": args.observe_answer})
 
 
 def faults_from_mapping(values: Mapping[str, Any]) -> Faults:
@@ -68,11 +76,16 @@ def faults_from_mapping(values: Mapping[str, Any]) -> Faults:
     paths = values.get("paths", [])
     if not isinstance(paths, list | tuple) or not all(isinstance(p, str) for p in paths):
         raise ValueError(f"paths must be a list of hrefs, got {paths!r}")
-    return Faults(error_code=code, seed=seed, paths=tuple(paths), **checked)
+    observe_answer = values.get("observe_answer", "observe")
+    if observe_answer not in OBSERVE_ANSWERS:
+        raise ValueError(f"observe_answer must be one of {', '.join(OBSERVE_ANSWERS)}, got "
+                         f"{observe_answer!r}")
+    return Faults(error_code=code, seed=seed, paths=tuple(paths),
+                  observe_answer=observe_answer, **checked)
 
 
 def describe(faults: Faults) -> dict[str, Any]:
     """The settings of ``faults``, as reported in control events."""
     return {"drop": faults.drop, "delay": faults.delay, "error": faults.error,
             "error_code": faults.error_code, "malformed": faults.malformed, "seed": faults.seed,
-            "paths": list(faults.paths)}
+            "paths": list(faults.paths), "observe_answer": faults.observe_answer}

@@ -136,7 +136,10 @@ class OcfSimServer:
                 "device_type": self.device.device_type, "hrefs": dict(self.hrefs)}
 
     def stats(self) -> dict[str, int]:
-        return self.listing.stats()
+        """The listing's quirk counts and the GETs this device was asked, by kind and href
+        (``bridge.sim.ocf_faults.FaultyEndpoint.requests``)."""
+        counts = dict(self.endpoint.requests) if self.endpoint is not None else {}
+        return {**self.listing.stats(), **counts}
 
     async def vanish(self) -> None:
         """Stop answering at once, without any goodbye; the next start has a fresh ``di``."""

@@ -262,7 +262,7 @@ def _state(reader: _Reader, raw: dict[str, Any], key: str, caps: list[str],
 
 def _faults(reader: _Reader, raw: dict[str, Any], key: str) -> Faults:
     reader.only(raw, key, {"drop", "delay", "error", "error_code", "malformed", "seed",
-                           "paths"})
+                           "paths", "observe_answer"})
     values: dict[str, Any] = {}
     paths = reader.get(raw, "paths", list, [], key=key)
     if not all(isinstance(path, str) for path in paths):
@@ -271,6 +271,7 @@ def _faults(reader: _Reader, raw: dict[str, Any], key: str) -> Faults:
     for name in ("drop", "delay", "error", "malformed"):
         values[name] = reader.get(raw, name, float, 0.0, key=key)
     values["error_code"] = reader.get(raw, "error_code", int, 503, key=key)
+    values["observe_answer"] = reader.get(raw, "observe_answer", str, "observe", key=key)
     values["seed"] = reader.get(raw, "seed", int, None, key=key) if "seed" in raw else None
     if not 400 <= values["error_code"] <= 599:
         raise reader.fail(f"{key}.error_code", "a CoAP-style error 400..599 is expected")

@@ -93,13 +93,16 @@ class SimulatedDevice:
 
     def faults(self, *, drop: float = 0.0, delay: float = 0.0, error: float = 0.0,
                error_code: int = 503, malformed: float = 0.0,
-               seed: int | None = None, paths: Sequence[str] = ()) -> Event:
+               seed: int | None = None, paths: Sequence[str] = (),
+               observe_answer: str = "observe") -> Event:
         """Replace the device's fault injection (all zero: off); returns what is in force.
         ``paths`` (OCF) names the hrefs to fault, ``/oic/res``, ``/oic/d``, ``/oic/p``
-        included; empty: every resource but those three."""
+        included; empty: every resource but those three. ``observe_answer`` (OCF):
+        ``plain`` or ``error`` for how a request to observe them is answered."""
         command: dict[str, Any] = {"cmd": "faults", "device": self.name, "drop": drop,
                                    "delay": delay, "error": error, "error_code": error_code,
-                                   "malformed": malformed, "paths": list(paths)}
+                                   "malformed": malformed, "paths": list(paths),
+                                   "observe_answer": observe_answer}
         if seed is not None:
             command["seed"] = seed
         return self._command(command, "faults", 10.0)
