@@ -13,7 +13,9 @@ application is its own bus peer), so they were 16 KiB per bridged OCF device.
 This overrides ``_create_socket_for_transport``, a private static method of dbus-fast (from 5.0,
 where sockets are made in ``connect()``; earlier releases make the socket elsewhere and never
 call it, so there it changes nothing). ``tests/alljoyn/test_lean_bus.py`` checks that dbus-fast
-calls it, so a release that renames it fails a test instead of silently costing memory again.
+calls it, so a release that renames it fails a test instead of silently costing memory again;
+a release whose method returns something else than (socket, file object, address) gets its
+result back unchanged, so the bus still connects.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ class LeanMessageBus(MessageBus):
     @staticmethod
     def _create_socket_for_transport(transport: str, options: dict[str, str]) -> tuple[
             socket.socket, Any, Any]:
-        sock, stream, address = MessageBus._create_socket_for_transport(transport, options)
+        made: Any = MessageBus._create_socket_for_transport(transport, options)
+        if not (isinstance(made, tuple) and len(made) == 3
+                and isinstance(made[0], socket.socket)):
+            # A dbus-fast that makes something else: leave it as it is.
+            return made  # type: ignore[no-any-return]
+        sock, stream, address = made
         # Closing the buffered pair leaves the socket open (it is closed with its last file
         # object only once the socket itself was closed).
         stream.close()
