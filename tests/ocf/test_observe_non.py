@@ -301,20 +301,28 @@ async def test_the_last_state_arrives_after_a_slow_acknowledgement(
     assert endpoint.notifications_dropped > 0 and endpoint.observer_count == 1
 
 
-async def test_a_burst_that_ends_non_is_confirmed_by_its_last_state(
-        served: tuple[Counter, CoapEndpoint], monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+async def tail_soon(served: tuple[Counter, CoapEndpoint], monkeypatch: pytest.MonkeyPatch
+                    ) -> AsyncIterator[tuple[Counter, CoapEndpoint, RawObserver]]:
+    """A registered CON observer, with a burst's last state confirmed after 0.2 s."""
     monkeypatch.setattr(observers, "TAIL_CONFIRM", 0.2)
     counter, endpoint = served
     observer = RawObserver(endpoint.port)
     try:
         await observer.register(CON)
-        for value in (1, 2, 3):
-            counter.change(endpoint, value)
-        burst = [await observer.receive() for _ in range(3)]
-        # Say the last of them was lost on the way: the confirmation still brings its state.
-        confirmation = await observer.receive()
+        yield counter, endpoint, observer
     finally:
         observer.sock.close()
+
+
+async def test_a_burst_that_ends_non_is_confirmed_by_its_last_state(
+        tail_soon: tuple[Counter, CoapEndpoint, RawObserver]) -> None:
+    counter, endpoint, observer = tail_soon
+    for value in (1, 2, 3):
+        counter.change(endpoint, value)
+    burst = [await observer.receive() for _ in range(3)]
+    # Say the last of them was lost on the way: the confirmation still brings its state.
+    confirmation = await observer.receive()
     assert [m.mtype for m in burst] == [NON, NON, NON]
     assert confirmation.mtype == CON
     assert cbor2.loads(confirmation.payload) == {"value": 3}
@@ -325,20 +333,14 @@ async def test_a_burst_that_ends_non_is_confirmed_by_its_last_state(
 
 
 async def test_a_burst_that_ends_con_gets_no_confirmation(
-        served: tuple[Counter, CoapEndpoint], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(observers, "TAIL_CONFIRM", 0.2)
-    counter, endpoint = served
-    observer = RawObserver(endpoint.port)
-    try:
-        await observer.register(CON)
-        for value in range(1, EVERY + 1):
-            counter.change(endpoint, value)
-            await observer.receive()
-        assert observer.seen[-1].mtype == CON
-        # Something else, later, is still the next notification: no extra one came between.
-        await asyncio.sleep(0.6)  # three times TAIL_CONFIRM: a confirmation would be out
-        counter.change(endpoint, 100)
-        after = await observer.receive()
-    finally:
-        observer.sock.close()
+        tail_soon: tuple[Counter, CoapEndpoint, RawObserver]) -> None:
+    counter, endpoint, observer = tail_soon
+    for value in range(1, EVERY + 1):
+        counter.change(endpoint, value)
+        await observer.receive()
+    assert observer.seen[-1].mtype == CON
+    # Something else, later, is still the next notification: no extra one came between.
+    await asyncio.sleep(0.6)  # three times TAIL_CONFIRM: a confirmation would be out
+    counter.change(endpoint, 100)
+    after = await observer.receive()
     assert cbor2.loads(after.payload) == {"value": 100}
