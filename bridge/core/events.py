@@ -88,21 +88,25 @@ class EventBus:
     """Synchronous publish/subscribe with isolated subscribers."""
 
     def __init__(self) -> None:
-        self._handlers: list[tuple[str, Handler]] = []
+        #: the subscribers, replaced (never changed in place) by (un)subscribing: an event
+        #: goes to those subscribed when it was published, without a copy per event.
+        self._handlers: tuple[tuple[str, Handler], ...] = ()
 
     def subscribe(self, name: str, handler: Handler) -> Callable[[], None]:
         """Add ``handler``; returns a function that removes it again."""
         entry = (name, handler)
-        self._handlers.append(entry)
+        self._handlers = (*self._handlers, entry)
 
         def unsubscribe() -> None:
             if entry in self._handlers:
-                self._handlers.remove(entry)
+                handlers = list(self._handlers)
+                handlers.remove(entry)
+                self._handlers = tuple(handlers)
 
         return unsubscribe
 
     def publish(self, event: Event) -> None:
-        for name, handler in list(self._handlers):
+        for name, handler in self._handlers:
             try:
                 handler(event)
             except Exception:

@@ -17,11 +17,18 @@ The device list (``bridge/devices``) names every exposed device, so building it 
 as the devices together: given a ``defer`` callback (the MQTT side passes the event loop's
 ``call_soon``), a burst of changes (500 devices found at start, a reconnect's snapshot)
 publishes it once, built when the deferred call runs, instead of once per device.
+
+A device's state documents (its state and light state topics) after a change of its state are
+handed to the outbox as the function that builds them (``emit_later``): during a stream of
+notifications only the newest one of each topic is ever built and encoded, when the outbox
+writes it, and a superseded state costs no document. ``last_seen`` is checked against the
+clock's second before any text is formatted.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +62,8 @@ from bridge.mqtt.topics import Topics
 log = logging.getLogger("ocfaj.mqtt")
 
 Emit = Callable[[Message], None]
+#: Queues the snapshot of a topic as the function that builds it when it is written.
+EmitLater = Callable[[str, Callable[[], Message | None]], None]
 #: Runs a callable later in the same thread (after the current burst of events).
 Defer = Callable[[Callable[[], None]], None]
 
@@ -65,22 +74,23 @@ class Mirror:
     def __init__(self, registry: Registry, topics: Topics, names: FriendlyNames,
                  hass: HomeAssistant | None, emit: Emit, *, qos: int,
                  info: dict[str, Any], published: PublishedTopics,
-                 defer: Defer | None = None) -> None:
+                 defer: Defer | None = None, emit_later: EmitLater | None = None) -> None:
         self.registry = registry
         self.topics = topics
         self.names = names
         self.hass = hass
         self.info = info
         self._emit = emit
+        self._emit_later = emit_later
         self._qos = qos
         #: Thing id -> friendly name, for every exposed Thing.
         self.exposed: dict[str, str] = {}
         self._lights: dict[str, LightParts] = {}
         self._modes: dict[str, ColourMode] = {}
         self._discovery: dict[str, set[str]] = {}
-        #: last_seen topic -> the time last published on it (to the second): a notification
+        #: last_seen topic -> the second (Unix time) last published on it: a notification
         #: within the same second would publish the same document again.
-        self._last_seen: dict[str, str] = {}
+        self._last_seen: dict[str, int] = {}
         self.published = published
         self._defer = defer
         self._devices_due = False
@@ -104,6 +114,20 @@ class Mirror:
         payload = b"" if document is None else payloads.encode(document)
         self._emit(Message(topic, payload, self._qos if qos is None else qos, retain=True,
                            coalesce=True))
+
+    def _retain_later(self, topic: str, thing_id: str, build: Callable[[], Any]) -> None:
+        """Like :meth:`_retain` for a document that ``build`` makes when the outbox writes it
+        (without ``emit_later``: at once)."""
+        if self._emit_later is None:
+            self._retain(topic, build(), thing_id=thing_id)
+            return
+        self.published.add(thing_id, topic)
+        qos = self._qos
+
+        def render() -> Message:
+            return Message(topic, payloads.encode(build()), qos, retain=True, coalesce=True)
+
+        self._emit_later(topic, render)
 
     def light_of(self, thing_id: str) -> LightParts | None:
         return self._lights.get(thing_id)
@@ -225,9 +249,14 @@ class Mirror:
         self.publish_devices()
 
     def publish_state(self, thing: Thing, changed: str | None = None) -> None:
+        """The state documents of ``thing``; after a change of capability ``changed`` they are
+        built when the outbox writes them (the module docstring)."""
         name = self.exposed[thing.id]
-        self._retain(self.topics.state(name), payloads.state(thing, self.visible),
-                     thing_id=thing.id)
+        topic = self.topics.state(name)
+        if changed is None:
+            self._retain(topic, payloads.state(thing, self.visible), thing_id=thing.id)
+        else:
+            self._retain_later(topic, thing.id, lambda: payloads.state(thing, self.visible))
         parts = self._lights.get(thing.id)
         if parts is None or (changed is not None and changed not in parts.keys):
             return
@@ -235,15 +264,17 @@ class Mirror:
             self._modes[thing.id] = "hs"
         elif changed == parts.colour_temperature and parts.colour_temperature is not None:
             self._modes[thing.id] = "color_temp"
-        self._retain(self.topics.light_state(name),
-                     light_state(thing, parts, self._modes.get(thing.id)), thing_id=thing.id)
+        mode = self._modes.get(thing.id)
+        self._retain_later(self.topics.light_state(name), thing.id,
+                           lambda: light_state(thing, parts, mode))
 
     def publish_last_seen(self, thing: Thing) -> None:
         """When the gateway last heard from ``thing`` (Home Assistant's *Last seen* sensor)."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        second = int(time.time())
         topic = self.topics.last_seen(self.exposed[thing.id])
-        if self._last_seen.get(topic) != now:
-            self._last_seen[topic] = now
+        if self._last_seen.get(topic) != second:
+            self._last_seen[topic] = second
+            now = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
             self._retain(topic, {"last_seen": now})
 
     def publish_availability(self, thing: Thing) -> None:

@@ -39,7 +39,7 @@ from bridge.mqtt.published import FILE_NAME as PUBLISHED_FILE_NAME
 from bridge.mqtt.published import PublishedTopics
 from bridge.mqtt.tls import tls_context
 from bridge.mqtt.topics import Topics
-from bridge.mqtt.writer import OutboxWriter
+from bridge.mqtt.writer import OutboxWriter, Render
 
 log = logging.getLogger("ocfaj.mqtt")
 
@@ -109,7 +109,7 @@ class MqttSide:
         self._mirror = Mirror(self.registry, self.topics,
                               FriendlyNames(self.book, self.config.names), hass, self.emit,
                               qos=self.config.qos, info=info, published=self.published,
-                              defer=self._soon)
+                              defer=self._soon, emit_later=self.emit_later)
         self._incoming = Incoming(self.registry, self.topics, self._mirror, self.emit,
                                   self._health)
         self._link = BrokerLink(self._settings(tls), self.outbox,
@@ -222,6 +222,18 @@ class MqttSide:
         if self._stopped or not self.limits.admit(message):
             return
         self.writer.accept(message)
+
+    def emit_later(self, topic: str, render: Render) -> None:
+        """Queue the snapshot of ``topic`` that ``render`` builds when it is written (see
+        :meth:`OutboxWriter.accept_later`); the size limits apply to what it builds."""
+        if self._stopped:
+            return
+
+        def admitted() -> Message | None:
+            message = render()
+            return message if message is not None and self.limits.admit(message) else None
+
+        self.writer.accept_later(topic, admitted)
 
     def _connected(self) -> None:
         assert self._mirror is not None

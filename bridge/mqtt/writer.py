@@ -13,8 +13,11 @@ Retained state snapshots (``coalesce``) are idempotent and re-published from the
 every (re)connect, so they need not cost a transaction each. During a stream of notifications
 (one per loop turn) they wait in memory, newest per topic only, and are written and committed
 together at most every ``interval`` seconds; an isolated snapshot is still committed at the end
-of its turn. A later non-coalesce message first writes the waiting snapshots, so the outbox
-keeps the order in which messages were accepted. The cost of a ``kill -9`` in that window is
+of its turn. A snapshot may also be accepted as the function that builds it
+(:meth:`OutboxWriter.accept_later`): it is built when it is written, so a snapshot that a newer
+one of its topic replaces before then costs no document and no JSON at all. A later
+non-coalesce message first writes the waiting snapshots, so the outbox keeps the order in which
+messages were accepted. The cost of a ``kill -9`` in that window is
 the newest snapshot of a state that the restarted gateway publishes again anyway.
 """
 
@@ -24,6 +27,9 @@ import asyncio
 from collections.abc import Callable
 
 from bridge.mqtt.outbox import Message, Outbox
+
+#: Builds a snapshot when it is written (None: there is nothing to publish any more).
+Render = Callable[[], Message | None]
 
 #: at most this many commits per second of snapshots alone during a stream.
 DEFAULT_INTERVAL = 0.01
@@ -40,7 +46,7 @@ class OutboxWriter:
         self._on_commit = on_commit
         self._before_commit = before_commit
         #: coalescable snapshots not yet in the outbox, by topic, oldest acceptance first.
-        self._waiting: dict[str, Message] = {}
+        self._waiting: dict[str, Message | Render] = {}
         self._dirty = False
         self._handle: asyncio.Handle | None = None
         self._due = 0.0
@@ -61,6 +67,15 @@ class OutboxWriter:
             self.outbox.append(message)
             self._dirty = True
         self._schedule(urgent=not message.coalesce)
+
+    def accept_later(self, topic: str, render: Render) -> None:
+        """Take the newest snapshot of ``topic`` as ``render``, which builds it when it is
+        written (at the next commit, or before a later non-coalesce message): the state it
+        reads then is at least as new as now, and a snapshot replaced before that is never
+        built."""
+        self._waiting.pop(topic, None)
+        self._waiting[topic] = render
+        self._schedule(urgent=False)
 
     def flush(self) -> None:
         """Write and commit everything accepted so far (timers, shutdown)."""
@@ -83,8 +98,10 @@ class OutboxWriter:
     def _write_waiting(self) -> None:
         if self._waiting:
             waiting, self._waiting = self._waiting, {}
-            for message in waiting.values():
-                self.outbox.append(message)
+            for waited in waiting.values():
+                message = waited if isinstance(waited, Message) else waited()
+                if message is not None:
+                    self.outbox.append(message)
             self._dirty = True
 
     def _schedule(self, *, urgent: bool) -> None:

@@ -86,3 +86,44 @@ async def test_flush_writes_what_waits(tmp_path: Path) -> None:
     writer.accept(snapshot(3))
     writer.flush()  # a closed outbox: nothing is written, nothing raises
     assert writer.waiting == 0
+
+
+async def test_a_snapshot_accepted_as_its_builder_is_built_only_when_written(
+        tmp_path: Path) -> None:
+    # A stream of states of one topic: only the newest is ever built, at the commit, and what
+    # it builds is the state at that moment; one that builds nothing is not written.
+    outbox = _outbox(tmp_path)
+    writer = OutboxWriter(outbox, lambda: None, interval=10.0)
+    built: list[int] = []
+    state = {"n": 0}
+
+    def render() -> Message:
+        built.append(state["n"])
+        return snapshot(state["n"])
+
+    writer.accept(snapshot(0))
+    await asyncio.sleep(0)  # committed at the end of its turn: the stream starts after it
+    for n in range(1, 200):
+        state["n"] = n
+        writer.accept_later("ocfaj/lamp", render)
+        await asyncio.sleep(0)
+    assert built == [] and writer.waiting == 1
+    state["n"] = 250
+    writer.accept_later("ocfaj/other", lambda: None)
+    writer.flush()
+    assert built == [250]
+    assert _durable(outbox.path) == [("ocfaj/lamp", b"250")]
+
+
+async def test_an_event_writes_the_builders_waiting_before_it_in_order(tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    writer = OutboxWriter(outbox, lambda: None, interval=10.0)
+    writer.accept(snapshot(1))
+    await asyncio.sleep(0)
+    writer.accept_later("ocfaj/other", lambda: snapshot(2, "ocfaj/other"))
+    writer.accept(snapshot(3))
+    writer.accept_later("ocfaj/other", lambda: snapshot(4, "ocfaj/other"))
+    writer.accept(event(5))
+    await asyncio.sleep(0)
+    # the outbox replaces the committed snapshot 1 with 3 (same topic), as for messages
+    assert [payload for _, payload in _durable(outbox.path)] == [b"3", b"4", b"5"]
