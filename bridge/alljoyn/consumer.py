@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbus_fast import DBusError, Message, MessageType
@@ -26,13 +26,9 @@ from bridge.alljoyn.errors import LANGUAGE_NOT_SUPPORTED
 from bridge.alljoyn.interfaces import InterfaceDecl, parse_interfaces
 from bridge.alljoyn.peer_quirks import ANNOUNCE_SIGNATURE
 from bridge.alljoyn.polling import UnsignalledPoller
-from bridge.alljoyn.things import (
-    build_thing,
-    consumer_views,
-    plan_capabilities,
-    polled_interfaces,
-)
-from bridge.alljoyn.wire import from_dbus
+from bridge.alljoyn.routes import SignalRoutes
+from bridge.alljoyn.things import build_thing, plan_capabilities, polled_interfaces
+from bridge.alljoyn.wire import from_dbus, from_variant
 from bridge.core.errors import DeviceTimeout
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
@@ -55,6 +51,8 @@ class DeviceRecord:
     sender: str
     thing_id: str
     rule: str
+    #: where its signals go, built once per set of capabilities of its Thing.
+    routes: SignalRoutes = field(default_factory=SignalRoutes)
 
 
 class AboutConsumer:
@@ -114,9 +112,13 @@ class AboutConsumer:
         return {record.thing_id: record.sender for record in self._devices.values()}
 
     def sender_of(self, thing_id: str) -> str | None:
+        record = self._record_of(thing_id)
+        return None if record is None else record.sender
+
+    def _record_of(self, thing_id: str) -> DeviceRecord | None:
         for record in self._devices.values():
             if record.thing_id == thing_id:
-                return record.sender
+                return record
         return None
 
     @property
@@ -249,16 +251,21 @@ class AboutConsumer:
                                                 "GetObjectDescription"), self.call_timeout)
             objects = [(str(p), list(i)) for p, i in reply.body[0]]
         label = f"{about.get('AppName')} ({sender})"
-        decls: dict[str, dict[str, InterfaceDecl]] = {}
-        for path, _ in objects:
-            decls[path] = await self._introspect(bus, sender, path, label)
+        # The calls of one step go out together and their answers are awaited together:
+        # one round trip per step instead of one per object or interface.
+        paths = list(dict.fromkeys(path for path, _ in objects))
+        found = await asyncio.gather(*(self._introspect(bus, sender, path, label)
+                                       for path in paths))
+        decls: dict[str, dict[str, InterfaceDecl]] = dict(zip(paths, found, strict=True))
         planned = plan_capabilities(objects, decls, self.catalogue, label)
-        for plan in planned:
-            for iface in plan.interfaces:
-                reply = await call(bus, method_call(sender, plan.path, PROPERTIES, "GetAll", "s",
-                                                    [iface]), self.call_timeout)
-                props = from_dbus("a{sv}", reply.body[0])
-                plan.props[iface] = props if isinstance(props, dict) else {}
+        reads = [(plan, iface) for plan in planned for iface in plan.interfaces]
+        replies = await asyncio.gather(*(
+            call(bus, method_call(sender, plan.path, PROPERTIES, "GetAll", "s", [iface]),
+                 self.call_timeout, f"{label} GetAll {iface} on {plan.path}")
+            for plan, iface in reads))
+        for (plan, iface), reply in zip(reads, replies, strict=True):
+            props = from_dbus("a{sv}", reply.body[0])
+            plan.props[iface] = props if isinstance(props, dict) else {}
         thing = build_thing(about, objects, planned, self.book, self.catalogue)
         thing.friendly_name = self.book.friendly_name(thing.id, thing.info.name)
         await self._track(bus, sender, thing.id)
@@ -281,10 +288,11 @@ class AboutConsumer:
     async def _read(self, thing: Thing, cap: Capability, interfaces: list[str]) -> None:
         """GetAll of ``interfaces`` of one capability, straight from the device."""
         bus = self.bus
-        sender = self.sender_of(thing.id)
-        if bus is None or sender is None:
+        record = self._record_of(thing.id)
+        if bus is None or record is None:
             return
-        for view in consumer_views(cap):
+        sender = record.sender
+        for view in record.routes.views(thing, cap):
             if view.decl.name not in interfaces:
                 continue
             reply = await call(bus, method_call(sender, str(cap.origin_meta["path"]),
@@ -385,17 +393,17 @@ class AboutConsumer:
                                      "where org.freedesktop.DBus.Properties carries (sa{sv}as)")
                 return
             iface, changed, invalidated = msg.body
-            found = _capability(thing, msg.path or "", iface)
+            found = record.routes.find(thing, msg.path or "", iface)
             if found is None:
                 return
             cap, view = found
-            values = view.canonical({k: from_dbus("v", v) for k, v in changed.items()})
+            values = view.canonical({k: from_variant(v) for k, v in changed.items()})
             if values:
                 self.registry.update_state(thing.id, cap.key, values)
             if invalidated:
                 self._spawn(self._refresh(thing, cap, view.decl.name))
             return
-        found = _capability(thing, msg.path or "", msg.interface or "")
+        found = record.routes.find(thing, msg.path or "", msg.interface or "")
         if found is None or found[0].generic is None:
             return
         cap, view = found
@@ -425,12 +433,3 @@ def _announced_name(announced: Mapping[str, Any] | None) -> str:
     name = announced.get("AppName") or announced.get("DeviceName") or "?"
     return str(name)
 
-
-def _capability(thing: Thing, path: str, iface: str) -> tuple[Capability, Any] | None:
-    for cap in thing.capabilities.values():
-        if cap.origin_meta.get("path") != path:
-            continue
-        for view in consumer_views(cap):
-            if view.decl.name == iface:
-                return cap, view
-    return None
