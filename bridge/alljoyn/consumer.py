@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbus_fast import DBusError, Message, MessageType
@@ -26,13 +26,9 @@ from bridge.alljoyn.errors import LANGUAGE_NOT_SUPPORTED
 from bridge.alljoyn.interfaces import InterfaceDecl, parse_interfaces
 from bridge.alljoyn.peer_quirks import ANNOUNCE_SIGNATURE
 from bridge.alljoyn.polling import UnsignalledPoller
-from bridge.alljoyn.things import (
-    build_thing,
-    consumer_views,
-    plan_capabilities,
-    polled_interfaces,
-)
-from bridge.alljoyn.wire import from_dbus
+from bridge.alljoyn.routes import SignalRoutes
+from bridge.alljoyn.things import build_thing, plan_capabilities, polled_interfaces
+from bridge.alljoyn.wire import from_dbus, from_variant
 from bridge.core.errors import DeviceTimeout
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
@@ -55,6 +51,8 @@ class DeviceRecord:
     sender: str
     thing_id: str
     rule: str
+    #: where its signals go, built once per set of capabilities of its Thing.
+    routes: SignalRoutes = field(default_factory=SignalRoutes)
 
 
 class AboutConsumer:
@@ -114,9 +112,13 @@ class AboutConsumer:
         return {record.thing_id: record.sender for record in self._devices.values()}
 
     def sender_of(self, thing_id: str) -> str | None:
+        record = self._record_of(thing_id)
+        return None if record is None else record.sender
+
+    def _record_of(self, thing_id: str) -> DeviceRecord | None:
         for record in self._devices.values():
             if record.thing_id == thing_id:
-                return record.sender
+                return record
         return None
 
     @property
@@ -137,14 +139,31 @@ class AboutConsumer:
         limit = asyncio.Semaphore(_SCAN_PARALLEL)
 
         async def probe(name: str) -> None:
+            # The object description is asked for together with the About data, so a device
+            # costs the scan one round trip less; it is dropped when the About data fails.
             async with limit:
-                about = await self._about(name, self.scan_timeout, quiet=True)
+                about, objects = await asyncio.gather(
+                    self._about(name, self.scan_timeout, quiet=True),
+                    self._objects_or_none(bus, name, self.scan_timeout))
             if about is not None:
-                await self.discover(name, about=about)
+                await self.discover(name, objects, about=about)
 
         await asyncio.gather(*(probe(n) for n in names))
         log.info("AllJoyn scan: %d connection(s) probed, %d device(s) found", len(names),
                  len(self._devices))
+
+    async def _objects_or_none(self, bus: MessageBus, sender: str,
+                               within: float) -> list[tuple[str, list[str]]] | None:
+        """GetObjectDescription of ``sender``; None when it fails (discovery asks again)."""
+        try:
+            reply = await call(bus, method_call(sender, ABOUT_PATH, ABOUT_INTERFACE,
+                                                "GetObjectDescription"), within,
+                               f"{sender} GetObjectDescription")
+        except (DBusError, DeviceTimeout):
+            return None
+        if reply.signature != "a(oas)":
+            return None
+        return _objects(reply.body[0])
 
     async def _about(self, sender: str, within: float, quiet: bool,
                      announced: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
@@ -247,18 +266,23 @@ class AboutConsumer:
         if objects is None:
             reply = await call(bus, method_call(sender, ABOUT_PATH, ABOUT_INTERFACE,
                                                 "GetObjectDescription"), self.call_timeout)
-            objects = [(str(p), list(i)) for p, i in reply.body[0]]
+            objects = _objects(reply.body[0])
         label = f"{about.get('AppName')} ({sender})"
-        decls: dict[str, dict[str, InterfaceDecl]] = {}
-        for path, _ in objects:
-            decls[path] = await self._introspect(bus, sender, path, label)
+        # The calls of one step go out together and their answers are awaited together:
+        # one round trip per step instead of one per object or interface.
+        paths = list(dict.fromkeys(path for path, _ in objects))
+        found = await asyncio.gather(*(self._introspect(bus, sender, path, label)
+                                       for path in paths))
+        decls: dict[str, dict[str, InterfaceDecl]] = dict(zip(paths, found, strict=True))
         planned = plan_capabilities(objects, decls, self.catalogue, label)
-        for plan in planned:
-            for iface in plan.interfaces:
-                reply = await call(bus, method_call(sender, plan.path, PROPERTIES, "GetAll", "s",
-                                                    [iface]), self.call_timeout)
-                props = from_dbus("a{sv}", reply.body[0])
-                plan.props[iface] = props if isinstance(props, dict) else {}
+        reads = [(plan, iface) for plan in planned for iface in plan.interfaces]
+        replies = await asyncio.gather(*(
+            call(bus, method_call(sender, plan.path, PROPERTIES, "GetAll", "s", [iface]),
+                 self.call_timeout, f"{label} GetAll {iface} on {plan.path}")
+            for plan, iface in reads))
+        for (plan, iface), reply in zip(reads, replies, strict=True):
+            props = from_dbus("a{sv}", reply.body[0])
+            plan.props[iface] = props if isinstance(props, dict) else {}
         thing = build_thing(about, objects, planned, self.book, self.catalogue)
         thing.friendly_name = self.book.friendly_name(thing.id, thing.info.name)
         await self._track(bus, sender, thing.id)
@@ -281,10 +305,11 @@ class AboutConsumer:
     async def _read(self, thing: Thing, cap: Capability, interfaces: list[str]) -> None:
         """GetAll of ``interfaces`` of one capability, straight from the device."""
         bus = self.bus
-        sender = self.sender_of(thing.id)
-        if bus is None or sender is None:
+        record = self._record_of(thing.id)
+        if bus is None or record is None:
             return
-        for view in consumer_views(cap):
+        sender = record.sender
+        for view in record.routes.views(thing, cap):
             if view.decl.name not in interfaces:
                 continue
             reply = await call(bus, method_call(sender, str(cap.origin_meta["path"]),
@@ -344,7 +369,7 @@ class AboutConsumer:
                 self._malformed(msg, f"an Announce with signature ({msg.signature}), where "
                                      f"org.alljoyn.About.Announce carries ({ANNOUNCE_SIGNATURE})")
             else:
-                objects = [(str(p), list(i)) for p, i in msg.body[2]]
+                objects = _objects(msg.body[2])
                 announced = from_dbus("a{sv}", msg.body[3])
                 self._spawn(self.discover(msg.sender, objects, announced=announced
                                           if isinstance(announced, dict) else None))
@@ -385,17 +410,17 @@ class AboutConsumer:
                                      "where org.freedesktop.DBus.Properties carries (sa{sv}as)")
                 return
             iface, changed, invalidated = msg.body
-            found = _capability(thing, msg.path or "", iface)
+            found = record.routes.find(thing, msg.path or "", iface)
             if found is None:
                 return
             cap, view = found
-            values = view.canonical({k: from_dbus("v", v) for k, v in changed.items()})
+            values = view.canonical({k: from_variant(v) for k, v in changed.items()})
             if values:
                 self.registry.update_state(thing.id, cap.key, values)
             if invalidated:
                 self._spawn(self._refresh(thing, cap, view.decl.name))
             return
-        found = _capability(thing, msg.path or "", msg.interface or "")
+        found = record.routes.find(thing, msg.path or "", msg.interface or "")
         if found is None or found[0].generic is None:
             return
         cap, view = found
@@ -426,11 +451,6 @@ def _announced_name(announced: Mapping[str, Any] | None) -> str:
     return str(name)
 
 
-def _capability(thing: Thing, path: str, iface: str) -> tuple[Capability, Any] | None:
-    for cap in thing.capabilities.values():
-        if cap.origin_meta.get("path") != path:
-            continue
-        for view in consumer_views(cap):
-            if view.decl.name == iface:
-                return cap, view
-    return None
+def _objects(description: list[Any]) -> list[tuple[str, list[str]]]:
+    """The (path, interfaces) pairs of an About object description (``a(oas)``)."""
+    return [(str(path), list(interfaces)) for path, interfaces in description]

@@ -129,7 +129,7 @@ def _declared(binding: AllJoynInterfaceBinding) -> tuple[
 class ModelInterfaceView(InterfaceView):
     """An interface of a model's AllJoyn binding (semantic mapping)."""
 
-    __slots__ = ("_props", "binding", "decl", "key", "limits", "model")
+    __slots__ = ("_props", "_specs", "binding", "decl", "key", "limits", "model")
 
     def __init__(self, key: str, model: CapabilityModel, binding: AllJoynInterfaceBinding,
                  limits: Mapping[str, PropertyLimits] | None = None) -> None:
@@ -139,6 +139,8 @@ class ModelInterfaceView(InterfaceView):
         #: the device's own limits (``Capability.limits``): bounds and write checks use them.
         self.limits: Mapping[str, PropertyLimits] = dict(limits) if limits else _NO_LIMITS
         self.decl, self._props = _declared(binding)
+        #: canonical name -> its spec with this device's limits (both fixed for the view).
+        self._specs: dict[str, PropertySpec] = {}
 
     def value_binding(self, canonical: str) -> ValueBinding:
         """The binding that carries ``canonical`` on AllJoyn (identity when none does)."""
@@ -149,8 +151,11 @@ class ModelInterfaceView(InterfaceView):
         return ValueBinding(canonical=canonical)
 
     def _spec(self, canonical: str) -> PropertySpec:
-        spec = effective_spec(self.model, canonical, self.limits)
-        assert spec is not None, "the model loader checked every canonical reference"
+        spec = self._specs.get(canonical)
+        if spec is None:
+            spec = effective_spec(self.model, canonical, self.limits)
+            assert spec is not None, "the model loader checked every canonical reference"
+            self._specs[canonical] = spec
         return spec
 
     def read(self, cap: Capability, name: str) -> Any:

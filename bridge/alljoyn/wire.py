@@ -11,6 +11,7 @@ string D-Bus cannot carry (NUL, a lone surrogate, see ``bridge.core.text``) rais
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from dbus_fast import SignatureTree, SignatureType, Variant
@@ -21,9 +22,14 @@ from bridge.core.values import check_signature_value
 from bridge.model.types import Value
 
 _INTEGER_CODES = "ynqiuxth"
+#: the codes whose D-Bus value already is the JSON-like value.
+_PLAIN_CODES = frozenset("ybnqiuxtdsogh")
 
 
+@lru_cache(maxsize=512)
 def signature_type(signature: str) -> SignatureType:
+    """The parsed type of ``signature`` (kept: the same few signatures come back for every
+    message, and parsing one costs more than the conversion it guides)."""
     types = SignatureTree(signature).types
     if len(types) != 1:
         raise ValueError(f"{signature!r} is not one complete type")
@@ -54,6 +60,16 @@ def from_dbus(signature: str | SignatureType, value: Any) -> Value:
         return {str(i): from_dbus(child, item)
                 for i, (child, item) in enumerate(zip(stype.children, value, strict=True))}
     return value
+
+
+def from_variant(value: Any) -> Value:
+    """``from_dbus("v", value)`` without parsing a signature: a variant's value comes as it
+    is when its type is a basic one, else through :func:`from_dbus` with the variant's type."""
+    if not isinstance(value, Variant):
+        return value
+    if value.type.token in _PLAIN_CODES:
+        return value.value
+    return from_dbus(value.type, value.value)
 
 
 def to_dbus(signature: str | SignatureType, value: Value, name: str = "value") -> Any:
