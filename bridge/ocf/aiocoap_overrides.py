@@ -31,6 +31,7 @@ of the overrides below). docs/design.md, "Where the OCF side relies on aiocoap's
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import aiocoap.pipe
@@ -75,6 +76,28 @@ def render_without_task_names(context: Any) -> bool:
 
     context.render_to_pipe = render_to_pipe
     return True
+
+
+def send_datagram(sock: socket.socket, data: bytes, ancdata: list[Any], address: Any
+                  ) -> OSError | None:
+    """Send one datagram of the gateway's own on aiocoap's socket ``sock``, as
+    :func:`send_past_stale_errors` makes aiocoap send: once more after a failure (the failed
+    attempt consumed another peer's pending ICMP error). Returns the second failure, which is
+    this datagram's own; None when sent, or lost because the socket buffer is full (like any
+    datagram the kernel cannot take)."""
+    try:
+        sock.sendmsg((data,), ancdata, 0, address)
+        return None
+    except BlockingIOError:
+        log.debug("socket buffer full: a datagram to %s lost", address[0])
+        return None
+    except OSError:
+        pass
+    try:
+        sock.sendmsg((data,), ancdata, 0, address)
+    except OSError as err:
+        return err
+    return None
 
 
 def send_past_stale_errors(transport: Any) -> None:

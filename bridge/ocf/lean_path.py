@@ -41,7 +41,7 @@ from aiocoap.transports.udp6 import UDP6EndpointAddress
 
 from bridge.ocf import wire
 from bridge.ocf.admission import Admission
-from bridge.ocf.aiocoap_overrides import LARGEST_UDP_PAYLOAD
+from bridge.ocf.aiocoap_overrides import LARGEST_UDP_PAYLOAD, send_datagram
 from bridge.ocf.lean_get import CON, GetParser, LeanGet, answer
 from bridge.ocf.limits import EXCHANGE_LIFETIME
 from bridge.ocf.served import Request, ServedDevice, read
@@ -241,19 +241,8 @@ class LeanGets:
     def _send(self, reply: bytes, pktinfo: bytes, address: Any) -> None:
         assert self._sock is not None
         ancdata = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)]
-        try:
-            self._sock.sendmsg((reply,), ancdata, 0, address)
-            return
-        except BlockingIOError:
-            log.debug("lean GET path: socket buffer full, answer to %s lost", address[0])
-            return
-        except OSError:
-            # Another peer's pending ICMP error (bridge.ocf.aiocoap_overrides,
-            # send_past_stale_errors): that attempt consumed it.
-            pass
-        try:
-            self._sock.sendmsg((reply,), ancdata, 0, address)
-        except OSError as err:
+        err = send_datagram(self._sock, reply, ancdata, address)
+        if err is not None:
             # As aiocoap does for a send that fails: that remote's exchanges end.
             self._manager.dispatch_error(err, UDP6EndpointAddress(
                 address, self._interface, pktinfo=pktinfo))

@@ -16,13 +16,11 @@ aiocoap.
 
 from __future__ import annotations
 
-import logging
 import socket
 from typing import Any
 
+from bridge.ocf.aiocoap_overrides import send_datagram
 from bridge.ocf.notify_frames import OBSERVE, NotificationFrame
-
-log = logging.getLogger("ocfaj.ocf.observe")
 
 
 class NotificationSocket:
@@ -54,20 +52,8 @@ class NotificationSocket:
         pktinfo = remote.pktinfo
         ancdata = [] if pktinfo is None else [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO,
                                                 pktinfo)]
-        try:
-            self._sock.sendmsg((data,), ancdata, 0, remote.sockaddr)
-            return mid
-        except BlockingIOError:
-            # As for any NON datagram the kernel cannot take: it is lost, the next one is not.
-            log.debug("socket buffer full: a notification to %s lost", remote.sockaddr[0])
-            return mid
-        except OSError:
-            # Another peer's pending ICMP error (bridge.ocf.aiocoap_overrides,
-            # send_past_stale_errors): that attempt consumed it.
-            pass
-        try:
-            self._sock.sendmsg((data,), ancdata, 0, remote.sockaddr)
-        except OSError as err:
+        err = send_datagram(self._sock, data, ancdata, remote.sockaddr)
+        if err is not None:
             # As aiocoap does for a send that fails: that client's exchanges and
             # observations end.
             self._manager.dispatch_error(err, remote)

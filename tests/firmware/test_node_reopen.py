@@ -16,7 +16,7 @@ import pytest
 from aiocoap import Message
 from aiocoap.numbers.types import Type
 from ocf import config, hal_host, main
-from ocf.node import Node
+from ocf.node import RX_BYTES, Node
 
 CONFIG = """{"device": {"name": "Reopen", "type": "oic.d.switch"},
  "network": {"port": 0, "ipv4": true, "ipv6": false, "interface": "lo"},
@@ -85,3 +85,10 @@ def test_observer_whose_socket_did_not_come_back_is_dropped(
     finally:
         node.close()
         client.close()
+
+
+def test_start_up_allocates_the_receive_buffer_the_node_expects(tmp_path: Path) -> None:
+    # main.build allocates it before the node module is loaded, so it repeats the size.
+    assert main.RX_BYTES == RX_BYTES
+    _, built = main.build(config.parse(CONFIG), str(tmp_path))
+    assert len(built.rxbuf) == RX_BYTES
