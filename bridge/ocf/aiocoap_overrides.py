@@ -43,6 +43,16 @@ log = logging.getLogger("ocfaj.ocf.server")
 LARGEST_UDP_PAYLOAD = 65535 - 8
 
 
+def udp_message_manager(context: Any) -> Any | None:
+    """The message layer (aiocoap ``MessageManager``) of an aiocoap context's udp6
+    transport, None when it has none."""
+    for interface in getattr(context, "request_interfaces", ()):
+        manager = getattr(interface, "token_interface", None)
+        if getattr(manager, "message_interface", None) is not None:
+            return manager
+    return None
+
+
 def read_whole_datagrams(transport: Any) -> None:
     """Make aiocoap's datagram ``transport`` read every datagram whole."""
     if not isinstance(getattr(transport, "max_size", None), int):

@@ -32,6 +32,7 @@ from bridge.ocf.aiocoap_overrides import (
     read_whole_datagrams,
     render_without_task_names,
     send_past_stale_errors,
+    udp_message_manager,
 )
 from bridge.ocf.coap_messages import (
     EncodedReply,
@@ -63,11 +64,10 @@ Listed = Callable[[], Sequence[tuple[ServedDevice, int]]]
 
 def _message_manager(context: Any) -> Any:
     """The message layer (aiocoap ``MessageManager``) of an aiocoap context's udp6 transport."""
-    for interface in context.request_interfaces:
-        manager = getattr(interface, "token_interface", None)
-        if getattr(manager, "message_interface", None) is not None:
-            return manager
-    raise RuntimeError("the CoAP context has no UDP transport")
+    manager = udp_message_manager(context)
+    if manager is None:
+        raise RuntimeError("the CoAP context has no UDP transport")
+    return manager
 
 
 def bound_port(context: Any) -> int:

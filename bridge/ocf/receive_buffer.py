@@ -20,6 +20,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from bridge.ocf.aiocoap_overrides import udp_message_manager
+
 log = logging.getLogger("ocfaj.ocf.sockets")
 
 #: Bytes of receive buffer asked for each client socket (the kernel may grant less).
@@ -43,14 +45,10 @@ def enlarge(sock: socket.socket, what: str) -> int:
 
 def enlarge_context(context: Any, what: str) -> int:
     """:func:`enlarge` the UDP socket of an aiocoap context's ``udp6`` transport (0: none)."""
-    for interface in getattr(context, "request_interfaces", ()):
-        messages = getattr(getattr(interface, "token_interface", None), "message_interface",
-                           None)
-        transport = getattr(messages, "transport", None)
-        sock = transport.get_extra_info("socket") if transport is not None else None
-        if sock is not None:
-            return enlarge(sock, what)
-    return 0
+    manager = udp_message_manager(context)
+    transport = getattr(manager.message_interface, "transport", None) if manager else None
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    return enlarge(sock, what) if sock is not None else 0
 
 
 def drops() -> int:
