@@ -1,6 +1,6 @@
 // Does the firmware start and keep serving in N bytes of heap on a 32-bit MicroPython?
 //
-//   node tests/firmware/fit_wasm.mjs [--mpy DIR] AVAILABLE ROUNDS
+//   node tests/firmware/fit_wasm.mjs [--mpy DIR | --romfs IMAGE] AVAILABLE ROUNDS
 //
 // MicroPython's WebAssembly port (the npm package run_wasm.mjs loads) is a 32-bit build
 // whose GC heap is one block of `heapsize` bytes, but it adds more blocks on demand (a
@@ -10,12 +10,21 @@
 // (2) allocates every byte left in the C heap (malloc) after start but one 16 KiB hole, so a
 // new GC block can never be had: the GC asks for at least the size of the heap it has
 // (more than 16 KiB). The hole is for what the runtime itself mallocs: the source text each
-// runPython call copies and the small values it passes back. Nothing of MicroPython itself is changed. Then mp/heap_fit.py runs:
+// runPython call copies and the small values it passes back. Nothing of MicroPython itself
+// is changed. Then mp/heap_fit.py runs:
 // restrict(AVAILABLE), start(), ROUNDS x serve_round(), each its own runPython call (the
 // port scans its stack conservatively: garbage of an earlier step in the same call would
 // still look reachable). Prints heap_fit's lines plus:
 //   heap_port <bytes>    what the interpreter holds before anything is imported
 //   heap_total <bytes>   the GC heap's size, the same at the end (else: "FAIL grew")
+//   loaded_from <file>   where ocf.server came from (after start-up)
+// The firmware comes from firmware/ocf/*.py, from the .mpy files mpy-cross made in DIR/ocf
+// (--mpy), or from a ROMFS image (--romfs, as `mpremote romfs build` makes it). The image is
+// handed to the port the way a board has its ROMFS partition: with loadMicroPython's own
+// `romfs` option, which copies it into the C heap (outside the GC heap, as flash is) and
+// mounts it at /rom (vfs.VfsRom over vfs.rom_ioctl's memoryview), with /rom on sys.path,
+// when the interpreter starts. The bytecode then runs in place and none of the image counts
+// against the GC heap; the mount's own objects are in heap_port above.
 // Exit status 0 when every step ran (fitting or not: "start|serve ok|memory" and
 // "step memory: <step>" tell). Figures: docs/firmware.md, "Heap budget".
 import { readFileSync, readdirSync } from "node:fs";
@@ -35,7 +44,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const firmware = join(here, "..", "..", "firmware");
 let args = process.argv.slice(2);
 const mpyDir = args[0] === "--mpy" ? args[1] : null;
-if (mpyDir) {
+const romfsImage = args[0] === "--romfs" ? args[1] : null;
+if (mpyDir || romfsImage) {
   args = args.slice(2);
 }
 const [available, rounds] = args.map(Number);
@@ -57,8 +67,11 @@ function copyDir(mp, from, to, ext) {
 
 // The trial's heap plus room for heap_fit and its prebuilt requests: the ballast
 // heap_fit.restrict() takes is then small, so a collection near the limit stays cheap.
-const mp = await loadMicroPython({ stdout: collect, stderr: collect,
-  heapsize: available + 16 * 1024 });
+const options = { stdout: collect, stderr: collect, heapsize: available + 16 * 1024 };
+if (romfsImage) {
+  options.romfs = readFileSync(romfsImage);
+}
+const mp = await loadMicroPython(options);
 const c = mp._module;
 const hole = c._malloc(16 * 1024);
 for (let size = 1 << 24; size >= 64; size >>= 1) {
@@ -73,7 +86,7 @@ if (c._malloc(available) !== 0) {
 }
 if (mpyDir) {
   copyDir(mp, join(mpyDir, "ocf"), "/fw/ocf", ".mpy");
-} else {
+} else if (!romfsImage) {
   copyDir(mp, join(firmware, "ocf"), "/fw/ocf", ".py");
 }
 copyDir(mp, join(here, "mp"), "/tests", ".py");
@@ -89,7 +102,7 @@ const total = Number(/GC: total: (\d+)/.exec(output)[1]);
 collect("heap_total " + total);
 mp.runPython(`
 import sys
-sys.path[:0] = ["/fw", "/stubs", "/tests"]
+sys.path[:0] = ["${romfsImage ? "/rom" : "/fw"}", "/stubs", "/tests"]
 import heap_fit
 heap_fit.GROWTH = ${split}
 `);
@@ -112,6 +125,9 @@ except MemoryError:
     heap_fit.S["ballast"] = None
     print("step memory: ${step}")`);
 }
+mp.runPython(`
+if "ocf.server" in sys.modules:
+    print("loaded_from", sys.modules["ocf.server"].__file__)`);
 output = "";
 mp.runPython("micropython.mem_info()");
 const after = Number(/GC: total: (\d+)/.exec(output)[1]);

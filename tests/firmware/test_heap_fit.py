@@ -81,15 +81,20 @@ def _fits(out: str, rounds: int) -> dict[str, int | bool]:
     return values
 
 
-def wasm_trial(available: int, rounds: int, build: Path) -> dict[str, int | bool]:
+def wasm_trial(available: int, rounds: int, build: Path, romfs: bool = False
+               ) -> dict[str, int | bool]:
+    """One fit_wasm.mjs trial: ``build`` is a directory of .mpy files, or a ROMFS image."""
     node = shutil.which("node")
     assert node, "Node.js is needed for the MicroPython WebAssembly tests"
     assert PACKAGE.is_dir(), "run `npm install --prefix tests/firmware` first"
-    done = subprocess.run([node, str(unixport.HERE / "fit_wasm.mjs"), "--mpy", str(build),
+    done = subprocess.run([node, str(unixport.HERE / "fit_wasm.mjs"),
+                           "--romfs" if romfs else "--mpy", str(build),
                            str(available), str(rounds)], capture_output=True, text=True,
                           timeout=120, check=False, stdin=subprocess.DEVNULL)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
+    if romfs and "start ok" in out:
+        assert "loaded_from /rom/ocf/server.mpy" in out, out[-3000:]
     return _fits(out, rounds)
 
 
