@@ -11,10 +11,18 @@
 // new GC block can never be had: the GC asks for at least the size of the heap it has
 // (more than 16 KiB). The hole is for what the runtime itself mallocs: the source text each
 // runPython call copies and the small values it passes back. Nothing of MicroPython itself
-// is changed. Then mp/heap_fit.py runs:
-// restrict(AVAILABLE), start(), ROUNDS x serve_round(), each its own runPython call (the
-// port scans its stack conservatively: garbage of an earlier step in the same call would
-// still look reachable). Prints heap_fit's lines plus:
+// is changed.
+//
+// This port never collects garbage inside a call from JavaScript: its gc_collect() (run
+// when an allocation fails, and by gc.collect()) only marks a collection as pending, and
+// the collection runs when the outermost runPython call returns, when no C stack holds
+// pointers. Within a call, then, every object made stays in the heap, and a gc.collect()
+// there frees nothing (the node's reserve, freed to make room, comes back only after the
+// call). So each step is its own runPython call, as short as the firmware allows:
+// mp/heap_fit.py's restrict(AVAILABLE), start(), then ROUNDS rounds of one call per request
+// (serve_request; a round is "serve ok" when each of its requests was). What a step needs
+// here is what it allocates in all, on top of what earlier steps left: a board, whose GC
+// runs when an allocation fails, should need no more. Prints heap_fit's lines plus:
 //   heap_port <bytes>    what the interpreter holds before anything is imported
 //   heap_total <bytes>   the GC heap's size, the same at the end (else: "FAIL grew")
 //   loaded_from <file>   where ocf.server came from (after start-up)
@@ -25,7 +33,7 @@
 // mounts it at /rom (vfs.VfsRom over vfs.rom_ioctl's memoryview), with /rom on sys.path,
 // when the interpreter starts. The bytecode then runs in place and none of the image counts
 // against the GC heap; the mount's own objects are in heap_port above.
-// Exit status 0 when every step ran (fitting or not: "start|serve ok|memory" and
+// Exit status 0 when every step ran (fitting or not: "start|serve|request ok|memory" and
 // "step memory: <step>" tell). Figures: docs/firmware.md, "Heap budget".
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -106,18 +114,10 @@ sys.path[:0] = ["${romfsImage ? "/rom" : "/fw"}", "/stubs", "/tests"]
 import heap_fit
 heap_fit.GROWTH = ${split}
 `);
-const steps = [`restrict(${available})`, "start()", "COLLECT", "report('retained')"];
-for (let i = 0; i < rounds; i++) {
-  steps.push("serve_round()");
-  if (i === 0) {
-    steps.push("COLLECT", "report('one_round')");
-  }
-}
-steps.push("COLLECT", "report('serving')");
 // A MemoryError must not leave a step: the port would format it for JavaScript on the full
 // heap, fail again with no handler left and spin forever (its nlr_jump_fail). So each step
 // catches it, drops the ballast to have room, and says so; that trial then counts as no fit.
-for (const step of steps) {
+function run(step) {
   const code = step === "COLLECT" ? "gc.collect()" : "heap_fit." + step;
   mp.runPython(`try:
     ${code}
@@ -125,6 +125,30 @@ except MemoryError:
     heap_fit.S["ballast"] = None
     print("step memory: ${step}")`);
 }
+
+// A round is one call per request: the port collects only between calls (above).
+mp.runPython("requests = len(heap_fit.REQUESTS)");
+const requests = mp.globals.get("requests");
+if (!(requests > 0)) {
+  collect("FAIL no requests to serve");
+  process.exit(1);
+}
+for (const step of [`restrict(${available})`, "start()", "COLLECT", "report('retained')"]) {
+  run(step);
+}
+for (let i = 0; i < rounds; i++) {
+  const before = output.length;
+  for (let r = 0; r < requests; r++) {
+    run(`serve_request(${r})`);
+  }
+  collect(/memory/.test(output.slice(before)) ? "serve memory" : "serve ok");
+  if (i === 0) {
+    run("COLLECT");
+    run("report('one_round')");
+  }
+}
+run("COLLECT");
+run("report('serving')");
 mp.runPython(`
 if "ocf.server" in sys.modules:
     print("loaded_from", sys.modules["ocf.server"].__file__)`);

@@ -9,7 +9,8 @@ with it. The requests are built here as bytes *before* the heap
 is restricted, with no firmware module, so they are not counted against the firmware. Steps:
 ``restrict(available)`` leaves exactly ``available`` bytes free,
 ``start()`` builds what ``ocf.main.start`` builds, ``serve_round()`` sends one of each request
-below and checks every answer code; each prints ``start|serve ok`` or ``... memory``.
+below and checks every answer code (``serve_request(i)`` only the i-th); each prints
+``start|serve|request ok`` or ``... memory``.
 """
 
 import gc
@@ -126,24 +127,36 @@ def _deliver(data, multicast):
     S["node"]._receive(wire, S["mc"] if multicast else S["channel"], multicast)
 
 
+def _serve(data, multicast, code):
+    wire = S["wire"]
+    del wire.sent[:]
+    _deliver(data, multicast)
+    answers = [d for d in wire.sent if d[0] >> 4 & 3 != 0]  # not our CON notes
+    assert [a[1] for a in answers] == ([code] if code else []), (data, wire.sent)
+    for note in wire.sent:
+        if note[0] >> 4 & 3 == 0:
+            # ACK the CON notification the POST caused, with its mid.
+            wire.next = ACK
+            wire.mid = (note[2] << 8) | note[3]
+            S["node"]._receive(wire, S["channel"], False)
+    assert S["node"].short_of_memory == 0, S["node"].short_of_memory
+
+
 def serve_round():
     if "wire" not in S:
         return
     def run():
-        wire = S["wire"]
-        for data, multicast, code in REQUESTS:
-            del wire.sent[:]
-            _deliver(data, multicast)
-            answers = [d for d in wire.sent if d[0] >> 4 & 3 != 0]  # not our CON notes
-            assert [a[1] for a in answers] == ([code] if code else []), (data, wire.sent)
-            for note in wire.sent:
-                if note[0] >> 4 & 3 == 0:
-                    # ACK the CON notification the POST caused, with its mid.
-                    wire.next = ACK
-                    wire.mid = (note[2] << 8) | note[3]
-                    S["node"]._receive(wire, S["channel"], False)
-        assert S["node"].short_of_memory == 0, S["node"].short_of_memory
+        for request in REQUESTS:
+            _serve(*request)
     _step("serve", run)
+
+
+def serve_request(index):
+    """``REQUESTS[index]`` alone, printing ``request ok|memory``: fit_wasm.mjs serves a round
+    one request per call, as its port collects garbage only between calls."""
+    if "wire" not in S:
+        return
+    _step("request", lambda: _serve(*REQUESTS[index]))
 
 
 def report(label):
