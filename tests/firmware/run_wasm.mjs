@@ -82,7 +82,7 @@ os.mkdir("/state")
 import server_checks
 print("server_checks", *server_checks.run("/state"))
 `);
-  // One runPython call per step: see heap_probe.py on conservative stack scanning.
+  // One runPython call per step: the port collects only between calls (heap_probe.py).
   const probe = await interpreter();
   probe.runPython(`
 import sys

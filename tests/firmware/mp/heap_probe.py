@@ -11,9 +11,9 @@ serves a discovery, a GET with observe and a POST through an in-memory channel, 
     heap_serving <bytes>   after those requests (observer registered, caches filled)
 
 Each step, and each ``gc.collect()`` before ``baseline``/``report``, must be its own
-``runPython`` call: the WebAssembly port scans its stack conservatively, so garbage made
-earlier in the same call (or by a caller's frame) still looks reachable to ``gc.collect()``
-and inflates the numbers by kilobytes.
+``runPython`` call: the WebAssembly port collects garbage only when a call from JavaScript
+returns (a ``gc.collect()`` inside a call only asks for that), so garbage made earlier in
+the same call would still count and inflate the numbers by kilobytes.
 """
 
 import gc
