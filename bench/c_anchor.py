@@ -9,12 +9,16 @@ resource with the same payload (the bytes the gateway's virtual device returns f
 - libcoap's ``coap-server`` (Debian's libcoap3-bin, ``coap-server-notls``), whose dynamic
   resource ``/switch`` is created with a PUT of the same bytes by ``coap-client-notls``;
 - the floor of any Python server on asyncio (``bench.udp_floor``): a bare datagram protocol
-  that answers every CON with the same bytes, reading only the header and token.
+  that answers every CON with the same bytes, reading only the header and token; and the same
+  floor twice more, once reading every waiting datagram per wake-up of the event loop
+  (``--drain``) and once with ``recvmmsg``/``sendmmsg`` (``--mmsg``), to show what fewer
+  event loop rounds and system calls per request save in Python.
 
 Two clients load each server, sequentially (one request in flight) and with 50 in flight: the
 raw-UDP generator of ``bench.coap_load`` (lean, so the servers are the limit) and aiocoap's
 client (what the other benchmarks use). Rows: req/s, p50, p99, each server's CPU per request
-(from /proc, so its capacity on one core is 1 s / that) and the ratio to the C server.
+(the scheduler's count in ``/proc``, so its capacity on one core is 1 s / that) and the ratio
+to the C server.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ IN_FLIGHT = 50
 WARM_UP = 50
 C_SERVER = "coap-server-notls"
 C_CLIENT = "coap-client-notls"
+#: The rows of the Python floor: label, flags of ``python -m bench.udp_floor``.
+FLOORS = (("Python UDP floor", ()), ("Python UDP floor, drained", ("--drain",)),
+          ("Python UDP floor, recvmmsg", ("--mmsg",)))
 
 
 @dataclass(frozen=True)
@@ -146,9 +153,9 @@ async def _measure_all(report: Report, servers: list[Server], loads: dict[str, L
             figures: dict[str, tuple[float, float, float]] = {}
             for server in servers:
                 await load(server, WARM_UP, min(in_flight, WARM_UP))
-                cpu = procstat.cpu_seconds(server.pid)
+                cpu = procstat.run_seconds(server.pid)
                 result = await load(server, count, in_flight)
-                server_cpu = procstat.cpu_seconds(server.pid) - cpu
+                server_cpu = procstat.run_seconds(server.pid) - cpu
                 if result.errors or result.payload != payload:
                     raise RuntimeError(f"{server.label} answered {result.errors} GETs with "
                                        f"an error or another payload ({result.payload!r})")
@@ -180,20 +187,22 @@ async def measure(directory: Path, size: str) -> Report:
         c_server, c_port = await _start_c_server(payload, directory)
         py_server, py_port = await _start_python_server("bench.aiocoap_server", PATH,
                                                         payload.hex())
-        floor, floor_port = await _start_python_server("bench.udp_floor", payload.hex())
+        floors = [(label, *await _start_python_server("bench.udp_floor", payload.hex(), *flag))
+                  for label, flag in FLOORS]
         try:
             servers = [Server("C coap-server", "127.0.0.1", c_port, c_server.pid),
                        Server("virtual OCF device", gateway.hostname, gateway.port,
                               pair.gateway.pid),
                        Server("plain aiocoap", "127.0.0.1", py_port, py_server.pid),
-                       Server("Python UDP floor", "127.0.0.1", floor_port, floor.pid)]
+                       *(Server(label, "127.0.0.1", port, floor.pid)
+                         for label, floor, port in floors)]
             loads = {"raw UDP client": raw_load,
                      "aiocoap client": aiocoap_load(pair.coap.context)}
             await _measure_all(report, servers, loads, COUNTS[size], payload)
         finally:
             c_server.terminate()
             await c_server.wait()
-            for process in (py_server, floor):
+            for process in (py_server, *(floor for _, floor, _ in floors)):
                 assert process.stdin is not None
                 process.stdin.close()
                 await process.wait()
@@ -204,7 +213,10 @@ async def measure(directory: Path, size: str) -> Report:
         "(C) under the same client and load in the same run. The raw UDP client is "
         "bench/coap_load.py; its CPU load shows whether it was the limit. The Python UDP "
         "floor (bench/udp_floor.py) answers every request with the same bytes and reads "
-        "nothing else: no Python server on asyncio costs less.")
+        "nothing else: no Python server on asyncio costs less; its drained row reads every "
+        "waiting datagram per event loop wake-up, its recvmmsg row reads and answers them "
+        "with one recvmmsg and one sendmmsg. Server CPU is the scheduler's count "
+        "(/proc/PID/task/*/schedstat, in ns).")
     return report
 
 

@@ -41,3 +41,16 @@ def cpu_seconds(pid: int) -> float:
 
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def run_seconds(pid: int) -> float:
+    """CPU time all threads of the process ran so far, from the scheduler's own count in
+    nanoseconds (``/proc/<pid>/task/*/schedstat``); :func:`cpu_seconds` counts in ticks
+    of 10 ms, too coarse for a few thousand requests of 20 µs each."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9

@@ -177,7 +177,10 @@ def test_raw_udp_load_generator_measures_a_plain_aiocoap_server() -> None:
     asyncio.run(scenario())
 
 
-def test_the_python_floor_answers_as_the_gateway_frames_a_representation() -> None:
+@pytest.mark.parametrize("variant", [(), ("--drain",), ("--mmsg",)],
+                         ids=["plain", "drain", "mmsg"])
+def test_the_python_floor_answers_as_the_gateway_frames_a_representation(
+        variant: tuple[str, ...]) -> None:
     import asyncio
     import socket
     import subprocess
@@ -195,7 +198,7 @@ def test_the_python_floor_answers_as_the_gateway_frames_a_representation() -> No
         port = free_udp_port()
         payload = b"\xa1evalue\xf4"
         server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.udp_floor", str(port), payload.hex(),
+            sys.executable, "-m", "bench.udp_floor", str(port), payload.hex(), *variant,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert server.stdout is not None and server.stdin is not None
         request = datagram(Message(code=Code.GET, uri_path=["switch"]),
