@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -103,15 +103,17 @@ def aiocoap_load(context: aiocoap.Context) -> Load:
     return load
 
 
-async def _start_c_server(payload: bytes,
-                          directory: Path) -> tuple[asyncio.subprocess.Process, int]:
+async def start_c_server(payload: bytes, directory: Path, wrapper: Sequence[str] = (),
+                         wait: float = 10.0) -> tuple[asyncio.subprocess.Process, int]:
+    """libcoap's server on 127.0.0.1 serving ``payload`` at ``PATH``, run under the command
+    ``wrapper`` (such as valgrind) when given; its port once it answers a GET."""
     port = free_udp_port()
     process = await asyncio.create_subprocess_exec(
-        _tool(C_SERVER), "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "0",
+        *wrapper, _tool(C_SERVER), "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "0",
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     body = directory / "payload.cbor"
     body.write_bytes(payload)
-    deadline = time.monotonic() + 10.0
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if process.returncode is not None:
             raise RuntimeError(f"{C_SERVER} exited with {process.returncode}")
@@ -120,13 +122,13 @@ async def _start_c_server(payload: bytes,
             f"coap://127.0.0.1:{port}{PATH}", stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         await put.wait()
-        probe = await CoapLoad("127.0.0.1", port, PATH, timeout=0.5).run(1)
+        probe = await CoapLoad("127.0.0.1", port, PATH, timeout=wait / 20).run(1)
         if probe.payload == payload and not probe.errors and not probe.lost:
             return process, port
         await asyncio.sleep(0.1)
     process.kill()
     await process.wait()
-    raise RuntimeError(f"{C_SERVER} did not serve {PATH} within 10 s")
+    raise RuntimeError(f"{C_SERVER} did not serve {PATH} within {wait:.0f} s")
 
 
 async def _start_python_server(module: str, *args: str) -> tuple[asyncio.subprocess.Process,
@@ -184,7 +186,7 @@ async def measure(directory: Path, size: str) -> Report:
         if probe.errors or probe.lost:
             raise RuntimeError(f"GET {pair.virtual_ocf}{PATH} failed")
         payload = probe.payload
-        c_server, c_port = await _start_c_server(payload, directory)
+        c_server, c_port = await start_c_server(payload, directory)
         py_server, py_port = await _start_python_server("bench.aiocoap_server", PATH,
                                                         payload.hex())
         floors = [(label, *await _start_python_server("bench.udp_floor", payload.hex(), *flag))
