@@ -156,8 +156,12 @@ async def _measure_all(report: Report, servers: list[Server], loads: dict[str, L
             for server in servers:
                 await load(server, WARM_UP, min(in_flight, WARM_UP))
                 cpu = procstat.run_seconds(server.pid)
+                faults = procstat.minor_faults(server.pid)
+                sleeps = procstat.sleeps(server.pid)
                 result = await load(server, count, in_flight)
                 server_cpu = procstat.run_seconds(server.pid) - cpu
+                faults = procstat.minor_faults(server.pid) - faults
+                sleeps = procstat.sleeps(server.pid) - sleeps
                 if result.errors or result.payload != payload:
                     raise RuntimeError(f"{server.label} answered {result.errors} GETs with "
                                        f"an error or another payload ({result.payload!r})")
@@ -172,6 +176,10 @@ async def _measure_all(report: Report, servers: list[Server], loads: dict[str, L
                 report.add(f"{prefix}: p99", p99, "ms", baseline=c_p99)
                 report.add(f"{prefix}: server CPU per request",
                            server_cpu / count * 1e6, "us CPU")
+                report.add(f"{prefix}: server page faults per request", faults / count,
+                           "faults")
+                report.add(f"{prefix}: requests per server wake-up", count / max(sleeps, 1),
+                           "requests")
                 report.add(f"{prefix}: client CPU load",
                            result.client_cpu_seconds / result.seconds * 100, "% of a core")
                 report.add(f"{prefix}: lost (retried)", result.lost, "requests")

@@ -54,3 +54,19 @@ def run_seconds(pid: int) -> float:
         except (FileNotFoundError, ProcessLookupError):
             continue  # a thread that ended meanwhile
     return total / 1e9
+
+
+def minor_faults(pid: int) -> int:
+    """Page faults the process took so far that needed no disk read (``minflt``): a fresh
+    page of memory touched for the first time, for instance."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return int(text[text.rindex(")") + 2:].split()[7])
+
+
+def sleeps(pid: int) -> int:
+    """How often the process's main thread gave up the CPU to wait
+    (``voluntary_ctxt_switches``): an event loop does once per wake-up, in ``epoll_wait``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    raise KeyError(f"voluntary_ctxt_switches not in /proc/{pid}/status")

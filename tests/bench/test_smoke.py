@@ -223,3 +223,31 @@ def test_the_python_floor_answers_as_the_gateway_frames_a_representation(
 
     reply, expected, errors = asyncio.run(scenario())
     assert reply == expected and errors == 0
+
+
+def test_the_lean_server_serves_a_virtual_device() -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    import cbor2
+
+    from bench.coap_load import CoapLoad
+
+    async def scenario() -> tuple[bytes, int, int]:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.lean_server", stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE)
+        assert server.stdout is not None and server.stdin is not None
+        try:
+            async with asyncio.timeout(60):
+                port = int((await server.stdout.readline()).strip())
+                result = await CoapLoad("127.0.0.1", port, "/switch").run(100, in_flight=10)
+        finally:
+            server.stdin.close()
+            await server.wait()
+        return result.payload, result.errors, len(result.latencies_ms)
+
+    payload, errors, answered = asyncio.run(scenario())
+    assert cbor2.loads(payload) == {"value": False}
+    assert errors == 0 and answered == 100
