@@ -178,7 +178,7 @@ async def _measure_all(report: Report, servers: list[Server], loads: dict[str, L
                            server_cpu / count * 1e6, "us CPU")
                 report.add(f"{prefix}: server page faults per request", faults / count,
                            "faults")
-                report.add(f"{prefix}: requests per server wake-up", count / max(sleeps, 1),
+                report.add(f"{prefix}: requests per server sleep", count / max(sleeps, 1),
                            "requests")
                 report.add(f"{prefix}: client CPU load",
                            result.client_cpu_seconds / result.seconds * 100, "% of a core")
@@ -223,10 +223,11 @@ async def measure(directory: Path, size: str) -> Report:
         "(C) under the same client and load in the same run. The raw UDP client is "
         "bench/coap_load.py; its CPU load shows whether it was the limit. The Python UDP "
         "floor (bench/udp_floor.py) answers every request with the same bytes and reads "
-        "nothing else: no Python server on asyncio costs less; its drained row reads every "
-        "waiting datagram per event loop wake-up, its recvmmsg row reads and answers them "
-        "with one recvmmsg and one sendmmsg. Server CPU is the scheduler's count "
-        "(/proc/PID/task/*/schedstat, in ns).")
+        "nothing else, on asyncio's datagram transport; its drained row reads every waiting "
+        "datagram per event loop wake-up on the socket's own reader, its recvmmsg row reads "
+        "and answers them with one recvmmsg and one sendmmsg. Server CPU is the scheduler's "
+        "count (/proc/PID/task/*/schedstat, in ns); requests per server sleep are the "
+        "requests over the voluntary context switches of its main thread.")
     return report
 
 
