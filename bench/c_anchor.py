@@ -8,7 +8,7 @@ resource with the same payload (the bytes the gateway's virtual device returns f
 - a plain aiocoap server with one resource (``bench.aiocoap_server``, its own process);
 - libcoap's ``coap-server`` (Debian's libcoap3-bin, ``coap-server-notls``), whose dynamic
   resource ``/switch`` is created with a PUT of the same bytes by ``coap-client-notls``;
-- the floor of any Python server on asyncio (``bench.udp_floor``): a bare datagram protocol
+- a floor of Python servers on asyncio (``bench.udp_floor``): a bare datagram protocol
   that answers every CON with the same bytes, reading only the header and token; and the same
   floor twice more, once reading every waiting datagram per wake-up of the event loop
   (``--drain``) and once with ``recvmmsg``/``sendmmsg`` (``--mmsg``), to show what fewer
