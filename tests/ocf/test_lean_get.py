@@ -381,8 +381,8 @@ async def answers_in_order(client: Client, count: int) -> list[Message]:
 
 async def test_datagrams_queued_before_the_loop_runs_are_all_answered_in_order(
         pair: Pair, client: Client) -> None:
-    # More than one wake-up of the event loop reads (lean_path.BATCH), so the reads go on
-    # in the rounds after the first.
+    # More datagrams than one batch (lean_path.BATCH): the rest are read at the next turns
+    # of the event loop.
     count = 3 * BATCH + 5
     tokens = [i.to_bytes(2, "big") for i in range(count)]
     queue_all(client, pair.port(pair.lean),
