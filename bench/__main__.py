@@ -26,7 +26,7 @@ from bench import machine
 from bench.stats import Recorded, Report, changes, comparison, parse_table, recorded, table
 
 BENCHMARKS = ("latency", "notify", "scale", "replay", "profile", "exhaustion", "c_anchor",
-              "profile_get", "mfg_handshake", "hass", "secure")
+              "profile_get", "mfg_handshake", "hass", "secure", "instructions")
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN = "<!-- results:begin (written by python -m bench; do not edit by hand) -->"
 END = "<!-- results:end -->"

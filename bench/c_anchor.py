@@ -8,13 +8,17 @@ resource with the same payload (the bytes the gateway's virtual device returns f
 - a plain aiocoap server with one resource (``bench.aiocoap_server``, its own process);
 - libcoap's ``coap-server`` (Debian's libcoap3-bin, ``coap-server-notls``), whose dynamic
   resource ``/switch`` is created with a PUT of the same bytes by ``coap-client-notls``;
-- the floor of any Python server on asyncio (``bench.udp_floor``): a bare datagram protocol
-  that answers every CON with the same bytes, reading only the header and token.
+- a floor of Python servers on asyncio (``bench.udp_floor``): a bare datagram protocol
+  that answers every CON with the same bytes, reading only the header and token; and the same
+  floor twice more, once reading every waiting datagram per wake-up of the event loop
+  (``--drain``) and once with ``recvmmsg``/``sendmmsg`` (``--mmsg``), to show what fewer
+  event loop rounds and system calls per request save in Python.
 
 Two clients load each server, sequentially (one request in flight) and with 50 in flight: the
 raw-UDP generator of ``bench.coap_load`` (lean, so the servers are the limit) and aiocoap's
 client (what the other benchmarks use). Rows: req/s, p50, p99, each server's CPU per request
-(from /proc, so its capacity on one core is 1 s / that) and the ratio to the C server.
+(the scheduler's count in ``/proc``, so its capacity on one core is 1 s / that) and the ratio
+to the C server.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,6 +49,9 @@ IN_FLIGHT = 50
 WARM_UP = 50
 C_SERVER = "coap-server-notls"
 C_CLIENT = "coap-client-notls"
+#: The rows of the Python floor: label, flags of ``python -m bench.udp_floor``.
+FLOORS = (("Python UDP floor", ()), ("Python UDP floor, drained", ("--drain",)),
+          ("Python UDP floor, recvmmsg", ("--mmsg",)))
 
 
 @dataclass(frozen=True)
@@ -96,15 +103,17 @@ def aiocoap_load(context: aiocoap.Context) -> Load:
     return load
 
 
-async def _start_c_server(payload: bytes,
-                          directory: Path) -> tuple[asyncio.subprocess.Process, int]:
+async def start_c_server(payload: bytes, directory: Path, wrapper: Sequence[str] = (),
+                         wait: float = 10.0) -> tuple[asyncio.subprocess.Process, int]:
+    """libcoap's server on 127.0.0.1 serving ``payload`` at ``PATH``, run under the command
+    ``wrapper`` (such as valgrind) when given; its port once it answers a GET."""
     port = free_udp_port()
     process = await asyncio.create_subprocess_exec(
-        _tool(C_SERVER), "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "0",
+        *wrapper, _tool(C_SERVER), "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "0",
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     body = directory / "payload.cbor"
     body.write_bytes(payload)
-    deadline = time.monotonic() + 10.0
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if process.returncode is not None:
             raise RuntimeError(f"{C_SERVER} exited with {process.returncode}")
@@ -113,13 +122,13 @@ async def _start_c_server(payload: bytes,
             f"coap://127.0.0.1:{port}{PATH}", stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         await put.wait()
-        probe = await CoapLoad("127.0.0.1", port, PATH, timeout=0.5).run(1)
+        probe = await CoapLoad("127.0.0.1", port, PATH, timeout=wait / 20).run(1)
         if probe.payload == payload and not probe.errors and not probe.lost:
             return process, port
         await asyncio.sleep(0.1)
     process.kill()
     await process.wait()
-    raise RuntimeError(f"{C_SERVER} did not serve {PATH} within 10 s")
+    raise RuntimeError(f"{C_SERVER} did not serve {PATH} within {wait:.0f} s")
 
 
 async def _start_python_server(module: str, *args: str) -> tuple[asyncio.subprocess.Process,
@@ -146,9 +155,13 @@ async def _measure_all(report: Report, servers: list[Server], loads: dict[str, L
             figures: dict[str, tuple[float, float, float]] = {}
             for server in servers:
                 await load(server, WARM_UP, min(in_flight, WARM_UP))
-                cpu = procstat.cpu_seconds(server.pid)
+                cpu = procstat.run_seconds(server.pid)
+                faults = procstat.minor_faults(server.pid)
+                sleeps = procstat.sleeps(server.pid)
                 result = await load(server, count, in_flight)
-                server_cpu = procstat.cpu_seconds(server.pid) - cpu
+                server_cpu = procstat.run_seconds(server.pid) - cpu
+                faults = procstat.minor_faults(server.pid) - faults
+                sleeps = procstat.sleeps(server.pid) - sleeps
                 if result.errors or result.payload != payload:
                     raise RuntimeError(f"{server.label} answered {result.errors} GETs with "
                                        f"an error or another payload ({result.payload!r})")
@@ -163,6 +176,10 @@ async def _measure_all(report: Report, servers: list[Server], loads: dict[str, L
                 report.add(f"{prefix}: p99", p99, "ms", baseline=c_p99)
                 report.add(f"{prefix}: server CPU per request",
                            server_cpu / count * 1e6, "us CPU")
+                report.add(f"{prefix}: server page faults per request", faults / count,
+                           "faults")
+                report.add(f"{prefix}: requests per server sleep", count / max(sleeps, 1),
+                           "requests")
                 report.add(f"{prefix}: client CPU load",
                            result.client_cpu_seconds / result.seconds * 100, "% of a core")
                 report.add(f"{prefix}: lost (retried)", result.lost, "requests")
@@ -177,23 +194,25 @@ async def measure(directory: Path, size: str) -> Report:
         if probe.errors or probe.lost:
             raise RuntimeError(f"GET {pair.virtual_ocf}{PATH} failed")
         payload = probe.payload
-        c_server, c_port = await _start_c_server(payload, directory)
+        c_server, c_port = await start_c_server(payload, directory)
         py_server, py_port = await _start_python_server("bench.aiocoap_server", PATH,
                                                         payload.hex())
-        floor, floor_port = await _start_python_server("bench.udp_floor", payload.hex())
+        floors = [(label, *await _start_python_server("bench.udp_floor", payload.hex(), *flag))
+                  for label, flag in FLOORS]
         try:
             servers = [Server("C coap-server", "127.0.0.1", c_port, c_server.pid),
                        Server("virtual OCF device", gateway.hostname, gateway.port,
                               pair.gateway.pid),
                        Server("plain aiocoap", "127.0.0.1", py_port, py_server.pid),
-                       Server("Python UDP floor", "127.0.0.1", floor_port, floor.pid)]
+                       *(Server(label, "127.0.0.1", port, floor.pid)
+                         for label, floor, port in floors)]
             loads = {"raw UDP client": raw_load,
                      "aiocoap client": aiocoap_load(pair.coap.context)}
             await _measure_all(report, servers, loads, COUNTS[size], payload)
         finally:
             c_server.terminate()
             await c_server.wait()
-            for process in (py_server, floor):
+            for process in (py_server, *(floor for _, floor, _ in floors)):
                 assert process.stdin is not None
                 process.stdin.close()
                 await process.wait()
@@ -204,7 +223,11 @@ async def measure(directory: Path, size: str) -> Report:
         "(C) under the same client and load in the same run. The raw UDP client is "
         "bench/coap_load.py; its CPU load shows whether it was the limit. The Python UDP "
         "floor (bench/udp_floor.py) answers every request with the same bytes and reads "
-        "nothing else: no Python server on asyncio costs less.")
+        "nothing else, on asyncio's datagram transport; its drained row reads every waiting "
+        "datagram per event loop wake-up on the socket's own reader, its recvmmsg row reads "
+        "and answers them with one recvmmsg and one sendmmsg. Server CPU is the scheduler's "
+        "count (/proc/PID/task/*/schedstat, in ns); requests per server sleep are the "
+        "requests over the voluntary context switches of its main thread.")
     return report
 
 

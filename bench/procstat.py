@@ -41,3 +41,32 @@ def cpu_seconds(pid: int) -> float:
 
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def run_seconds(pid: int) -> float:
+    """CPU time all threads of the process ran so far, from the scheduler's own count in
+    nanoseconds (``/proc/<pid>/task/*/schedstat``); :func:`cpu_seconds` counts in ticks
+    of 10 ms, too coarse for a few thousand requests of 20 µs each."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9
+
+
+def minor_faults(pid: int) -> int:
+    """Page faults the process took so far that needed no disk read (``minflt``): a fresh
+    page of memory touched for the first time, for instance."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return int(text[text.rindex(")") + 2:].split()[7])
+
+
+def sleeps(pid: int) -> int:
+    """How often the process's main thread gave up the CPU to wait
+    (``voluntary_ctxt_switches``): an event loop does once per wake-up, in ``epoll_wait``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    raise KeyError(f"voluntary_ctxt_switches not in /proc/{pid}/status")

@@ -42,6 +42,9 @@ declare -A DEBIAN_PACKAGE_FOR=(
     # scripts/bench only (the C anchor of bench/c_anchor.py); the tests never need them.
     [coap-server-notls]=libcoap3-bin
     [coap-client-notls]=libcoap3-bin
+    # scripts/bench only (bench/instructions.py counts instructions under callgrind).
+    [valgrind]=valgrind
+    [callgrind_control]=valgrind
 )
 
 _apt_updated=0

@@ -177,7 +177,10 @@ def test_raw_udp_load_generator_measures_a_plain_aiocoap_server() -> None:
     asyncio.run(scenario())
 
 
-def test_the_python_floor_answers_as_the_gateway_frames_a_representation() -> None:
+@pytest.mark.parametrize("variant", [(), ("--drain",), ("--mmsg",)],
+                         ids=["plain", "drain", "mmsg"])
+def test_the_python_floor_answers_as_the_gateway_frames_a_representation(
+        variant: tuple[str, ...]) -> None:
     import asyncio
     import socket
     import subprocess
@@ -195,7 +198,7 @@ def test_the_python_floor_answers_as_the_gateway_frames_a_representation() -> No
         port = free_udp_port()
         payload = b"\xa1evalue\xf4"
         server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.udp_floor", str(port), payload.hex(),
+            sys.executable, "-m", "bench.udp_floor", str(port), payload.hex(), *variant,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert server.stdout is not None and server.stdin is not None
         request = datagram(Message(code=Code.GET, uri_path=["switch"]),
@@ -220,3 +223,31 @@ def test_the_python_floor_answers_as_the_gateway_frames_a_representation() -> No
 
     reply, expected, errors = asyncio.run(scenario())
     assert reply == expected and errors == 0
+
+
+def test_the_lean_server_serves_a_virtual_device() -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    import cbor2
+
+    from bench.coap_load import CoapLoad
+
+    async def scenario() -> tuple[bytes, int, int]:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.lean_server", stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE)
+        assert server.stdout is not None and server.stdin is not None
+        try:
+            async with asyncio.timeout(60):
+                port = int((await server.stdout.readline()).strip())
+                result = await CoapLoad("127.0.0.1", port, "/switch").run(100, in_flight=10)
+        finally:
+            server.stdin.close()
+            await server.wait()
+        return result.payload, result.errors, len(result.latencies_ms)
+
+    payload, errors, answered = asyncio.run(scenario())
+    assert cbor2.loads(payload) == {"value": False}
+    assert errors == 0 and answered == 100

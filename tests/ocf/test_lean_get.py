@@ -27,6 +27,7 @@ from bridge.model.types import Catalogue, Value
 from bridge.ocf import wire
 from bridge.ocf.coap_messages import CON, NON, Header, datagram
 from bridge.ocf.config import OcfConfig
+from bridge.ocf.lean_path import BATCH
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.virtual import VirtualOcfDevices
 from bridge.sim.testing.procs import free_udp_port
@@ -365,3 +366,54 @@ async def test_a_read_through_capability_is_lean_only_while_its_last_read_is_fre
         assert origin.reads == 2 and endpoint.lean.answered == answered
     finally:
         await lean.shutdown()
+
+
+def queue_all(client: Client, port: int, datagrams: Sequence[bytes]) -> None:
+    """Send every datagram without letting the event loop run: all of them wait on the
+    server's socket before its reader is called once."""
+    for data in datagrams:
+        client.sock.sendto(data, (client.host, port))
+
+
+async def answers_in_order(client: Client, count: int) -> list[Message]:
+    return [Message.decode(await client.receive()) for _ in range(count)]
+
+
+async def test_datagrams_queued_before_the_loop_runs_are_all_answered_in_order(
+        pair: Pair, client: Client) -> None:
+    # More datagrams than one batch (lean_path.BATCH): the rest are read at the next turns
+    # of the event loop.
+    count = 3 * BATCH + 5
+    tokens = [i.to_bytes(2, "big") for i in range(count)]
+    queue_all(client, pair.port(pair.lean),
+              [get("/switch", 0x8000 + i, token=token) for i, token in enumerate(tokens)])
+    answers = await answers_in_order(client, count)
+    assert [a.token for a in answers] == tokens
+    assert all(a.code == Code.CONTENT and a.mid == 0x8000 + i for i, a in enumerate(answers))
+    assert all(cbor2.loads(a.payload) == {"value": False} for a in answers)
+    assert pair.answered == count
+
+
+async def test_queued_datagrams_for_aiocoap_among_lean_ones_all_reach_it_in_order(
+        pair: Pair, client: Client) -> None:
+    # (who answers, path, options, the answer's code)
+    kinds: list[tuple[str, str, dict[str, Any], Code]] = [
+        ("lean", "/switch", {}, Code.CONTENT),
+        ("aiocoap", "/nothing/here", {}, Code.NOT_FOUND),
+        ("lean", "/brightness", {}, Code.CONTENT),
+        ("aiocoap", "/switch", {"accept": wire.CF_CBOR}, Code.NOT_ACCEPTABLE),
+        ("aiocoap", "/switch", {"query": ["rt=oic.r.switch.binary"]}, Code.CONTENT)]
+    sent = [(kinds[i % len(kinds)], i.to_bytes(2, "big")) for i in range(2 * BATCH)]
+    queue_all(client, pair.port(pair.lean),
+              [get(path, 0x9000 + i, token=token, **options)
+               for i, ((_, path, options, _), token) in enumerate(sent)])
+    answers = await answers_in_order(client, len(sent))
+    code_of = {token: code for (_, _, _, code), token in sent}
+    assert sorted(a.token for a in answers) == sorted(code_of)
+    assert all(a.code == code_of[a.token] for a in answers)
+    # Each path answers in the order the datagrams came: the lean path at once, aiocoap in
+    # the order they were handed to it.
+    for who in ("lean", "aiocoap"):
+        mine = [token for (kind, _, _, _), token in sent if kind == who]
+        assert [a.token for a in answers if a.token in mine] == mine
+    assert pair.answered == sum(kind == "lean" for (kind, _, _, _), _ in sent)
