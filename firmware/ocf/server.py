@@ -116,7 +116,8 @@ class Server:
             else:
                 resp.mtype, resp.mid = coap.NON, self._next_mid()
             out = coap.build(resp)
-        self._remember(msg.mid, peer, out)
+        # Only a CON duplicate is answered again: a NON one is dropped, so keep no bytes for it.
+        self._remember(msg.mid, peer, out if msg.mtype == coap.CON else None)
         if out is not None:
             channel.send(out, peer)
         self._flush(now)
