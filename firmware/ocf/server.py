@@ -20,7 +20,7 @@ Wire rules honoured here (docs/firmware.md, docs/protocol-notes.md):
 """
 
 from . import cbor, coap, hal
-from .resource import IF_BASELINE, WRITABLE_IFS, Device, OcfError, Platform, Resource
+from .resource import IF_BASELINE, WRITABLE_IFS, OcfError, Resource, device, platform
 
 VERSION_OCF_1_0 = 2048
 VERSION_OIC_1_1 = 2112
@@ -56,12 +56,10 @@ class Observer:
 class Server:
     def __init__(self, identity, device_cfg, resources, net_cfg):
         self.di = identity["di"]
-        self.device = Device(identity, device_cfg["name"], device_cfg["type"])
-        self.platform = Platform(identity, device_cfg)
+        self.device = device(identity, device_cfg["name"], device_cfg["type"])
         # /oic/res itself is answered by _discovery; this object only gives it a link.
-        links = Resource("/oic/res", ["oic.wk.res"], RES_IFS)
-        links.observable = False
-        self.resources = [links, self.device, self.platform]
+        links = Resource("/oic/res", ["oic.wk.res"], RES_IFS, fixed={})
+        self.resources = [links, self.device, platform(identity, device_cfg)]
         self.resources.extend(resources)
         for res in self.resources:
             res.on_change = self._changed
