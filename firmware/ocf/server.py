@@ -27,13 +27,14 @@ VERSION_OIC_1_1 = 2112
 MAX_RETRANSMIT = 4
 RES_IFS = ["oic.if.ll", "oic.if.baseline", "oic.if.b"]
 # The duplicate-request cache (RFC 7252 4.5): the answers to the latest requests, so a
-# retransmitted CON gets the same ACK again instead of a second execution. Bounded in bytes
-# (answer lengths plus a per-entry cost) as well as in entries, so /oic/res blocks cannot
-# fill the heap; an answer larger than the whole bound is not kept, and a duplicate of that
-# request is answered anew (every request served here is idempotent).
+# retransmitted CON gets the same ACK again instead of a second execution. At most RECENT_MAX
+# entries, and their answers' bytes are copied into one buffer of RECENT_BYTES made with the
+# server and used as a ring (a new answer overwrites the oldest ones): serving keeps no
+# answer in a block of its own, which on a small heap would land in the one hole big enough
+# for the next datagram and split it. An answer larger than the buffer is not kept, and a
+# duplicate of that request is answered anew (every request served here is idempotent).
 RECENT_MAX = 8
 RECENT_BYTES = 768
-_ENTRY_COST = 48  # the tuple, the peer and the list slot, about, on a 32-bit board
 
 
 class Observer:
@@ -67,8 +68,9 @@ class Server:
         self.ack_timeout = net_cfg["ack_timeout_ms"]
         self.max_observers = net_cfg["max_observers"]
         self.observers = []
-        self.recent = []  # (mid, peer, answer bytes or None, cost)
-        self.recent_bytes = 0
+        self.recent = []  # (mid, peer, start, length) oldest first; start -1: no answer kept
+        self.answers = memoryview(bytearray(RECENT_BYTES))
+        self.answers_end = 0
         self.mid = int.from_bytes(hal.random_bytes(2), "big")
         self.obs_seq = 2
 
@@ -102,8 +104,8 @@ class Server:
             msg.mtype = coap.NON
         for entry in self.recent:
             if entry[0] == msg.mid and entry[1] == peer:
-                if entry[2] is not None and msg.mtype == coap.CON:
-                    channel.send(entry[2], peer)
+                if entry[2] >= 0 and msg.mtype == coap.CON:
+                    channel.send(self.answers[entry[2]:entry[2] + entry[3]], peer)
                 return
         resp = self._respond_safely(msg, peer, channel, multicast, now)
         out = None
@@ -121,18 +123,31 @@ class Server:
         self._flush(now)
 
     def _remember(self, mid, peer, out):
-        cost = _ENTRY_COST + (len(out) if out is not None else 0)
-        if cost > RECENT_BYTES:
-            return
-        self.recent.append((mid, peer, out, cost))
-        self.recent_bytes += cost
-        while self.recent_bytes > RECENT_BYTES or len(self.recent) > RECENT_MAX:
-            self.recent_bytes -= self.recent.pop(0)[3]
+        start = length = -1
+        if out is not None:
+            length = len(out)
+            if length > RECENT_BYTES:
+                return
+            start = self.answers_end if self.answers_end + length <= RECENT_BYTES else 0
+            while self._overwrites(start, start + length):
+                self.recent.pop(0)
+            self.answers[start:start + length] = out
+            self.answers_end = start + length
+        self.recent.append((mid, peer, start, length))
+        if len(self.recent) > RECENT_MAX:
+            self.recent.pop(0)
+
+    def _overwrites(self, start, end):
+        """Whether a cached answer lies in ``answers[start:end]``."""
+        for entry in self.recent:
+            if entry[2] >= 0 and entry[2] < end and start < entry[2] + entry[3]:
+                return True
+        return False
 
     def shed(self):
         """Drop what can be rebuilt (the duplicate cache): the node is short of heap."""
         self.recent.clear()  # in place: a new list would need heap
-        self.recent_bytes = 0
+        self.answers_end = 0
 
     def move_observers(self, moved):
         """After the sockets were reopened: ``moved`` maps each old channel to its new one.
