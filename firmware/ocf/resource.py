@@ -32,6 +32,17 @@ class OcfError(Exception):
         self.message = message
 
 
+def check_update(props, allowed):
+    """Refuse a POST body that is not a map of some of the ``allowed`` properties (4.00)."""
+    if not isinstance(props, dict):
+        raise OcfError(128, "payload must be a map")
+    for key in props:
+        if key not in allowed:
+            raise OcfError(128, "property " + str(key) + " is read-only or unknown")
+    if not props:
+        raise OcfError(128, "nothing to update")
+
+
 class Resource:
     """Base class. Subclasses override ``props`` (and ``update``); a resource whose
     properties never change passes them as ``fixed`` instead and is not observable."""
