@@ -41,6 +41,10 @@ class Observer:
     def __init__(self, peer, token, resource, iface, oic, channel):
         self.peer = peer
         self.token = token
+        self.follow(resource, iface, oic, channel)
+
+    def follow(self, resource, iface, oic, channel):
+        """(Re)start observing ``resource``: a registration, or a renewal with the same token."""
         self.resource = resource
         self.iface = iface
         self.oic = oic
@@ -348,7 +352,12 @@ class Server:
     # -- observe ----------------------------------------------------------------------
 
     def _register(self, peer, token, res, iface, oic, channel):
-        self._cancel(peer, token)
+        for obs in self.observers:
+            if obs.peer == peer and obs.token == token:
+                # A renewal replaces the entry (RFC 7641 4.1), here in place: no new object on
+                # the heap each time a client renews.
+                obs.follow(res, iface, oic, channel)
+                return True
         if len(self.observers) >= self.max_observers:
             hal.log("observer table full; serving", peer, "without observe")
             return False
