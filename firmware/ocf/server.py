@@ -27,12 +27,13 @@ VERSION_OIC_1_1 = 2112
 MAX_RETRANSMIT = 4
 RES_IFS = ["oic.if.ll", "oic.if.baseline", "oic.if.b"]
 # The duplicate-request cache (RFC 7252 4.5): the answers to the latest requests, so a
-# retransmitted CON gets the same ACK again instead of a second execution. At most RECENT_MAX
-# entries, and their answers' bytes are copied into one buffer of RECENT_BYTES made with the
-# server and used as a ring (a new answer overwrites the oldest ones): serving keeps no
-# answer in a block of its own, which on a small heap would land in the one hole big enough
-# for the next datagram and split it. An answer larger than the buffer is not kept, and a
-# duplicate of that request is answered anew (every request served here is idempotent).
+# retransmitted CON gets the same ACK again instead of a second execution. RECENT_MAX entries
+# made with the server and reused in turn, their answers' bytes copied into one buffer of
+# RECENT_BYTES used as a ring (a new answer overwrites the oldest ones, whose entries are
+# forgotten): remembering a request allocates nothing, so serving leaves no block behind
+# that on a small heap could split the one hole big enough for the next datagram. An answer
+# larger than the buffer is not kept, and a duplicate of that request is answered anew
+# (every request served here is idempotent).
 RECENT_MAX = 8
 RECENT_BYTES = 768
 
@@ -72,7 +73,9 @@ class Server:
         self.ack_timeout = net_cfg["ack_timeout_ms"]
         self.max_observers = net_cfg["max_observers"]
         self.observers = []
-        self.recent = []  # (mid, peer, start, length) oldest first; start -1: no answer kept
+        # [mid, peer, start, length] each; mid -1: a free entry, start -1: no answer kept.
+        self.recent = [[-1, None, -1, 0] for _ in range(RECENT_MAX)]
+        self.recent_next = 0
         self.answers = memoryview(bytearray(RECENT_BYTES))
         self.answers_end = 0
         self.mid = int.from_bytes(hal.random_bytes(2), "big")
@@ -133,24 +136,23 @@ class Server:
             if length > RECENT_BYTES:
                 return
             start = self.answers_end if self.answers_end + length <= RECENT_BYTES else 0
-            while self._overwrites(start, start + length):
-                self.recent.pop(0)
+            for entry in self.recent:
+                if entry[2] >= 0 and entry[2] < start + length and start < entry[2] + entry[3]:
+                    _forget(entry)  # its answer is about to be overwritten
             self.answers[start:start + length] = out
             self.answers_end = start + length
-        self.recent.append((mid, peer, start, length))
-        if len(self.recent) > RECENT_MAX:
-            self.recent.pop(0)
-
-    def _overwrites(self, start, end):
-        """Whether a cached answer lies in ``answers[start:end]``."""
-        for entry in self.recent:
-            if entry[2] >= 0 and entry[2] < end and start < entry[2] + entry[3]:
-                return True
-        return False
+        entry = self.recent[self.recent_next]
+        self.recent_next = (self.recent_next + 1) % RECENT_MAX
+        # One at a time: a multiple assignment would build a tuple on the heap.
+        entry[0] = mid
+        entry[1] = peer
+        entry[2] = start
+        entry[3] = length
 
     def shed(self):
         """Drop what can be rebuilt (the duplicate cache): the node is short of heap."""
-        self.recent.clear()  # in place: a new list would need heap
+        for entry in self.recent:
+            _forget(entry)
         self.answers_end = 0
 
     def move_observers(self, moved):
@@ -415,6 +417,12 @@ class Server:
     def _next_mid(self):
         self.mid = (self.mid + 1) & 0xFFFF
         return self.mid
+
+
+def _forget(entry):
+    entry[0] = -1
+    entry[1] = None
+    entry[2] = -1
 
 
 def _content(payload, oic):
