@@ -3,7 +3,8 @@
 Layer: pure. A resource knows its href, resource types, interfaces and properties; it never
 sees CoAP. The server calls ``props()`` for a GET, ``update(props)`` for a POST and ``poll(now)``
 from its loop; a resource whose state changed on its own (a pin edge, a new sensor sample)
-calls ``changed()`` and the server notifies its observers.
+calls ``changed()`` and the server notifies its observers. ``check_update`` is the refusal
+every writable type shares: a POST body that is not a map of properties it takes.
 
 /oic/d and /oic/p never change while the device runs: they are plain ``Resource`` objects
 with fixed properties (``device``, ``platform``), not classes of their own, since every
