@@ -18,98 +18,83 @@ MAX_DEPTH = 16
 _INF = float("inf")
 
 
-class _Sink:
-    """Where ``_enc`` writes: with no buffer it only counts, else it fills ``buf`` in place."""
-
-    def __init__(self, buf):
-        self.buf = buf
-        self.n = 0
-
-    def append(self, byte):
-        if self.buf is not None:
-            self.buf[self.n] = byte
-        self.n += 1
-
-    def extend(self, data):
-        end = self.n + len(data)
-        if self.buf is not None:
-            self.buf[self.n:end] = data
-        self.n = end
-
-
 def encode(value):
     """Return the CBOR encoding of ``value``: a bytearray of exactly its length.
 
-    Two passes, the first only counting, so the heap sees one allocation of the final size.
-    A buffer grown append by append needs an ever larger free block at each step and leaves
-    the smaller ones behind: on a board's fragmented heap a /oic/res answer failed that way
-    with kilobytes free in small holes.
+    Two passes, the first only counting (``_enc`` with no buffer), so the heap sees one
+    allocation of the final size. A buffer grown append by append needs an ever larger free
+    block at each step and leaves the smaller ones behind: on a board's fragmented heap a
+    /oic/res answer failed that way with kilobytes free in small holes.
     """
-    size = _Sink(None)
-    _enc(size, value, 0)
-    out = _Sink(bytearray(size.n))
-    _enc(out, value, 0)
-    return out.buf
+    out = bytearray(_enc(None, 0, value, 0))
+    _enc(out, 0, value, 0)
+    return out
 
 
-def _head(out, major, n):
+# The writers below put bytes into ``buf`` at ``pos`` and return the position after them;
+# with ``buf`` None they only count.
+
+def _put(buf, pos, data):
+    end = pos + len(data)
+    if buf is not None:
+        buf[pos:end] = data
+    return end
+
+
+def _byte(buf, pos, byte):
+    if buf is not None:
+        buf[pos] = byte
+    return pos + 1
+
+
+def _head(buf, pos, major, n):
     mt = major << 5
     if n < 24:
-        out.append(mt | n)
-    elif n < 0x100:
-        out.append(mt | 24)
-        out.append(n)
-    elif n < 0x10000:
-        out.append(mt | 25)
-        out.extend(struct.pack(">H", n))
-    elif n < 0x100000000:
-        out.append(mt | 26)
-        out.extend(struct.pack(">I", n))
-    elif n < 0x10000000000000000:
-        out.append(mt | 27)
-        out.extend(struct.pack(">II", n >> 32, n & 0xFFFFFFFF))
-    else:
-        raise ValueError("integer too large for CBOR")
+        return _byte(buf, pos, mt | n)
+    if n < 0x100:
+        return _byte(buf, _byte(buf, pos, mt | 24), n)
+    if n < 0x10000:
+        return _put(buf, _byte(buf, pos, mt | 25), struct.pack(">H", n))
+    if n < 0x100000000:
+        return _put(buf, _byte(buf, pos, mt | 26), struct.pack(">I", n))
+    if n < 0x10000000000000000:
+        return _put(buf, _byte(buf, pos, mt | 27), struct.pack(">II", n >> 32, n & 0xFFFFFFFF))
+    raise ValueError("integer too large for CBOR")
 
 
-def _enc(out, v, depth):
+def _enc(buf, pos, v, depth):
     if depth > MAX_DEPTH:
         raise ValueError("nesting too deep")
     # bool before int: True is an int in Python.
     if v is None:
-        out.append(0xF6)
-    elif v is True:
-        out.append(0xF5)
-    elif v is False:
-        out.append(0xF4)
-    elif isinstance(v, int):
-        if v >= 0:
-            _head(out, 0, v)
-        else:
-            _head(out, 1, -1 - v)
-    elif isinstance(v, float):
-        _enc_float(out, v)
-    elif isinstance(v, str):
+        return _byte(buf, pos, 0xF6)
+    if v is True:
+        return _byte(buf, pos, 0xF5)
+    if v is False:
+        return _byte(buf, pos, 0xF4)
+    if isinstance(v, int):
+        return _head(buf, pos, 0, v) if v >= 0 else _head(buf, pos, 1, -1 - v)
+    if isinstance(v, float):
+        return _enc_float(buf, pos, v)
+    if isinstance(v, str):
         b = v.encode("utf-8")
-        _head(out, 3, len(b))
-        out.extend(b)
-    elif isinstance(v, (bytes, bytearray, memoryview)):
-        _head(out, 2, len(v))
-        out.extend(v)
-    elif isinstance(v, (list, tuple)):
-        _head(out, 4, len(v))
+        return _put(buf, _head(buf, pos, 3, len(b)), b)
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return _put(buf, _head(buf, pos, 2, len(v)), v)
+    if isinstance(v, (list, tuple)):
+        pos = _head(buf, pos, 4, len(v))
         for item in v:
-            _enc(out, item, depth + 1)
-    elif isinstance(v, dict):
-        _head(out, 5, len(v))
+            pos = _enc(buf, pos, item, depth + 1)
+        return pos
+    if isinstance(v, dict):
+        pos = _head(buf, pos, 5, len(v))
         for k in v:
-            _enc(out, k, depth + 1)
-            _enc(out, v[k], depth + 1)
-    else:
-        raise ValueError("cannot encode " + type(v).__name__)
+            pos = _enc(buf, _enc(buf, pos, k, depth + 1), v[k], depth + 1)
+        return pos
+    raise ValueError("cannot encode " + type(v).__name__)
 
 
-def _enc_float(out, v):
+def _enc_float(buf, pos, v):
     # Single precision when it is exact (always true on boards whose floats are 32-bit),
     # otherwise double. NaN and infinities survive both.
     try:
@@ -117,11 +102,8 @@ def _enc_float(out, v):
     except OverflowError:
         single = None
     if single is not None and (v != v or struct.unpack(">f", single)[0] == v):
-        out.append(0xFA)
-        out.extend(single)
-    else:
-        out.append(0xFB)
-        out.extend(struct.pack(">d", v))
+        return _put(buf, _byte(buf, pos, 0xFA), single)
+    return _put(buf, _byte(buf, pos, 0xFB), struct.pack(">d", v))
 
 
 def decode(data):

@@ -9,7 +9,11 @@ Heap: MicroPython keeps a loaded module's bytecode in the heap (unless it is fro
 image), so the modules needed only at start-up (``config``, ``identity``) are imported here
 when needed and unloaded (``_unload``; MicroPython only: CPython keeps them, where tests hold
 them) before the serving modules (``app``, ``server``, ``node``) are loaded: the peak heap of
-start-up is then the serving set plus one resource, not everything at once.
+start-up is then the serving set plus one resource, not everything at once. The serving
+modules are loaded one at a time on a collected heap: loading a module leaves garbage (its
+dictionaries growing, the loader's temporaries) between the objects it keeps, and collected
+before the next load, those holes take the next module's objects instead of staying free in
+pieces too small for a datagram.
 """
 
 import gc
@@ -19,6 +23,8 @@ from . import hal
 
 NETWORK_CHECK_MS = 5000
 _START_ONLY = ("config", "identity")
+# The serving modules in the order they import each other, so each load adds one module.
+_SERVING = ("hal", "resource", "cbor", "coap", "app", "server", "node")
 # The node's receive buffer (``node.RX_BYTES``: a 1,280-byte datagram, one byte that tells an
 # oversized one, 512 bytes to answer in), repeated here so it can be allocated before the
 # node module is loaded.
@@ -34,12 +40,20 @@ def build(cfg, state_dir):
     ident = identity.load_or_create(state_dir)
     identity = None
     _unload()
+    for name in _SERVING:
+        _load(name)
     from . import app, server
     from .node import Node
 
     resources = [app.build(entry) for entry in cfg["resources"]]
     srv = server.Server(ident, cfg["device"], resources, cfg["network"])
     return srv, Node(srv, cfg["network"], cfg.get("wifi"), rxbuf)
+
+
+def _load(name):
+    """Import ``ocf.<name>``, then collect its garbage (see the module docstring)."""
+    __import__(__name__.rpartition(".")[0] + "." + name)
+    gc.collect()
 
 
 def _unload():

@@ -30,6 +30,7 @@ GROUPS6 = ("ff02::158", "ff03::158", "ff05::158")
 COAP_PORT = 5683
 # How often inputs are sampled when nothing arrives (contact/motion debounce step).
 POLL_MS = 20
+_MICROPYTHON = hasattr(gc, "mem_free")  # CPython's sockets have recvfrom_into: no reserve
 # Largest datagram served (the IPv6 minimum MTU); longer ones are refused (4.13 to a CON).
 MAX_DATAGRAM = 1280
 # Beyond the receive block, what the reserve keeps for parsing and answering one request
@@ -203,6 +204,11 @@ class Node:
             gc.collect()
             self._short_of_memory()
         data = None
+        if _MICROPYTHON:
+            # Collect while this request's garbage is all that is new, so the next request's
+            # objects take the same holes (first fit) instead of spreading over the free heap
+            # and splitting the hole a datagram needs; tens of microseconds on the unix port.
+            gc.collect()
         self._restore_reserve()
 
     def _read(self, sock):

@@ -3,7 +3,12 @@
 Layer: pure. A resource knows its href, resource types, interfaces and properties; it never
 sees CoAP. The server calls ``props()`` for a GET, ``update(props)`` for a POST and ``poll(now)``
 from its loop; a resource whose state changed on its own (a pin edge, a new sensor sample)
-calls ``changed()`` and the server notifies its observers.
+calls ``changed()`` and the server notifies its observers. ``check_update`` is the refusal
+every writable type shares: a POST body that is not a map of properties it takes.
+
+/oic/d and /oic/p never change while the device runs: they are plain ``Resource`` objects
+with fixed properties (``device``, ``platform``), not classes of their own, since every
+class costs some hundred bytes of heap on a board even when its code is in flash.
 """
 
 IF_BASELINE = "oic.if.baseline"
@@ -28,16 +33,28 @@ class OcfError(Exception):
         self.message = message
 
 
+def check_update(props, allowed):
+    """Refuse a POST body that is not a map of some of the ``allowed`` properties (4.00)."""
+    if not isinstance(props, dict):
+        raise OcfError(128, "payload must be a map")
+    for key in props:
+        if key not in allowed:
+            raise OcfError(128, "property " + str(key) + " is read-only or unknown")
+    if not props:
+        raise OcfError(128, "nothing to update")
+
+
 class Resource:
-    """Base class. Subclasses set ``rt``/``ifs`` and override ``props`` (and ``update``)."""
+    """Base class. Subclasses override ``props`` (and ``update``); a resource whose
+    properties never change passes them as ``fixed`` instead and is not observable."""
 
-    observable = True
-
-    def __init__(self, href, rt, ifs, name=None):
+    def __init__(self, href, rt, ifs, name=None, fixed=None):
         self.href = href
         self.rt = rt
         self.ifs = ifs
         self.name = name
+        self.fixed = fixed
+        self.observable = fixed is None
         # Set by the server: called with the resource after its state changed.
         self.on_change = None
 
@@ -46,7 +63,8 @@ class Resource:
         return 3 if self.observable else 1
 
     def props(self):
-        return {}
+        # A copy: the caller adds to it (baseline, OIC 1.1 shapes).
+        return {} if self.fixed is None else dict(self.fixed)
 
     def representation(self, iface):
         rep = self.props()
@@ -69,36 +87,18 @@ class Resource:
             self.on_change(self)
 
 
-class Device(Resource):
-    """/oic/d. ``oic11`` in representation() drops piid for OIC 1.1 clients."""
-
-    observable = False
-
-    def __init__(self, identity, name, device_type):
-        Resource.__init__(self, "/oic/d", ["oic.wk.d", device_type], [IF_R, IF_BASELINE])
-        self.identity = identity
-        self.device_name = name
-
-    def props(self):
-        return {"di": self.identity["di"], "piid": self.identity["piid"],
-                "n": self.device_name, "icv": "ocf.2.0.5",
-                "dmv": "ocf.res.1.3.0,ocf.sh.1.3.0"}
+def device(identity, name, device_type):
+    """/oic/d (the server drops ``piid`` for OIC 1.1 clients)."""
+    return Resource("/oic/d", ["oic.wk.d", device_type], [IF_R, IF_BASELINE], fixed={
+        "di": identity["di"], "piid": identity["piid"], "n": name, "icv": "ocf.2.0.5",
+        "dmv": "ocf.res.1.3.0,ocf.sh.1.3.0"})
 
 
-class Platform(Resource):
+def platform(identity, info):
     """/oic/p: platform id plus manufacturer details from the configuration."""
-
-    observable = False
-
-    def __init__(self, identity, info):
-        Resource.__init__(self, "/oic/p", ["oic.wk.p"], [IF_R, IF_BASELINE])
-        self.identity = identity
-        self.info = info
-
-    def props(self):
-        rep = {"pi": self.identity["pi"], "mnmn": self.info.get("manufacturer", "ocfaj")[:16]}
-        for key, prop in (("model", "mnmo"), ("hardware", "mnhw"), ("firmware", "mnfv"),
-                          ("support_url", "mnsl"), ("date", "mndt")):
-            if self.info.get(key):
-                rep[prop] = self.info[key]
-        return rep
+    rep = {"pi": identity["pi"], "mnmn": info.get("manufacturer", "ocfaj")[:16]}
+    for key, prop in (("model", "mnmo"), ("hardware", "mnhw"), ("firmware", "mnfv"),
+                      ("support_url", "mnsl"), ("date", "mndt")):
+        if info.get(key):
+            rep[prop] = info[key]
+    return Resource("/oic/p", ["oic.wk.p"], [IF_R, IF_BASELINE], fixed=rep)

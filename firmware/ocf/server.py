@@ -20,26 +20,32 @@ Wire rules honoured here (docs/firmware.md, docs/protocol-notes.md):
 """
 
 from . import cbor, coap, hal
-from .resource import IF_BASELINE, WRITABLE_IFS, Device, OcfError, Platform, Resource
+from .resource import IF_BASELINE, WRITABLE_IFS, OcfError, Resource, device, platform
 
 VERSION_OCF_1_0 = 2048
 VERSION_OIC_1_1 = 2112
 MAX_RETRANSMIT = 4
 RES_IFS = ["oic.if.ll", "oic.if.baseline", "oic.if.b"]
 # The duplicate-request cache (RFC 7252 4.5): the answers to the latest requests, so a
-# retransmitted CON gets the same ACK again instead of a second execution. Bounded in bytes
-# (answer lengths plus a per-entry cost) as well as in entries, so /oic/res blocks cannot
-# fill the heap; an answer larger than the whole bound is not kept, and a duplicate of that
-# request is answered anew (every request served here is idempotent).
+# retransmitted CON gets the same ACK again instead of a second execution. RECENT_MAX entries
+# made with the server and reused in turn, their answers' bytes copied into one buffer of
+# RECENT_BYTES used as a ring (a new answer overwrites the oldest ones, whose entries are
+# forgotten): remembering a request allocates nothing, so serving leaves no block behind
+# that on a small heap could split the one hole big enough for the next datagram. An answer
+# larger than the buffer is not kept, and a duplicate of that request is answered anew
+# (every request served here is idempotent).
 RECENT_MAX = 8
 RECENT_BYTES = 768
-_ENTRY_COST = 48  # the tuple, the peer and the list slot, about, on a 32-bit board
 
 
 class Observer:
     def __init__(self, peer, token, resource, iface, oic, channel):
         self.peer = peer
         self.token = token
+        self.follow(resource, iface, oic, channel)
+
+    def follow(self, resource, iface, oic, channel):
+        """(Re)start observing ``resource``: a registration, or a renewal with the same token."""
         self.resource = resource
         self.iface = iface
         self.oic = oic
@@ -56,12 +62,10 @@ class Observer:
 class Server:
     def __init__(self, identity, device_cfg, resources, net_cfg):
         self.di = identity["di"]
-        self.device = Device(identity, device_cfg["name"], device_cfg["type"])
-        self.platform = Platform(identity, device_cfg)
+        self.device = device(identity, device_cfg["name"], device_cfg["type"])
         # /oic/res itself is answered by _discovery; this object only gives it a link.
-        links = Resource("/oic/res", ["oic.wk.res"], RES_IFS)
-        links.observable = False
-        self.resources = [links, self.device, self.platform]
+        links = Resource("/oic/res", ["oic.wk.res"], RES_IFS, fixed={})
+        self.resources = [links, self.device, platform(identity, device_cfg)]
         self.resources.extend(resources)
         for res in self.resources:
             res.on_change = self._changed
@@ -69,8 +73,11 @@ class Server:
         self.ack_timeout = net_cfg["ack_timeout_ms"]
         self.max_observers = net_cfg["max_observers"]
         self.observers = []
-        self.recent = []  # (mid, peer, answer bytes or None, cost)
-        self.recent_bytes = 0
+        # [mid, peer, start, length] each; mid -1: a free entry, start -1: no answer kept.
+        self.recent = [[-1, None, -1, 0] for _ in range(RECENT_MAX)]
+        self.recent_next = 0
+        self.answers = memoryview(bytearray(RECENT_BYTES))
+        self.answers_end = 0
         self.mid = int.from_bytes(hal.random_bytes(2), "big")
         self.obs_seq = 2
 
@@ -104,8 +111,8 @@ class Server:
             msg.mtype = coap.NON
         for entry in self.recent:
             if entry[0] == msg.mid and entry[1] == peer:
-                if entry[2] is not None and msg.mtype == coap.CON:
-                    channel.send(entry[2], peer)
+                if entry[2] >= 0 and msg.mtype == coap.CON:
+                    channel.send(self.answers[entry[2]:entry[2] + entry[3]], peer)
                 return
         resp = self._respond_safely(msg, peer, channel, multicast, now)
         out = None
@@ -116,24 +123,37 @@ class Server:
             else:
                 resp.mtype, resp.mid = coap.NON, self._next_mid()
             out = coap.build(resp)
-        self._remember(msg.mid, peer, out)
+        # Only a CON duplicate is answered again: a NON one is dropped, so keep no bytes for it.
+        self._remember(msg.mid, peer, out if msg.mtype == coap.CON else None)
         if out is not None:
             channel.send(out, peer)
         self._flush(now)
 
     def _remember(self, mid, peer, out):
-        cost = _ENTRY_COST + (len(out) if out is not None else 0)
-        if cost > RECENT_BYTES:
-            return
-        self.recent.append((mid, peer, out, cost))
-        self.recent_bytes += cost
-        while self.recent_bytes > RECENT_BYTES or len(self.recent) > RECENT_MAX:
-            self.recent_bytes -= self.recent.pop(0)[3]
+        start = length = -1
+        if out is not None:
+            length = len(out)
+            if length > RECENT_BYTES:
+                return
+            start = self.answers_end if self.answers_end + length <= RECENT_BYTES else 0
+            for entry in self.recent:
+                if entry[2] >= 0 and entry[2] < start + length and start < entry[2] + entry[3]:
+                    _forget(entry)  # its answer is about to be overwritten
+            self.answers[start:start + length] = out
+            self.answers_end = start + length
+        entry = self.recent[self.recent_next]
+        self.recent_next = (self.recent_next + 1) % RECENT_MAX
+        # One at a time: a multiple assignment would build a tuple on the heap.
+        entry[0] = mid
+        entry[1] = peer
+        entry[2] = start
+        entry[3] = length
 
     def shed(self):
         """Drop what can be rebuilt (the duplicate cache): the node is short of heap."""
-        self.recent.clear()  # in place: a new list would need heap
-        self.recent_bytes = 0
+        for entry in self.recent:
+            _forget(entry)
+        self.answers_end = 0
 
     def move_observers(self, moved):
         """After the sockets were reopened: ``moved`` maps each old channel to its new one.
@@ -334,7 +354,12 @@ class Server:
     # -- observe ----------------------------------------------------------------------
 
     def _register(self, peer, token, res, iface, oic, channel):
-        self._cancel(peer, token)
+        for obs in self.observers:
+            if obs.peer == peer and obs.token == token:
+                # A renewal replaces the entry (RFC 7641 4.1), here in place: no new object on
+                # the heap each time a client renews.
+                obs.follow(res, iface, oic, channel)
+                return True
         if len(self.observers) >= self.max_observers:
             hal.log("observer table full; serving", peer, "without observe")
             return False
@@ -392,6 +417,12 @@ class Server:
     def _next_mid(self):
         self.mid = (self.mid + 1) & 0xFFFF
         return self.mid
+
+
+def _forget(entry):
+    entry[0] = -1
+    entry[1] = None
+    entry[2] = -1
 
 
 def _content(payload, oic):

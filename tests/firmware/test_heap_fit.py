@@ -46,9 +46,9 @@ SERVE_BUDGET_WASM = 68 * 1024
 # From the ROMFS image on that port (measured: starts in 39,192 B, not in 38,944, so within
 # the 40 KiB goal; serves 20 rounds in 46,384 B, not in 46,136), plus a margin.
 SERVE_BUDGET_ROMFS_WASM = 48 * 1024
-# From .mpy in a ROMFS image on the same port (measured: starts in 34,232-34,480 B, serves
-# 20 rounds in 42,912-44,400 B), plus a margin; start-up alone must stay within the 40 KiB goal.
-SERVE_BUDGET_ROMFS_64 = 46 * 1024
+# From .mpy in a ROMFS image on the 64-bit unix port, start-up and 20 rounds of serving must
+# fit the 40 KiB goal (measured: starts in about 34.5-35 KB, serves in about 38.6-39.3 KB; how
+# the heap fragments moves the figure by some hundred bytes from run to run).
 GOAL = 40 * 1024
 ROUNDS = 20
 
@@ -182,9 +182,9 @@ def test_heap_needed_from_mpy_in_romfs(tmp_path: Path) -> None:
     rom = figures((), state, build_romfs(tmp_path))
     plain = figures((compile_firmware(tmp_path / "build"),), state)
     print("unix port (64-bit) heap, .mpy in ROMFS:", rom)
-    # Start-up fits the 40 KiB goal even with this port's 64-bit objects.
+    # Start-up and serving fit the 40 KiB goal even with this port's 64-bit objects.
     assert rom["start_needs"] <= GOAL, rom
-    assert rom["serve_needs"] <= SERVE_BUDGET_ROMFS_64, rom
+    assert rom["serve_needs"] <= GOAL, rom
     # The bytecode stays in the image: far less heap than the same .mpy files loaded.
     assert rom["retained"] + 12 * 1024 < plain["retained"], (rom, plain)
     assert rom["serving"] - rom["one_round"] < 512, rom

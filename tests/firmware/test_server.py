@@ -203,6 +203,45 @@ def test_malformed_ping_and_duplicates(srv: server.Server) -> None:
     assert len(ch.sent) == 2 and ch.sent[0] == ch.sent[1]
 
 
+def switch_value(srv: server.Server) -> Any:
+    [state] = ask(srv, request("/switch/1"))
+    return body(state)["value"]
+
+
+def test_a_duplicate_is_replayed_until_newer_answers_overwrite_its_own(
+        srv: server.Server) -> None:
+    on = request("/switch/1", 2, payload={"value": True})
+    [first] = ask(srv, on)
+    [_] = ask(srv, request("/switch/1", 2, payload={"value": False}))
+    # A retransmission of the first POST gets its answer again and is not executed again.
+    [again] = ask(srv, on)
+    assert again.mid == first.mid and body(again) == {"value": True}
+    assert switch_value(srv) is False
+    # Newer answers fill the answers' buffer (fewer of them than the cache has entries), so
+    # the first one's bytes are overwritten: its retransmission is now served anew.
+    ch = Channel()
+    for _ in range(4):
+        srv.datagram(request("/oic/d", query=("if=oic.if.baseline",)), PEER, ch, False, 0)
+    assert sum(len(data) for data, _ in ch.sent) > server.RECENT_BYTES
+    assert len(ch.sent) + 3 < server.RECENT_MAX
+    [anew] = ask(srv, on)
+    assert anew.code.dotted == "2.04" and body(anew) == {"value": True}
+    assert switch_value(srv) is True
+
+
+def test_a_renewed_observation_keeps_its_entry(srv: server.Server) -> None:
+    ch = Channel()
+    srv.datagram(request("/switch/1", observe=0, token=b"rn"), PEER, ch, False, 0)
+    [entry] = srv.observers
+    srv.datagram(request("/switch/1", observe=0, token=b"rn"), PEER, ch, False, 1)
+    assert srv.observers == [entry]
+    srv.datagram(request("/switch/1", 2, payload={"value": True}), PEER, ch, False, 2)
+    replies = ch.take()
+    assert [r.opt.observe is not None for r in replies[:2]] == [True, True]
+    assert [body(r) for r in replies[2:]] == [{"value": True}, {"value": True}]
+    assert replies[3].token == b"rn" and replies[3].mtype == Type.CON
+
+
 def test_block2_transfer_of_res(srv: server.Server) -> None:
     full = fetch(srv, "/oic/res")
     chunks = []
