@@ -115,7 +115,10 @@ def start():
 
         wire = Wire()
         ch = node.Channel(wire, socket.AF_INET, 5700, "169.254.0.2")
-        S.update(srv=srv, node=nd, wire=wire, channel=ch, mc=(ch, ch))
+        S.update(srv=srv, node=nd, channel=ch, mc=(ch, ch))
+        # Last: a MemoryError while S grows must not leave a half-started trial that the
+        # serving steps (which look for "wire") would then run.
+        S["wire"] = wire
     _step("start", run)
 
 
