@@ -66,23 +66,28 @@ def parse_notice(data: bytes) -> Notice | None:
             if not payload or observe < 0 or not content_format:
                 return None
             return Notice(mtype, mid, data[4:4 + token_length], observe, payload)
-        delta, at = _extended(byte >> 4, data, at + 1)
-        length, at = _extended(byte & 0x0F, data, at)
+        at += 1
+        delta = byte >> 4
+        length = byte & 0x0F
+        if delta >= _EXT1:
+            delta, at = _extended(delta, data, at)
+        if length >= _EXT1:
+            length, at = _extended(length, data, at)
         if delta < 0 or length < 0 or at + length > end:
             return None
         number += delta
-        value = data[at:at + length]
-        at += length
         if number == OBSERVE:
             if observe >= 0 or length > 3:
                 return None
-            observe = int.from_bytes(value, "big")
+            observe = int.from_bytes(data[at:at + length], "big")
         elif number == CONTENT_FORMAT:
-            if content_format or length > 2 or int.from_bytes(value, "big") != CF_OCF_CBOR:
+            if content_format or length > 2 \
+                    or int.from_bytes(data[at:at + length], "big") != CF_OCF_CBOR:
                 return None
             content_format = True
         elif number not in _IGNORED:
             return None
+        at += length
     return None  # no payload: nothing to decode here
 
 
