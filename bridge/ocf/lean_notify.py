@@ -53,8 +53,8 @@ OBSERVE_RESET = 128.0
 #: a repeat older than that is still dropped by the Observe order of :meth:`Followed.accept`).
 RECENT_KEPT = 4096
 
-Source = tuple[str, int]
 Recent = tuple[str, int, int]
+_IPV6, _PKTINFO = socket.IPPROTO_IPV6, socket.IPV6_PKTINFO
 
 
 class Followed:
@@ -204,8 +204,7 @@ class LeanNotifications:
         if len(ancdata) != 1:
             return False
         level, kind, pktinfo = ancdata[0]
-        if (level != socket.IPPROTO_IPV6 or kind != socket.IPV6_PKTINFO or len(pktinfo) < 16
-                or is_multicast(pktinfo)):
+        if level != _IPV6 or kind != _PKTINFO or len(pktinfo) < 16 or is_multicast(pktinfo):
             return False
         now = self._clock()
         recent = (address[0], address[1], notice.mid)
@@ -225,7 +224,9 @@ class LeanNotifications:
                 value = wire.decode(notice.payload)
             except wire.PayloadError:
                 return False  # aiocoap's path reports it, as for any undecodable answer
-            followed.accept(notice.observe, now)
+            # What Followed.accept does once fresh() said yes.
+            followed.observe = notice.observe
+            followed.since = now
         else:
             self.reordered += 1
             log.debug("OCF %s: notification %d is older than %d, dropped (RFC 7641 3.4)",
@@ -244,7 +245,7 @@ class LeanNotifications:
 
     def _ack(self, mid: int, pktinfo: bytes, address: Any) -> None:
         assert self._sock is not None
-        ancdata = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)]
+        ancdata = [(_IPV6, _PKTINFO, pktinfo)]
         err = send_datagram(self._sock, empty_ack(mid), ancdata, address)
         if err is not None:
             # As aiocoap does for a send that fails: that remote's exchanges end.
