@@ -10,6 +10,11 @@ The pacer queues signals and makes a round trip to dbus-daemon (``Peer.Ping``) a
 ``batch`` signals or about 64 KiB of payload. The daemon reads a connection in order, so when
 the Ping answer arrives everything sent before it has left our socket buffer: the buffer never
 holds more than one batch. Nothing is coalesced; every signal is delivered in order.
+
+A signal emitted while nothing is queued and no round trip is due or waited for is handed to
+the bus at once, in the caller's turn: the OCF side hands on a stream of notifications one or
+a few per event-loop turn, and a task started (and run) for each signal cost more than
+sending it (docs/benchmarks.md, "OCF -> D-Bus notification CPU").
 """
 
 from __future__ import annotations
@@ -62,7 +67,14 @@ class SignalPacer:
         self._wake()
 
     def emit(self, msg: Message) -> None:
-        """Queue ``msg`` (a signal); it is sent in order soon after."""
+        """Send ``msg`` (a signal) now when nothing waits before it, else queue it; either
+        way it goes out in order."""
+        if self._task is None and not self._queue and self._started and self.bus.connected:
+            self._send(msg)
+            # A round trip is due: signals after this one wait for it in the queue.
+            if self._trip_due():
+                self._task = asyncio.create_task(self._run(), name=f"signals {self.label}")
+            return
         if self._queue is None:
             self._queue = deque()
         self._queue.append(msg)
@@ -85,25 +97,32 @@ class SignalPacer:
             await asyncio.gather(task, return_exceptions=True)
         self._queue = None
 
+    def _send(self, msg: Message) -> None:
+        self.bus.send(msg).add_done_callback(consume_send_failure)
+        self.sent += 1
+        self._since_trip += 1
+        self._pending_bytes += 64 + len(str(msg.body))
+
+    def _trip_due(self) -> bool:
+        return self._since_trip >= self.batch or self._pending_bytes >= _BYTES_PER_ROUND_TRIP
+
     async def _run(self) -> None:
-        queue = self._queue
         try:
-            while queue:
-                if not self.bus.connected:
-                    queue.clear()
-                    break
-                msg = queue.popleft()
-                self.bus.send(msg).add_done_callback(consume_send_failure)
-                self.sent += 1
-                self._since_trip += 1
-                self._pending_bytes += 64 + len(str(msg.body))
-                if self._since_trip >= self.batch or self._pending_bytes >= _BYTES_PER_ROUND_TRIP:
+            while True:
+                if self._trip_due():
                     self._since_trip = self._pending_bytes = 0
                     try:
                         await ping_bus(self.bus, self.timeout)
                     except (DBusError, DeviceTimeout) as err:
                         log.warning("%s: the bus did not answer a pacing round trip (%s)",
                                     self.label, err)
+                queue = self._queue
+                if not queue:
+                    break
+                if not self.bus.connected:
+                    queue.clear()
+                    break
+                self._send(queue.popleft())
         finally:
             if self._task is asyncio.current_task():
                 self._task = None

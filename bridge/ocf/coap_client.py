@@ -9,7 +9,10 @@ device answered, so it is not reported as failed (``on_end`` is for silence and 
 An observation started with ``read=True`` hands its first answer to ``Observation.first``
 instead of ``on_value``: the answer to the registration is the first notification (RFC 7641)
 and carries the resource's current representation, so it is the read of that resource
-(docs/ocf.md, "Reading through the observation").
+(docs/ocf.md, "Reading through the observation"). Once aiocoap matched that first answer, the
+plain notifications of a ``coap://`` observation are taken by the lean receive path of
+``bridge.ocf.lean_notify`` in front of aiocoap (docs/ocf.md, "The lean notification path");
+the others still arrive through aiocoap's observation, and both keep one Observe order.
 
 Cancelling an observation must send a GET with Observe=1 on the observation's own token;
 aiocoap 0.4 only forgets observations locally, so :meth:`OcfClient.deregister` hands aiocoap's
@@ -34,7 +37,9 @@ from aiocoap.tokenmanager import TokenManager
 
 from bridge.core.errors import DeviceError, DeviceTimeout
 from bridge.ocf import wire
+from bridge.ocf.aiocoap_overrides import udp_message_manager
 from bridge.ocf.coap_messages import set_version, status_number
+from bridge.ocf.lean_notify import Followed, LeanNotifications
 from bridge.ocf.links import Endpoint
 from bridge.ocf.receive_buffer import enlarge_context
 
@@ -99,6 +104,8 @@ class Observation:
     #: was silent (or the registration could not be sent), ``DeviceError`` for any other
     #: answer that is not a representation (an error code, an undecodable payload).
     first: asyncio.Future[Any] | None = None
+    #: while the lean receive path takes its notifications (``bridge.ocf.lean_notify``).
+    followed: Followed | None = None
 
 
 class OcfClient:
@@ -127,11 +134,16 @@ class OcfClient:
         #: thread for every request otherwise, even for a numeric address).
         self._remotes: dict[Endpoint, Any] = {}
         self._attaching = asyncio.Lock()
+        #: the lean receive path of established observations' notifications.
+        self.lean = LeanNotifications(max_payload)
 
     async def start(self) -> None:
         if self._context is None:
             self._context = await aiocoap.Context.create_client_context(transports=["udp6"])
             enlarge_context(self._context, "OCF client")
+            manager = udp_message_manager(self._context)
+            if manager is not None:
+                self.lean.install(manager)
             await self.speak_coaps()
 
     async def speak_coaps(self) -> None:
@@ -288,8 +300,17 @@ class OcfClient:
                 return
             if request.observation is None:
                 raise DeviceError(500, f"{observation.href} refused the observation")
-            async for notification in request.observation:
-                on_value(decode_answer(notification, self.max_payload))
+            followed = self._follow(observation, first, on_value)
+            try:
+                async for notification in request.observation:
+                    number = notification.opt.observe
+                    # A notification older than one the lean path took is dropped (RFC 7641
+                    # section 3.4; aiocoap compares with the ones it saw only).
+                    if followed is None or number is None \
+                            or followed.accept(int(number), self.lean.now()):
+                        on_value(decode_answer(notification, self.max_payload))
+            finally:
+                self._unfollow(observation)
             reason = "the device ended the observation"
         except asyncio.CancelledError:
             _settle(observation.first, DeviceTimeout(f"{observation.href}: observation ended"))
@@ -309,6 +330,24 @@ class OcfClient:
         if not observation.cancelled:
             on_end(reason)
 
+    def _follow(self, observation: Observation, first: Any, on_value: OnValue
+                ) -> Followed | None:
+        """Let the lean receive path take the notifications of an established ``coap://``
+        observation, from the source of its ``first`` answer on its token."""
+        sockaddr = getattr(first.remote, "sockaddr", None)
+        if observation.ep.scheme != "coap" or not self.lean.installed or sockaddr is None \
+                or not observation.token or observation.cancelled:
+            return None
+        observation.followed = self.lean.follow(
+            observation.token, sockaddr, int(first.opt.observe), on_value,
+            request_uri(observation.ep, observation.href))
+        return observation.followed
+
+    def _unfollow(self, observation: Observation) -> None:
+        followed, observation.followed = observation.followed, None
+        if followed is not None:
+            self.lean.unfollow(followed)
+
     def _refused(self, observation: Observation, first: Any) -> None:
         observation.refused = True
         if first.code.is_successful():
@@ -327,6 +366,7 @@ class OcfClient:
         if observation.cancelled:
             return
         observation.cancelled = True
+        self._unfollow(observation)
         if observation.refused:
             return  # the device never registered it: nothing to cancel there or here
         request = observation.request

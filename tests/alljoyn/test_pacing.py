@@ -1,5 +1,6 @@
 """Signal pacing: 20,000 PropertiesChanged in one burst all arrive and the connection lives;
-bursts with quiet between them arrive in order, and a quiet pacer runs no task.
+bursts with quiet between them arrive in order, and a quiet pacer runs no task; a signal with
+nothing queued before it is sent at once, and one after a full batch waits for the round trip.
 
 dbus-fast 5.2 drops its connection when the socket buffer fills (EAGAIN treated as fatal).
 On a multi-core machine dbus-daemon usually drains the socket fast enough to hide that, so the
@@ -97,6 +98,47 @@ async def test_a_quiet_pacer_runs_no_task_and_every_burst_arrives_in_order(
             assert running() == []  # the burst is out: no task waits for the next one
         await await_until(lambda: len(received) >= 16, timeout=20, message="16 signals")
         assert received == list(range(16)) and pacer.sent == 16
+    finally:
+        await pacer.stop()
+        bus.disconnect()
+
+
+async def test_a_signal_with_nothing_before_it_is_sent_at_once_and_a_full_batch_waits(
+        dbus_daemon: DBusDaemon, client: MessageBus) -> None:
+    bus = await connect(parse_bus(dbus_daemon.address))
+    pacer = SignalPacer(bus, batch=3, label="direct test")
+    received: list[int] = []
+
+    def collect(msg: Message) -> bool:
+        if msg.member == "Tick":
+            received.append(msg.body[0])
+        return False
+
+    def running() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == "signals direct test"]
+
+    client.add_message_handler(collect)
+    await add_match(client, f"type='signal',sender='{bus.unique_name}'")
+
+    def tick(number: int) -> Message:
+        return Message.new_signal("/pacer", "org.example.Pacer", "Tick", "u", [number])
+
+    try:
+        pacer.start()
+        pacer.emit(tick(0))
+        # Handed to the bus in the caller's turn, no task for it.
+        assert pacer.sent == 1 and running() == []
+        pacer.emit(tick(1))
+        pacer.emit(tick(2))  # the third of the batch: a round trip is due
+        assert pacer.sent == 3 and len(running()) == 1
+        pacer.emit(tick(3))
+        assert pacer.sent == 3  # waits for the round trip, behind nothing else
+        await pacer.drain()
+        assert pacer.sent == 4 and running() == []
+        pacer.emit(tick(4))
+        assert pacer.sent == 5 and running() == []
+        await await_until(lambda: len(received) >= 5, timeout=20, message="5 signals")
+        assert received == [0, 1, 2, 3, 4]
     finally:
         await pacer.stop()
         bus.disconnect()
