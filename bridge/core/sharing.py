@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 H = TypeVar("H", bound=Hashable)
 
-#: Values kept at most: a few names per model plus one entry per device (its ``di`` and its
-#: endpoint) for 1,000 + 1,000 bridged devices fit well below it.
-LIMIT = 16384
+#: Values kept at most. The names and paths are a few per model; each OCF device adds three
+#: (its ``di``, its endpoint and the tuple of its endpoints), so 1,000 + 1,000 bridged devices
+#: need about 3,100. At the limit, the values nobody else holds any more are about 1 MiB.
+LIMIT = 8192
 
 
 class SharedValues:
