@@ -1,6 +1,6 @@
 """The records there are several of per bridged device carry no instance dictionary, and a
 virtual producer keeps no copy of its About fields (docs/benchmarks.md, "Memory per bridged
-device: one copy of what devices repeat")."""
+device: one copy of what devices repeat (issue 18, point 4)")."""
 
 from __future__ import annotations
 
