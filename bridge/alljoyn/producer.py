@@ -49,6 +49,8 @@ log = logging.getLogger("ocfaj.alljoyn.producer")
 
 Executor = Callable[[Command], Awaitable[Mapping[str, Value]]]
 AboutFields = dict[str, tuple[str, Any]]
+#: Makes the About fields of a Thing when they are asked for (GetAboutData, Announce).
+AboutSource = Callable[[Thing], AboutFields]
 
 PROPERTIES = "org.freedesktop.DBus.Properties"
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
@@ -90,11 +92,12 @@ class AllJoynProducer:
     """Exports ``thing`` as an AllJoyn application. ``start()``, then ``stop()`` (idempotent)."""
 
     # One per virtual producer: no instance dictionary each.
-    __slots__ = ("_objects", "_paths", "_tasks", "about", "bus", "bus_name", "call_timeout",
+    __slots__ = ("_about", "_objects", "_paths", "_tasks", "bus", "bus_name", "call_timeout",
                  "choice", "executor", "include", "layout", "pacer", "quirks", "reads",
                  "signal_batch", "thing", "translate_names", "virtual")
 
-    def __init__(self, choice: BusChoice, thing: Thing, executor: Executor, about: AboutFields,
+    def __init__(self, choice: BusChoice, thing: Thing, executor: Executor,
+                 about: AboutFields | AboutSource,
                  *, virtual: bool, translate_names: bool, call_timeout: float = 5.0,
                  signal_batch: int = 100,
                  include: Callable[[Capability], bool] = lambda cap: True,
@@ -103,7 +106,9 @@ class AllJoynProducer:
         self.choice = choice
         self.thing = thing
         self.executor = executor
-        self.about = about
+        #: the fields, or what makes them from ``thing`` when asked: a virtual producer's are
+        #: its Thing's, so it need not keep a copy of them for as long as it runs.
+        self._about = about
         self.virtual = virtual
         self.translate_names = translate_names
         self.call_timeout = call_timeout
@@ -123,6 +128,12 @@ class AllJoynProducer:
         self.reads: dict[str, int] = {}
         self._paths: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def about(self) -> AboutFields:
+        """The About fields (name -> (signature, value)) this application serves."""
+        about = self._about
+        return about(self.thing) if callable(about) else about
 
     @property
     def unique_name(self) -> str:
@@ -188,18 +199,21 @@ class AllJoynProducer:
             self.pacer = None
         await self.stop()
 
-    def update(self, thing: Thing, about: AboutFields) -> None:
-        """The Thing's capabilities or descriptive facts changed: re-export and announce."""
+    def update(self, thing: Thing, about: AboutFields | AboutSource | None = None) -> None:
+        """The Thing's capabilities or descriptive facts changed: re-export and announce
+        (with new About fields, or those the ``about`` given at the start makes of ``thing``)."""
         self.thing = thing
-        self.about = about
+        if about is not None:
+            self._about = about
         self._layout()
         self.announce()
 
     # -- outgoing signals --------------------------------------------------------------------
 
     def announce(self) -> None:
-        announced = {k: Variant(self.about[k][0], self.about[k][1]) for k in ANNOUNCED_FIELDS
-                     if k in self.about}
+        about = self.about
+        announced = {k: Variant(about[k][0], about[k][1]) for k in ANNOUNCED_FIELDS
+                     if k in about}
         body: list[Any] = [ABOUT_VERSION, SESSION_PORT, self.object_description(), announced]
         self._emit(Message.new_signal(ABOUT_PATH, ABOUT_INTERFACE, "Announce",
                                       self.quirks.announce_signature,

@@ -13,6 +13,7 @@ DeviceId come from the Thing's persisted identity, so consumers see the same dev
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from dbus_fast import DBusError
 
 from bridge.alljoyn.about import about_of_thing
 from bridge.alljoyn.bus import BusChoice
-from bridge.alljoyn.producer import AllJoynProducer
+from bridge.alljoyn.producer import AboutSource, AllJoynProducer
 from bridge.core.errors import BusUnavailable
 from bridge.core.events import (
     AvailabilityChanged,
@@ -39,6 +40,26 @@ from bridge.model.types import Value
 log = logging.getLogger("ocfaj.alljoyn.producers")
 
 VIRTUAL_NAME_PREFIX = "org.ocfaj.Virtual"
+
+
+class _Route:
+    """What a virtual producer asks the registry: which capabilities it exports, and where
+    its commands go. One small object whose bound methods the producer holds, instead of two
+    closures (with their cells) for every virtual producer."""
+
+    __slots__ = ("policy", "registry", "thing")
+
+    def __init__(self, registry: Registry, thing: Thing) -> None:
+        self.registry = registry
+        #: the access policy when the producer was made (as it applies to its exports).
+        self.policy = registry.policy
+        self.thing = thing
+
+    def include(self, cap: Capability) -> bool:
+        return self.policy.allows_capability(self.thing, cap, Side.ALLJOYN)
+
+    async def execute(self, command: Command) -> Mapping[str, Value]:
+        return await self.registry.command(self.thing.id, command, Side.ALLJOYN)
 
 
 def virtual_bus_name(thing: Thing) -> str:
@@ -67,6 +88,8 @@ class ProducerManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._active = False
+        #: the same for every producer: the About fields of its Thing, made when asked.
+        self._about: AboutSource = functools.partial(about_of_thing, gateway_name=gateway_name)
 
     @property
     def count(self) -> int:
@@ -143,7 +166,7 @@ class ProducerManager:
                 return
             if producer is not None and producer.connected:
                 if changed:
-                    producer.update(thing, about_of_thing(thing, self.gateway_name))
+                    producer.update(thing)
                 return
             if producer is not None:
                 self._drop(thing_id)
@@ -155,18 +178,10 @@ class ProducerManager:
         self._own_names.discard(self._name_of.pop(thing_id, ""))
 
     async def _create(self, thing: Thing) -> None:
-        policy = self.registry.policy
-
-        def include(cap: Capability) -> bool:
-            return policy.allows_capability(thing, cap, Side.ALLJOYN)
-
-        async def execute(command: Command) -> Mapping[str, Value]:
-            return await self.registry.command(thing.id, command, Side.ALLJOYN)
-
-        producer = AllJoynProducer(self.choice, thing, execute,
-                                   about_of_thing(thing, self.gateway_name), virtual=True,
+        route = _Route(self.registry, thing)
+        producer = AllJoynProducer(self.choice, thing, route.execute, self._about, virtual=True,
                                    translate_names=True, call_timeout=self.call_timeout,
-                                   signal_batch=self.signal_batch, include=include,
+                                   signal_batch=self.signal_batch, include=route.include,
                                    bus_name=virtual_bus_name(thing),
                                    layout=self.object_layout)
         try:

@@ -22,6 +22,7 @@ from bridge.alljoyn.about import VIRTUAL_INTERFACE, info_from_about, never_bridg
 from bridge.alljoyn.interfaces import InterfaceDecl
 from bridge.alljoyn.views import InterfaceView, generic_spec, views_of
 from bridge.core.identity import IdentityBook
+from bridge.core.sharing import SHARED
 from bridge.core.thing import Capability, Side, Thing, assign_capability_keys
 from bridge.model.types import CapabilityModel, Catalogue, Value
 
@@ -112,7 +113,8 @@ def build_thing(about: Mapping[str, Any], objects: list[tuple[str, list[str]]],
     for key, plan in zip(keys, planned, strict=True):
         cap = Capability(key=key, instance=plan.path, model=plan.model,
                          generic=generic_spec(plan.decl) if plan.decl is not None else None,
-                         origin_meta={"path": plan.path, "interfaces": list(plan.interfaces),
+                         origin_meta={"path": SHARED.share(plan.path),
+                                      "interfaces": [SHARED.share(i) for i in plan.interfaces],
                                       "unsignalled": plan.unsignalled})
         for view in consumer_views(cap):
             cap.state.update(view.canonical(plan.props.get(view.decl.name, {})))

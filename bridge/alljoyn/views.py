@@ -139,8 +139,9 @@ class ModelInterfaceView(InterfaceView):
         #: the device's own limits (``Capability.limits``): bounds and write checks use them.
         self.limits: Mapping[str, PropertyLimits] = dict(limits) if limits else _NO_LIMITS
         self.decl, self._props = _declared(binding)
-        #: canonical name -> its spec with this device's limits (both fixed for the view).
-        self._specs: dict[str, PropertySpec] = {}
+        #: canonical name -> its spec with this device's limits (both fixed for the view);
+        #: None without limits of its own: the model's specs are the device's.
+        self._specs: dict[str, PropertySpec] | None = {} if limits else None
 
     def value_binding(self, canonical: str) -> ValueBinding:
         """The binding that carries ``canonical`` on AllJoyn (identity when none does)."""
@@ -151,11 +152,13 @@ class ModelInterfaceView(InterfaceView):
         return ValueBinding(canonical=canonical)
 
     def _spec(self, canonical: str) -> PropertySpec:
-        spec = self._specs.get(canonical)
+        specs = self._specs
+        spec = specs.get(canonical) if specs is not None else None
         if spec is None:
             spec = effective_spec(self.model, canonical, self.limits)
             assert spec is not None, "the model loader checked every canonical reference"
-            self._specs[canonical] = spec
+            if specs is not None:
+                specs[canonical] = spec
         return spec
 
     def read(self, cap: Capability, name: str) -> Any:

@@ -320,8 +320,8 @@ class Registry:
 def _bounded_info(thing: Thing) -> DeviceInfo:
     """The device's descriptive texts cut to :data:`MAX_INFO_LENGTH`, said once per device."""
     info = thing.info
-    long = {name: value for name, value in vars(info).items()
-            if isinstance(value, str) and len(value) > MAX_INFO_LENGTH}
+    long = {f.name: value for f in dataclasses.fields(info)
+            if isinstance(value := getattr(info, f.name), str) and len(value) > MAX_INFO_LENGTH}
     if not long:
         return info
     log.warning("%s (%s): cut %s to %d characters (they were %s long)",

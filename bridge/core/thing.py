@@ -2,7 +2,8 @@
 
 Layer: ``bridge.core`` (pure: no I/O, no protocol library). An origin adapter builds a
 :class:`Thing` from what it discovered; the registry owns it from then on; every other side
-reads it to expose a virtual copy.
+reads it to expose a virtual copy. The records are slotted dataclasses: there are a few for every
+bridged device, and an instance dictionary each would cost more than their fields.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Side(StrEnum):
     CONTROL = "control"
 
 
-@dataclass
+@dataclass(slots=True)
 class Identity:
     """Both spellings of a device's identity.
 
@@ -41,7 +42,7 @@ class Identity:
     device_id: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class DeviceInfo:
     """Descriptive facts: About fields on AllJoyn, ``/oic/d`` and ``/oic/p`` on OCF."""
 
@@ -112,7 +113,7 @@ class GenericSpec:
         return None
 
 
-@dataclass
+@dataclass(slots=True)
 class Capability:
     """One capability instance of a Thing with its current state.
 
@@ -151,7 +152,7 @@ class Capability:
                      for p in self.model.properties)
 
 
-@dataclass
+@dataclass(slots=True)
 class Thing:
     """A device as the gateway knows it."""
 

@@ -21,6 +21,7 @@ It must not parse requests beyond the message aiocoap decoded, nor answer them o
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import struct
@@ -86,6 +87,8 @@ class _Throttled:
 
 #: The interface sets in use, each kept once.
 _SETS: dict[frozenset[str], frozenset[str]] = {}
+#: Interface index -> name, for every endpoint of the process (the host's interfaces).
+_INTERFACE_NAMES = InterfaceNames()
 
 
 class Admission:
@@ -99,11 +102,19 @@ class Admission:
         wanted = frozenset(interfaces)
         self.interfaces = _SETS.setdefault(wanted, wanted)
         self.what = what
-        self._names = InterfaceNames()
-        self._on_link = OnLink()
-        self._report = _Throttled()
+        self._names = _INTERFACE_NAMES
         self._pass: Callable[[Any], None] | None = None
         self._manager: Any = None
+
+    # Made when first needed: most endpoints (a virtual device's) never answer multicast and
+    # never refuse anything, and there is one gate per endpoint.
+    @functools.cached_property
+    def _on_link(self) -> OnLink:
+        return OnLink()
+
+    @functools.cached_property
+    def _report(self) -> _Throttled:
+        return _Throttled()
 
     def install(self, manager: Any) -> None:
         """Put the gate in front of ``manager`` (aiocoap's ``MessageManager`` of one context)."""

@@ -79,13 +79,25 @@ def render_without_task_names(context: Any) -> bool:
             or not callable(getattr(context, "render_to_pipe", None)):
         log.debug("this aiocoap has no Context._render_to_pipe: requests keep its task names")
         return False
-    log_to = context.log
-
-    def render_to_pipe(pipe: Any) -> None:
-        run(errors_to_message(pipe, log_to), render(pipe), name=RENDER_TASK_NAME)
-
-    context.render_to_pipe = render_to_pipe
+    context.render_to_pipe = _Render(run, errors_to_message, render, context.log)
     return True
+
+
+class _Render:
+    """aiocoap's ``render_to_pipe`` of one context, without the task name. An object rather
+    than a closure (with a cell for each of its four parts): one is made per endpoint."""
+
+    __slots__ = ("errors_to_message", "log_to", "render", "run")
+
+    def __init__(self, run: Any, errors_to_message: Any, render: Any, log_to: Any) -> None:
+        self.run = run
+        self.errors_to_message = errors_to_message
+        self.render = render
+        self.log_to = log_to
+
+    def __call__(self, pipe: Any) -> None:
+        self.run(self.errors_to_message(pipe, self.log_to), self.render(pipe),
+                 name=RENDER_TASK_NAME)
 
 
 def send_datagram(sock: socket.socket, data: bytes, ancdata: list[Any], address: Any
@@ -118,12 +130,22 @@ def send_past_stale_errors(transport: Any) -> None:
         log.warning("this aiocoap (%s) has no socket to send on: an ICMP error of one client "
                     "may end the exchanges of another", type(transport).__name__)
         return
+    transport.sendmsg = _SendAgain(sock, report_failure)
 
-    def sendmsg(data: bytes, ancdata: list[Any], flags: int, address: Any) -> None:
+
+class _SendAgain:
+    """A transport's ``sendmsg`` that sends once more through aiocoap's own after a failure
+    (an object, not a closure: one is made per endpoint)."""
+
+    __slots__ = ("report_failure", "sock")
+
+    def __init__(self, sock: socket.socket, report_failure: Any) -> None:
+        self.sock = sock
+        self.report_failure = report_failure
+
+    def __call__(self, data: bytes, ancdata: list[Any], flags: int, address: Any) -> None:
         try:
-            sock.sendmsg((data,), ancdata, flags, address)
+            self.sock.sendmsg((data,), ancdata, flags, address)
         except OSError:
             # aiocoap's own send: a second failure is reported to the peer it concerns.
-            report_failure(data, ancdata, flags, address)
-
-    transport.sendmsg = sendmsg
+            self.report_failure(data, ancdata, flags, address)

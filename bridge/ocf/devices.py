@@ -29,7 +29,6 @@ and nothing is recorded from it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -75,7 +74,7 @@ class Sighting:
     interface: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class KnownDevice:
     di: str
     thing_id: str = ""
@@ -386,9 +385,8 @@ class OcfDevices:
 
     def _begin_observing(self, device: KnownDevice, endpoint: Endpoint, href: str, *,
                          read: bool = False) -> Observation:
-        return self.client.observe(
-            endpoint, href, functools.partial(self._observed, device, href),
-            functools.partial(self._observation_failed, device, href), read=read)
+        watch = _Watch(self, device, href)
+        return self.client.observe(endpoint, href, watch.value, watch.ended, read=read)
 
     def _observe_again(self, device: KnownDevice) -> None:
         if device.reading:
@@ -482,6 +480,26 @@ class OcfDevices:
                     task = asyncio.ensure_future(self._stop_observing(device))
                     self._checks.add(task)
                     task.add_done_callback(self._checks.discard)
+
+
+class _Watch:
+    """Where one observation's notifications and end go: the device and the href it
+    observes. One small object whose bound methods the observation holds, instead of two
+    ``functools.partial`` (each with its own argument tuple and keyword dictionary): there
+    are four for every OCF light."""
+
+    __slots__ = ("device", "devices", "href")
+
+    def __init__(self, devices: OcfDevices, device: KnownDevice, href: str) -> None:
+        self.devices = devices
+        self.device = device
+        self.href = href
+
+    def value(self, value: Any) -> None:
+        self.devices._observed(self.device, self.href, value)
+
+    def ended(self, reason: str) -> None:
+        self.devices._observation_failed(self.device, self.href, reason)
 
 
 def _resource_hrefs(links: list[Link]) -> set[str]:

@@ -4,7 +4,8 @@ Layer: ``bridge.ocf``, pure: no socket, no asyncio, no aiocoap. Input is the dec
 of a ``/oic/res`` reply (docs/protocol-notes.md: ``oic.if.ll`` flat array, ``oic.if.baseline``
 wrapper with ``links``, OIC 1.1 ``[{"di", "links": [...]}]``); output is a flat list of
 :class:`Link` each carrying the ``di`` of its device. Malformed entries are skipped, never
-raised: one broken link must not hide the device's other links.
+raised: one broken link must not hide the device's other links. The names, paths and endpoints
+of parsed links are shared (``bridge.core.sharing``): every device's records point at one copy.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.core.sharing import SHARED
 from bridge.ocf.wire import BM_OBSERVABLE, COAP_PORT, COAPS_PORT
 
 _EP = re.compile(r"(?P<scheme>[a-z+]+)://(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:/\[\]]+))"
                  r"(?::(?P<port>\d{1,5}))?/?$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """One ``eps`` entry: scheme, host (IPv6 with its ``%zone`` when it has one), port."""
 
@@ -66,7 +68,7 @@ class Endpoint:
         """This endpoint with ``zone`` added when it is link-local and has none yet."""
         if not zone or not self.is_ipv6 or self.zone or not self.link_local:
             return self
-        return Endpoint(self.scheme, f"{self.host}%{zone}", self.port)
+        return SHARED.share(Endpoint(self.scheme, f"{self.host}%{zone}", self.port))
 
 
 def parse_endpoint(text: Any) -> Endpoint | None:
@@ -88,10 +90,10 @@ def parse_endpoint(text: Any) -> Endpoint | None:
     port = int(match.group("port")) if match.group("port") else default
     if not 0 < port < 65536:
         return None
-    return Endpoint(scheme, host, port)
+    return SHARED.share(Endpoint(SHARED.share(scheme), host, port))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """One resource of one device, as ``/oic/res`` lists it."""
 
@@ -115,9 +117,9 @@ class Link:
 def _names(value: Any) -> tuple[str, ...]:
     # OIC 1.1 devices send rt/if as one space-separated string, OCF 1.x as an array.
     if isinstance(value, str):
-        return tuple(value.split())
+        return SHARED.names(tuple(value.split()))
     if isinstance(value, list):
-        return tuple(item for item in value if isinstance(item, str) and item)
+        return SHARED.names(tuple(item for item in value if isinstance(item, str) and item))
     return ()
 
 
@@ -149,8 +151,8 @@ def _link(entry: Any, parent_di: str, source: Endpoint | None) -> Link | None:
                 eps.append(ep)
     elif source is not None:
         eps.extend(_oic11_eps(policy, source))
-    return Link(di=di, href=href, rts=_names(entry.get("rt")), ifs=_names(entry.get("if")),
-                bm=bm, eps=tuple(eps))
+    return Link(di=SHARED.share(di), href=SHARED.share(href), rts=_names(entry.get("rt")),
+                ifs=_names(entry.get("if")), bm=bm, eps=SHARED.share(tuple(eps)))
 
 
 def _oic11_eps(policy: dict[str, Any], source: Endpoint) -> list[Endpoint]:

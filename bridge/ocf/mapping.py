@@ -207,7 +207,7 @@ def build_capabilities(links: list[Link], catalogue: Catalogue,
             if is_core_resource_type(rt):
                 continue
             roles = catalogue.ocf_roles([rt], link.ifs)
-            meta: dict[str, Value] = {"href": link.href, "rt": rt, "if": list(link.ifs),
+            meta: dict[str, Value] = {"href": link.href, "rt": rt, "if": link.ifs,
                                       "observable": link.observable}
             if roles:
                 # the unit a device reports is also the unit writes must use

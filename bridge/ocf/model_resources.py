@@ -82,10 +82,11 @@ class _Carried:
     __slots__ = ("names", "ordered", "rt", "writers")
 
     def __init__(self, ordered: list[Role], rt: str) -> None:
-        self.ordered = ordered
+        # Tuples: fixed once made, and smaller than lists.
+        self.ordered = tuple(ordered)
         self.rt = rt
-        self.writers = [role for role in ordered if role.writable]
-        self.names = [model_property_names(role.model) for role in self.writers]
+        self.writers = tuple(role for role in ordered if role.writable)
+        self.names = tuple(model_property_names(role.model) for role in self.writers)
 
     def read(self) -> dict[str, Value]:
         body: dict[str, Value] = {}

@@ -49,7 +49,7 @@ class OcfStatus(Exception):
         self.message = message
 
 
-@dataclass
+@dataclass(slots=True)
 class ServedResource:
     href: str
     rts: tuple[str, ...]
@@ -68,7 +68,7 @@ class ServedResource:
         return BM_DISCOVERABLE | (BM_OBSERVABLE if self.observable else 0)
 
 
-@dataclass
+@dataclass(slots=True)
 class ServedDevice:
     """One OCF device: identity, ``/oic/d`` and ``/oic/p`` contents, resources."""
 

@@ -20,6 +20,7 @@ from bridge.core.errors import ConfigError, DeviceError, SecurityUnavailable
 from bridge.core.events import Event, ThingRemoved
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Registry
+from bridge.core.sharing import SHARED
 from bridge.core.thing import Side
 from bridge.model.types import Catalogue
 from bridge.ocf import wire
@@ -367,10 +368,16 @@ def _merge(sightings: dict[str, Sighting], links: list[Link], source: Endpoint,
     """Add one reply's links to the round's sightings: a device that answered on several
     endpoints (IPv4 and IPv6, several interfaces) is one sighting with all of them."""
     for di, device_links in group_by_device(links).items():
-        zoned = [replace(link, eps=tuple(ep.with_zone(interface) for ep in link.eps))
-                 for link in device_links]
+        zoned = [_zoned(link, interface) for link in device_links]
         known = sightings.get(di)
         if known is None:
             sightings[di] = Sighting(zoned, source, interface)
         else:
             known.links = merge_links(known.links, zoned)
+
+
+def _zoned(link: Link, interface: str) -> Link:
+    """``link`` with the zone of ``interface`` on its link-local endpoints; the same link (and
+    its shared endpoints, ``bridge.core.sharing``) when none needs one."""
+    eps = tuple(ep.with_zone(interface) for ep in link.eps)
+    return link if eps == link.eps else replace(link, eps=SHARED.share(eps))
