@@ -211,6 +211,11 @@ class MulticastDiscovery:
         replies, self._replies = self._replies, []
         return replies
 
+    async def listings_completed(self) -> None:
+        """Until no block-wise listing is being completed (returns at once when none is)."""
+        while self._completing:
+            await asyncio.gather(*self._completing, return_exceptions=True)
+
     def received(self, listener: _Listener, header: Header, message: Any, addr: Any) -> None:
         if header.token != self._token or not message.code.is_response():
             return

@@ -355,10 +355,11 @@ class OcfSide:
 
     def _heard_reply(self, reply: DiscoveryReply) -> None:
         """A multicast reply of the running round, taken in as it arrives. The new devices it
-        lists are read at once (docs/ocf.md, "Discovery"), without waiting for the round's
-        window, when it came in the family whose endpoints the gateway prefers (IPv6 when it
-        discovers over IPv6, else IPv4): a device that answers in both is then read at the
-        endpoint the round as a whole would have chosen."""
+        lists are read without waiting for the round's window (docs/ocf.md, "What is
+        discovered"), once no block-wise listing is being completed, when it came in the
+        family whose endpoints the gateway prefers (IPv6 when it discovers over IPv6, else
+        IPv4): a device that answers in both is then read at the endpoint the round as a
+        whole would have chosen."""
         if self._heard is None or self.devices is None:
             return  # a late reply of a round that ended: the next round hears it again
         try:
@@ -378,8 +379,12 @@ class OcfSide:
         task.add_done_callback(self._early.discard)
 
     async def _admit_early(self, found: dict[str, Sighting], source: Endpoint) -> None:
-        assert self.devices is not None
+        assert self.devices is not None and self.discovery is not None
         try:
+            # The round's block-wise listings first: reads started meanwhile would slow their
+            # blocks down (the devices answer both), and a listing not completed within
+            # request_timeout leaves its devices to a later round.
+            await self.discovery.listings_completed()
             await self.devices.admit_new(found)
         except Exception:
             log.exception("OCF discovery: reading the new devices listed by %s failed; "
