@@ -4,7 +4,7 @@ Layer: ``bridge.ocf`` (asyncio only, no protocol library). The virtual OCF devic
 registry's changes through it: each change of a Thing waits for the one before it (a Thing
 published, then withdrawn, must end withdrawn), while the changes of different Things run
 side by side. Started one at a time, 1,000 Things waited for 1,000 server contexts in turn,
-each started across several turns of a busy event loop (docs/ocf.md, "Virtual devices").
+each started across several turns of a busy event loop (docs/ocf.md, "What is exposed").
 """
 
 from __future__ import annotations
