@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from bridge.daemon.cli import add_config_flag, add_config_options, config_from_args
 from bridge.daemon.config import Config
 from bridge.daemon.config_checks import check_machine
+from bridge.daemon.event_loop import run as run_on_gateway_loop
 from bridge.daemon.loop_errors import LoopErrorReporter
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     # What check-config checks on this machine, run checks too: a missing models directory,
     # interface or certificate file stops it with the key and value, not with retries.
     check_machine(config)
-    return asyncio.run(run_until_signalled(config))
+    return run_on_gateway_loop(run_until_signalled(config))
 
 
 async def run_until_signalled(config: Config, stop: asyncio.Event | None = None) -> int:

@@ -50,7 +50,7 @@ from bridge.ocf.notify_answers import NotificationAnswers
 from bridge.ocf.notify_pacing import pacing_for
 from bridge.ocf.notify_sender import NotificationSocket
 from bridge.ocf.observers import IN_FLIGHT, QUEUE_LIMIT, ObserverQueue
-from bridge.ocf.ports import keep_to_itself, unshared_port
+from bridge.ocf.ports import keep_to_itself, release_port, unshared_port
 from bridge.ocf.served import Reply, Request, ServedDevice, handle, handle_res, read
 from bridge.ocf.uploads import UploadSpool
 
@@ -170,6 +170,9 @@ class CoapEndpoint:
                 if port or err.errno != errno.EADDRINUSE:
                     raise
                 continue  # another socket took the free port before the bind: another one
+            finally:
+                if not port:
+                    release_port(bind[1])
             if not port:
                 keep_to_itself(_message_manager(context).message_interface.transport
                                .get_extra_info("socket"))

@@ -55,10 +55,11 @@ log = logging.getLogger("ocfaj.ocf.devices")
 SECURE_ONLY = ("secured (coaps only) and not owned by this gateway: take ownership with "
                "'ocfaj onboard'")
 NOTHING_TO_BRIDGE = "no resource to bridge (an OCF client, or only core resources)"
-#: Devices read in full at the same time. A round that finds hundreds of devices would else
+#: Devices read in full at the same time (each read waits for its answers, so more at once
+#: bring a thousand up sooner). A round that finds hundreds of devices would else
 #: start every read at once: each request's timeout then runs while the others are handled,
 #: and aiocoap's message layer looks through every open exchange for each message it sends.
-READS_AT_ONCE = 32
+READS_AT_ONCE = 64
 #: Seconds before a read that failed is tried again (doubled each time), and how often it is,
 #: before the device waits for the next discovery round.
 RETRY_AFTER = 1.0
@@ -247,18 +248,17 @@ class OcfDevices:
             log.info("OCF device %s (%s) is another bridge (%s): not bridged itself; the "
                      "devices it serves are bridged on their own", facts.name, di, BRIDGE)
             return
-        try:
-            platform: Any = await self.client.get(endpoint, "/oic/p")
-        except DeviceError:
-            platform = {}
-        thing_id, identity = self.book.for_ocf_device(di, facts.piid, platform_id(platform))
-        info = device_info(facts, platform)
         device = self.by_di.get(di) or KnownDevice(di)
         await self._stop_observing(device)
         device.failed.clear()
         device.reading = True
+        # /oic/p is asked together with the resources: one round trip fewer per device.
+        platform_read = asyncio.ensure_future(self._platform(endpoint))
         try:
             props = await self._read_through(device, endpoint, links)
+            platform = await platform_read
+            thing_id, identity = self.book.for_ocf_device(di, facts.piid, platform_id(platform))
+            info = device_info(facts, platform)
             capabilities = build_capabilities(links, self.catalogue, props)
             for missing in unmapped_types(links):
                 log.warning("%s (%s): resource %s has no model and no AllJoyn spelling; "
@@ -273,6 +273,7 @@ class OcfDevices:
             thing.friendly_name = self.book.friendly_name(thing_id, info.name)
             stored = self.registry.upsert(thing)
         except BaseException:
+            platform_read.cancel()
             device.reading = False
             await self._stop_observing(device)
             raise
@@ -287,6 +288,13 @@ class OcfDevices:
         self._settled(device)
         if self.observe:
             self._start_observing(device, capabilities)
+
+    async def _platform(self, endpoint: Endpoint) -> Any:
+        """``/oic/p`` of the device at ``endpoint``; empty when it has none to give."""
+        try:
+            return await self.client.get(endpoint, "/oic/p")
+        except DeviceError:
+            return {}
 
     async def _read_all(self, endpoint: Endpoint,
                         links: list[Link]) -> dict[str, Mapping[str, Any]]:

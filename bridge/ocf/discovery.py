@@ -94,8 +94,12 @@ class MulticastDiscovery:
     def __init__(self, interfaces: Sequence[str], *, ipv4: bool, ipv6_groups: Sequence[str],
                  window: float, listing_limit: int = 8 * 1024 * 1024,
                  block_timeout: float = 5.0,
-                 own: Callable[[str, int], bool] = lambda _host, _port: False) -> None:
+                 own: Callable[[str, int], bool] = lambda _host, _port: False,
+                 on_reply: Callable[[DiscoveryReply], None] | None = None) -> None:
         self.interfaces = list(interfaces)
+        #: called with each reply of a round as it arrives (a block-wise one once complete),
+        #: before the round ends: the caller need not wait for the window to act on it.
+        self.on_reply = on_reply
         #: True for the gateway's own listener (host with its zone, port): its reply, the
         #: listing of every virtual device (hundreds of blocks with many), is not fetched.
         self.own = own
@@ -207,6 +211,11 @@ class MulticastDiscovery:
         replies, self._replies = self._replies, []
         return replies
 
+    async def listings_completed(self) -> None:
+        """Until no block-wise listing is being completed (returns at once when none is)."""
+        while self._completing:
+            await asyncio.gather(*self._completing, return_exceptions=True)
+
     def received(self, listener: _Listener, header: Header, message: Any, addr: Any) -> None:
         if header.token != self._token or not message.code.is_response():
             return
@@ -229,9 +238,12 @@ class MulticastDiscovery:
     def _add(self, message: Any, payload: bytes, source: Endpoint, interface: str,
              blockwise: bool) -> None:
         cf = message.opt.content_format
-        self._replies.append(DiscoveryReply(
+        reply = DiscoveryReply(
             payload=payload, content_format=None if cf is None else int(cf), source=source,
-            interface=interface, blockwise=blockwise))
+            interface=interface, blockwise=blockwise)
+        self._replies.append(reply)
+        if self.on_reply is not None:
+            self.on_reply(reply)
 
     async def _complete(self, listener: _Listener, first: Any, addr: Any,
                         source: Endpoint) -> None:

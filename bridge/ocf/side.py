@@ -101,6 +101,11 @@ class OcfSide:
         self._unsubscribe: Callable[[], None] | None = None
         #: keys another onboarding tool provisioned on the secured bridge device.
         self._provisioned: ProvisionedKeys | None = None
+        #: the sightings of the multicast round that runs, gathered as its replies arrive
+        #: (None between rounds).
+        self._heard: dict[str, Sighting] | None = None
+        #: reads of new devices started before their round ended (``_heard_reply``).
+        self._early: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         if self._task is not None or not self.config.enabled:
@@ -124,7 +129,7 @@ class OcfSide:
             interfaces, ipv4=self.config.ipv4, ipv6_groups=v6_groups,
             window=min(MAX_REPLY_WINDOW, self.config.discovery_interval / 2),
             listing_limit=self._listing_limit, block_timeout=self.config.request_timeout,
-            own=self._own_listener)
+            own=self._own_listener, on_reply=self._heard_reply)
         self._check_dtls()
         if self.keys is not None and self.virtual.security is not None:
             self._provisioned = ProvisionedKeys(self.virtual.security.bridge, self.keys.keyring)
@@ -260,6 +265,9 @@ class OcfSide:
                     reading.add(task)
                     task.add_done_callback(reading.discard)
                     del sightings  # the task keeps them while it needs them, not the loop
+                for early in self._early:  # the round's devices read before it ended
+                    reading.add(early)
+                    early.add_done_callback(reading.discard)
                 why = _follow_up_reason(self.discovery.block_transfer_failures - failures,
                                         self.discovery.datagrams_dropped - dropped)
                 delay = self.config.discovery_interval
@@ -274,6 +282,7 @@ class OcfSide:
                     await asyncio.gather(*reading)
                 await asyncio.sleep(delay)
         finally:
+            reading.update(self._early)
             for task in reading:
                 task.cancel()
             await asyncio.gather(*reading, return_exceptions=True)
@@ -294,7 +303,8 @@ class OcfSide:
         are not one round closer to being checked."""
         assert self.devices is not None
         sightings = await self._listen()
-        await self.devices.update(sightings, count_missed=not follow_up)
+        await asyncio.gather(self.devices.update(sightings, count_missed=not follow_up),
+                             *self._early)
         self.rounds += 1
 
     async def _listen(self) -> dict[str, Sighting]:
@@ -310,11 +320,13 @@ class OcfSide:
         # The unicast peers are asked while the multicast round listens, all at once (one
         # silent peer must not hold up the others), and new devices among them are set up
         # at once: they need not wait for the round's window (up to 2 s).
-        replies, answers = await asyncio.gather(self.discovery.round(),
-                                                self._unicast_listings(peers))
-        sightings: dict[str, Sighting] = {}
-        for reply in replies:
-            self._add_reply(sightings, reply)
+        self._heard = {}
+        try:
+            _, answers = await asyncio.gather(self.discovery.round(),
+                                              self._unicast_listings(peers))
+            sightings = self._heard
+        finally:
+            self._heard = None
         for peer, value in zip(peers, answers, strict=True):
             if value is not None:
                 _merge(sightings, parse_res(value, peer), peer, "")
@@ -342,14 +354,42 @@ class OcfSide:
     def _listing_limit(self) -> int:
         return max(LISTING_LIMIT, self.config.max_payload)
 
-    def _add_reply(self, sightings: dict[str, Sighting], reply: DiscoveryReply) -> None:
+    def _heard_reply(self, reply: DiscoveryReply) -> None:
+        """A multicast reply of the running round, taken in as it arrives. The new devices it
+        lists are read without waiting for the round's window (docs/ocf.md, "What is
+        discovered"), once no block-wise listing is being completed, when it came in the
+        family whose endpoints the gateway prefers (IPv6 when it discovers over IPv6, else
+        IPv4): a device that answers in both is then read at the endpoint the round as a
+        whole would have chosen."""
+        if self._heard is None or self.devices is None:
+            return  # a late reply of a round that ended: the next round hears it again
         try:
             value = wire.decode(reply.payload)
         except wire.PayloadError as err:
             log.warning("unreadable /oic/res from %s: %s; its devices are not discovered",
                         reply.source.uri, err)
             return
-        _merge(sightings, parse_res(value, reply.source), reply.source, reply.interface)
+        links = parse_res(value, reply.source)
+        _merge(self._heard, links, reply.source, reply.interface)
+        if reply.source.is_ipv6 != bool(self.discovery and self.discovery.ipv6_groups):
+            return
+        found: dict[str, Sighting] = {}
+        _merge(found, links, reply.source, reply.interface)
+        task = asyncio.ensure_future(self._admit_early(found, reply.source))
+        self._early.add(task)
+        task.add_done_callback(self._early.discard)
+
+    async def _admit_early(self, found: dict[str, Sighting], source: Endpoint) -> None:
+        assert self.devices is not None and self.discovery is not None
+        try:
+            # The round's block-wise listings first: reads started meanwhile would slow their
+            # blocks down (the devices answer both), and a listing not completed within
+            # request_timeout leaves its devices to a later round.
+            await self.discovery.listings_completed()
+            await self.devices.admit_new(found)
+        except Exception:
+            log.exception("OCF discovery: reading the new devices listed by %s failed; "
+                          "trying again next round", source.uri)
 
 
 def _follow_up_reason(incomplete: int, dropped: int) -> str:

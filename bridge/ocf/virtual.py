@@ -20,6 +20,7 @@ dropped and, after a burst, the freed memory is returned (``bridge.ocf.memory``)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections import Counter
@@ -42,6 +43,7 @@ from bridge.model.types import Value
 from bridge.ocf import wire
 from bridge.ocf.coap_server import CoapEndpoint
 from bridge.ocf.info import BRIDGE, DMV, ICV
+from bridge.ocf.keyed_jobs import KeyedJobs
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.memory import MemoryRelease
 from bridge.ocf.secured_endpoint import SecuredEndpoint
@@ -58,6 +60,8 @@ _GATEWAY_NAMESPACE = uuid.UUID("8f0e4e90-79e5-11e6-bdf4-0800200c9a66")
 _ECONAMES = {Side.ALLJOYN: "AllJoyn", Side.MQTT: "MQTT"}
 #: Seconds between two looks at what clients make the gateway keep.
 TIDY_EVERY = 5.0
+#: Things whose virtual devices are published (or withdrawn) at the same time.
+PUBLISH_AT_ONCE = 32
 
 
 def gateway_identity(gateway_name: str) -> tuple[str, str, str]:
@@ -147,6 +151,8 @@ class VirtualOcfDevices:
         # One set of caps for the listener and every virtual device (none given: no caps).
         self.limits = self.listener.limits
         self._queue: asyncio.Queue[tuple[str, Thing]] = asyncio.Queue()
+        #: the queued changes, applied several Things at a time (each Thing's in order).
+        self._jobs = KeyedJobs(PUBLISH_AT_ONCE)
         self._worker: asyncio.Task[None] | None = None
         self._tidy: asyncio.Task[None] | None = None
         self.memory = MemoryRelease()
@@ -181,6 +187,7 @@ class VirtualOcfDevices:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._jobs.wait()  # the changes under way end; no new one starts
         for thing_id in list(self.virtuals):
             await self._withdraw(thing_id)
         await self.listener.shutdown()
@@ -245,17 +252,20 @@ class VirtualOcfDevices:
     async def _work(self) -> None:
         while True:
             action, thing = await self._queue.get()
-            try:
-                if action == "remove":
-                    await self._withdraw(thing.id)
-                elif self.registry.exposable(thing, Side.OCF):
-                    await self._publish(thing)
-                else:
-                    await self._withdraw(thing.id)
-            except Exception:
-                log.exception("virtual OCF device for %s (%s) failed", thing.info.name, thing.id)
-            finally:
-                self._queue.task_done()
+            await self._jobs.add(thing.id, functools.partial(self._apply, action, thing))
+
+    async def _apply(self, action: str, thing: Thing) -> None:
+        try:
+            if action == "remove":
+                await self._withdraw(thing.id)
+            elif self.registry.exposable(thing, Side.OCF):
+                await self._publish(thing)
+            else:
+                await self._withdraw(thing.id)
+        except Exception:
+            log.exception("virtual OCF device for %s (%s) failed", thing.info.name, thing.id)
+        finally:
+            self._queue.task_done()
 
     async def _publish(self, thing: Thing) -> None:
         old = self.virtuals.get(thing.id)

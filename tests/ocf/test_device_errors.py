@@ -170,6 +170,8 @@ async def test_a_device_whose_first_read_failed_is_read_again_before_the_next_ro
     broken.send(cmd="faults", device="Broken")
     broken.expect("faults")
     await await_until(lambda: by_name(registry, "Broken") is not None, timeout=15)
-    assert side.rounds == 1
+    # Not the next round's read: the first round's (a device is read as its reply arrives,
+    # so the read again may even come before the first round's end is counted).
+    assert side.rounds <= 1
     found = by_name(registry, "Broken")
     assert found is not None and found.available

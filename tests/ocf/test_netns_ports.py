@@ -83,6 +83,23 @@ def test_virtual_device_endpoints_each_have_their_own_port(ocf_network: OcfNetwo
     assert all(RANGE[0] <= port <= RANGE[1] for port in ports), ports
 
 
+_ENDPOINTS_AT_ONCE = _ENDPOINTS.replace(
+    "ports = [await endpoint.start() for endpoint in endpoints]",
+    "ports = await asyncio.gather(*(endpoint.start() for endpoint in endpoints))")
+
+
+def test_endpoints_started_at_once_each_have_their_own_port(ocf_network: OcfNetwork) -> None:
+    # The gateway starts its virtual devices several at a time; between the probe that
+    # finds a free port and the bind, another endpoint's probe may be handed the same port.
+    host = crowded_host(ocf_network, "gateway")
+    for _ in range(3):
+        done = host.run([sys.executable, "-c", _ENDPOINTS_AT_ONCE], check=True,
+                        capture_output=True, text=True, timeout=60)
+        ports = json.loads(done.stdout)
+        assert len(ports) == SERVERS and len(set(ports)) == SERVERS, sorted(ports)
+        assert all(RANGE[0] <= port <= RANGE[1] for port in ports), ports
+
+
 def test_a_full_range_is_a_clear_error(ocf_network: OcfNetwork) -> None:
     host = ocf_network.add_host("full")
     host.run(["sh", "-c", "echo 40000 40001 > /proc/sys/net/ipv4/ip_local_port_range"],
