@@ -6,7 +6,9 @@ It must not build payloads or know devices: it connects (TLS, credentials, Last 
 fails:
 
 - the pump: sends the outbox oldest first, a batch at a time (pipelined), and deletes each
-  message once the broker acknowledged it, so order is kept and nothing is deleted unsent;
+  message once the broker acknowledged it, so order is kept and nothing is deleted unsent
+  (the delete is committed by ``on_acknowledged``'s caller with its next transaction, or at
+  once without one);
 - the receiver: hands each incoming message to the side;
 - the watchdog: an UNSUBSCRIBE round trip on a topic never subscribed (no side effects for
   anyone) every ``health_interval``; a broker or client loop that stopped answering is declared
@@ -107,9 +109,11 @@ class BrokerLink:
     def __init__(self, settings: LinkSettings, outbox: Outbox, *,
                  on_connected: Callable[[], None], on_message: IncomingHandler,
                  finder: BrokerFinder | None = None,
-                 on_too_large: Callable[[Message], None] | None = None) -> None:
+                 on_too_large: Callable[[Message], None] | None = None,
+                 on_acknowledged: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.outbox = outbox
+        self._on_acknowledged = on_acknowledged
         self._on_too_large = on_too_large
         self._on_connected = on_connected
         self._on_message = on_message
@@ -277,8 +281,14 @@ class BrokerLink:
             for send in sends[acked:]:
                 send.cancel()
             if acked:
-                self.outbox.remove_through(batch[acked - 1].seq)
+                self._acknowledge(batch[acked - 1].seq)
                 self.published += acked
+
+    def _acknowledge(self, seq: int) -> None:
+        if self._on_acknowledged is None:
+            self.outbox.remove_through(seq)
+        elif self.outbox.acknowledge(seq):
+            self._on_acknowledged()
 
     async def _send(self, client: aiomqtt.Client, message: Message) -> None:
         await client.publish(message.topic, message.payload, qos=message.qos,

@@ -7,6 +7,14 @@ message lives in exactly one place, the database file, from the moment it is acc
 PUBACK: a broker restart, a gateway restart or ``kill -9`` during an outage loses nothing that
 was committed (and unacknowledged messages are sent again: at-least-once, like QoS 1 itself).
 
+The link acknowledges with :meth:`Outbox.acknowledge`: the delete is made at once (the
+messages leave :meth:`peek`, the counts and the bounds) but committed with the next
+transaction, the appends of the writer's next cycle, so a stream costs one transaction per
+cycle instead of two. A delete not yet committed when the process dies only means that the
+restarted gateway sends those messages again: at-least-once holds, nothing committed is lost.
+:meth:`Outbox.remove_through` deletes and commits at once (the link's drops of a message the
+broker refuses, and any acknowledgement while the disk is full).
+
 Durability: SQLite in WAL mode with ``synchronous=NORMAL``: a committed transaction survives
 the process being killed at any instant; after a power cut the last transactions before it may
 be lost (the price of not calling fsync for every batch). Appends are committed in batches by
@@ -61,6 +69,10 @@ _FULL_DISK_SHARE = 0.9
 #: default, is 4 MiB: more than a small state partition may have left).
 _FULL_DISK_CHECKPOINT = 16
 
+_INSERT = ("INSERT INTO outbox (topic, payload, qos, retain, replaceable, size) "
+           "VALUES (?, ?, ?, ?, ?, ?)")
+_DELETE_ONE = "DELETE FROM outbox WHERE seq = ?"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -71,7 +83,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     replaceable INTEGER NOT NULL,
     size INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outbox_coalesce ON outbox (topic) WHERE replaceable = 1;
+-- Replaced snapshots are found by seq (Outbox._replaceable): no index on topic to keep.
+DROP INDEX IF EXISTS outbox_coalesce;
 """
 
 
@@ -123,6 +136,11 @@ class Outbox:
         #: not even an empty outbox fitted, and that was said.
         self._no_room = False
         self._dropped_before_full = 0
+        #: the highest acknowledged seq whose delete is not committed yet (-1: none).
+        self._acked_uncommitted = -1
+        #: seq and size of each queued coalescable message, by topic: a replaced snapshot is
+        #: deleted by its key, and a topic with nothing queued costs no statement at all.
+        self._replaceable: dict[str, tuple[int, int]] = {}
         #: False when the state directory is read-only and the outbox lives in memory.
         self.persistent = True
 
@@ -142,8 +160,7 @@ class Outbox:
             self.persistent = True
         except (sqlite3.Error, OSError) as err:
             self._db = self._open_after(err)
-        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
-        self._count, self._bytes = int(row[0]), int(row[1])
+        self._recount()
         if self._count:
             log.info("MQTT outbox holds %d messages (%d bytes) from before: they are sent first",
                      self._count, self._bytes)
@@ -242,15 +259,15 @@ class Outbox:
         db = self._require()
         size = message.size
         if message.coalesce:
-            for (gone,) in db.execute(
-                    "DELETE FROM outbox WHERE replaceable = 1 AND topic = ? RETURNING size",
-                    (message.topic,)).fetchall():
+            queued = self._replaceable.pop(message.topic, None)
+            if queued is not None:
+                db.execute(_DELETE_ONE, (queued[0],))
                 self._count -= 1
-                self._bytes -= gone
-        db.execute("INSERT INTO outbox (topic, payload, qos, retain, replaceable, size) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
-                   (message.topic, message.payload, message.qos, int(message.retain),
-                    int(message.coalesce), size))
+                self._bytes -= queued[1]
+        seq = db.execute(_INSERT, (message.topic, message.payload, message.qos,
+                                   int(message.retain), int(message.coalesce), size)).lastrowid
+        if message.coalesce and seq is not None:
+            self._replaceable[message.topic] = (seq, size)
         self._count += 1
         self._bytes += size
         if self._count > self.max_messages or self._bytes > self._byte_bound:
@@ -260,13 +277,13 @@ class Outbox:
         db = self._require()
         while self._count > self.max_messages or self._bytes > self._byte_bound:
             excess = max(1, self._count - self.max_messages)
-            sizes = db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY "
-                               "seq LIMIT ?) RETURNING size", (excess,)).fetchall()
-            if not sizes:
+            gone = db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY "
+                              "seq LIMIT ?) RETURNING seq, topic, replaceable, size",
+                              (excess,)).fetchall()
+            if not gone:
                 break
-            self._count -= len(sizes)
-            self._bytes -= sum(s for (s,) in sizes)
-            self._count_drops(len(sizes))
+            self._forget(gone)
+            self._count_drops(len(gone))
 
     def _count_drops(self, n: int) -> None:
         self.dropped += n
@@ -298,10 +315,14 @@ class Outbox:
     def _committed(self) -> None:
         self._pending.clear()
         self._dropped_at_commit = self.dropped
+        self._acked_uncommitted = -1
 
     def peek(self, limit: int) -> list[Queued]:
         """The ``limit`` oldest messages, oldest first."""
-        rows = self._require().execute(
+        db = self._require()
+        if self._count == 0:
+            return []  # the counts are exact: no query to learn that nothing waits
+        rows = db.execute(
             "SELECT seq, topic, payload, qos, retain, replaceable FROM outbox ORDER BY seq LIMIT ?",
             (limit,)).fetchall()
         return [Queued(seq, Message(topic, bytes(payload), qos, bool(retain), bool(coalesce)))
@@ -320,11 +341,43 @@ class Outbox:
             self._end_full_disk()
         self._log_drops()
 
+    def acknowledge(self, seq: int) -> bool:
+        """Delete every message up to and including ``seq`` (acknowledged) in the open
+        transaction: committed by the next :meth:`commit` (module docstring). True when that
+        commit is still to be made; while the disk is full it is made here, as
+        :meth:`remove_through` does, and the answer is False."""
+        if self._disk_full:
+            self.remove_through(seq)
+            return False
+        try:
+            self._delete_through(seq)
+        except sqlite3.OperationalError as err:
+            self._write_failed(err, acknowledged=seq)
+            return False
+        self._acked_uncommitted = max(self._acked_uncommitted, seq)
+        return True
+
     def _delete_through(self, seq: int) -> None:
-        sizes = self._require().execute("DELETE FROM outbox WHERE seq <= ? RETURNING size",
-                                        (seq,)).fetchall()
-        self._count -= len(sizes)
-        self._bytes -= sum(s for (s,) in sizes)
+        self._forget(self._require().execute(
+            "DELETE FROM outbox WHERE seq <= ? RETURNING seq, topic, replaceable, size",
+            (seq,)).fetchall())
+
+    def _forget(self, gone: list[tuple[int, str, int, int]]) -> None:
+        """Take rows (seq, topic, replaceable, size) a delete returned out of the counts."""
+        self._count -= len(gone)
+        for seq, topic, replaceable, size in gone:
+            self._bytes -= size
+            if replaceable and self._replaceable.get(topic, (-1, 0))[0] == seq:
+                del self._replaceable[topic]
+
+    def _recount(self) -> None:
+        """Read the counts (and the queued coalescable messages) from the database."""
+        db = self._require()
+        row = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
+        self._count, self._bytes = int(row[0]), int(row[1])
+        self._replaceable = {
+            topic: (int(seq), int(size)) for seq, topic, size in db.execute(
+                "SELECT seq, topic, size FROM outbox WHERE replaceable = 1 ORDER BY seq")}
 
     def _require(self) -> sqlite3.Connection:
         if self._db is None:
@@ -344,6 +397,8 @@ class Outbox:
             raise err
         db = self._require()
         pending, self._pending = self._pending, []
+        # The rollback undoes the acknowledgements not committed yet: they are made again.
+        acknowledged = max(acknowledged, self._acked_uncommitted)
         self._roll_back()
         if not self._disk_full:
             self._disk_full = True
@@ -389,8 +444,7 @@ class Outbox:
         # The drops of the rolled-back transaction did not happen; they are made (and counted)
         # again when its appends are written again.
         self.dropped = self._dropped_at_commit
-        row = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
-        self._count, self._bytes = int(row[0]), int(row[1])
+        self._recount()
 
     def _reclaim_log(self) -> bool:
         """Checkpoint the write-ahead log and truncate it (it keeps its size otherwise, and on
@@ -442,7 +496,7 @@ class Outbox:
                     raise
                 db.rollback()
                 kept = kept[len(kept) // 2:]
-        self._count, self._bytes = len(kept), sum(row[6] for row in kept)
+        self._recount()
         # Counted here, not by a transaction: the old file is gone whatever happens next.
         self.dropped += held - len(kept)
         self._dropped_at_commit = self.dropped

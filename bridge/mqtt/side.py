@@ -114,7 +114,8 @@ class MqttSide:
                                   self._health)
         self._link = BrokerLink(self._settings(tls), self.outbox,
                                 on_connected=self._connected, on_message=self._on_message,
-                                finder=self._finder, on_too_large=self.limits.refused)
+                                finder=self._finder, on_too_large=self.limits.refused,
+                                on_acknowledged=self.writer.acknowledged)
         self._unsubscribe = self.registry.bus.subscribe("mqtt", self._on_event)
         for thing in self.registry:
             self._mirror.consider(thing)

@@ -19,6 +19,11 @@ one of its topic replaces before then costs no document and no JSON at all. A la
 non-coalesce message first writes the waiting snapshots, so the outbox keeps the order in which
 messages were accepted. The cost of a ``kill -9`` in that window is
 the newest snapshot of a state that the restarted gateway publishes again anyway.
+
+The broker link's acknowledgements (:meth:`OutboxWriter.acknowledged`) ride on the same
+commits: the outbox deletes acknowledged messages in its open transaction, and the writer
+commits it with the next cycle's appends, or on its own at most ``interval`` later when nothing
+else comes (a delete lost to a crash only sends those messages again: at-least-once).
 """
 
 from __future__ import annotations
@@ -67,6 +72,12 @@ class OutboxWriter:
             self.outbox.append(message)
             self._dirty = True
         self._schedule(urgent=not message.coalesce)
+
+    def acknowledged(self) -> None:
+        """The outbox holds a delete of acknowledged messages to commit: with the next
+        cycle's appends, or alone within ``interval``."""
+        self._dirty = True
+        self._schedule(urgent=False)
 
     def accept_later(self, topic: str, render: Render) -> None:
         """Take the newest snapshot of ``topic`` as ``render``, which builds it when it is

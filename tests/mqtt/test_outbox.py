@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -103,3 +108,72 @@ def test_replay_throughput_of_the_store(tmp_path: Path) -> None:
     assert seen == 20_000 and box.count == 0
     print(f"store: 20,000 messages in and out in {time.monotonic() - started:.2f} s")
     box.close()
+
+
+_CRASH_AFTER_ACK = """
+import os, signal, sys
+from pathlib import Path
+from bridge.mqtt.outbox import Message, Outbox
+box = Outbox(Path(sys.argv[1]), max_messages=1000, max_bytes=10**6)
+box.open()
+batch = box.peek(10)
+assert box.acknowledge(batch[1].seq)  # acknowledged, delete not committed yet
+assert box.count == 1
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_crash_between_acknowledgement_and_commit_sends_again_and_loses_nothing(
+        tmp_path: Path) -> None:
+    box = opened(tmp_path)
+    for n in range(3):
+        box.append(event(n))
+    box.commit()
+    box.close()
+    # A real process killed after the link's acknowledgement, before the next transaction.
+    crash = subprocess.run([sys.executable, "-c", _CRASH_AFTER_ACK,
+                            str(tmp_path / "outbox.sqlite3")], check=False)
+    assert crash.returncode == -signal.SIGKILL
+    again = opened(tmp_path)
+    # At-least-once: the acknowledged messages are sent again, nothing is lost.
+    assert [q.message.payload for q in again.peek(10)] == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
+    again.close()
+
+
+def test_an_acknowledgement_is_committed_with_the_next_appends(tmp_path: Path) -> None:
+    box = opened(tmp_path)
+    for n in range(3):
+        box.append(event(n))
+    box.commit()
+    assert box.acknowledge(box.peek(10)[1].seq)
+    # Gone for the link at once; durable only with the next transaction.
+    assert [q.message.payload for q in box.peek(10)] == [b'{"n":2}'] and box.count == 1
+    assert _committed_payloads(box.path) == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
+    box.append(event(3))
+    box.commit()
+    assert _committed_payloads(box.path) == [b'{"n":2}', b'{"n":3}']
+    box.close()
+
+
+def test_a_snapshot_queued_before_a_restart_is_replaced_after_it(tmp_path: Path) -> None:
+    box = opened(tmp_path)
+    box.append(Message("gw/lamp", b"1", retain=True, coalesce=True))
+    box.append(event(1))
+    box.commit()
+    box.close()
+    again = opened(tmp_path)
+    again.append(Message("gw/lamp", b"2", retain=True, coalesce=True))
+    assert [(q.message.topic, q.message.payload) for q in again.peek(10)] == [
+        ("gw/dev/event", b'{"n":1}'), ("gw/lamp", b"2")]
+    assert again.count == 2 and again.size == sum(q.message.size for q in again.peek(10))
+    # A snapshot already acknowledged is not deleted twice: the next one is simply queued.
+    again.acknowledge(again.peek(10)[-1].seq)
+    again.append(Message("gw/lamp", b"3", retain=True, coalesce=True))
+    assert [q.message.payload for q in again.peek(10)] == [b"3"] and again.count == 1
+    again.close()
+
+
+def _committed_payloads(path: Path) -> list[bytes]:
+    """What another connection sees: only committed rows."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [bytes(p) for (p,) in db.execute("SELECT payload FROM outbox ORDER BY seq")]

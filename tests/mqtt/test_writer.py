@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bridge.mqtt.outbox import Message, Outbox
 from bridge.mqtt.writer import OutboxWriter
+from bridge.sim.testing.procs import await_until
 
 
 def _outbox(tmp_path: Path) -> Outbox:
@@ -127,3 +128,26 @@ async def test_an_event_writes_the_builders_waiting_before_it_in_order(tmp_path:
     await asyncio.sleep(0)
     # the outbox replaces the committed snapshot 1 with 3 (same topic), as for messages
     assert [payload for _, payload in _durable(outbox.path)] == [b"3", b"4", b"5"]
+
+
+async def test_an_acknowledgement_rides_on_the_next_commit_or_is_committed_alone(
+        tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    commits: list[int] = []
+    writer = OutboxWriter(outbox, lambda: commits.append(outbox.count), interval=0.05)
+    writer.accept(event(1))
+    writer.accept(event(2))
+    await asyncio.sleep(0)
+    assert len(commits) == 1
+    # The link acknowledges the first: deleted now, committed with the next event's turn.
+    assert outbox.acknowledge(outbox.peek(10)[0].seq)
+    writer.acknowledged()
+    writer.accept(event(3))
+    await asyncio.sleep(0)
+    assert len(commits) == 2
+    assert _durable(outbox.path) == [("ocfaj/lamp/event", b"2"), ("ocfaj/lamp/event", b"3")]
+    # An acknowledgement with nothing after it is committed on its own within the interval.
+    assert outbox.acknowledge(outbox.peek(10)[-1].seq)
+    writer.acknowledged()
+    await await_until(lambda: not _durable(outbox.path), 10.0, message="delete committed")
+    assert len(commits) == 3
