@@ -82,10 +82,27 @@ _LONGEST_TOKEN_END = 12
 _V4_MAPPED = b"\0" * 10 + b"\xff\xff"
 _IPV6, _PKTINFO = socket.IPPROTO_IPV6, socket.IPV6_PKTINFO
 
+#: IPV6_PKTINFO values of unicast arrivals seen last (local address and interface: a few).
+_UNICAST: set[bytes] = set()
+#: Values remembered in ``_UNICAST`` (then it starts over).
+ARRIVALS = 64
+
 Key = tuple[Any, int]
 #: One parser for the lean paths of all endpoints: what it remembers depends only on the
 #: bytes of a request's options, which repeat across the devices of one model.
 _PARSER = GetParser()
+
+
+def _unicast(pktinfo: bytes) -> bool:
+    """Whether ``pktinfo`` (a datagram's IPV6_PKTINFO) is of a unicast arrival: not to IPv6
+    ff00::/8 nor to IPv4 224.0.0.0/4 as a v4-mapped address; remembered in ``_UNICAST``."""
+    if len(pktinfo) < 16 or pktinfo[0] == 0xFF or (pktinfo[:12] == _V4_MAPPED
+                                                   and 224 <= pktinfo[12] <= 239):
+        return False
+    if len(_UNICAST) >= ARRIVALS:
+        _UNICAST.clear()
+    _UNICAST.add(pktinfo)
+    return True
 
 
 class LeanGets:
@@ -149,35 +166,31 @@ class LeanGets:
         on. After an answer, the datagrams already waiting are read here too (up to
         ``BATCH``), so that a busy socket costs one event loop round per batch, not per
         datagram; aiocoap's next read still looks at the socket's error queue first."""
-        one = self._one
-        if not one(data, ancdata, flags, address):
-            return
-        assert self._sock is not None
-        recvmsg = self._sock.recvmsg
-        for _ in range(BATCH - 1):
+        assert self._sock is not None and self._pass is not None
+        serve, hand_on, recvmsg = self._serve, self._pass, self._sock.recvmsg
+        for count in range(BATCH):
+            if count:
+                try:
+                    data, ancdata, flags, address = recvmsg(LARGEST_UDP_PAYLOAD, ANCILLARY)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as err:
+                    # What aiocoap's transport does with an error a read returns.
+                    self._interface.error_received(err)
+                    return
             try:
-                data, ancdata, flags, address = recvmsg(LARGEST_UDP_PAYLOAD, ANCILLARY)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as err:
-                # What aiocoap's transport does with an error a read returns.
-                self._interface.error_received(err)
-                return
-            one(data, ancdata, flags, address)
-
-    def _one(self, data: bytes, ancdata: Any, flags: int, address: Any) -> bool:
-        """One datagram: True when answered here, else handed to aiocoap."""
-        try:
-            if self._serve(data, ancdata, address):
-                return True
-        except Exception:
-            log.exception("lean GET path: a datagram from %s failed; aiocoap answers it",
-                          address[0])
-        assert self._pass is not None
-        self._pass(data, ancdata, flags, address)
-        return False
+                done = serve(data, ancdata, address)
+            except Exception:
+                log.exception("lean GET path: a datagram from %s failed; aiocoap answers it",
+                              address[0])
+                done = False
+            if not done:
+                hand_on(data, ancdata, flags, address)
+                if not count:
+                    return
 
     def _serve(self, data: bytes, ancdata: Any, address: Any) -> bool:
+        """Answer one datagram here (True), or leave it to aiocoap (False)."""
         # The header (RFC 7252 section 3) as bridge.ocf.lean_get reads it: version 1, a CON
         # or a NON, code 0.01, a token of at most 8 bytes; the options are read once per
         # distinct sequence (GetParser) and then found by their bytes.
@@ -198,9 +211,8 @@ class LeanGets:
         if len(ancdata) != 1:
             return False
         level, kind, pktinfo = ancdata[0]
-        if (level != _IPV6 or kind != _PKTINFO or len(pktinfo) < 16 or pktinfo[0] == 0xFF
-                or (pktinfo[:12] == _V4_MAPPED and 224 <= pktinfo[12] <= 239)):
-            # Not what aiocoap's socket reports for a unicast request (multicast above).
+        if (level != _IPV6 or kind != _PKTINFO
+                or (pktinfo not in _UNICAST and not _unicast(pktinfo))):
             return False
         mid = (data[2] << 8) | data[3]
         if not self._admission.admits(address, pktinfo, mid):
@@ -246,8 +258,13 @@ class LeanGets:
             recent[key] = (expires, reply)
         if self._sweep_at == math.inf:
             self._sweep_at = expires
-        self._send(reply, ancdata, address)
         self.answered += 1
+        sendmsg = self._sendmsg
+        assert sendmsg is not None
+        try:
+            sendmsg((reply,), ancdata, 0, address)
+        except OSError as err:
+            self._send_failed(err, reply, ancdata, address)
         return True
 
     def _sweep(self, now: float) -> None:
@@ -297,22 +314,26 @@ class LeanGets:
 
     def _send(self, reply: bytes, ancdata: Any, address: Any) -> None:
         """Send ``reply`` from the address and interface the request came to (its
-        IPV6_PKTINFO, ``ancdata`` as received), as aiocoap sends: once more after a failure
-        (the failed attempt consumed another peer's pending ICMP error)."""
+        IPV6_PKTINFO: ``ancdata`` as received)."""
         assert self._sendmsg is not None
         try:
             self._sendmsg((reply,), ancdata, 0, address)
-            return
-        except BlockingIOError:
+        except OSError as err:
+            self._send_failed(err, reply, ancdata, address)
+
+    def _send_failed(self, err: OSError, reply: bytes, ancdata: Any, address: Any) -> None:
+        """A send failed with ``err``: as aiocoap sends, once more (the failed attempt
+        consumed another peer's pending ICMP error); a full socket buffer loses the datagram
+        like any the kernel cannot take."""
+        assert self._sendmsg is not None
+        if isinstance(err, BlockingIOError):
             log.debug("socket buffer full: a datagram to %s lost", address[0])
             return
-        except OSError:
-            pass
         try:
             self._sendmsg((reply,), ancdata, 0, address)
         except BlockingIOError:
             log.debug("socket buffer full: a datagram to %s lost", address[0])
-        except OSError as err:
+        except OSError as again:
             # As aiocoap does for a send that fails: that remote's exchanges end.
-            self._manager.dispatch_error(err, UDP6EndpointAddress(
+            self._manager.dispatch_error(again, UDP6EndpointAddress(
                 address, self._interface, pktinfo=ancdata[0][2]))
