@@ -85,6 +85,11 @@ class _Throttled:
         log.warning(text + more, *args)
 
 
+#: A source's socket address -> its client address (``sockaddr_host``) and the start of the
+#: key of its requests in the request window, for the sources seen last (all endpoints).
+_SOURCES: dict[Any, tuple[str, Any]] = {}
+#: Sources remembered in ``_SOURCES`` (then it starts over).
+SOURCES = 256
 #: The interface sets in use, each kept once.
 _SETS: dict[frozenset[str], frozenset[str]] = {}
 #: Interface index -> name, for every endpoint of the process (the host's interfaces).
@@ -136,8 +141,14 @@ class Admission:
             if ifname not in self.interfaces and ifname != "lo":
                 return False
         window = self.limits.requests
-        return window is None or window.take(sockaddr_host(sockaddr),
-                                             (sockaddr[:2], mid)) is None
+        if window is None:
+            return True
+        source = _SOURCES.get(sockaddr)
+        if source is None:
+            if len(_SOURCES) >= SOURCES:
+                _SOURCES.clear()
+            source = _SOURCES[sockaddr] = (sockaddr_host(sockaddr), sockaddr[:2])
+        return window.take(source[0], (source[1], mid)) is None
 
     def _admitted(self, message: Any) -> bool:
         remote = message.remote

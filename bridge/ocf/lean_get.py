@@ -82,14 +82,19 @@ class GetParser:
         header = _header(data)
         if header is None:
             return None
-        rest = data[4 + len(header[2]):]
+        target = self.target(data[4 + len(header[2]):])
+        return None if target is None else LeanGet(*header, *target)
+
+    def target(self, options: bytes) -> Target | None:
+        """Path and query of the ``options`` that follow a GET's token (as :func:`parse_get`
+        reads them); None when the lean path may not answer them."""
         try:
-            target = self._seen[rest]
+            return self._seen[options]
         except KeyError:
             if len(self._seen) >= self._size:
                 self._seen.clear()
-            target = self._seen[rest] = _target(rest)
-        return None if target is None else LeanGet(*header, *target)
+            target = self._seen[options] = _target(options)
+            return target
 
 
 def _header(data: bytes) -> tuple[int, int, bytes] | None:
@@ -152,9 +157,24 @@ def _target(data: bytes) -> Target | None:
     return "/" + "/".join(segments), tuple(query)
 
 
+#: The first two bytes of a 2.05 reply, per token length: piggybacked on an ACK, and a NON.
+ACK_CONTENT = tuple(bytes((0x40 | (ACK << 4) | n, CONTENT)) for n in range(9))
+NON_CONTENT = tuple(bytes((0x40 | (NON << 4) | n, CONTENT)) for n in range(9))
+
+
+def reply_tail(options: bytes, payload: bytes) -> bytes:
+    """What follows the token in every 2.05 reply with ``payload``: the options (encoded
+    already), the payload marker and the payload (section 3)."""
+    return b"".join((options, b"\xff", payload))
+
+
 def answer(request: LeanGet, mid: int, options: bytes, payload: bytes) -> bytes:
     """The 2.05 reply to ``request``: piggybacked on the ACK of a CON (its message id), a NON
     with ``mid`` for a NON (section 5.2); ``options`` are encoded already."""
-    mtype, reply_mid = (ACK, request.mid) if request.mtype == CON else (NON, mid)
-    header = _HEADER.pack(0x40 | (mtype << 4) | len(request.token), CONTENT, reply_mid)
-    return b"".join((header, request.token, options, b"\xff", payload))
+    token_length = len(request.token)
+    if request.mtype == CON:
+        start, reply_mid = ACK_CONTENT[token_length], request.mid
+    else:
+        start, reply_mid = NON_CONTENT[token_length], mid
+    return b"".join((start, reply_mid.to_bytes(2, "big"), request.token,
+                     reply_tail(options, payload)))

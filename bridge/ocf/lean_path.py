@@ -20,20 +20,23 @@ behaviour (Block2, Observe, errors, POST, ``/oic/res``, multicast):
 
 The answer is the same bytes aiocoap would send: the same options (Content-Format 10000,
 OCF-Content-Format-Version 2048), the request's token, piggybacked on the ACK of a CON,
-a NON of its own message id for a NON. The encoded representation is kept per resource and
-query until the endpoint says the state changed (:meth:`LeanGets.forget`), or another
-device replaces the endpoint's own. A repeated request (same source and message id within
-the exchange lifetime, RFC 7252 section 4.5) gets the same answer again for a CON and
-nothing for a NON, as aiocoap does.
+a NON of its own message id for a NON. The reply is kept, from the options
+on (what follows the token: options, payload marker, representation), keyed by the bytes of
+the request's options, which are the same for every repeat of the same GET: a repeat costs
+the header, one look-up, the admission, the duplicate record and the send. What is kept
+lasts until the endpoint says the state changed (:meth:`LeanGets.forget`), or another device
+replaces the endpoint's own. A repeated request (same source and message id within the
+exchange lifetime, RFC 7252 section 4.5) gets the same answer again for a CON and nothing
+for a NON, as aiocoap does.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,8 +44,8 @@ from aiocoap.transports.udp6 import UDP6EndpointAddress
 
 from bridge.ocf import wire
 from bridge.ocf.admission import Admission
-from bridge.ocf.aiocoap_overrides import LARGEST_UDP_PAYLOAD, send_datagram
-from bridge.ocf.lean_get import CON, GetParser, LeanGet, answer
+from bridge.ocf.aiocoap_overrides import LARGEST_UDP_PAYLOAD
+from bridge.ocf.lean_get import ACK_CONTENT, GET, NON_CONTENT, GetParser, reply_tail
 from bridge.ocf.limits import EXCHANGE_LIFETIME
 from bridge.ocf.served import Request, ServedDevice, read
 
@@ -51,8 +54,11 @@ log = logging.getLogger("ocfaj.ocf.server")
 #: The largest payload aiocoap sends in one datagram to a UDP peer (a block of 2**10 bytes,
 #: its ``MAX_REGULAR_BLOCK_SIZE_EXP`` 6); a bigger representation goes block-wise (RFC 7959).
 LARGEST_ANSWER = 1024
-#: a cached answer's check that the origin must be read first (None: never).
+#: a kept answer's check that the origin must be read first (None: never).
 Due = Callable[[], bool] | None
+#: What the lean path keeps for the options of a GET: the resource's path, the reply from
+#: the options on (None: aiocoap answers) and the resource's read-due check.
+Kept = tuple[str, bytes | None, Due]
 #: Resources that are never answered here: ``/oic/res`` lists endpoints of the request's
 #: address family and filters per query (``bridge.ocf.served.handle_res``).
 NOT_LEAN = frozenset({"/oic/res"})
@@ -60,6 +66,26 @@ NOT_LEAN = frozenset({"/oic/res"})
 BATCH = 32
 #: Room for the ancillary data of one datagram (its IPV6_PKTINFO), as aiocoap's transport reads.
 ANCILLARY = 1024
+#: Option sequences kept per endpoint (then it starts over): a device's resources and
+#: interfaces, each in the few encodings clients use.
+KEPT = 256
+#: Seconds at least between two sweeps of the expired duplicate records (each look-up checks
+#: the expiry itself, so a record counts exactly as long as the exchange lifetime).
+SWEEP_EVERY = 1.0
+#: A CON or NON (type bit 1 clear) of CoAP version 1, in the top bits of the first byte.
+_VERSION_TYPE, _CON_OR_NON = 0xE0, 0x40
+#: The type bits of a CON.
+_TYPE = 0x30
+#: The token of a CoAP message ends at most here (a header of 4 bytes, a token of 8).
+_LONGEST_TOKEN_END = 12
+#: ``::ffff:0:0/96``: the start of an IPv4 address as a dual-stack socket shows it.
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
+_IPV6, _PKTINFO = socket.IPPROTO_IPV6, socket.IPV6_PKTINFO
+
+#: IPV6_PKTINFO values of unicast arrivals seen last (local address and interface: a few).
+_UNICAST: set[bytes] = set()
+#: Values remembered in ``_UNICAST`` (then it starts over).
+ARRIVALS = 64
 
 Key = tuple[Any, int]
 #: One parser for the lean paths of all endpoints: what it remembers depends only on the
@@ -67,12 +93,16 @@ Key = tuple[Any, int]
 _PARSER = GetParser()
 
 
-def is_multicast(pktinfo: bytes) -> bool:
-    """Whether a datagram's ``IPV6_PKTINFO`` names a multicast destination (IPv6 ff00::/8,
-    or IPv4 224.0.0.0/4 as a v4-mapped address)."""
-    if pktinfo[0] == 0xFF:
-        return True
-    return pktinfo[:12] == b"\0" * 10 + b"\xff\xff" and 224 <= pktinfo[12] <= 239
+def _unicast(pktinfo: bytes) -> bool:
+    """Whether ``pktinfo`` (a datagram's IPV6_PKTINFO) is of a unicast arrival: not to IPv6
+    ff00::/8 nor to IPv4 224.0.0.0/4 as a v4-mapped address; remembered in ``_UNICAST``."""
+    if len(pktinfo) < 16 or pktinfo[0] == 0xFF or (pktinfo[:12] == _V4_MAPPED
+                                                   and 224 <= pktinfo[12] <= 239):
+        return False
+    if len(_UNICAST) >= ARRIVALS:
+        _UNICAST.clear()
+    _UNICAST.add(pktinfo)
+    return True
 
 
 class LeanGets:
@@ -83,9 +113,9 @@ class LeanGets:
     """
 
     # One per virtual OCF device: no instance dictionary each.
-    __slots__ = ("_admission", "_cache", "_cached_for", "_clock", "_expiry", "_interface",
-                 "_manager", "_max_payload", "_mid", "_options", "_own", "_parse", "_pass",
-                 "_recent", "_sock", "answered")
+    __slots__ = ("_admission", "_cached_for", "_clock", "_interface", "_kept", "_manager",
+                 "_max_payload", "_mid", "_options", "_own", "_pass", "_recent", "_sendmsg",
+                 "_sock", "_sweep_at", "answered")
 
     def __init__(self, own: Callable[[], ServedDevice | None], admission: Admission,
                  options: bytes, *, max_payload: int,
@@ -95,19 +125,18 @@ class LeanGets:
         self._options = options
         self._max_payload = max_payload
         self._clock = clock
-        #: href -> query -> the encoded representation (None: aiocoap answers).
-        #: path -> query -> (encoded answer or None, the resource's read-due check).
-        self._cache: dict[str, dict[tuple[str, ...], tuple[bytes | None, Due]]] = {}
+        #: the bytes after a GET's token -> what is kept for it (only for ``_cached_for``).
+        self._kept: dict[bytes, Kept] = {}
         self._cached_for: ServedDevice | None = None
-        #: (source, message id) -> the answer sent (None: a NON, which is not answered again).
-        self._recent: dict[Key, bytes | None] = {}
-        #: (when it expires, key) of ``_recent``, oldest first; None until the first answer
-        #: (most virtual devices are never asked a GET: no queue each).
-        self._expiry: deque[tuple[float, Key]] | None = None
+        #: (source, message id) -> (when it expires, the answer sent; None: a NON, which is
+        #: not answered again), oldest first.
+        self._recent: dict[Key, tuple[float, bytes | None]] = {}
+        #: when the oldest record of ``_recent`` may be swept (inf: there is none).
+        self._sweep_at = math.inf
         self._mid = int.from_bytes(os.urandom(2), "big")
-        self._parse = _PARSER
         self._pass: Callable[[bytes, Any, int, Any], None] | None = None
         self._sock: socket.socket | None = None
+        self._sendmsg: Callable[..., int] | None = None
         self._interface: Any = None
         self._manager: Any = None
         #: GETs answered here (repeats included), for operators and tests.
@@ -118,131 +147,193 @@ class LeanGets:
         interface = manager.message_interface
         self._manager = manager
         self._interface = interface
-        self._sock = interface.transport.get_extra_info("socket")
+        sock = self._sock = interface.transport.get_extra_info("socket")
+        self._sendmsg = sock.sendmsg
         self._pass = interface.datagram_msg_received
         interface.datagram_msg_received = self.received
 
     def forget(self, href: str | None = None) -> None:
-        """The state behind ``href`` (None: any resource) changed: drop what was cached."""
+        """The state behind ``href`` (None: any resource) changed: drop what was kept."""
         if href is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(href, None)
+            self._kept.clear()
+            return
+        kept = self._kept
+        for options in [options for options, (path, _, _) in kept.items() if path == href]:
+            del kept[options]
 
     def received(self, data: bytes, ancdata: Any, flags: int, address: Any) -> None:
         """aiocoap's transport's callback for each datagram it reads: answer it, or pass it
         on. After an answer, the datagrams already waiting are read here too (up to
         ``BATCH``), so that a busy socket costs one event loop round per batch, not per
         datagram; aiocoap's next read still looks at the socket's error queue first."""
-        if not self._one(data, ancdata, flags, address):
-            return
-        assert self._sock is not None
-        for _ in range(BATCH - 1):
+        assert self._sock is not None and self._pass is not None
+        serve, hand_on, recvmsg = self._serve, self._pass, self._sock.recvmsg
+        for count in range(BATCH):
+            if count:
+                try:
+                    data, ancdata, flags, address = recvmsg(LARGEST_UDP_PAYLOAD, ANCILLARY)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as err:
+                    # What aiocoap's transport does with an error a read returns.
+                    self._interface.error_received(err)
+                    return
             try:
-                data, ancdata, flags, address = self._sock.recvmsg(LARGEST_UDP_PAYLOAD,
-                                                                   ANCILLARY)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as err:
-                # What aiocoap's transport does with an error a read returns.
-                self._interface.error_received(err)
-                return
-            self._one(data, ancdata, flags, address)
-
-    def _one(self, data: bytes, ancdata: Any, flags: int, address: Any) -> bool:
-        """One datagram: True when answered here, else handed to aiocoap."""
-        assert self._pass is not None
-        try:
-            done = self._serve(data, ancdata, address)
-        except Exception:
-            log.exception("lean GET path: a datagram from %s failed; aiocoap answers it",
-                          address[0])
-            done = False
-        if not done:
-            self._pass(data, ancdata, flags, address)
-        return done
+                done = serve(data, ancdata, address)
+            except Exception:
+                log.exception("lean GET path: a datagram from %s failed; aiocoap answers it",
+                              address[0])
+                done = False
+            if not done:
+                hand_on(data, ancdata, flags, address)
+                if not count:
+                    return
 
     def _serve(self, data: bytes, ancdata: Any, address: Any) -> bool:
-        request = self._parse(data)
-        if request is None or request.path in NOT_LEAN:
+        """Answer one datagram here (True), or leave it to aiocoap (False)."""
+        # The header (RFC 7252 section 3) as bridge.ocf.lean_get reads it: version 1, a CON
+        # or a NON, code 0.01, a token of at most 8 bytes; the options are read once per
+        # distinct sequence (GetParser) and then found by their bytes.
+        size = len(data)
+        if size < 4 or data[1] != GET:
             return False
+        first = data[0]
+        end = 4 + (first & 0x0F)
+        if first & _VERSION_TYPE != _CON_OR_NON or end > _LONGEST_TOKEN_END or end > size:
+            return False
+        options = data[end:]
+        kept = self._kept.get(options)
+        if kept is None:
+            target = _PARSER.target(options)
+            if target is None or target[0] in NOT_LEAN:
+                return False
         # aiocoap's socket asks for IPV6_PKTINFO alone: one item, as its transport expects.
         if len(ancdata) != 1:
             return False
         level, kind, pktinfo = ancdata[0]
-        if (level != socket.IPPROTO_IPV6 or kind != socket.IPV6_PKTINFO or len(pktinfo) < 16
-                or is_multicast(pktinfo)):
+        if (level != _IPV6 or kind != _PKTINFO
+                or (pktinfo not in _UNICAST and not _unicast(pktinfo))):
             return False
-        if not self._admission.admits(address, pktinfo, request.mid):
+        mid = (data[2] << 8) | data[3]
+        if not self._admission.admits(address, pktinfo, mid):
             # aiocoap's dispatch runs the admission again and sends its refusal.
             return False
-        key = (address[:-1], request.mid)
         now = self._clock()
-        expiry = self._expiry
-        if expiry is None:
-            expiry = self._expiry = deque()
-        while expiry and expiry[0][0] <= now:
-            self._recent.pop(expiry.popleft()[1], None)
-        if key in self._recent:
-            again = self._recent[key]
-            if again is not None:
-                self._send(again, pktinfo, address)
-            self.answered += 1
-            return True
-        payload = self._representation(request)
-        if payload is None:
+        if now >= self._sweep_at:
+            self._sweep(now)
+        key = (address, mid)
+        recent = self._recent
+        seen = recent.get(key)
+        if seen is not None:
+            if seen[0] > now:
+                if seen[1] is not None:
+                    self._send(seen[1], ancdata, address)
+                self.answered += 1
+                return True
+            # Expired, not swept yet: a new request (recorded again at the end, in order).
+            del recent[key]
+        device = self._own()
+        if device is not self._cached_for:
+            self._kept.clear()
+            self._cached_for = device
+            kept = None
+        if device is None:
             return False
-        self._mid = (self._mid + 1) & 0xFFFF
-        reply = answer(request, self._mid, self._options, payload)
-        self._recent[key] = reply if request.mtype == CON else None
-        expiry.append((now + EXCHANGE_LIFETIME, key))
-        self._send(reply, pktinfo, address)
+        if kept is None:
+            kept = self._keep(options, device)
+        tail, due = kept[1], kept[2]
+        # The origin may have changed without telling (read_due): then aiocoap's path
+        # answers, reading through first.
+        if tail is None or (due is not None and due()):
+            return False
+        expires = now + EXCHANGE_LIFETIME
+        if first & _TYPE:
+            self._mid = reply_mid = (self._mid + 1) & 0xFFFF
+            reply = (NON_CONTENT[end - 4] + reply_mid.to_bytes(2, "big") + data[4:end]
+                     + tail)
+            recent[key] = (expires, None)
+        else:
+            # Piggybacked on the ACK: the request's message id and token, as they came.
+            reply = ACK_CONTENT[end - 4] + data[2:end] + tail
+            recent[key] = (expires, reply)
+        if self._sweep_at == math.inf:
+            self._sweep_at = expires
         self.answered += 1
+        sendmsg = self._sendmsg
+        assert sendmsg is not None
+        try:
+            sendmsg((reply,), ancdata, 0, address)
+        except OSError as err:
+            self._send_failed(err, reply, ancdata, address)
         return True
 
-    def _representation(self, request: LeanGet) -> bytes | None:
-        device = self._own()
-        if device is None:
-            return None
-        if device is not self._cached_for:
-            self._cache.clear()
-            self._cached_for = device
-        by_query = self._cache.get(request.path)
-        if by_query is not None and request.query in by_query:
-            kept, check = by_query[request.query]
-            # The origin may have changed without telling (read_due): then aiocoap's path
-            # answers, reading through first.
-            return None if check is not None and check() else kept
-        resource = device.find(request.path)
+    def _sweep(self, now: float) -> None:
+        """Drop the duplicate records expired by ``now``, oldest first."""
+        recent = self._recent
+        expired = []
+        for key, (expires, _) in recent.items():
+            if expires > now:
+                self._sweep_at = max(expires, now + SWEEP_EVERY)
+                break
+            expired.append(key)
+        else:
+            self._sweep_at = math.inf
+        for key in expired:
+            del recent[key]
+
+    def _keep(self, options: bytes, device: ServedDevice) -> Kept:
+        """What to keep for a GET with ``options`` (parsed before) of ``device``'s resource."""
+        target = _PARSER.target(options)
+        assert target is not None
+        path, query = target
+        kept: Kept = (path, None, None)
+        resource = device.find(path)
         if resource is None:
-            return None
-        if request.query and not (len(request.query) == 1
-                                  and request.query[0].startswith("if=")
-                                  and request.query[0][3:] in resource.ifs):
-            # Other queries are left to aiocoap: what is cached stays bounded by the
+            return kept
+        if query and not (len(query) == 1 and query[0].startswith("if=")
+                          and query[0][3:] in resource.ifs):
+            # Other queries are left to aiocoap: what is kept stays bounded by the
             # device's resources and interfaces.
-            return None
+            return kept
         due: Due = None
         if resource.refresh is not None:
             due = resource.reads_through
             if due is None or due():
-                return None
-        reply = read(device, Request("GET", request.path, request.query,
-                                     accept=wire.CF_OCF_CBOR, accept_version=wire.OCF_1_0,
+                return kept
+        reply = read(device, Request("GET", path, query, accept=wire.CF_OCF_CBOR,
+                                     accept_version=wire.OCF_1_0,
                                      max_payload=self._max_payload))
-        payload: bytes | None = None
         if reply.code == 205 and reply.body is not None:
             payload = wire.encode(reply.body)
-            if len(payload) > LARGEST_ANSWER:
-                payload = None
-        self._cache.setdefault(request.path, {})[request.query] = (payload, due)
-        return payload
+            if len(payload) <= LARGEST_ANSWER:
+                kept = (path, reply_tail(self._options, payload), due)
+        if len(self._kept) >= KEPT:
+            self._kept.clear()
+        self._kept[options] = kept
+        return kept
 
-    def _send(self, reply: bytes, pktinfo: bytes, address: Any) -> None:
-        assert self._sock is not None
-        ancdata = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)]
-        err = send_datagram(self._sock, reply, ancdata, address)
-        if err is not None:
+    def _send(self, reply: bytes, ancdata: Any, address: Any) -> None:
+        """Send ``reply`` from the address and interface the request came to (its
+        IPV6_PKTINFO: ``ancdata`` as received)."""
+        assert self._sendmsg is not None
+        try:
+            self._sendmsg((reply,), ancdata, 0, address)
+        except OSError as err:
+            self._send_failed(err, reply, ancdata, address)
+
+    def _send_failed(self, err: OSError, reply: bytes, ancdata: Any, address: Any) -> None:
+        """A send failed with ``err``: as aiocoap sends, once more (the failed attempt
+        consumed another peer's pending ICMP error); a full socket buffer loses the datagram
+        like any the kernel cannot take."""
+        assert self._sendmsg is not None
+        if isinstance(err, BlockingIOError):
+            log.debug("socket buffer full: a datagram to %s lost", address[0])
+            return
+        try:
+            self._sendmsg((reply,), ancdata, 0, address)
+        except BlockingIOError:
+            log.debug("socket buffer full: a datagram to %s lost", address[0])
+        except OSError as again:
             # As aiocoap does for a send that fails: that remote's exchanges end.
-            self._manager.dispatch_error(err, UDP6EndpointAddress(
-                address, self._interface, pktinfo=pktinfo))
+            self._manager.dispatch_error(again, UDP6EndpointAddress(
+                address, self._interface, pktinfo=ancdata[0][2]))

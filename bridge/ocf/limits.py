@@ -99,7 +99,9 @@ class Window:
     def take(self, host: str, key: Hashable) -> float | None:
         """Remember ``key`` of ``host``; None when it fits, else the seconds until it would."""
         now = self._clock()
-        self._forget(now)
+        order = self._order
+        if order and order[0][0] + self.lifetime <= now:
+            self._forget(now)
         if key in self._keys:
             return None
         mine = self._by_host.get(host)
@@ -108,7 +110,9 @@ class Window:
         if len(self._order) >= self.limit:
             return self._order[0][0] + self.lifetime - now
         self._order.append((now, host, key))
-        self._by_host.setdefault(host, deque()).append(now)
+        if mine is None:
+            mine = self._by_host[host] = deque()
+        mine.append(now)
         self._keys.add(key)
         return None
 

@@ -28,7 +28,7 @@ from bridge.ocf import wire
 from bridge.ocf.coap_messages import CON, NON, Header, datagram
 from bridge.ocf.config import OcfConfig
 from bridge.ocf.lean_path import BATCH
-from bridge.ocf.limits import ClientLimits
+from bridge.ocf.limits import EXCHANGE_LIFETIME, ClientLimits
 from bridge.ocf.virtual import VirtualOcfDevices
 from bridge.sim.testing.procs import free_udp_port
 from tests.ocf.things import RecordingOrigin, alljoyn_lamp
@@ -273,6 +273,69 @@ async def test_a_repeated_con_gets_the_same_answer_and_a_repeated_non_none(
     await client.send(port, non)
     marker = get("/switch", 0x5004, token=b"\x02")
     assert Message.decode(await client.exchange(port, marker)).token == b"\x02"
+    assert pair.answered == 6
+
+
+class Clock:
+    """A monotonic clock the test moves: the exchange lifetime is 247 s."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_repeat_is_a_duplicate_for_exactly_the_exchange_lifetime(
+        pair: Pair, client: Client) -> None:
+    lean = pair.lean.virtuals[pair.thing.id].endpoint.lean
+    assert lean is not None
+    clock = Clock()
+    # The duplicate records' clock alone (the request caps keep theirs: to them a repeat is
+    # no new request either way).
+    lean._clock = clock
+    port = pair.port(pair.lean)
+
+    def value(answer: bytes) -> Value:
+        return cbor2.loads(Message.decode(answer).payload)["value"]  # type: ignore[no-any-return]
+
+    first, second = get("/switch", 0x5101), get("/switch", 0x5102)
+    answer_first = await client.exchange(port, first)
+    clock.now = 1000.5
+    assert value(await client.exchange(port, second)) is False
+    pair.registry.update_state(pair.thing.id, "switch", {"on": True})
+    clock.now = 1000.0 + EXCHANGE_LIFETIME - 0.5
+    assert await client.exchange(port, first) == answer_first
+    # At the end of its lifetime the record is swept: the same message id is a new request.
+    clock.now = 1000.0 + EXCHANGE_LIFETIME
+    assert value(await client.exchange(port, first)) is True
+    # The second's record has expired too, before the next sweep: a new request as well.
+    clock.now = 1000.5 + EXCHANGE_LIFETIME
+    answer_again = await client.exchange(port, second)
+    assert value(answer_again) is True
+    # And what it got now is what its repeats get, past the next sweep.
+    pair.registry.update_state(pair.thing.id, "switch", {"on": False})
+    clock.now = 1002.0 + EXCHANGE_LIFETIME
+    assert await client.exchange(port, second) == answer_again
+    assert pair.answered == 6
+
+
+async def test_a_change_of_one_resource_keeps_the_others_answers_right(
+        pair: Pair, client: Client) -> None:
+    port = pair.port(pair.lean)
+    plain_port = pair.port(pair.plain)
+    requests = [get("/switch", 0x5201), get("/switch", 0x5202, query=["if=oic.if.baseline"]),
+                get("/brightness", 0x5203)]
+    for request in requests:
+        await client.exchange(port, request)
+    pair.registry.update_state(pair.thing.id, "switch", {"on": True})
+    for mid, request in enumerate(requests, 0x5211):
+        fresh = request[:2] + mid.to_bytes(2, "big") + request[4:]
+        lean, plain = await client.exchange(port, fresh), await client.exchange(plain_port,
+                                                                                fresh)
+        assert lean == plain
+        if request[4:] == requests[0][4:]:
+            assert cbor2.loads(Message.decode(lean).payload) == {"value": True}
     assert pair.answered == 6
 
 
