@@ -39,7 +39,7 @@ from aiocoap.transports.udp6 import UDP6EndpointAddress
 from bridge.ocf import wire
 from bridge.ocf.aiocoap_overrides import LARGEST_UDP_PAYLOAD, send_datagram
 from bridge.ocf.coap_messages import empty_ack
-from bridge.ocf.lean_path import ANCILLARY, BATCH, is_multicast
+from bridge.ocf.lean_path import ANCILLARY, BATCH, arrived_by_unicast
 from bridge.ocf.limits import EXCHANGE_LIFETIME
 from bridge.ocf.notice_frames import CON, parse_notice
 
@@ -204,7 +204,7 @@ class LeanNotifications:
         if len(ancdata) != 1:
             return False
         level, kind, pktinfo = ancdata[0]
-        if level != _IPV6 or kind != _PKTINFO or len(pktinfo) < 16 or is_multicast(pktinfo):
+        if level != _IPV6 or kind != _PKTINFO or not arrived_by_unicast(pktinfo):
             return False
         now = self._clock()
         recent = (address[0], address[1], notice.mid)

@@ -93,6 +93,12 @@ Key = tuple[Any, int]
 _PARSER = GetParser()
 
 
+def arrived_by_unicast(pktinfo: bytes) -> bool:
+    """Whether a datagram with this IPV6_PKTINFO came by unicast (the lean receive paths
+    answer or take only those)."""
+    return pktinfo in _UNICAST or _unicast(pktinfo)
+
+
 def _unicast(pktinfo: bytes) -> bool:
     """Whether ``pktinfo`` (a datagram's IPV6_PKTINFO) is of a unicast arrival: not to IPv6
     ff00::/8 nor to IPv4 224.0.0.0/4 as a v4-mapped address; remembered in ``_UNICAST``."""
