@@ -42,19 +42,21 @@ class LeanGet:
     query: tuple[str, ...]
 
 
-def _extended(value: int, data: bytes, at: int) -> tuple[int, int] | None:
-    """An option delta or length nibble with its extension bytes; None when malformed."""
-    if value < _EXT1:
-        return value, at
-    if value == _EXT1:
+def option_field(nibble: int, data: bytes, at: int) -> tuple[int, int]:
+    """An option delta or length nibble with its extension bytes, and where the next field
+    starts; (-1, at) when malformed (nibble 15 outside a payload marker, data cut short).
+    The lean paths' parsers (this one and ``bridge.ocf.notice_frames``) share it."""
+    if nibble < _EXT1:
+        return nibble, at
+    if nibble == _EXT1:
         if at >= len(data):
-            return None
+            return -1, at
         return data[at] + 13, at + 1
-    if value == _EXT2:
+    if nibble == _EXT2:
         if at + 1 >= len(data):
-            return None
+            return -1, at
         return ((data[at] << 8) | data[at + 1]) + 269, at + 2
-    return None
+    return -1, at
 
 
 Target = tuple[str, tuple[str, ...]]
@@ -124,15 +126,14 @@ def _target(data: bytes) -> Target | None:
                 # A payload marker: a GET of the lean path carries no payload (and a marker
                 # with nothing after it is a format error, section 3.1).
                 return None
-            delta = _extended(byte >> 4, data, at + 1)
-            if delta is None:
+            delta, at = option_field(byte >> 4, data, at + 1)
+            if delta < 0:
                 return None
-            length = _extended(byte & 0x0F, data, delta[1])
-            if length is None:
+            length, start = option_field(byte & 0x0F, data, at)
+            if length < 0:
                 return None
-            number += delta[0]
-            start = length[1]
-            end = start + length[0]
+            number += delta
+            end = start + length
             if end > len(data):
                 return None
             value = data[start:end]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from bridge.ocf.lean_get import option_field
 from bridge.ocf.wire import CF_OCF_CBOR, OPT_CONTENT_VERSION
 
 #: RFC 7252 section 3 message types, and the code 2.05 Content.
@@ -27,8 +28,8 @@ CONTENT = 0x45
 ETAG, OBSERVE, CONTENT_FORMAT, MAX_AGE = 4, 6, 12, 14
 #: Options that change nothing in how a notification's payload is read here.
 _IGNORED = frozenset({ETAG, MAX_AGE, OPT_CONTENT_VERSION})
-#: Option delta/length nibbles 13 and 14 announce one and two extension bytes (section 3.1).
-_EXT1, _EXT2 = 13, 14
+#: Option nibbles from 13 on announce extension bytes (section 3.1; lean_get.option_field).
+_EXT1 = 13
 _HEADER = struct.Struct("!BBH")
 
 
@@ -70,9 +71,9 @@ def parse_notice(data: bytes) -> Notice | None:
         delta = byte >> 4
         length = byte & 0x0F
         if delta >= _EXT1:
-            delta, at = _extended(delta, data, at)
+            delta, at = option_field(delta, data, at)
         if length >= _EXT1:
-            length, at = _extended(length, data, at)
+            length, at = option_field(length, data, at)
         if delta < 0 or length < 0 or at + length > end:
             return None
         number += delta
@@ -89,20 +90,3 @@ def parse_notice(data: bytes) -> Notice | None:
             return None
         at += length
     return None  # no payload: nothing to decode here
-
-
-def _extended(nibble: int, data: bytes, at: int) -> tuple[int, int]:
-    """An option delta or length nibble with its extension bytes, and where the next field
-    starts; (-1, at) when malformed (nibble 15 outside a payload marker, data cut short)."""
-    if nibble < _EXT1:
-        return nibble, at
-    if nibble == _EXT1:
-        if at >= len(data):
-            return -1, at
-        return data[at] + 13, at + 1
-    if nibble == _EXT2:
-        if at + 1 >= len(data):
-            return -1, at
-        return ((data[at] << 8) | data[at + 1]) + 269, at + 2
-    return -1, at
-
