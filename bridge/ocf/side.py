@@ -101,9 +101,9 @@ class OcfSide:
         self._unsubscribe: Callable[[], None] | None = None
         #: keys another onboarding tool provisioned on the secured bridge device.
         self._provisioned: ProvisionedKeys | None = None
-        #: the sightings of the multicast round that runs, gathered as its replies arrive
-        #: (None between rounds).
-        self._heard: dict[str, Sighting] | None = None
+        #: multicast rounds listening now: a requested round (``discover_once``) can run
+        #: beside the periodic one, and each takes its sightings from its own replies.
+        self._rounds_listening = 0
         #: reads of new devices started before their round ended (``_heard_reply``).
         self._early: set[asyncio.Task[None]] = set()
 
@@ -320,13 +320,17 @@ class OcfSide:
         # The unicast peers are asked while the multicast round listens, all at once (one
         # silent peer must not hold up the others), and new devices among them are set up
         # at once: they need not wait for the round's window (up to 2 s).
-        self._heard = {}
+        self._rounds_listening += 1
         try:
-            _, answers = await asyncio.gather(self.discovery.round(),
-                                              self._unicast_listings(peers))
-            sightings = self._heard
+            replies, answers = await asyncio.gather(self.discovery.round(),
+                                                    self._unicast_listings(peers))
         finally:
-            self._heard = None
+            self._rounds_listening -= 1
+        sightings: dict[str, Sighting] = {}
+        for reply in replies:
+            links = self._links_of(reply)
+            if links is not None:
+                _merge(sightings, links, reply.source, reply.interface)
         for peer, value in zip(peers, answers, strict=True):
             if value is not None:
                 _merge(sightings, parse_res(value, peer), peer, "")
@@ -361,23 +365,29 @@ class OcfSide:
         family whose endpoints the gateway prefers (IPv6 when it discovers over IPv6, else
         IPv4): a device that answers in both is then read at the endpoint the round as a
         whole would have chosen."""
-        if self._heard is None or self.devices is None:
+        if not self._rounds_listening or self.devices is None:
             return  # a late reply of a round that ended: the next round hears it again
-        try:
-            value = wire.decode(reply.payload)
-        except wire.PayloadError as err:
-            log.warning("unreadable /oic/res from %s: %s; its devices are not discovered",
-                        reply.source.uri, err)
-            return
-        links = parse_res(value, reply.source)
-        _merge(self._heard, links, reply.source, reply.interface)
         if reply.source.is_ipv6 != bool(self.discovery and self.discovery.ipv6_groups):
             return
+        try:
+            links = parse_res(wire.decode(reply.payload), reply.source)
+        except wire.PayloadError:
+            return  # the round's own pass over its replies says so (``_links_of``)
         found: dict[str, Sighting] = {}
         _merge(found, links, reply.source, reply.interface)
         task = asyncio.ensure_future(self._admit_early(found, reply.source))
         self._early.add(task)
         task.add_done_callback(self._early.discard)
+
+    @staticmethod
+    def _links_of(reply: DiscoveryReply) -> list[Link] | None:
+        try:
+            value = wire.decode(reply.payload)
+        except wire.PayloadError as err:
+            log.warning("unreadable /oic/res from %s: %s; its devices are not discovered",
+                        reply.source.uri, err)
+            return None
+        return parse_res(value, reply.source)
 
     async def _admit_early(self, found: dict[str, Sighting], source: Endpoint) -> None:
         assert self.devices is not None and self.discovery is not None

@@ -10,6 +10,7 @@ import aiocoap
 import aiocoap.resource as resource
 
 from bridge.ocf import coaps, dtls, wire
+from bridge.ocf.svr_device import c_string
 
 BIG = {"rt": ["x.big"], "text": "z" * 3000}
 
@@ -41,7 +42,9 @@ class CoapsPeer:
     def __init__(self, server: uuid.UUID, key: bytes, *, hint: bytes | None = None) -> None:
         self.server = server
         self.key = key
-        self.hint = server.bytes if hint is None else hint
+        # As the gateway's own secured devices send it: the UUID up to a zero byte, which
+        # OpenSSL cannot carry (a random UUID holds one about once in 16).
+        self.hint = c_string(server.bytes) if hint is None else hint
         self.counter = Counter()
         self.context: Any = None
         self.interface: coaps.CoapsInterface | None = None

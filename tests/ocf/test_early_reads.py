@@ -46,3 +46,22 @@ async def test_a_new_device_is_read_before_the_round_ends(
     assert len(found) == 1 and found[0].available
     assert found[0].diagnostics["full_reads"] == 1  # the round's end read nothing again
     assert device.endpoint.is_ipv6 == ipv6
+
+
+async def test_a_requested_round_beside_the_periodic_one_keeps_its_own_sightings(
+        ocf_network: OcfNetwork, ocf_side: SideFactory, registry: Registry,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``discover_once`` (the control interface's and the web page's "discover") while the
+    periodic round listens: each round takes its sightings from its own replies. They once
+    shared one dictionary, which the round that ended first took away from the other."""
+    host = ocf_network.add_host("beside")
+    sim = SimProcess(host, "light", "Beside")
+    sim.expect("ready")
+    monkeypatch.setattr(ocf_side_module, "MAX_REPLY_WINDOW", 3.0)
+    side = await ocf_side(discovery_interval=60.0)
+    await await_until(lambda: side._rounds_listening == 1, timeout=15,
+                      message="the periodic round listening")
+    await side.discover_once()  # starts after the periodic round, so it ends after it
+    assert side.rounds == 2
+    found = [t for t in registry if t.info.name == "Beside"]
+    assert len(found) == 1 and found[0].available
