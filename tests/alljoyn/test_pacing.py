@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from dbus_fast import Message
@@ -71,21 +71,7 @@ async def test_a_quiet_pacer_runs_no_task_and_every_burst_arrives_in_order(
         dbus_daemon: DBusDaemon, client: MessageBus) -> None:
     bus = await connect(parse_bus(dbus_daemon.address))
     pacer = SignalPacer(bus, batch=3, label="quiet test")
-    received: list[int] = []
-
-    def collect(msg: Message) -> bool:
-        if msg.member == "Tick":
-            received.append(msg.body[0])
-        return False
-
-    def running() -> list[asyncio.Task[object]]:
-        return [t for t in asyncio.all_tasks() if t.get_name() == "signals quiet test"]
-
-    client.add_message_handler(collect)
-    await add_match(client, f"type='signal',sender='{bus.unique_name}'")
-
-    def tick(number: int) -> Message:
-        return Message.new_signal("/pacer", "org.example.Pacer", "Tick", "u", [number])
+    received, running = await listen(client, bus, "quiet test")
 
     try:
         pacer.emit(tick(0))  # queued before the start: sent once started
@@ -107,21 +93,7 @@ async def test_a_signal_with_nothing_before_it_is_sent_at_once_and_a_full_batch_
         dbus_daemon: DBusDaemon, client: MessageBus) -> None:
     bus = await connect(parse_bus(dbus_daemon.address))
     pacer = SignalPacer(bus, batch=3, label="direct test")
-    received: list[int] = []
-
-    def collect(msg: Message) -> bool:
-        if msg.member == "Tick":
-            received.append(msg.body[0])
-        return False
-
-    def running() -> list[asyncio.Task[object]]:
-        return [t for t in asyncio.all_tasks() if t.get_name() == "signals direct test"]
-
-    client.add_message_handler(collect)
-    await add_match(client, f"type='signal',sender='{bus.unique_name}'")
-
-    def tick(number: int) -> Message:
-        return Message.new_signal("/pacer", "org.example.Pacer", "Tick", "u", [number])
+    received, running = await listen(client, bus, "direct test")
 
     try:
         pacer.start()
@@ -142,3 +114,26 @@ async def test_a_signal_with_nothing_before_it_is_sent_at_once_and_a_full_batch_
     finally:
         await pacer.stop()
         bus.disconnect()
+
+
+async def listen(client: MessageBus, bus: MessageBus, label: str
+                 ) -> tuple[list[int], Callable[[], list[asyncio.Task[object]]]]:
+    """The Tick numbers ``client`` receives from ``bus``, and the pacer tasks of ``label``
+    running now."""
+    received: list[int] = []
+
+    def collect(msg: Message) -> bool:
+        if msg.member == "Tick":
+            received.append(msg.body[0])
+        return False
+
+    def running() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == f"signals {label}"]
+
+    client.add_message_handler(collect)
+    await add_match(client, f"type='signal',sender='{bus.unique_name}'")
+    return received, running
+
+
+def tick(number: int) -> Message:
+    return Message.new_signal("/pacer", "org.example.Pacer", "Tick", "u", [number])
