@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -159,9 +161,43 @@ async def _obey(command: Any, by_name: dict[str, SimServer], stop: asyncio.Event
 
 
 def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
+    """Lines of stdin, read by a daemon thread of its own from the bare file descriptor.
+
+    Not through the loop's executor: ``asyncio.run`` waits for the executor's threads when it
+    ends, and a thread blocked in ``readline`` on a stdin nobody closes kept a signalled
+    simulator running until it was killed (tests waited 5 s for every simulator they stopped;
+    a user's Ctrl-C hung until Enter). A daemon thread ends with the process; it reads with
+    ``os.read`` because a thread blocked inside ``sys.stdin.buffer`` holds that buffer's lock,
+    which the interpreter takes at exit (and aborts when it cannot).
+    """
     loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[bytes] = asyncio.Queue()
+    fd = sys.stdin.fileno()
 
-    async def readline() -> bytes:
-        return await loop.run_in_executor(None, sys.stdin.buffer.readline)
+    def deliver(line: bytes) -> bool:
+        try:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        except RuntimeError:  # the loop has closed: nobody reads any more
+            return False
+        return True
 
-    return readline
+    def pump() -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                if pending:
+                    deliver(pending)
+                deliver(b"")
+                return
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                if not deliver(line + b"\n"):
+                    return
+
+    threading.Thread(target=pump, name="stdin-commands", daemon=True).start()
+    return lines.get
