@@ -20,8 +20,12 @@ from bridge.sim.testing.gateways import TestGateways
 from bridge.sim.testing.procs import await_until, free_udp_port
 from tests.e2e.alljoyn_consumer import Consumer
 
-#: Discovery rounds each test watches (the gateway asks on IPv4 and on IPv6 in each).
-ROUNDS = 12
+#: Discovery rounds each test watches (the gateway asks on IPv4 and on IPv6 in each): the
+#: issue's "10+ rounds", five times the two missed rounds the gateway allows.
+ROUNDS = 10
+#: Rounds of the refusing-port test, each with a change of the lamp's state: three times the
+#: missed rounds allowed (every round also waits out the dead ports' request timeouts).
+REFUSING_ROUNDS = 6
 #: A listing of one light spans several blocks of this size.
 SMALL_BLOCKS = {"block_multicast_listing": True, "listing_block_size": 256}
 
@@ -94,14 +98,14 @@ async def test_a_refusing_port_beside_a_live_device_takes_nothing_down(
     gw = await asyncio.to_thread(gateway_factory, "gw", own_host=True,
                                  ocf={"unicast_peers": peers})
     await row_of(gw, "Lamp")
-    for level in range(ROUNDS):
+    for level in range(REFUSING_ROUNDS):
         # the lamp keeps notifying while the dead ports refuse
         await asyncio.to_thread(lamp.set, "brightness", {"brightness": 10 + level})
         await rounds_pass(lamp, 1)
     row = await row_of(gw, "Lamp")
     assert departures(gateway_factory, "Lamp") == [], gateway_factory.logs()
     assert row["diagnostics"]["full_reads"] == 1, row["diagnostics"]
-    assert row["capabilities"]["brightness"]["state"] == {"brightness": 10 + ROUNDS - 1}
+    assert row["capabilities"]["brightness"]["state"] == {"brightness": 10 + REFUSING_ROUNDS - 1}
 
 
 async def test_a_client_application_is_listed_but_not_bridged(

@@ -31,9 +31,9 @@ async def test_a_new_device_is_read_before_the_round_ends(
     host = ocf_network.add_host("early")
     sim = SimProcess(host, "light", "Early")
     sim.expect("ready")
-    # The first round listens for 20 s instead of the shipped 2 s, so that even on a loaded
+    # The first round listens for 10 s instead of the shipped 2 s, so that even on a loaded
     # machine the device is read while it is open: the test shows the order, not a speed.
-    monkeypatch.setattr(ocf_side_module, "MAX_REPLY_WINDOW", 20.0)
+    monkeypatch.setattr(ocf_side_module, "MAX_REPLY_WINDOW", 10.0)
     side = await ocf_side(discovery_interval=60.0, ipv6=ipv6)
     await await_until(lambda: by_name(registry, "Early") is not None, timeout=15)
     assert side.rounds == 0  # bridged from the reply alone: the round still listens
