@@ -15,9 +15,11 @@ from tests.mqtt.conftest import RecorderFactory, SideFactory, connected
 from tests.mqtt.pki import Pki, make_pki
 
 
-@pytest.fixture
-def pki(tmp_path: Path) -> Pki:
-    return make_pki(tmp_path / "pki")
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    # One set for the module: the tests only read the files, and four RSA keys per test cost
+    # seconds each on a loaded machine.
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def tls_lines(pki: Pki, *, require_certificate: bool = False) -> str:
