@@ -142,11 +142,40 @@ async def _exchange(sock: socket.socket, data: bytes, port: int, mid: int,
     return None
 
 
-async def _plain_get(sock: socket.socket, port: int, href: str, mid: int) -> Message | None:
-    # ``mid`` must be new to the server: a repeated one would get the answer it got before.
+async def _probed(sock: socket.socket, prober: socket.socket, data: bytes, port: int,
+                  mid: int, probe: Message) -> tuple[Message | None, Message | None]:
+    """Send ``data`` from ``sock``, then ``probe`` (a plain GET) from ``prober`` to the same
+    port, and wait for the probe's answer. The server handles one port's datagrams in order,
+    so whatever it answered ``data`` with is in ``sock``'s queue by then. Probes have their
+    own socket: a mangled datagram's message id can never be taken for a probe's repeat.
+    Returns (answer to ``data`` or None, answer to the probe or None)."""
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendto(sock, data, ("::1", port))
+    probed = await _exchange(prober, probe.encode(), port, probe.mid, 5.0)
+    answer: Message | None = None
+    while True:
+        try:
+            reply = sock.recv(4096)
+        except BlockingIOError:
+            return answer, probed
+        try:
+            message = Message.decode(reply)
+        except Exception:
+            raise AssertionError(f"the server sent an undecodable datagram {reply!r}") from None
+        if message.mid == mid:
+            answer = message
+
+
+def _get(href: str, mid: int) -> Message:
     msg = Message(code=Code.GET, mtype=CON, mid=mid & 0xFFFF, token=os.urandom(4),
                   uri_path=tuple(p for p in href.split("/") if p))
     msg.opt.accept = OCF_CBOR
+    return msg
+
+
+async def _plain_get(sock: socket.socket, port: int, href: str, mid: int) -> Message | None:
+    # ``mid`` must be new to the server: a repeated one would get the answer it got before.
+    msg = _get(href, mid)
     return await _exchange(sock, msg.encode(), port, msg.mid, 5.0)
 
 
@@ -156,8 +185,11 @@ async def test_random_options_get_4xx_and_the_server_keeps_answering(
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.bind(("::1", 0))
     sock.setblocking(False)
+    prober = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    prober.bind(("::1", 0))
+    prober.setblocking(False)
     cases = answered = dropped = 0
-    mids = itertools.count(1)
+    mids, probe_mids = itertools.count(1), itertools.count(1)
     codes: dict[str, int] = {}
 
     @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
@@ -179,12 +211,19 @@ async def test_random_options_get_4xx_and_the_server_keeps_answering(
         if mutated:
             data = _mutate(data, flips)
         unanswerable = mutated or _undecodable(msg)
-        reply = asyncio.run_coroutine_threadsafe(
-            _exchange(sock, data, port, msg.mid, 0.05 if unanswerable else 5.0),
-            loop).result(10)
         if unanswerable:
+            # A mangled datagram may be dropped, answered or reset; the server must go on
+            # answering, which a plain GET right behind it shows (and bounds the wait).
+            probe = _get("/oic/res" if port == server.listener else server.hrefs[1],
+                         next(probe_mids))
+            reply, probed = asyncio.run_coroutine_threadsafe(
+                _probed(sock, prober, data, port, msg.mid, probe), loop).result(10)
+            assert probed is not None and probed.code == Code.CONTENT, (
+                f"no answer to a plain GET after {data!r}: {probed!r}")
             dropped += reply is None
-            return  # a mangled datagram may be dropped, answered or reset: only no crash
+            return
+        reply = asyncio.run_coroutine_threadsafe(
+            _exchange(sock, data, port, msg.mid, 5.0), loop).result(10)
         assert reply is not None, f"no answer to {msg!r} {msg.opt!r}"
         answered += 1
         dotted = str(reply.code.dotted)
@@ -205,6 +244,7 @@ async def test_random_options_get_4xx_and_the_server_keeps_answering(
         assert reply is not None and reply.code == Code.CONTENT, reply
     finally:
         sock.close()
+        prober.close()
     fuzz_cases("CoAP requests with random options", cases)
     print(f"\nCoAP option fuzz: {answered} answered {codes}, {dropped} malformed dropped")
     assert cases >= 1500 and answered >= 500, (cases, answered, codes)
