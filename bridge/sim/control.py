@@ -172,6 +172,9 @@ def _stdin_reader() -> Callable[[], Awaitable[bytes]]:
     """
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[bytes] = asyncio.Queue()
+    if sys.stdin is None:  # started with its stdin closed: as at the end of input
+        lines.put_nowait(b"")
+        return lines.get
     fd = sys.stdin.fileno()
 
     def deliver(line: bytes) -> bool:
