@@ -98,5 +98,8 @@ async def test_device_that_stops_answering_mid_call_times_out(
     await make_side()
     thing = lamp(registry)
     os.kill(proc.pid, signal.SIGSTOP)  # still on the bus, never answers again
-    with pytest.raises(DeviceTimeout, match="no answer within 2 s"):
-        await registry.command(thing.id, SetProperties("switch", {"on": True}), Side.MQTT)
+    try:
+        with pytest.raises(DeviceTimeout, match="no answer within 2 s"):
+            await registry.command(thing.id, SetProperties("switch", {"on": True}), Side.MQTT)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)  # so that the fixture's SIGTERM stops it at once
