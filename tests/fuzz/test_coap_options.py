@@ -123,6 +123,13 @@ def _mutate(data: bytes, flips: list[tuple[int, int]]) -> bytes:
     return bytes(raw)
 
 
+def _decoded(reply: bytes) -> Message:
+    try:
+        return Message.decode(reply)
+    except Exception:
+        raise AssertionError(f"the server sent an undecodable datagram {reply!r}") from None
+
+
 async def _exchange(sock: socket.socket, data: bytes, port: int, mid: int,
                     wait: float) -> Message | None:
     loop = asyncio.get_running_loop()
@@ -133,10 +140,7 @@ async def _exchange(sock: socket.socket, data: bytes, port: int, mid: int,
             reply, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 4096), left)
         except TimeoutError:
             return None
-        try:
-            message = Message.decode(reply)
-        except Exception:
-            raise AssertionError(f"the server sent an undecodable datagram {reply!r}") from None
+        message = _decoded(reply)
         if message.mid == mid:
             return message
     return None
@@ -158,10 +162,7 @@ async def _probed(sock: socket.socket, prober: socket.socket, data: bytes, port:
             reply = sock.recv(4096)
         except BlockingIOError:
             return answer, probed
-        try:
-            message = Message.decode(reply)
-        except Exception:
-            raise AssertionError(f"the server sent an undecodable datagram {reply!r}") from None
+        message = _decoded(reply)
         if message.mid == mid:
             answer = message
 
