@@ -10,6 +10,7 @@ method call is a call whose out-arguments come back by name. Every call has a ti
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,7 +73,7 @@ class AllJoynCommands(CommandHandler):
         now would answer from the kept state without asking the device)."""
         read_at = self._read_at.get((thing.id, capability))
         return (read_at is not None
-                and asyncio.get_running_loop().time() - read_at < self.read_cache)
+                and time.monotonic() - read_at < self.read_cache)
 
     async def refresh(self, thing: Thing, capability: str) -> Mapping[str, Value]:
         """Read the capability through from the device, unless it was read less than
@@ -99,7 +100,7 @@ class AllJoynCommands(CommandHandler):
             reply = await self._call(thing, cap, PROPERTIES, "GetAll", "s", [view.decl.name])
             props = from_dbus("a{sv}", reply.body[0])
             state.update(view.canonical(props if isinstance(props, dict) else {}))
-        self._read_at[(thing.id, cap.key)] = asyncio.get_running_loop().time()
+        self._read_at[(thing.id, cap.key)] = time.monotonic()
         return state
 
     async def _write(self, thing: Thing, cap: Capability, views: list[InterfaceView],
