@@ -18,6 +18,7 @@ from bridge.core.events import EventBus
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Command, CommandHandler, Registry
 from bridge.core.thing import Capability, DeviceInfo, Side, Thing
+from bridge.daemon.run_command import settle_heap
 from bridge.model import load_catalogue
 from bridge.model.types import Value
 from bridge.ocf.config import OcfConfig
@@ -59,6 +60,7 @@ async def serve() -> None:
                              limits=limits, lean_get=True)
     await side.start()
     await side.wait_idle()
+    settle_heap()  # as ``ocfaj run`` does once the gateway started
     print(side.virtuals[thing.id].endpoint.port, flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await side.shutdown()

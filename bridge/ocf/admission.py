@@ -92,6 +92,11 @@ _SOURCES: dict[Any, tuple[str, Any]] = {}
 SOURCES = 256
 #: The interface sets in use, each kept once.
 _SETS: dict[frozenset[str], frozenset[str]] = {}
+#: Interface set -> the IPV6_PKTINFO values of arrivals :meth:`Admission.admits` found on
+#: one of its interfaces (an interface's index names it while it exists).
+_TAKEN: dict[frozenset[str], set[bytes]] = {}
+#: Values remembered per interface set in ``_TAKEN`` (then it starts over).
+ARRIVALS = 64
 #: Interface index -> name, for every endpoint of the process (the host's interfaces).
 _INTERFACE_NAMES = InterfaceNames()
 
@@ -132,14 +137,15 @@ class Admission:
         if not message.code.is_request() or self._admitted(message):
             self._pass(message)
 
-    def admits(self, sockaddr: Any, pktinfo: bytes | None, mid: int) -> bool:
+    def admits(self, sockaddr: Any, pktinfo: bytes | None, mid: int,
+               now: float | None = None) -> bool:
         """Whether a unicast request the lean GET path (``bridge.ocf.lean_path``) would
         answer is taken: True counts it as :meth:`dispatch` would. False counts and logs
-        nothing: the caller hands the datagram to aiocoap, whose dispatch here refuses it."""
-        if self.interfaces:
-            ifname = self._names(pktinfo_index(pktinfo))
-            if ifname not in self.interfaces and ifname != "lo":
-                return False
+        nothing: the caller hands the datagram to aiocoap, whose dispatch here refuses it.
+        ``now``: the caller's reading of ``time.monotonic()``, if it has one (a window with
+        a clock of its own reads that)."""
+        if self.interfaces and not self._arrives_on_named(pktinfo):
+            return False
         window = self.limits.requests
         if window is None:
             return True
@@ -148,7 +154,26 @@ class Admission:
             if len(_SOURCES) >= SOURCES:
                 _SOURCES.clear()
             source = _SOURCES[sockaddr] = (sockaddr_host(sockaddr), sockaddr[:2])
-        return window.take(source[0], (source[1], mid)) is None
+        return window.take(source[0], (source[1], mid),
+                           now if window.clock is time.monotonic else None) is None
+
+    def _arrives_on_named(self, pktinfo: bytes | None) -> bool:
+        """Whether ``pktinfo`` names an interface of ``ocf.interfaces`` (or loopback); the
+        values taken are remembered per interface set (the last ``ARRIVALS``: a few local
+        addresses and interfaces), so a repeated arrival costs one set look-up."""
+        taken = _TAKEN.get(self.interfaces)
+        if taken is not None and pktinfo in taken:
+            return True
+        ifname = self._names(pktinfo_index(pktinfo))
+        if ifname not in self.interfaces and ifname != "lo":
+            return False
+        if taken is None:
+            taken = _TAKEN[self.interfaces] = set()
+        elif len(taken) >= ARRIVALS:
+            taken.clear()
+        if pktinfo is not None:
+            taken.add(pktinfo)
+        return True
 
     def _admitted(self, message: Any) -> bool:
         remote = message.remote

@@ -1,13 +1,14 @@
 """The lean GET path of a virtual OCF device: plain GETs answered before aiocoap sees them.
 
-Layer: ``bridge.ocf`` I/O (the datagram callback of aiocoap's UDP transport, one socket).
+Layer: ``bridge.ocf`` I/O (the reader of the socket of aiocoap's UDP transport).
 A GET of a virtual device's resource is the request clients send most, and aiocoap's
 general message and exchange machinery costs several times what answering it does
-(docs/design.md, "The lean GET path"). :class:`LeanGets` sits where aiocoap's transport
-hands each received datagram to its message layer (``datagram_msg_received`` of the udp6
-message interface; aiocoap has no public hook there) and answers a datagram itself only
-when all of this holds; any other datagram goes on to aiocoap unchanged, with its full
-behaviour (Block2, Observe, errors, POST, ``/oic/res``, multicast):
+(docs/design.md, "The lean GET path"). :class:`LeanGets` reads the socket in place of
+aiocoap's transport (its reader on the socket, through the event loop's ``add_reader``) and
+answers a datagram itself only when all of this holds; any other datagram goes on to
+aiocoap's udp6 message interface unchanged (``datagram_msg_received``, as its transport
+hands it on; the error queue's entries to ``datagram_errqueue_received``), with its full
+behaviour (Block2, Observe, errors, POST, ``/oic/res``, multicast, ICMP errors):
 
 - it is a GET ``bridge.ocf.lean_get`` accepts (CON or NON, no payload, only Uri-Path,
   Uri-Query, Accept 10000 and an OCF version of 1.0.0 or later);
@@ -32,6 +33,7 @@ for a NON, as aiocoap does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -41,6 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiocoap.transports.udp6 import UDP6EndpointAddress
+from aiocoap.util.socknumbers import HAS_RECVERR, MSG_ERRQUEUE
 
 from bridge.ocf import wire
 from bridge.ocf.admission import Admission
@@ -62,8 +65,10 @@ Kept = tuple[str, bytes | None, Due]
 #: Resources that are never answered here: ``/oic/res`` lists endpoints of the request's
 #: address family and filters per query (``bridge.ocf.served.handle_res``).
 NOT_LEAN = frozenset({"/oic/res"})
-#: Datagrams read at once after one the lean path answered (then the event loop runs others).
+#: Datagrams read per wake-up of a busy socket at most (then the event loop runs others).
 BATCH = 32
+#: A quiet socket's wake-ups read once; every PROBE-th looks for a second datagram.
+PROBE = 8
 #: Room for the ancillary data of one datagram (its IPV6_PKTINFO), as aiocoap's transport reads.
 ANCILLARY = 1024
 #: Option sequences kept per endpoint (then it starts over): a device's resources and
@@ -119,9 +124,9 @@ class LeanGets:
     """
 
     # One per virtual OCF device: no instance dictionary each.
-    __slots__ = ("_admission", "_cached_for", "_clock", "_interface", "_kept", "_manager",
-                 "_max_payload", "_mid", "_options", "_own", "_pass", "_recent", "_sendmsg",
-                 "_sock", "_sweep_at", "answered")
+    __slots__ = ("_admission", "_busy", "_cached_for", "_clock", "_interface", "_kept",
+                 "_manager", "_max_payload", "_mid", "_options", "_own", "_pass", "_quiet",
+                 "_recent", "_recvmsg", "_sendmsg", "_sock", "_sweep_at", "answered")
 
     def __init__(self, own: Callable[[], ServedDevice | None], admission: Admission,
                  options: bytes, *, max_payload: int,
@@ -143,6 +148,11 @@ class LeanGets:
         self._pass: Callable[[bytes, Any, int, Any], None] | None = None
         self._sock: socket.socket | None = None
         self._sendmsg: Callable[..., int] | None = None
+        self._recvmsg: Callable[..., Any] | None = None
+        #: the last wake-up of the reader found more than one datagram.
+        self._busy = False
+        #: wake-ups in a row that read one datagram and tried no second read.
+        self._quiet = 0
         self._interface: Any = None
         self._manager: Any = None
         #: GETs answered here (repeats included), for operators and tests.
@@ -155,8 +165,13 @@ class LeanGets:
         self._interface = interface
         sock = self._sock = interface.transport.get_extra_info("socket")
         self._sendmsg = sock.sendmsg
+        self._recvmsg = sock.recvmsg
         self._pass = interface.datagram_msg_received
-        interface.datagram_msg_received = self.received
+        # The socket's reader becomes this one (the event loop's public API on the socket
+        # aiocoap's transport registered); the transport's close removes it as its own.
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(sock.fileno())
+        loop.add_reader(sock.fileno(), self.readable)
 
     def forget(self, href: str | None = None) -> None:
         """The state behind ``href`` (None: any resource) changed: drop what was kept."""
@@ -167,23 +182,35 @@ class LeanGets:
         for options in [options for options, (path, _, _) in kept.items() if path == href]:
             del kept[options]
 
-    def received(self, data: bytes, ancdata: Any, flags: int, address: Any) -> None:
-        """aiocoap's transport's callback for each datagram it reads: answer it, or pass it
-        on. After an answer, the datagrams already waiting are read here too (up to
-        ``BATCH``), so that a busy socket costs one event loop round per batch, not per
-        datagram; aiocoap's next read still looks at the socket's error queue first."""
-        assert self._sock is not None and self._pass is not None
-        serve, hand_on, recvmsg = self._serve, self._pass, self._sock.recvmsg
-        for count in range(BATCH):
-            if count:
-                try:
-                    data, ancdata, flags, address = recvmsg(LARGEST_UDP_PAYLOAD, ANCILLARY)
-                except (BlockingIOError, InterruptedError):
-                    return
-                except OSError as err:
-                    # What aiocoap's transport does with an error a read returns.
-                    self._interface.error_received(err)
-                    return
+    def readable(self) -> None:
+        """The socket's reader (in place of aiocoap's transport's): read the waiting
+        datagrams, answer those the lean path takes and hand every other one to aiocoap's
+        message interface as its transport would, in the order they came.
+
+        A quiet socket (the last wake-up found one datagram) is read once per wake-up: the
+        read that would find nothing costs as much as the answer. Every ``PROBE``-th
+        wake-up reads on, and one that finds a second datagram reads up to ``BATCH`` per
+        wake-up from then on, until a wake-up finds only one again. The error queue
+        (ICMP errors, ``IPV6_RECVERR``) is read only when it may hold something: when a
+        wake-up found no datagram (the socket woke for its error), when a read failed (a
+        pending ICMP error fails the next read), and after a full batch."""
+        recvmsg, serve, hand_on = self._recvmsg, self._serve, self._pass
+        assert recvmsg is not None and hand_on is not None
+        reads = BATCH if self._busy else (2 if self._quiet >= PROBE else 1)
+        count = 0
+        while count < reads:
+            try:
+                data, ancdata, flags, address = recvmsg(LARGEST_UDP_PAYLOAD, ANCILLARY)
+            except (BlockingIOError, InterruptedError):
+                if not count:
+                    self._read_errors()
+                break
+            except OSError as err:
+                # What aiocoap's transport does with an error a read returns.
+                self._interface.error_received(err)
+                self._read_errors()
+                break
+            count += 1
             try:
                 done = serve(data, ancdata, address)
             except Exception:
@@ -191,9 +218,30 @@ class LeanGets:
                               address[0])
                 done = False
             if not done:
+                # To aiocoap's message interface unchanged, as its transport hands it on.
                 hand_on(data, ancdata, flags, address)
-                if not count:
-                    return
+        else:
+            if count == BATCH:
+                self._read_errors()
+        self._busy = count > 1
+        self._quiet = 0 if count != 1 or reads != 1 else self._quiet + 1
+
+    def _read_errors(self) -> None:
+        """Hand what the socket's error queue holds to aiocoap's message interface, as its
+        transport does (``datagram_errqueue_received``: that peer's exchanges end)."""
+        if not HAS_RECVERR:
+            return
+        assert self._sock is not None
+        for _ in range(BATCH):
+            try:
+                data, ancdata, flags, address = self._sock.recvmsg(
+                    LARGEST_UDP_PAYLOAD, ANCILLARY, MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                self._interface.error_received(err)
+                return
+            self._interface.datagram_errqueue_received(data, ancdata, flags, address)
 
     def _serve(self, data: bytes, ancdata: Any, address: Any) -> bool:
         """Answer one datagram here (True), or leave it to aiocoap (False)."""
@@ -221,10 +269,11 @@ class LeanGets:
                 or (pktinfo not in _UNICAST and not _unicast(pktinfo))):
             return False
         mid = (data[2] << 8) | data[3]
-        if not self._admission.admits(address, pktinfo, mid):
+        now = self._clock()
+        if not self._admission.admits(address, pktinfo, mid,
+                                      now if self._clock is time.monotonic else None):
             # aiocoap's dispatch runs the admission again and sends its refusal.
             return False
-        now = self._clock()
         if now >= self._sweep_at:
             self._sweep(now)
         key = (address, mid)

@@ -82,7 +82,7 @@ class Window:
         self.per_client = per_client
         self.limit = total
         self.lifetime = lifetime
-        self._clock = clock
+        self._clock = self.clock = clock
         self._order: deque[tuple[float, str, Hashable]] = deque()
         self._by_host: dict[str, deque[float]] = {}
         self._keys: set[Hashable] = set()
@@ -96,9 +96,11 @@ class Window:
         self._forget(self._clock())
         return len(self._by_host.get(host, ()))
 
-    def take(self, host: str, key: Hashable) -> float | None:
-        """Remember ``key`` of ``host``; None when it fits, else the seconds until it would."""
-        now = self._clock()
+    def take(self, host: str, key: Hashable, now: float | None = None) -> float | None:
+        """Remember ``key`` of ``host``; None when it fits, else the seconds until it would.
+        ``now``: the caller's reading of this window's clock (None: read it here)."""
+        if now is None:
+            now = self._clock()
         order = self._order
         if order and order[0][0] + self.lifetime <= now:
             self._forget(now)

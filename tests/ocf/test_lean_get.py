@@ -10,6 +10,7 @@ answered itself: the hot GETs, and nothing else (errors, Block2, observe, POST, 
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -480,3 +481,29 @@ async def test_queued_datagrams_for_aiocoap_among_lean_ones_all_reach_it_in_orde
         mine = [token for (kind, _, _, _), token in sent if kind == who]
         assert [a.token for a in answers if a.token in mine] == mine
     assert pair.answered == sum(kind == "lean" for (kind, _, _, _), _ in sent)
+
+
+async def test_an_icmp_error_on_the_lean_paths_socket_ends_that_peers_exchange_in_aiocoap(
+        pair: Pair, client: Client) -> None:
+    # The lean path reads the socket itself (its own reader in place of aiocoap's
+    # transport's): the port unreachable error for a request the endpoint's aiocoap context
+    # sends to a closed port must still reach aiocoap, which fails that request at once
+    # instead of sending it again for the exchange's whole lifetime.
+    endpoint = pair.lean.virtuals[pair.thing.id].endpoint
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as closing:
+        closing.bind(("::1", 0))
+        closed = closing.getsockname()[1]
+    request = Message(code=Code.GET, uri=f"coap://[::1]:{closed}/nothing")
+    async with asyncio.timeout(ANSWER_WAIT):
+        with pytest.raises(Exception) as failed:
+            await endpoint._context.request(request).response
+    chain: list[BaseException] = []
+    error: BaseException | None = failed.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert any(isinstance(e, OSError) and e.errno == errno.ECONNREFUSED for e in chain), chain
+    # The lean path still answers after reading the error queue.
+    answered = pair.answered
+    reply = Message.decode(await client.exchange(pair.port(pair.lean), get("/switch", 0x4321)))
+    assert reply.code == Code.CONTENT and pair.answered == answered + 1
