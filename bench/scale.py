@@ -6,7 +6,10 @@ and N simulated AllJoyn lights on a private dbus-daemon (several per process). T
 starts after them; the clock runs from its start until all N OCF devices have announced
 themselves as AllJoyn applications and all N AllJoyn devices are listed in the gateway's
 ``/oic/res``. RSS is read from /proc once everything is exposed and the gateway is idle.
-N = 0 gives start-up time and idle memory. Needs root (``ip netns``): run it through
+CPU seconds (utime + stime from /proc) over the same span are reported for the gateway and,
+apart, for the harness: the simulator processes with dbus-daemon, and this benchmark's own
+client (the Announce match and the polls of the listing). N = 0 gives start-up time and idle
+memory. Needs root (``ip netns``): run it through
 ``scripts/bench``, which puts the whole run in a private network namespace.
 """
 
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import math
+import os
 import subprocess
 import sys
 import time
@@ -24,7 +28,7 @@ from pathlib import Path
 
 from dbus_fast import Message, MessageType
 
-from bench import rig
+from bench import procstat, rig
 from bench.stats import Report
 from bridge.alljoyn.bus import connect, parse_bus
 from bridge.sim.testing.netns import OcfNetwork
@@ -50,9 +54,24 @@ def _chunks(total: int, size: int) -> list[int]:
     return [min(size, total - start) for start in range(0, total, size)]
 
 
+def _harness_cpu(pids: list[int]) -> float:
+    """CPU seconds the processes ``pids`` used so far (a process gone counts nothing)."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += procstat.cpu_seconds(pid)
+    return total
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 @contextlib.contextmanager
-def _simulators(net: OcfNetwork, bus: str, n: int) -> Iterator[None]:
-    """Start the simulator processes and wait until each reports all its devices ready."""
+def _simulators(net: OcfNetwork, bus: str, n: int) -> Iterator[list[int]]:
+    """Start the simulator processes, wait until each reports all its devices ready; yields
+    their process ids."""
     procs: list[tuple[subprocess.Popen[bytes], int]] = []
     try:
         for k, count in enumerate(_chunks(n, OCF_PER_PROCESS)):
@@ -76,7 +95,7 @@ def _simulators(net: OcfNetwork, bus: str, n: int) -> Iterator[None]:
                 if not line:
                     raise RuntimeError(f"a simulator exited early ({proc.args!r})")
                 ready += b'"event": "ready"' in line
-        yield
+        yield [proc.pid for proc, _ in procs]
     finally:
         for proc, _ in procs:
             if proc.poll() is None and proc.stdin is not None:
@@ -156,15 +175,20 @@ def _one_size(directory: Path, n: int, report: Report) -> None:
     net = OcfNetwork()
     net.setup()
     try:
-        with rig.private_bus(directory) as bus, _simulators(net, bus.address, n):
+        with rig.private_bus(directory) as bus, _simulators(net, bus.address, n) as sims:
             gateway = rig.Gateway(
                 rig.GatewaySettings(bus=bus.address, ocf_interfaces=("ocfbr0",), ocf_bind="",
                                     ipv6=False), directory / f"gateway-{n}")
             try:
                 if n:
                     server = f"coap://{net.local.ipv4}:{gateway.server_port}"
+                    harness = [*sims, bus.pid]
+                    sims_before, own_before = _harness_cpu(harness), _own_cpu()
                     to_alljoyn, to_ocf, missing = asyncio.run(
                         _exposed(bus.address, gateway, server, n))
+                    gateway_cpu = gateway.cpu_seconds()
+                    sims_cpu = _harness_cpu(harness) - sims_before
+                    own_cpu = _own_cpu() - own_before
                     both = math.nan if missing else max(to_alljoyn, to_ocf)
                     target = TARGET_EXPOSED.get(n)
                     report.add(f"{n}+{n} devices: all exposed", both, "s",
@@ -172,6 +196,12 @@ def _one_size(directory: Path, n: int, report: Report) -> None:
                                met=both <= target if target else (False if missing else None),
                                note=missing or f"OCF->AllJoyn {to_alljoyn:.2f} s, "
                                                f"AllJoyn->OCF {to_ocf:.2f} s")
+                    report.add(f"{n}+{n} devices: gateway CPU until exposed", gateway_cpu, "s",
+                               note="utime + stime from its start")
+                    report.add(f"{n}+{n} devices: harness CPU until exposed",
+                               sims_cpu + own_cpu, "s",
+                               note=f"simulators + dbus-daemon {sims_cpu:.2f} s, benchmark "
+                                    f"client {own_cpu:.2f} s")
                     time.sleep(2.0)  # let start-up garbage settle before reading memory
                     rss = gateway.rss_mib()
                     report.add(f"{n}+{n} devices: gateway RSS", rss, "MiB",

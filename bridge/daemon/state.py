@@ -64,7 +64,9 @@ class StateStore:
             log.warning("not keeping %s as the backup: it does not load; the backup %s stays "
                         "as it is", path, _backup(path))
         self._written = None
-        write_atomic(path, book.to_json(), keep_backup=keep)
+        # Compact: the book is rewritten while devices come and go (1,000s at a start), and
+        # json's C encoder serves only documents without indentation (about 3x faster).
+        write_atomic(path, book.to_json(), keep_backup=keep, compact=True)
         self._written = _signature(path)
 
 
@@ -93,13 +95,16 @@ def _loads(path: Path) -> bool:
     return True
 
 
-def write_atomic(path: Path, document: Any, *, keep_backup: bool = True) -> None:
-    """Write ``document`` as JSON to ``path`` atomically.
+def write_atomic(path: Path, document: Any, *, keep_backup: bool = True,
+                 compact: bool = False) -> None:
+    """Write ``document`` as JSON to ``path`` atomically (on one line with ``compact``,
+    else indented).
 
     With ``keep_backup`` the previous file becomes ``.bak``; the caller passes False when the
     previous file is not one it could load, so that a good backup is never replaced by it.
     """
-    data = json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
+    data = (json.dumps(document, sort_keys=True, separators=(",", ":")) if compact
+            else json.dumps(document, indent=1, sort_keys=True)).encode("utf-8")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -55,6 +55,25 @@ def request_uri(ep: Endpoint, href: str, query: Sequence[str] = ()) -> str:
     return ep.request_uri + href + (("?" + "&".join(query)) if query else "")
 
 
+_NOT_PLAIN = frozenset("%?#&")
+
+
+def _plain_path(ep: Endpoint, href: str, query: Sequence[str]) -> list[str] | None:
+    """The Uri-Path segments of ``href`` as aiocoap's URI parsing gives them, or None when
+    parsing could give more or something else (a host name, which gets a Uri-Host option; a
+    percent escape, a query or fragment in ``href``; an empty query item or one with ``&``):
+    those requests take the URI through aiocoap."""
+    if not href.startswith("/") or not _NOT_PLAIN.isdisjoint(href) or any(
+            not item or not _NOT_PLAIN.isdisjoint(item) for item in query):
+        return None
+    if not ep.is_ipv6:
+        parts = ep.host.split(".")
+        if len(parts) != 4 or not all(p.isdigit() and p.isascii() and int(p) <= 255
+                                      for p in parts):
+            return None
+    return [] if href == "/" else href.split("/")[1:]
+
+
 def decode_answer(response: Any, max_payload: int) -> Any:
     """The decoded payload of a successful answer (lenient on format and version)."""
     if not response.code.is_successful():
@@ -170,10 +189,19 @@ class OcfClient:
 
     def _message(self, code: Code, ep: Endpoint, href: str, query: Sequence[str],
                  body: Any = None, observe: int | None = None) -> Message:
-        message = Message(code=code, uri=request_uri(ep, href, query), accept=wire.CF_OCF_CBOR)
         remote = self._remotes.get(ep)
-        if remote is not None:
+        path = _plain_path(ep, href, query) if remote is not None else None
+        if path is not None:
+            # An endpoint that answered before: its resolved remote and the options its URI
+            # gives, without aiocoap parsing the URI (urllib) for every request.
+            message = Message(code=code, uri_path=path, uri_query=query,
+                              accept=wire.CF_OCF_CBOR)
             message.remote = remote
+        else:
+            message = Message(code=code, uri=request_uri(ep, href, query),
+                              accept=wire.CF_OCF_CBOR)
+            if remote is not None:
+                message.remote = remote
         set_version(message, wire.OPT_ACCEPT_VERSION)
         if observe is not None:
             message.opt.observe = observe

@@ -25,7 +25,7 @@ import random
 import socket
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiocoap import GET, Message
@@ -34,7 +34,7 @@ from bridge.core.errors import DeviceError
 from bridge.ocf import wire
 from bridge.ocf.block_transfer import BlockTransfers
 from bridge.ocf.coap_messages import CON, NON, Header, datagram, empty_ack, header_of, set_version
-from bridge.ocf.links import Endpoint
+from bridge.ocf.links import Endpoint, Link, parse_res
 from bridge.ocf.receive_buffer import drops, enlarge
 
 log = logging.getLogger("ocfaj.ocf.discovery")
@@ -50,6 +50,24 @@ class DiscoveryReply:
     interface: str
     #: the listing came block-wise and was completed on the discovery socket.
     blockwise: bool = False
+    _links: list[Link] | wire.PayloadError | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    def links(self) -> list[Link]:
+        """The links of the listing (``parse_res`` of the decoded payload), decoded once
+        however often they are asked for: a reply is read as it arrives and again when its
+        round ends. Raises ``wire.PayloadError`` (each time) for a payload that is no CBOR
+        listing."""
+        links = self._links
+        if links is None:
+            try:
+                links = parse_res(wire.decode(self.payload), self.source)
+            except wire.PayloadError as err:
+                links = err
+            object.__setattr__(self, "_links", links)  # a cache, not the reply's value
+        if isinstance(links, wire.PayloadError):
+            raise links
+        return links
 
 
 class _Listener(asyncio.DatagramProtocol):

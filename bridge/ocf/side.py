@@ -370,7 +370,7 @@ class OcfSide:
         if reply.source.is_ipv6 != bool(self.discovery and self.discovery.ipv6_groups):
             return
         try:
-            links = parse_res(wire.decode(reply.payload), reply.source)
+            links = reply.links()
         except wire.PayloadError:
             return  # the round's own pass over its replies says so (``_links_of``)
         found: dict[str, Sighting] = {}
@@ -382,12 +382,11 @@ class OcfSide:
     @staticmethod
     def _links_of(reply: DiscoveryReply) -> list[Link] | None:
         try:
-            value = wire.decode(reply.payload)
+            return reply.links()
         except wire.PayloadError as err:
             log.warning("unreadable /oic/res from %s: %s; its devices are not discovered",
                         reply.source.uri, err)
             return None
-        return parse_res(value, reply.source)
 
     async def _admit_early(self, found: dict[str, Sighting], source: Endpoint) -> None:
         assert self.devices is not None and self.discovery is not None

@@ -77,7 +77,46 @@ def decode(payload: bytes) -> Any:
         # data" error of RFC 8949 appendix F, never silently dropped.
         raise PayloadError(f"{len(payload) - data.tell()} bytes after the CBOR item that "
                            f"ends at byte {data.tell()}")
-    return _plain(value, 0)
+    try:
+        _check(value, 0)
+    except _Copy:
+        return _plain(value, 0)
+    return value
+
+
+class _Copy(Exception):
+    """A decoded item holds a tuple: :func:`_plain` makes the lists of a plain copy."""
+
+
+_SCALARS = (str, int, bool, bytes, type(None))
+
+
+def _check(value: Any, depth: int) -> None:
+    """Raise what :func:`_plain` raises for ``value``, without copying it: what cbor2 decodes
+    is already made of plain lists and dicts, so a listing of a thousand links is walked
+    once and kept as it is (``_Copy`` when a tuple needs turning into a list)."""
+    if depth > 32:
+        raise PayloadError("CBOR payload nested too deeply")
+    kind = type(value)
+    if kind is dict:
+        shallow = depth < 32  # an item one level down may still be a scalar
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise PayloadError(f"map key {key!r} is not a text string")
+            if not (shallow and type(item) in _SCALARS):
+                _check(item, depth + 1)
+    elif kind is list:
+        shallow = depth < 32
+        for item in value:
+            if not (shallow and type(item) in _SCALARS):
+                _check(item, depth + 1)
+    elif kind is float:
+        if not math.isfinite(value):
+            raise PayloadError(f"non-finite number {value!r} in payload")
+    elif isinstance(value, tuple):
+        raise _Copy
+    else:
+        _plain(value, depth)  # the other scalars, subclasses, and the errors
 
 
 def _plain(value: Any, depth: int) -> Any:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import cbor2
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge.core.errors import ReadOnly, UnknownProperty
 from bridge.model.types import Catalogue
@@ -72,6 +76,67 @@ def test_malformed_cbor_and_non_plain_items_are_payload_errors() -> None:
         wire.decode_map(cbor2.dumps([1]))
 
 
+_CBOR_ITEMS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    | st.binary(max_size=8) | st.just(cbor2.undefined)
+    | st.builds(cbor2.CBORTag, st.integers(40000, 40010), st.integers()),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=4) | st.integers(), inner, max_size=4),
+    max_leaves=20)
+
+
+def _plain_or_error(value: object) -> object:
+    try:
+        return wire._plain(value, 0)
+    except wire.PayloadError as err:
+        return ("error", str(err))
+
+
+@given(_CBOR_ITEMS)
+def test_a_decoded_payload_is_checked_in_place_as_the_plain_copy_would_be(value: object
+                                                                          ) -> None:
+    payload = cbor2.dumps(value)
+    expected = _plain_or_error(cbor2.loads(payload))
+    try:
+        got: object = wire.decode(payload)
+    except wire.PayloadError as err:
+        got = ("error", str(err))
+    assert repr(got) == repr(expected)  # NaN != NaN; the errors name the same item
+
+
+def test_nesting_is_refused_past_32_levels_in_place_as_in_the_copy() -> None:
+    for leaf in (1, "x", None, 1.5, b"b", [], {}):
+        for depth in (30, 31, 32, 33, 34):
+            value: object = leaf
+            for level in range(depth):
+                value = [value] if level % 2 else {"k": value}
+            payload = cbor2.dumps(value)
+            expected = _plain_or_error(cbor2.loads(payload))
+            try:
+                got: object = wire.decode(payload)
+            except wire.PayloadError as err:
+                got = ("error", str(err))
+            assert got == expected, (leaf, depth)
+    assert _plain_or_error(cbor2.loads(cbor2.dumps([[[]]] * 2))) == [[[]]] * 2
+
+
+def test_a_decoded_listing_is_the_decoder_s_own_object(monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
+    listing = [dict(LL_LINK, href=f"/light/{k}") for k in range(50)]
+    payload = cbor2.dumps(listing)
+
+    class Decoder:
+        def __init__(self, data: io.BytesIO) -> None:
+            self.data = data
+
+        def decode(self) -> object:
+            self.data.read()
+            return listing
+
+    monkeypatch.setattr(wire.cbor2, "CBORDecoder", Decoder)
+    assert wire.decode(payload) is listing  # checked, not copied
+
+
 def test_device_and_platform_facts() -> None:
     facts = parse_device({"di": "d", "piid": "p", "n": "Lamp", "rt": ["oic.wk.d", "oic.d.light",
                                                                       "oic.d.virtual"],
@@ -131,3 +196,28 @@ def test_status_numbers_of_every_aiocoap_code(number: int) -> None:
     from bridge.ocf.coap_messages import code_of, status_number
     assert status_number(code_of(number)) == number
     assert status_number(Code(number // 100 * 32 + number % 100)) == number
+
+
+def test_a_discovery_reply_is_decoded_once_however_often_its_links_are_asked_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.ocf.discovery import DiscoveryReply
+
+    decoded: list[bytes] = []
+    real = wire.decode
+
+    def counting(payload: bytes) -> object:
+        decoded.append(payload)
+        return real(payload)
+
+    monkeypatch.setattr(wire, "decode", counting)
+    reply = DiscoveryReply(payload=cbor2.dumps([LL_LINK]), content_format=wire.CF_OCF_CBOR,
+                           source=SOURCE, interface="eth0")
+    first = reply.links()
+    assert [link.href for link in first] == ["/light/1"] and reply.links() is first
+    bad = DiscoveryReply(payload=b"\xa1\x65val", content_format=None, source=SOURCE,
+                         interface="eth0")
+    for _ in range(2):
+        with pytest.raises(wire.PayloadError):
+            bad.links()
+    assert len(decoded) == 2 and reply == DiscoveryReply(
+        payload=reply.payload, content_format=wire.CF_OCF_CBOR, source=SOURCE, interface="eth0")

@@ -29,6 +29,19 @@ def test_save_and_load(tmp_path: Path) -> None:
     assert not list((tmp_path / "state").glob(".*tmp"))
 
 
+def test_the_book_is_saved_compact_and_loads_back(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.prepare()
+    book = IdentityBook()
+    for k in range(50):
+        book.for_ocf_device(str(uuid.uuid4()), f"piid-{k}", "")
+    store.save_identities(book)
+    text = (tmp_path / IDENTITIES).read_text()
+    assert "\n" not in text and ", " not in text and ": " not in text
+    assert json.loads(text) == book.to_json()
+    assert store.load_identities().to_json() == book.to_json()
+
+
 @pytest.mark.parametrize("damage", [b"", b'{"version": 1, "identit', b"\xff\xfe", b"[]"])
 def test_damaged_file_recovers_from_backup(tmp_path: Path, damage: bytes,
                                            caplog: pytest.LogCaptureFixture) -> None:
