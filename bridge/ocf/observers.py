@@ -103,8 +103,6 @@ class ObserverQueue:
         self._tail_at = 0.0
         #: a send by :meth:`put` found the client unreachable (aiocoap ended the observation).
         self._gone = False
-        #: notifications :meth:`put` sent itself (for tests).
-        self.sent_directly = 0
         self._task: asyncio.Task[Any] | None = None
 
     def __len__(self) -> int:
@@ -171,8 +169,6 @@ class ObserverQueue:
             self._tail, self._tail_at = snapshot, now
         else:
             self._tail = None
-        if self._direct is not None:
-            self.sent_directly += 1
 
     def clear(self) -> None:
         """Forget queued snapshots (older than the first response, which is sent instead)."""
