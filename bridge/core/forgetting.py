@@ -95,7 +95,9 @@ class GoneDevices:
         self._gone_since.clear()
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, ThingAdded | ThingUpdated | AvailabilityChanged):
+        # A tuple: a union of classes would be built again for each event (one per
+        # notification, mostly StateChanged).
+        if isinstance(event, (ThingAdded, ThingUpdated, AvailabilityChanged)):
             self._follow(event.thing)
         elif isinstance(event, ThingRemoved):
             self._cancel(event.thing.id)

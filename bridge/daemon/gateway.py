@@ -233,10 +233,15 @@ class Gateway:
     # -- events --------------------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, ThingAdded | ThingUpdated | StateChanged) or (
+        if isinstance(event, StateChanged):
+            # The most frequent event (one per notification) first, alone: a union of
+            # classes in isinstance is built again at every call.
+            self._last_seen[event.thing.id] = time.time()
+            return
+        if isinstance(event, (ThingAdded, ThingUpdated)) or (
                 isinstance(event, AvailabilityChanged) and event.available):
             self._last_seen[event.thing.id] = time.time()
-        if isinstance(event, ThingAdded | ThingUpdated):
+        if isinstance(event, (ThingAdded, ThingUpdated)):
             thing = event.thing
             if thing.virtual and not thing.grace_expired and thing.id not in self._grace:
                 grace = self.config.bridge.virtual_grace_period

@@ -229,6 +229,11 @@ class CoapEndpoint:
         watchers = self._observers.get(href)
         if not watchers or self.own is None:
             return
+        if len(watchers) == 1:
+            # The usual case: one observer, one rendering (no request to hash, no copy).
+            queue = next(iter(watchers))
+            self.notifications_dropped += queue.put(encode_reply(read(self.own, queue.request)))
+            return
         # Observers with the same request (query, accept) share one rendering.
         rendered: dict[Request, EncodedReply] = {}
         for queue in list(watchers):

@@ -15,6 +15,14 @@ unanswered one (about 93 s of retransmissions) and ends the observation. An RST 
 notification ends it too (``bridge.ocf.notify_answers``). When the queue is full the oldest
 snapshot is dropped: the newest state always stays last. Drops are counted and logged.
 
+Sent in the call that changed the state: a non-confirmable notification that finds the queue
+empty and its observation's task waiting (nothing held, nothing queued before it) is framed
+and sent by :meth:`ObserverQueue.put` itself, on the plain UDP socket, instead of waking the
+task for it (an event, a future and a task step per notification). Everything else (a
+confirmable one that is due, one behind a held or queued notification, an error, a coaps or
+fault-injecting observer) is queued for the task as before, so the order stays that of the
+changes and the pacing rules are the same whichever sends.
+
 Abandoned observations: a client that goes away without deregistering is noticed only when a
 confirmable notification to it fails, and a resource that never changes sends none. The
 endpoint therefore queues a confirmable notification of the current state for each
@@ -84,6 +92,18 @@ class ObserverQueue:
         #: message ids of the latest non-confirmable notifications (an RST may answer one).
         self.recent: deque[int] = deque(maxlen=RECENT)
         self.pacing: NotificationPacing | None = None
+        #: the plain UDP socket :meth:`put` sends on while :meth:`run` waits with nothing
+        #: queued (None: every notification goes through the task).
+        self._direct: NotificationSocket | None = None
+        #: the last Observe number sent.
+        self._number = 0
+        #: the last state sent non-confirmable, to be confirmed once the burst is over, and
+        #: when it went out.
+        self._tail: EncodedReply | None = None
+        self._tail_at = 0.0
+        #: a send by :meth:`put` found the client unreachable (aiocoap ended the observation).
+        self._gone = False
+        self._task: asyncio.Task[Any] | None = None
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -92,6 +112,9 @@ class ObserverQueue:
         """Queue one notification (``confirm``: as a CON, to check that the client is still
         there); returns how many older ones were dropped to make room."""
         if self._closed:
+            return 0
+        if self._direct is not None and not confirm and not self._pending \
+                and self._send_now(snapshot, self._direct):
             return 0
         dropped = 0
         while len(self._pending) >= self.limit:
@@ -107,6 +130,45 @@ class ObserverQueue:
         self._closed = not snapshot.success
         self._wakeup.set()
         return dropped
+
+    def _send_now(self, snapshot: EncodedReply, lean: NotificationSocket) -> bool:
+        """Send ``snapshot`` non-confirmable at once, if that is what the task would do with
+        it next (True); False: the task must take it (confirmable, held, not plain)."""
+        pacing = self.pacing
+        if pacing is None or not snapshot.success or not snapshot.representation:
+            return False
+        task = self._task
+        if task is None or task.cancelling():
+            return False  # aiocoap ended the observation: the task's cancellation is on its way
+        now = time.monotonic()
+        if pacing.choose(now) is not False:
+            return False
+        had_tail = self._tail is not None
+        self._send_non(snapshot, lean, pacing, now)
+        if self._gone:
+            self._direct = None
+            self._closed = True
+            self._wakeup.set()  # the task returns: the observation has ended
+        elif self._tail is not None and not had_tail:
+            self._wakeup.set()  # the task starts the tail's confirmation timer
+        return True
+
+    def _send_non(self, snapshot: EncodedReply, lean: NotificationSocket,
+                  pacing: NotificationPacing, now: float) -> None:
+        """One non-confirmable notification on ``lean`` (sets ``_gone`` when the client
+        cannot be reached)."""
+        self.last_sent = now
+        self._number = (self._number + 1) % _SEQUENCE
+        mid = lean.send(self.remote, self.token, self._number, snapshot.payload)
+        if mid is None:
+            self._gone = True
+            return
+        self.recent.append(mid)
+        pacing.sent(False, now)
+        if pacing.confirms_tail:
+            self._tail, self._tail_at = snapshot, now
+        else:
+            self._tail = None
 
     def clear(self) -> None:
         """Forget queued snapshots (older than the first response, which is sent instead)."""
@@ -134,20 +196,21 @@ class ObserverQueue:
                         self.what, patience)
             self.answered()
 
-    async def _confirm_later(self, tail: EncodedReply) -> None:
-        """Queue ``tail`` (the last state, sent non-confirmable) again as a confirmable
-        notification once ``TAIL_CONFIRM`` seconds pass with nothing new to send; return at
-        once when something new is queued (it supersedes ``tail``)."""
+    async def _confirm_later(self) -> None:
+        """Queue the tail (the last state, sent non-confirmable) again as a confirmable
+        notification once ``TAIL_CONFIRM`` seconds pass after it with nothing new to send;
+        return at once when something new is queued (it supersedes the tail). A newer tail
+        that :meth:`put` sent meanwhile moves the deadline on, without waking this."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + TAIL_CONFIRM
-        while not self._pending:
-            remaining = deadline - loop.time()
+        while not self._pending and not self._gone and self._tail is not None:
+            remaining = self._tail_at + TAIL_CONFIRM - time.monotonic()
             if remaining <= 0:
-                self._pending.append((tail, True))
+                self._pending.append((self._tail, True))
+                self._tail = None
                 return
             self._wakeup.clear()
             try:
-                async with asyncio.timeout(remaining):
+                async with asyncio.timeout_at(loop.time() + remaining):
                     await self._wakeup.wait()  # an ACK wakes it too: then wait on
             except TimeoutError:
                 pass
@@ -157,23 +220,35 @@ class ObserverQueue:
         """Send queued notifications until an error one ends the observation: into aiocoap's
         ``pipe``, or the non-confirmable ones with a representation through ``lean`` (the
         plain UDP socket of the client, None: another transport). ``deliver`` None: each
-        goes out as rendered."""
+        goes out as rendered. While it waits with nothing queued, :meth:`put` sends the
+        non-confirmable ones itself."""
         self.pacing = pacing
         self.remote, self.token = pipe.request.remote.as_response_address(), pipe.request.token
         if deliver is not None:
             lean = None  # a simulator's faults may change any notification
-        number = 0
+        self._task = asyncio.current_task()
+        try:
+            await self._run(pipe, pacing, answers, deliver, lean)
+        finally:
+            self._direct = None
+            self._task = None
+
+    async def _run(self, pipe: Any, pacing: NotificationPacing, answers: NotificationAnswers,
+                   deliver: Deliver | None, lean: NotificationSocket | None) -> None:
         pending = self._pending
-        #: the last state sent non-confirmable, to be confirmed once the burst is over.
-        tail: EncodedReply | None = None
         while True:
+            if self._gone:
+                return  # the client is unreachable: aiocoap has ended the observation
             if not pending:
-                if tail is not None:
-                    await self._confirm_later(tail)
-                    tail = None
-                    continue
-                self._wakeup.clear()
-                await self._wakeup.wait()
+                self._direct = lean
+                try:
+                    if self._tail is not None:
+                        await self._confirm_later()
+                        continue
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                finally:
+                    self._direct = None
                 continue
             snapshot, check = pending[0]
             now = time.monotonic()
@@ -184,16 +259,10 @@ class ObserverQueue:
                 await self._hold()
                 continue
             pending.popleft()
-            self.last_sent = now
             if lean is not None and not confirmable and snapshot.representation:
-                number = (number + 1) % _SEQUENCE
-                mid = lean.send(self.remote, self.token, number, snapshot.payload)
-                if mid is None:
-                    return  # the client is unreachable: aiocoap has ended the observation
-                self.recent.append(mid)
-                pacing.sent(False, now)
-                tail = snapshot if pacing.confirms_tail else None
+                self._send_non(snapshot, lean, pacing, now)
                 continue
+            self.last_sent = now
             message = message_of(snapshot)
             if deliver is not None:
                 delivered = await deliver(message)
@@ -202,8 +271,8 @@ class ObserverQueue:
                 message = delivered
             last = not message.code.is_successful()
             if not last:
-                number = (number + 1) % _SEQUENCE
-                message.opt.observe = number
+                self._number = (self._number + 1) % _SEQUENCE
+                message.opt.observe = self._number
                 # RFC 7641 section 4.5: the server picks each notification's type (an error
                 # one, which ends the observation, keeps aiocoap's: the registration's).
                 message.mtype = CON if confirmable else NON
@@ -213,7 +282,8 @@ class ObserverQueue:
             if last:
                 return
             pacing.sent(confirmable, now)
-            tail = snapshot if not confirmable and pacing.confirms_tail else None
+            self._tail = snapshot if not confirmable and pacing.confirms_tail else None
+            self._tail_at = now
             # aiocoap gave the message its id while sending it (synchronously).
             if message.mid is not None:
                 if confirmable:

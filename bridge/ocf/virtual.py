@@ -219,7 +219,13 @@ class VirtualOcfDevices:
                          for v in self.virtuals.values()]}
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, ThingAdded | ThingUpdated):
+        if isinstance(event, StateChanged):
+            # The most frequent event (one per notification) first.
+            virtual = self.virtuals.get(event.thing.id)
+            if virtual is not None:
+                for href in virtual.layout.hrefs.get(event.capability, ()):
+                    virtual.endpoint.notify(href)
+        elif isinstance(event, (ThingAdded, ThingUpdated)):
             virtual = self.virtuals.get(event.thing.id)
             if virtual is not None:
                 # Its state is read live from the registry until the worker rebuilds it.
@@ -232,11 +238,6 @@ class VirtualOcfDevices:
             if virtual is not None:
                 virtual.layout.device.available = event.available
                 virtual.endpoint.notify_all()
-        elif isinstance(event, StateChanged):
-            virtual = self.virtuals.get(event.thing.id)
-            if virtual is not None:
-                for href in virtual.layout.hrefs.get(event.capability, []):
-                    virtual.endpoint.notify(href)
         elif isinstance(event, SignalEmitted):
             self._signal(event)
 

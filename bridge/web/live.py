@@ -72,7 +72,7 @@ class LiveFeed:
         return len(self._streams)
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, ThingAdded | ThingUpdated | StateChanged | AvailabilityChanged):
+        if isinstance(event, (ThingAdded, ThingUpdated, StateChanged, AvailabilityChanged)):
             for stream in self._streams:
                 stream.dirty.add(event.thing.id)
                 stream.removed.discard(event.thing.id)

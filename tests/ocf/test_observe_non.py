@@ -344,3 +344,84 @@ async def test_a_burst_that_ends_con_gets_no_confirmation(
     counter.change(endpoint, 100)
     after = await observer.receive()
     assert cbor2.loads(after.payload) == {"value": 100}
+
+
+def _waiting_datagrams(sock: socket.socket) -> list[Message]:
+    """What the client's socket holds now, read without yielding to the event loop."""
+    found = []
+    while True:
+        try:
+            found.append(Message.decode(sock.recv(4096)))
+        except BlockingIOError:
+            return found
+
+
+async def test_a_non_notification_leaves_in_the_call_that_changed_the_state(
+        served: tuple[Counter, CoapEndpoint]) -> None:
+    counter, endpoint = served
+    observer = RawObserver(endpoint.port)
+    try:
+        await observer.register(CON)
+        for value in range(1, EVERY):
+            counter.change(endpoint, value)
+            # Nothing queued for the observation's task: the datagram is already out.
+            assert endpoint.notifications_queued == 0
+            got = _waiting_datagrams(observer.sock)
+            assert [(m.mtype, cbor2.loads(m.payload)) for m in got] == [(NON, {"value": value})]
+    finally:
+        observer.sock.close()
+
+
+async def test_a_burst_keeps_its_order_behind_a_due_con_and_loses_nothing(
+        served: tuple[Counter, CoapEndpoint]) -> None:
+    counter, endpoint = served
+    observer = RawObserver(endpoint.port)
+    produced = 3 * EVERY
+    try:
+        await observer.register(CON)
+        # One burst with no turn of the event loop: the first EVERY - 1 leave at once, the
+        # due CON and everything after it wait for the observation's task, in order.
+        for value in range(1, produced + 1):
+            counter.change(endpoint, value)
+        assert endpoint.notifications_queued == produced - (EVERY - 1)
+        got = []
+        async with asyncio.timeout(30):  # guards against a hang only
+            while len(got) < produced:
+                got.append(await observer.receive())
+        await until(lambda: endpoint.answers.waiting == 0)
+    finally:
+        observer.sock.close()
+    assert [cbor2.loads(m.payload)["value"] for m in got] == list(range(1, produced + 1))
+    assert [m.mtype for m in got] == [CON if n % EVERY == 0 else NON
+                                      for n in range(1, produced + 1)]
+    numbers = [m.opt.observe for m in got]
+    assert numbers == sorted(set(numbers))
+    # Every CON was acknowledged (the client ACKs each) and the queue drained.
+    assert endpoint.notifications_queued == 0 and endpoint.notifications_dropped == 0
+
+
+async def test_a_due_con_still_waits_for_its_ack_after_direct_sends(
+        served: tuple[Counter, CoapEndpoint]) -> None:
+    counter, endpoint = served
+    observer = RawObserver(endpoint.port)
+    try:
+        await observer.register(CON)
+        observer.acknowledge = False
+        for value in range(1, EVERY + 1):
+            counter.change(endpoint, value)
+        got = [await observer.receive() for _ in range(EVERY)]
+        assert got[-1].mtype == CON and endpoint.answers.waiting == 1
+        # While that CON is unanswered, the next EVERY - 1 go NON, the next due CON holds.
+        for value in range(EVERY + 1, 2 * EVERY + 1):
+            counter.change(endpoint, value)
+        got += [await observer.receive() for _ in range(EVERY - 1)]
+        await until(lambda: endpoint.notifications_queued == 1)
+        observer.acknowledge = True  # the retransmission of the first CON is acknowledged
+        async with asyncio.timeout(120):  # the retransmission comes within about 3 s
+            while len(got) < 2 * EVERY:
+                got.append(await observer.receive())
+        await until(lambda: endpoint.answers.waiting == 0)
+    finally:
+        observer.sock.close()
+    assert [cbor2.loads(m.payload)["value"] for m in got] == list(range(1, 2 * EVERY + 1))
+    assert [m.mtype for m in got].count(CON) == 2
