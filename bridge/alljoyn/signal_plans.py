@@ -7,9 +7,10 @@ name, parse the signal's and each value's signature from text and validate the m
 interface and member again, although none of that changes between two values. A
 :class:`ChangePlan` holds what does not change for one interface of one capability (its object
 path, the parsed signatures, a message header checked once when the plan is made) and builds
-each signal with dbus-fast's public ``Message(..., validate=False)``; the values still go
-through the interface view (``InterfaceView.changes``, conversion and clamping), and each
-``Variant`` still checks its value against its signature.
+each signal with dbus-fast's public ``Message(..., validate=False)`` (where the installed
+dbus-fast has the argument, as 5.2 does; without it the message is validated as before). The
+values still go through the interface view (``InterfaceView.changes``, conversion and
+clamping), and each ``Variant`` still checks its value against its signature.
 
 The bytes on the wire are those of ``Message.new_signal`` with the same arguments
 (``tests/alljoyn/test_signal_plans.py``).
@@ -35,6 +36,20 @@ _HEADER = 160
 #: What a scalar value adds to the body: its name's length and padding, the variant's
 #: signature and the value itself, at most.
 _ENTRY = 24
+
+
+def _takes_validate() -> bool:
+    """Does this dbus-fast's ``Message`` take ``validate``? (Without it the message is
+    validated as ``new_signal`` does: slower, the same bytes.)"""
+    try:
+        Message(path="/", interface=PROPERTIES, member=PROPERTIES_CHANGED,
+                message_type=MessageType.SIGNAL, validate=False)
+    except TypeError:
+        return False
+    return True
+
+
+_TAKES_VALIDATE = _takes_validate()
 
 
 class ChangePlan:
@@ -69,9 +84,14 @@ class ChangePlan:
             size += _ENTRY + len(name) + _value_size(value)
         for name in invalidated:
             size += 8 + len(name)
-        msg = Message(path=self.path, interface=PROPERTIES, member=PROPERTIES_CHANGED,
-                      message_type=MessageType.SIGNAL, signature=_SIGNATURE,
-                      body=[self.interface, body, invalidated], validate=False)
+        if _TAKES_VALIDATE:
+            msg = Message(path=self.path, interface=PROPERTIES, member=PROPERTIES_CHANGED,
+                          message_type=MessageType.SIGNAL, signature=_SIGNATURE,
+                          body=[self.interface, body, invalidated], validate=False)
+        else:
+            msg = Message(path=self.path, interface=PROPERTIES, member=PROPERTIES_CHANGED,
+                          message_type=MessageType.SIGNAL, signature=_SIGNATURE,
+                          body=[self.interface, body, invalidated])
         return msg, size
 
 
