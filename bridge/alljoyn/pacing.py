@@ -54,8 +54,8 @@ class SignalPacer:
         self.timeout = timeout
         self.label = label
         self.sent = 0
-        #: signals not yet handed to the bus (None while there are none).
-        self._queue: deque[Message] | None = None
+        #: signals not yet handed to the bus with their sizes (None while there are none).
+        self._queue: deque[tuple[Message, int]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._started = False
         # Signals and payload bytes sent since the last round trip (over bursts).
@@ -66,18 +66,22 @@ class SignalPacer:
         self._started = True
         self._wake()
 
-    def emit(self, msg: Message) -> None:
+    def emit(self, msg: Message, size: int = 0) -> None:
         """Send ``msg`` (a signal) now when nothing waits before it, else queue it; either
-        way it goes out in order."""
+        way it goes out in order. ``size`` is what the caller knows of its size in bytes
+        (0: the pacer estimates it from the body's text, which costs more than the signal's
+        other work together for a small one)."""
+        if not size:
+            size = 64 + len(str(msg.body))
         if self._task is None and not self._queue and self._started and self.bus.connected:
-            self._send(msg)
+            self._send(msg, size)
             # A round trip is due: signals after this one wait for it in the queue.
             if self._trip_due():
                 self._task = asyncio.create_task(self._run(), name=f"signals {self.label}")
             return
         if self._queue is None:
             self._queue = deque()
-        self._queue.append(msg)
+        self._queue.append((msg, size))
         self._wake()
 
     def _wake(self) -> None:
@@ -97,11 +101,11 @@ class SignalPacer:
             await asyncio.gather(task, return_exceptions=True)
         self._queue = None
 
-    def _send(self, msg: Message) -> None:
+    def _send(self, msg: Message, size: int) -> None:
         self.bus.send(msg).add_done_callback(consume_send_failure)
         self.sent += 1
         self._since_trip += 1
-        self._pending_bytes += 64 + len(str(msg.body))
+        self._pending_bytes += size
 
     def _trip_due(self) -> bool:
         return self._since_trip >= self.batch or self._pending_bytes >= _BYTES_PER_ROUND_TRIP
@@ -122,7 +126,7 @@ class SignalPacer:
                 if not self.bus.connected:
                     queue.clear()
                     break
-                self._send(queue.popleft())
+                self._send(*queue.popleft())
         finally:
             if self._task is asyncio.current_task():
                 self._task = None

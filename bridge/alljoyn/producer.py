@@ -39,6 +39,7 @@ from bridge.alljoyn.interfaces import InterfaceDecl, MemberDecl, PropertyDecl, n
 from bridge.alljoyn.languages import lookup
 from bridge.alljoyn.pacing import SignalPacer, consume_send_failure
 from bridge.alljoyn.peer_quirks import ProducerQuirks
+from bridge.alljoyn.signal_plans import PROPERTIES, ChangePlan
 from bridge.alljoyn.views import GenericInterfaceView, InterfaceView, views_of
 from bridge.core.errors import CommandError, DeviceError, DeviceTimeout
 from bridge.core.registry import Command
@@ -52,7 +53,6 @@ AboutFields = dict[str, tuple[str, Any]]
 #: Makes the About fields of a Thing when they are asked for (GetAboutData, Announce).
 AboutSource = Callable[[Thing], AboutFields]
 
-PROPERTIES = "org.freedesktop.DBus.Properties"
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 PEER = "org.freedesktop.DBus.Peer"
 #: AllJoyn's session port has no meaning on plain D-Bus; Announce carries 0.
@@ -92,9 +92,9 @@ class AllJoynProducer:
     """Exports ``thing`` as an AllJoyn application. ``start()``, then ``stop()`` (idempotent)."""
 
     # One per virtual producer: no instance dictionary each.
-    __slots__ = ("_about", "_objects", "_paths", "_tasks", "bus", "bus_name", "call_timeout",
-                 "choice", "executor", "include", "layout", "pacer", "quirks", "reads",
-                 "signal_batch", "thing", "translate_names", "virtual")
+    __slots__ = ("_about", "_objects", "_paths", "_plans", "_tasks", "bus", "bus_name",
+                 "call_timeout", "choice", "executor", "include", "layout", "pacer", "quirks",
+                 "reads", "signal_batch", "thing", "translate_names", "virtual")
 
     def __init__(self, choice: BusChoice, thing: Thing, executor: Executor,
                  about: AboutFields | AboutSource,
@@ -127,6 +127,9 @@ class AllJoynProducer:
         #: ``GetAll`` calls answered, by interface (how often consumers read this producer).
         self.reads: dict[str, int] = {}
         self._paths: dict[str, str] = {}
+        #: capability key -> how each of its interfaces signals a change (signal_plans), made
+        #: at the capability's first change (most never change often).
+        self._plans: dict[str, tuple[ChangePlan, ...]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -221,19 +224,17 @@ class AllJoynProducer:
 
     def state_changed(self, cap_key: str, values: Mapping[str, Value]) -> None:
         cap = self.thing.capabilities.get(cap_key)
-        path = self._paths.get(cap_key)
-        if (cap is None or path is None or cap_key in self.quirks.silent
+        pacer = self.pacer
+        if (cap is None or pacer is None or cap_key in self.quirks.silent
                 or cap_key in self.quirks.mute):
             return
-        for name, view in self._objects[path].items():
-            if view.key != cap_key:
-                continue
-            changed, invalidated = view.changes(cap, values)
-            if changed or invalidated:
-                body = {prop: Variant(self._prop_sig(view, prop), value)
-                        for prop, value in changed.items()}
-                self._emit(Message.new_signal(path, PROPERTIES, "PropertiesChanged",
-                                              "sa{sv}as", [name, body, invalidated]))
+        plans = self._plans.get(cap_key)
+        if plans is None:
+            plans = self._change_plans(cap_key)
+        for plan in plans:
+            signal = plan.message(cap, values)
+            if signal is not None:
+                pacer.emit(*signal)
 
     def signal(self, cap_key: str, signal: str, args: Mapping[str, Value]) -> None:
         path = self._paths.get(cap_key)
@@ -277,6 +278,23 @@ class AllJoynProducer:
             paths[cap.key] = path
         self._objects = objects
         self._paths = paths
+        self._plans = {}
+
+    def _change_plans(self, cap_key: str) -> tuple[ChangePlan, ...]:
+        """The ``PropertiesChanged`` plans of capability ``cap_key``, in the order of its
+        interfaces on its object (none when it is not exported), kept until the next layout."""
+        path = self._paths.get(cap_key)
+        plans: tuple[ChangePlan, ...] = ()
+        if path is not None:
+            try:
+                plans = tuple(ChangePlan(path, name, view)
+                              for name, view in self._objects[path].items()
+                              if view.key == cap_key)
+            except (ValueError, TypeError) as err:  # dbus-fast's validation errors
+                log.warning("%s: %s at %s cannot signal its changes: %s",
+                            self.thing.info.name, cap_key, path, err)
+        self._plans[cap_key] = plans
+        return plans
 
     def object_description(self) -> list[list[Any]]:
         about_ifaces = [ABOUT_INTERFACE] + ([VIRTUAL_INTERFACE] if self.virtual else [])

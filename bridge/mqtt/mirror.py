@@ -68,6 +68,27 @@ EmitLater = Callable[[str, Callable[[], Message | None]], None]
 Defer = Callable[[Callable[[], None]], None]
 
 
+class _StateStream:
+    """What each change of one exposed Thing's state repeats, made at its first change after
+    it was exposed (again): its topics, and the builder of its state document that the outbox
+    gets (the same object every time, so a change costs no closure). Dropped when the Thing is
+    exposed again, renamed or withdrawn, and rebuilt for another Thing object of the same id."""
+
+    __slots__ = ("last_seen", "mirror", "qos", "thing", "topic")
+
+    def __init__(self, mirror: Mirror, thing: Thing, name: str) -> None:
+        self.mirror = mirror
+        self.thing = thing
+        self.topic = mirror.topics.state(name)
+        self.last_seen = mirror.topics.last_seen(name)
+        self.qos = mirror._qos
+
+    def render(self) -> Message:
+        document = payloads.state(self.thing, self.mirror.visible)
+        return Message(self.topic, payloads.encode(document), self.qos, retain=True,
+                       coalesce=True)
+
+
 class Mirror:
     """Turns registry events into retained documents; see the module docstring."""
 
@@ -94,6 +115,8 @@ class Mirror:
         self.published = published
         self._defer = defer
         self._devices_due = False
+        #: Thing id -> its state stream (with ``emit_later`` only), see :class:`_StateStream`.
+        self._streams: dict[str, tuple[_StateStream, Callable[[], Message]]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -141,8 +164,7 @@ class Mirror:
     def on_event(self, event: Event) -> None:
         if isinstance(event, StateChanged):
             if event.thing.id in self.exposed:
-                self.publish_state(event.thing, changed=event.capability)
-                self.publish_last_seen(event.thing)
+                self._state_changed(event.thing, event.capability)
         elif isinstance(event, AvailabilityChanged):
             if event.thing.id in self.exposed:
                 self.publish_availability(event.thing)
@@ -188,6 +210,7 @@ class Mirror:
 
     def expose(self, thing: Thing) -> None:
         """Publish everything about ``thing`` (new, or its capabilities changed)."""
+        self._streams.pop(thing.id, None)
         earlier: frozenset[str] = frozenset()
         if thing.id not in self.exposed:
             self.exposed[thing.id] = self.names.assign(thing)
@@ -236,6 +259,7 @@ class Mirror:
 
     def withdraw(self, thing: Thing) -> None:
         """Remove ``thing``'s retained documents and discovery from the broker."""
+        self._streams.pop(thing.id, None)
         name = self.exposed.pop(thing.id)
         for topic in (self.topics.state(name), self.topics.availability(name),
                       self.topics.last_seen(name)):
@@ -248,6 +272,25 @@ class Mirror:
         self.names.forget(thing.id)
         self.publish_devices()
 
+    def _state_changed(self, thing: Thing, capability: str) -> None:
+        """A change of ``capability``: the state documents, later, and ``last_seen``."""
+        if self._emit_later is None:
+            self.publish_state(thing, changed=capability)
+            self.publish_last_seen(thing)
+            return
+        known = self._streams.get(thing.id)
+        if known is None or known[0].thing is not thing:
+            stream = _StateStream(self, thing, self.exposed[thing.id])
+            known = self._streams[thing.id] = (stream, stream.render)
+        stream, render = known
+        self.published.add(thing.id, stream.topic)
+        self._emit_later(stream.topic, render)
+        if thing.id in self._lights:
+            self._light_state(thing, self.exposed[thing.id], capability)
+        second = int(time.time())
+        if self._last_seen.get(stream.last_seen) != second:
+            self._publish_last_seen(stream.last_seen, second)
+
     def publish_state(self, thing: Thing, changed: str | None = None) -> None:
         """The state documents of ``thing``; after a change of capability ``changed`` they are
         built when the outbox writes them (the module docstring)."""
@@ -257,6 +300,9 @@ class Mirror:
             self._retain(topic, payloads.state(thing, self.visible), thing_id=thing.id)
         else:
             self._retain_later(topic, thing.id, lambda: payloads.state(thing, self.visible))
+        self._light_state(thing, name, changed)
+
+    def _light_state(self, thing: Thing, name: str, changed: str | None) -> None:
         parts = self._lights.get(thing.id)
         if parts is None or (changed is not None and changed not in parts.keys):
             return
@@ -273,9 +319,12 @@ class Mirror:
         second = int(time.time())
         topic = self.topics.last_seen(self.exposed[thing.id])
         if self._last_seen.get(topic) != second:
-            self._last_seen[topic] = second
-            now = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
-            self._retain(topic, {"last_seen": now})
+            self._publish_last_seen(topic, second)
+
+    def _publish_last_seen(self, topic: str, second: int) -> None:
+        self._last_seen[topic] = second
+        now = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+        self._retain(topic, {"last_seen": now})
 
     def publish_availability(self, thing: Thing) -> None:
         self._retain(self.topics.availability(self.exposed[thing.id]),
@@ -350,6 +399,7 @@ class Mirror:
         old = self.names.rename(thing, new)
         if old == new:
             return old
+        self._streams.pop(thing.id, None)
         # Home Assistant keeps an entity's id once made: removing the entities first makes it
         # create them again under the new name's entity ids (same unique_id). Not coalesced:
         # the new document must not replace the removal in the outbox. The removal goes

@@ -2,7 +2,7 @@
 
 Layer: ``bridge.ocf`` I/O (aiocoap internals; checked with aiocoap 0.4.17, the version bound
 of the overrides below). docs/design.md, "Where the OCF side relies on aiocoap's behaviour
-(checked with aiocoap 0.4.17)", says why each is needed.
+(checked with aiocoap 0.4.8 and 0.4.17)", says why each is needed.
 
 - **Cut datagrams.** aiocoap's UDP transport reads each datagram with ``recvmsg(4096)``
   (``RecvmsgSelectorDatagramTransport.max_size``) and ignores ``MSG_TRUNC``, so a bigger

@@ -17,7 +17,13 @@ from bridge.core.errors import ReadOnly, UnknownProperty
 from bridge.core.limits import PropertyLimits
 from bridge.core.thing import Capability, GenericProperty, GenericSpec, assign_capability_keys
 from bridge.core.values import from_side, from_side_keeping, to_side
-from bridge.model.types import CapabilityModel, Catalogue, Value
+from bridge.model.types import (
+    CapabilityModel,
+    Catalogue,
+    OcfPropertyBinding,
+    PropertySpec,
+    Value,
+)
 from bridge.ocf.declared import PRECISION, RANGE, STEP, declared_limits, declared_properties
 from bridge.ocf.links import Link
 
@@ -58,12 +64,16 @@ def model_state(model: CapabilityModel, props: Mapping[str, Any],
     canonical value the representation spells the same way is kept (3000 K stays 3000 K,
     though 333 mired reads as 3003 K).
     """
-    units = {b.value.units_property for b in model.ocf.properties if b.value.units_property}
-    side_props = {**{k: v for k, v in (reported or {}).items() if k in units}, **props}
+    units, readable = _readable(model)
+    side_props: Mapping[str, Any] = props
+    if units and reported:
+        # The device's reported unit where this representation leaves it out.
+        missing = {k: reported[k] for k in units if k not in props and k in reported}
+        if missing:
+            side_props = {**missing, **props}
     state: dict[str, Value] = {}
-    for binding in model.ocf.properties:
-        spec = model.property(binding.value.canonical)
-        if spec is None or binding.name not in props:
+    for binding, spec in readable:
+        if binding.name not in props:
             continue
         try:
             state[spec.name] = from_side_keeping(binding.value, props[binding.name], spec,
@@ -71,6 +81,25 @@ def model_state(model: CapabilityModel, props: Mapping[str, Any],
         except Exception:  # a wrong-typed value from the device: keep the old one
             continue
     return state
+
+
+def _readable(model: CapabilityModel) -> tuple[
+        frozenset[str], tuple[tuple[OcfPropertyBinding, PropertySpec], ...]]:
+    """The unit properties of ``model``'s OCF binding and its properties with their specs,
+    in the binding's order: made once per model, not for every notification."""
+    known = _READABLE.get(id(model))
+    if known is None or known[0] is not model:
+        units = frozenset(b.value.units_property for b in model.ocf.properties
+                          if b.value.units_property)
+        pairs = tuple((b, spec) for b in model.ocf.properties
+                      if (spec := model.property(b.value.canonical)) is not None)
+        known = _READABLE[id(model)] = (model, units, pairs)
+    return known[1], known[2]
+
+
+#: id(model) -> (model, what :func:`_readable` gives); kept as :data:`_PROPERTY_NAMES` is.
+_READABLE: dict[int, tuple[CapabilityModel, frozenset[str],
+                           tuple[tuple[OcfPropertyBinding, PropertySpec], ...]]] = {}
 
 
 def model_representation(model: CapabilityModel, state: Mapping[str, Value],

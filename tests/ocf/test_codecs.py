@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import math
+import random
+from collections.abc import Callable
 
 import cbor2
 import pytest
@@ -221,3 +224,66 @@ def test_a_discovery_reply_is_decoded_once_however_often_its_links_are_asked_for
             bad.links()
     assert len(decoded) == 2 and reply == DiscoveryReply(
         payload=reply.payload, content_format=wire.CF_OCF_CBOR, source=SOURCE, interface="eth0")
+def _reference_plain(value: object, depth: int = 0) -> object:
+    """What ``wire.decode`` accepted before its checks by exact type: plain data by
+    ``isinstance``, at most 32 levels deep."""
+    if depth > 32:
+        raise wire.PayloadError("CBOR payload nested too deeply")
+    if value is None or isinstance(value, bool | int | str | bytes):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise wire.PayloadError(f"non-finite number {value!r} in payload")
+        return value
+    if isinstance(value, list | tuple):
+        return [_reference_plain(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise wire.PayloadError(f"map key {key!r} is not a text string")
+            out[key] = _reference_plain(item, depth + 1)
+        return out
+    raise wire.PayloadError(f"unsupported CBOR item {type(value).__name__} in payload")
+
+
+def _outcome(check: Callable[[object, int], object], value: object) -> tuple[str, str]:
+    try:
+        return "value", repr(check(value, 0))
+    except wire.PayloadError as err:
+        return "error", str(err)
+
+
+def _nested(levels: int, leaf: object, kind: str) -> object:
+    for _ in range(levels):
+        leaf = [leaf] if kind == "list" else {"k": leaf}
+    return leaf
+
+
+def _random_item(rnd: random.Random, depth: int = 0) -> object:
+    roll = rnd.random()
+    if depth > 4 or roll < 0.4:
+        return rnd.choice([1, -3, 2.5, math.inf, math.nan, "x", b"y", None, True, 10**30,
+                           cbor2.undefined, cbor2.CBORSimpleValue(3), cbor2.CBORTag(1, 2),
+                           (1, "a")])
+    if roll < 0.7:
+        return [_random_item(rnd, depth + 1) for _ in range(rnd.randrange(4))]
+    return {rnd.choice(["a", "b", "c", 1, (1,)]): _random_item(rnd, depth + 1)
+            for _ in range(rnd.randrange(4))}
+
+
+def test_the_checks_by_exact_type_accept_and_refuse_what_isinstance_checks_do() -> None:
+    rnd = random.Random(18)
+    cases: list[object] = [{"temperature": 21.5, "rt": ["oic.r.temperature"], "units": "C"},
+                           {"a": math.nan, 1: 2}, {"a": {1: 2}}, frozenset([1]), [], {}]
+    cases += [_nested(n, leaf, kind) for n in range(29, 35) for leaf in (1, 1.5, [], {})
+              for kind in ("list", "dict")]
+    cases += [_random_item(rnd) for _ in range(5000)]
+    outcomes = [(_outcome(wire._plain, case), _outcome(_reference_plain, case))
+                for case in cases]
+    assert [case for case, (got, want) in zip(cases, outcomes, strict=True)
+            if got != want] == []
+    # Both kinds of answer were exercised.
+    assert {got[0] for got, _ in outcomes} == {"value", "error"}
+    payload = cbor2.dumps({"temperature": 21.5, "rt": ["oic.r.temperature"]})
+    assert wire.decode(payload) == {"temperature": 21.5, "rt": ["oic.r.temperature"]}
