@@ -16,6 +16,7 @@ below and checks every answer code (``serve_request(i)`` only the i-th); each pr
 import gc
 import select  # noqa: F401 -- loaded before the restriction on purpose
 import socket
+import sys
 
 CONFIG = """{"device": {"name": "Fit", "type": "oic.d.switch"},
  "network": {"port": 5700, "address4": "169.254.0.2"},
@@ -92,6 +93,11 @@ def restrict(available):
     S["base"] = gc.mem_alloc()
 
 
+#: Where the identity file goes: the WebAssembly port's own file system has /state (made by
+#: fit_wasm.mjs); on the unix port the trial's working directory, emptied before each trial,
+#: never a directory at the machine's root.
+STATE_DIR = "/state" if sys.platform == "webassembly" else "."
+
 def _step(name, fn):
     try:
         fn()
@@ -110,7 +116,7 @@ def start():
         config = None
         from ocf import main
 
-        srv, nd = main.build(cfg, "/state")
+        srv, nd = main.build(cfg, STATE_DIR)
         from ocf import node
 
         wire = Wire()
