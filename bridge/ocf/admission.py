@@ -90,6 +90,9 @@ class _Throttled:
 _SOURCES: dict[Any, tuple[str, Any]] = {}
 #: Sources remembered in ``_SOURCES`` (then it starts over).
 SOURCES = 256
+#: The address (``sockaddr[0]``) of a source without a zone -> its client address
+#: (``sockaddr_host``), for the addresses seen last (``SOURCES``, then it starts over).
+_HOSTS: dict[str, str] = {}
 #: The interface sets in use, each kept once.
 _SETS: dict[frozenset[str], frozenset[str]] = {}
 #: Interface set -> the IPV6_PKTINFO values of arrivals :meth:`Admission.admits` found on
@@ -151,9 +154,18 @@ class Admission:
             return True
         source = _SOURCES.get(sockaddr)
         if source is None:
+            # A new source (a client's new port, most often): its client address is the
+            # same as its address's last time, unless it has a zone.
             if len(_SOURCES) >= SOURCES:
                 _SOURCES.clear()
-            source = _SOURCES[sockaddr] = (sockaddr_host(sockaddr), sockaddr[:2])
+            host = _HOSTS.get(sockaddr[0]) if len(sockaddr) < 4 or not sockaddr[3] else None
+            if host is None:
+                host = sockaddr_host(sockaddr)
+                if len(sockaddr) < 4 or not sockaddr[3]:
+                    if len(_HOSTS) >= SOURCES:
+                        _HOSTS.clear()
+                    _HOSTS[sockaddr[0]] = host
+            source = _SOURCES[sockaddr] = (host, sockaddr[:2])
         return window.take(source[0], (source[1], mid),
                            now if window.clock is time.monotonic else None) is None
 
