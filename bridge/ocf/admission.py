@@ -85,9 +85,9 @@ class _Throttled:
         log.warning(text + more, *args)
 
 
-#: A source's socket address -> its client address (``sockaddr_host``) and the start of the
-#: key of its requests in the request window, for the sources seen last (all endpoints).
-_SOURCES: dict[Any, tuple[str, Any]] = {}
+#: A source's socket address -> its client address (``sockaddr_host``), for the sources seen
+#: last (all endpoints).
+_SOURCES: dict[Any, str] = {}
 #: Sources remembered in ``_SOURCES`` (then it starts over).
 SOURCES = 256
 #: The address (``sockaddr[0]``) of a source without a zone -> its client address
@@ -152,8 +152,8 @@ class Admission:
         window = self.limits.requests
         if window is None:
             return True
-        source = _SOURCES.get(sockaddr)
-        if source is None:
+        host = _SOURCES.get(sockaddr)
+        if host is None:
             # A new source (a client's new port, most often): its client address is the
             # same as its address's last time, unless it has a zone.
             if len(_SOURCES) >= SOURCES:
@@ -165,8 +165,10 @@ class Admission:
                     if len(_HOSTS) >= SOURCES:
                         _HOSTS.clear()
                     _HOSTS[sockaddr[0]] = host
-            source = _SOURCES[sockaddr] = (host, sockaddr[:2])
-        return window.take(source[0], (source[1], mid),
+            _SOURCES[sockaddr] = host
+        # The window's key of a request: its source address, port and message id, in one
+        # tuple (as _admitted makes it for aiocoap's path: the same request is one key).
+        return window.take(host, (sockaddr[0], sockaddr[1], mid),
                            now if window.clock is time.monotonic else None) is None
 
     def _arrives_on_named(self, pktinfo: bytes | None) -> bool:
@@ -211,7 +213,9 @@ class Admission:
                          "answered", self.what, host, rate.rate)
             return False
         window = self.limits.requests
-        wait = None if window is None else window.take(host, (remote.sockaddr[:2], message.mid))
+        sockaddr = remote.sockaddr
+        wait = (None if window is None
+                else window.take(host, (sockaddr[0], sockaddr[1], message.mid)))
         if window is None or wait is None:
             return True
         refused.requests += 1

@@ -131,15 +131,17 @@ class LeanGets:
     """
 
     # One per virtual OCF device: no instance dictionary each.
-    __slots__ = ("_admission", "_busy", "_cached_for", "_clock", "_holder", "_interface",
-                 "_kept", "_manager", "_max_payload", "_mid", "_options", "_pass", "_quiet",
+    __slots__ = ("_admits", "_busy", "_cached_for", "_clock", "_holder", "_interface", "_kept",
+                 "_manager", "_max_payload", "_mid", "_monotonic", "_options", "_pass", "_quiet",
                  "_recent", "_recvmsg", "_sendmsg", "_sock", "_sweep_at", "answered")
 
     def __init__(self, holder: Holder, admission: Admission,
                  options: bytes, *, max_payload: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._holder = holder
-        self._admission = admission
+        #: the admission's check, bound once; whether ``clock`` is the one it reads.
+        self._admits = admission.admits
+        self._monotonic = clock is time.monotonic
         self._options = options
         self._max_payload = max_payload
         self._clock = clock
@@ -277,8 +279,7 @@ class LeanGets:
             return False
         mid = (data[2] << 8) | data[3]
         now = self._clock()
-        if not self._admission.admits(address, pktinfo, mid,
-                                      now if self._clock is time.monotonic else None):
+        if not self._admits(address, pktinfo, mid, now if self._monotonic else None):
             # aiocoap's dispatch runs the admission again and sends its refusal.
             return False
         if now >= self._sweep_at:
