@@ -85,8 +85,8 @@ class _Throttled:
         log.warning(text + more, *args)
 
 
-#: A source's socket address -> its client address (``sockaddr_host``), for the sources seen
-#: last (all endpoints).
+#: A zoned (link-local) source's socket address -> its client address (``sockaddr_host``),
+#: for the sources seen last (all endpoints).
 _SOURCES: dict[Any, str] = {}
 #: Sources remembered in ``_SOURCES`` (then it starts over).
 SOURCES = 256
@@ -152,20 +152,20 @@ class Admission:
         window = self.limits.requests
         if window is None:
             return True
-        host = _SOURCES.get(sockaddr)
-        if host is None:
-            # A new source (a client's new port, most often): its client address is the
-            # same as its address's last time, unless it has a zone.
-            if len(_SOURCES) >= SOURCES:
-                _SOURCES.clear()
-            host = _HOSTS.get(sockaddr[0]) if len(sockaddr) < 4 or not sockaddr[3] else None
+        if len(sockaddr) < 4 or not sockaddr[3]:
+            # No zone: the client address depends on the address alone (a client's new
+            # port is the same client address).
+            host = _HOSTS.get(sockaddr[0])
             if host is None:
-                host = sockaddr_host(sockaddr)
-                if len(sockaddr) < 4 or not sockaddr[3]:
-                    if len(_HOSTS) >= SOURCES:
-                        _HOSTS.clear()
-                    _HOSTS[sockaddr[0]] = host
-            _SOURCES[sockaddr] = host
+                if len(_HOSTS) >= SOURCES:
+                    _HOSTS.clear()
+                host = _HOSTS[sockaddr[0]] = sockaddr_host(sockaddr)
+        else:
+            host = _SOURCES.get(sockaddr)
+            if host is None:
+                if len(_SOURCES) >= SOURCES:
+                    _SOURCES.clear()
+                host = _SOURCES[sockaddr] = sockaddr_host(sockaddr)
         # The window's key of a request: its source address, port and message id, in one
         # tuple (as _admitted makes it for aiocoap's path: the same request is one key).
         return window.take(host, (sockaddr[0], sockaddr[1], mid),
