@@ -85,11 +85,14 @@ class _Throttled:
         log.warning(text + more, *args)
 
 
-#: A source's socket address -> its client address (``sockaddr_host``) and the start of the
-#: key of its requests in the request window, for the sources seen last (all endpoints).
-_SOURCES: dict[Any, tuple[str, Any]] = {}
+#: A zoned (link-local) source's socket address -> its client address (``sockaddr_host``),
+#: for the sources seen last (all endpoints).
+_SOURCES: dict[Any, str] = {}
 #: Sources remembered in ``_SOURCES`` (then it starts over).
 SOURCES = 256
+#: The address (``sockaddr[0]``) of a source without a zone -> its client address
+#: (``sockaddr_host``), for the addresses seen last (``SOURCES``, then it starts over).
+_HOSTS: dict[str, str] = {}
 #: The interface sets in use, each kept once.
 _SETS: dict[frozenset[str], frozenset[str]] = {}
 #: Interface set -> the IPV6_PKTINFO values of arrivals :meth:`Admission.admits` found on
@@ -149,12 +152,23 @@ class Admission:
         window = self.limits.requests
         if window is None:
             return True
-        source = _SOURCES.get(sockaddr)
-        if source is None:
-            if len(_SOURCES) >= SOURCES:
-                _SOURCES.clear()
-            source = _SOURCES[sockaddr] = (sockaddr_host(sockaddr), sockaddr[:2])
-        return window.take(source[0], (source[1], mid),
+        if len(sockaddr) < 4 or not sockaddr[3]:
+            # No zone: the client address depends on the address alone (a client's new
+            # port is the same client address).
+            host = _HOSTS.get(sockaddr[0])
+            if host is None:
+                if len(_HOSTS) >= SOURCES:
+                    _HOSTS.clear()
+                host = _HOSTS[sockaddr[0]] = sockaddr_host(sockaddr)
+        else:
+            host = _SOURCES.get(sockaddr)
+            if host is None:
+                if len(_SOURCES) >= SOURCES:
+                    _SOURCES.clear()
+                host = _SOURCES[sockaddr] = sockaddr_host(sockaddr)
+        # The window's key of a request: its source address, port and message id, in one
+        # tuple (as _admitted makes it for aiocoap's path: the same request is one key).
+        return window.take(host, (sockaddr[0], sockaddr[1], mid),
                            now if window.clock is time.monotonic else None) is None
 
     def _arrives_on_named(self, pktinfo: bytes | None) -> bool:
@@ -199,7 +213,9 @@ class Admission:
                          "answered", self.what, host, rate.rate)
             return False
         window = self.limits.requests
-        wait = None if window is None else window.take(host, (remote.sockaddr[:2], message.mid))
+        sockaddr = remote.sockaddr
+        wait = (None if window is None
+                else window.take(host, (sockaddr[0], sockaddr[1], message.mid)))
         if window is None or wait is None:
             return True
         refused.requests += 1

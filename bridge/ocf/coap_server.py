@@ -139,7 +139,7 @@ class CoapEndpoint:
         self._answers: NotificationAnswers | None = None
         #: plain GETs of ``own``'s resources answered before aiocoap (``bridge.ocf.lean_path``;
         #: ``ocf.lean_get``); None: aiocoap answers every request.
-        self.lean = (LeanGets(lambda: self.own, self.admission, representation_options(),
+        self.lean = (LeanGets(self, self.admission, representation_options(),
                               max_payload=max_payload) if lean_get else None)
 
     async def start(self) -> int:

@@ -40,7 +40,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiocoap.transports.udp6 import UDP6EndpointAddress
 from aiocoap.util.socknumbers import HAS_RECVERR, MSG_ERRQUEUE
@@ -93,6 +93,12 @@ _UNICAST: set[bytes] = set()
 ARRIVALS = 64
 
 Key = tuple[Any, int]
+
+
+class Holder(Protocol):
+    """What holds the device an endpoint serves (``bridge.ocf.coap_server.CoapEndpoint``)."""
+
+    own: ServedDevice | None
 #: One parser for the lean paths of all endpoints: what it remembers depends only on the
 #: bytes of a request's options, which repeat across the devices of one model.
 _PARSER = GetParser()
@@ -119,20 +125,23 @@ def _unicast(pktinfo: bytes) -> bool:
 class LeanGets:
     """The lean GET path in front of one endpoint's aiocoap message interface.
 
-    ``own`` returns the device the endpoint serves now; ``admission`` is the endpoint's.
+    ``holder.own`` is the device the endpoint serves now (an attribute, read per request
+    without a call); ``admission`` is the endpoint's.
     :meth:`install` puts it in place once the endpoint's context is created.
     """
 
     # One per virtual OCF device: no instance dictionary each.
-    __slots__ = ("_admission", "_busy", "_cached_for", "_clock", "_interface", "_kept",
-                 "_manager", "_max_payload", "_mid", "_options", "_own", "_pass", "_quiet",
+    __slots__ = ("_admits", "_busy", "_cached_for", "_clock", "_holder", "_interface", "_kept",
+                 "_manager", "_max_payload", "_mid", "_monotonic", "_options", "_pass", "_quiet",
                  "_recent", "_recvmsg", "_sendmsg", "_sock", "_sweep_at", "answered")
 
-    def __init__(self, own: Callable[[], ServedDevice | None], admission: Admission,
+    def __init__(self, holder: Holder, admission: Admission,
                  options: bytes, *, max_payload: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._own = own
-        self._admission = admission
+        self._holder = holder
+        #: the admission's check, bound once; whether ``clock`` is the one it reads.
+        self._admits = admission.admits
+        self._monotonic = clock is time.monotonic
         self._options = options
         self._max_payload = max_payload
         self._clock = clock
@@ -270,8 +279,7 @@ class LeanGets:
             return False
         mid = (data[2] << 8) | data[3]
         now = self._clock()
-        if not self._admission.admits(address, pktinfo, mid,
-                                      now if self._clock is time.monotonic else None):
+        if not self._admits(address, pktinfo, mid, now if self._monotonic else None):
             # aiocoap's dispatch runs the admission again and sends its refusal.
             return False
         if now >= self._sweep_at:
@@ -287,7 +295,7 @@ class LeanGets:
                 return True
             # Expired, not swept yet: a new request (recorded again at the end, in order).
             del recent[key]
-        device = self._own()
+        device = self._holder.own
         if device is not self._cached_for:
             self._kept.clear()
             self._cached_for = device

@@ -101,21 +101,21 @@ class Window:
         ``now``: the caller's reading of this window's clock (None: read it here)."""
         if now is None:
             now = self._clock()
-        order = self._order
+        order, keys = self._order, self._keys
         if order and order[0][0] + self.lifetime <= now:
             self._forget(now)
-        if key in self._keys:
+        if key in keys:
             return None
         mine = self._by_host.get(host)
         if mine is not None and len(mine) >= self.per_client:
             return mine[0] + self.lifetime - now
-        if len(self._order) >= self.limit:
-            return self._order[0][0] + self.lifetime - now
-        self._order.append((now, host, key))
+        if len(order) >= self.limit:
+            return order[0][0] + self.lifetime - now
+        order.append((now, host, key))
         if mine is None:
             mine = self._by_host[host] = deque()
         mine.append(now)
-        self._keys.add(key)
+        keys.add(key)
         return None
 
     def _forget(self, now: float) -> None:
