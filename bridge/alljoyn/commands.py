@@ -19,7 +19,7 @@ from dbus_fast import DBusError, Message
 from bridge.alljoyn.bus import call, method_call
 from bridge.alljoyn.consumer import PROPERTIES, AboutConsumer
 from bridge.alljoyn.errors import device_error
-from bridge.alljoyn.things import consumer_views
+from bridge.alljoyn.things import consumer_views, has_unsignalled
 from bridge.alljoyn.views import (
     GenericInterfaceView,
     InterfaceView,
@@ -68,10 +68,7 @@ class AllJoynCommands(CommandHandler):
             return False
         if self.read_through_all:
             return True
-        # ``polled_interfaces(cap, with_const=True)`` is not empty, without building it: an
-        # interface with any unsignalled property (the lean GET path asks this per request).
-        unsignalled: Mapping[str, Mapping[str, str]] = cap.origin_meta.get("unsignalled", {})
-        return any(unsignalled.values())
+        return has_unsignalled(cap)
 
     def fresh(self, thing: Thing, capability: str) -> bool:
         """Whether the last read of ``capability`` is younger than ``read_cache`` (a refresh

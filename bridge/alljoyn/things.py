@@ -134,6 +134,14 @@ def polled_interfaces(cap: Capability, with_const: bool) -> list[str]:
             if any(emits == "false" or with_const for emits in props.values())]
 
 
+
+def has_unsignalled(cap: Capability) -> bool:
+    """Whether ``polled_interfaces(cap, with_const=True)`` is not empty, without building it:
+    an interface of ``cap`` has a property that does not signal (asked per GET by the lean
+    path, through ``AllJoynCommands.reads_through``)."""
+    unsignalled: Mapping[str, Mapping[str, str]] = cap.origin_meta.get("unsignalled", {})
+    return any(unsignalled.values())
+
 def consumer_views(cap: Capability) -> list[InterfaceView]:
     """The views of the interfaces a device really has for ``cap``."""
     present = cap.origin_meta.get("interfaces", [])

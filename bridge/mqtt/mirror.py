@@ -68,6 +68,10 @@ EmitLater = Callable[[str, Callable[[], Message | None]], None]
 Defer = Callable[[Callable[[], None]], None]
 
 
+def retained(topic: str, document: Any, qos: int) -> Message:
+    """The retained message of ``document`` on ``topic``, as the outbox coalesces it."""
+    return Message(topic, payloads.encode(document), qos, retain=True, coalesce=True)
+
 class _StateStream:
     """What each change of one exposed Thing's state repeats, made at its first change after
     it was exposed (again): its topics, and the builder of its state document that the outbox
@@ -84,9 +88,7 @@ class _StateStream:
         self.qos = mirror._qos
 
     def render(self) -> Message:
-        document = payloads.state(self.thing, self.mirror.visible)
-        return Message(self.topic, payloads.encode(document), self.qos, retain=True,
-                       coalesce=True)
+        return retained(self.topic, payloads.state(self.thing, self.mirror.visible), self.qos)
 
 
 class Mirror:
@@ -148,7 +150,7 @@ class Mirror:
         qos = self._qos
 
         def render() -> Message:
-            return Message(topic, payloads.encode(build()), qos, retain=True, coalesce=True)
+            return retained(topic, build(), qos)
 
         self._emit_later(topic, render)
 
@@ -287,9 +289,7 @@ class Mirror:
         self._emit_later(stream.topic, render)
         if thing.id in self._lights:
             self._light_state(thing, self.exposed[thing.id], capability)
-        second = int(time.time())
-        if self._last_seen.get(stream.last_seen) != second:
-            self._publish_last_seen(stream.last_seen, second)
+        self._publish_last_seen(stream.last_seen)
 
     def publish_state(self, thing: Thing, changed: str | None = None) -> None:
         """The state documents of ``thing``; after a change of capability ``changed`` they are
@@ -316,12 +316,13 @@ class Mirror:
 
     def publish_last_seen(self, thing: Thing) -> None:
         """When the gateway last heard from ``thing`` (Home Assistant's *Last seen* sensor)."""
-        second = int(time.time())
-        topic = self.topics.last_seen(self.exposed[thing.id])
-        if self._last_seen.get(topic) != second:
-            self._publish_last_seen(topic, second)
+        self._publish_last_seen(self.topics.last_seen(self.exposed[thing.id]))
 
-    def _publish_last_seen(self, topic: str, second: int) -> None:
+    def _publish_last_seen(self, topic: str) -> None:
+        """``last_seen`` on ``topic`` now, once per second at most."""
+        second = int(time.time())
+        if self._last_seen.get(topic) == second:
+            return
         self._last_seen[topic] = second
         now = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
         self._retain(topic, {"last_seen": now})

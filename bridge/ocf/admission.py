@@ -85,14 +85,13 @@ class _Throttled:
         log.warning(text + more, *args)
 
 
-#: A zoned (link-local) source's socket address -> its client address (``sockaddr_host``),
-#: for the sources seen last (all endpoints).
+#: A source -> its client address (``sockaddr_host``), for the sources seen last (all
+#: endpoints). The key is the address alone (``sockaddr[0]``) for a source without a zone,
+#: whose client address does not depend on its port, and the whole socket address for a
+#: zoned (link-local) one, whose zone is part of it.
 _SOURCES: dict[Any, str] = {}
 #: Sources remembered in ``_SOURCES`` (then it starts over).
 SOURCES = 256
-#: The address (``sockaddr[0]``) of a source without a zone -> its client address
-#: (``sockaddr_host``), for the addresses seen last (``SOURCES``, then it starts over).
-_HOSTS: dict[str, str] = {}
 #: The interface sets in use, each kept once.
 _SETS: dict[frozenset[str], frozenset[str]] = {}
 #: Interface set -> the IPV6_PKTINFO values of arrivals :meth:`Admission.admits` found on
@@ -152,20 +151,12 @@ class Admission:
         window = self.limits.requests
         if window is None:
             return True
-        if len(sockaddr) < 4 or not sockaddr[3]:
-            # No zone: the client address depends on the address alone (a client's new
-            # port is the same client address).
-            host = _HOSTS.get(sockaddr[0])
-            if host is None:
-                if len(_HOSTS) >= SOURCES:
-                    _HOSTS.clear()
-                host = _HOSTS[sockaddr[0]] = sockaddr_host(sockaddr)
-        else:
-            host = _SOURCES.get(sockaddr)
-            if host is None:
-                if len(_SOURCES) >= SOURCES:
-                    _SOURCES.clear()
-                host = _SOURCES[sockaddr] = sockaddr_host(sockaddr)
+        source = sockaddr[0] if len(sockaddr) < 4 or not sockaddr[3] else sockaddr
+        host = _SOURCES.get(source)
+        if host is None:
+            if len(_SOURCES) >= SOURCES:
+                _SOURCES.clear()
+            host = _SOURCES[source] = sockaddr_host(sockaddr)
         # The window's key of a request: its source address, port and message id, in one
         # tuple (as _admitted makes it for aiocoap's path: the same request is one key).
         return window.take(host, (sockaddr[0], sockaddr[1], mid),

@@ -229,9 +229,8 @@ class LeanGets:
             if not done:
                 # To aiocoap's message interface unchanged, as its transport hands it on.
                 hand_on(data, ancdata, flags, address)
-        else:
-            if count == BATCH:
-                self._read_errors()
+        if count == BATCH:
+            self._read_errors()  # a full batch: errors may wait behind the datagrams
         self._busy = count > 1
         self._quiet = 0 if count != 1 or reads != 1 else self._quiet + 1
 

@@ -82,25 +82,26 @@ class Window:
         self.per_client = per_client
         self.limit = total
         self.lifetime = lifetime
-        self._clock = self.clock = clock
+        #: what ``take`` reads as now (a caller that read it already may pass its reading).
+        self.clock = clock
         self._order: deque[tuple[float, str, Hashable]] = deque()
         self._by_host: dict[str, deque[float]] = {}
         self._keys: set[Hashable] = set()
 
     @property
     def total(self) -> int:
-        self._forget(self._clock())
+        self._forget(self.clock())
         return len(self._order)
 
     def count(self, host: str) -> int:
-        self._forget(self._clock())
+        self._forget(self.clock())
         return len(self._by_host.get(host, ()))
 
     def take(self, host: str, key: Hashable, now: float | None = None) -> float | None:
         """Remember ``key`` of ``host``; None when it fits, else the seconds until it would.
         ``now``: the caller's reading of this window's clock (None: read it here)."""
         if now is None:
-            now = self._clock()
+            now = self.clock()
         order, keys = self._order, self._keys
         if order and order[0][0] + self.lifetime <= now:
             self._forget(now)

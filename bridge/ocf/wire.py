@@ -77,6 +77,12 @@ def decode(payload: bytes) -> Any:
         # data" error of RFC 8949 appendix F, never silently dropped.
         raise PayloadError(f"{len(payload) - data.tell()} bytes after the CBOR item that "
                            f"ends at byte {data.tell()}")
+    return _checked(value)
+
+
+def _checked(value: Any) -> Any:
+    """``value`` as decoded, once :func:`_check` found it plain (a copy from :func:`_plain`
+    when it holds a tuple); raises ``PayloadError`` as :func:`_plain` does."""
     try:
         _check(value, 0)
     except _Copy:
@@ -88,8 +94,7 @@ class _Copy(Exception):
     """A decoded item holds a tuple: :func:`_plain` makes the lists of a plain copy."""
 
 
-#: Exact types that pass :func:`_check` and :func:`_plain` unchanged (bool is an int, but
-#: say it).
+#: Exact types :func:`_check` passes without a further call (bool is an int, but say it).
 _SCALARS = frozenset((type(None), bool, int, str, bytes))
 
 
@@ -122,39 +127,11 @@ def _check(value: Any, depth: int) -> None:
 
 
 def _plain(value: Any, depth: int) -> Any:
-    """Reject CBOR that has no JSON-like meaning (tags, undefined, NaN, deep nesting).
+    """Reject CBOR that has no JSON-like meaning (tags, undefined, NaN, deep nesting), as a
+    plain copy (tuples become lists); :func:`_check` is the walk that copies nothing.
 
-    Values coming from a device travel on to AllJoyn and MQTT; only plain data may. The
-    exact types cbor2 makes for plain data (a notification's map of scalars) are checked
-    by ``type`` first; anything else (subclasses, tuples, tags) takes the general checks of
-    :func:`_general`, which give the same result and the same errors.
+    Values coming from a device travel on to AllJoyn and MQTT; only plain data may.
     """
-    kind = type(value)
-    if kind in _SCALARS:
-        return value
-    if kind is float:
-        if not math.isfinite(value):
-            raise PayloadError(f"non-finite number {value!r} in payload")
-        return value
-    if depth > 32 or (depth == 32 and value and kind in (dict, list)):
-        # (a container at depth 32 has its items at 33, where the general checks stop)
-        raise PayloadError("CBOR payload nested too deeply")
-    if kind is dict:
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if type(key) is not str:
-                return _general(value, depth)
-            item_kind = type(item)
-            out[key] = (item if item_kind in _SCALARS and item_kind is not float
-                        else _plain(item, depth + 1))
-        return out
-    if kind is list:
-        return [item if type(item) in _SCALARS else _plain(item, depth + 1) for item in value]
-    return _general(value, depth)
-
-
-def _general(value: Any, depth: int) -> Any:
-    """:func:`_plain` for any type, by ``isinstance``."""
     if depth > 32:
         raise PayloadError("CBOR payload nested too deeply")
     if value is None or isinstance(value, bool | int | str | bytes):

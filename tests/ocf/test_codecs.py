@@ -278,7 +278,8 @@ def test_the_checks_by_exact_type_accept_and_refuse_what_isinstance_checks_do() 
     cases += [_nested(n, leaf, kind) for n in range(29, 35) for leaf in (1, 1.5, [], {})
               for kind in ("list", "dict")]
     cases += [_random_item(rnd) for _ in range(5000)]
-    outcomes = [(_outcome(wire._plain, case), _outcome(_reference_plain, case))
+    outcomes = [(_outcome(lambda value, _: wire._checked(value), case),
+                 _outcome(_reference_plain, case))
                 for case in cases]
     assert [case for case, (got, want) in zip(cases, outcomes, strict=True)
             if got != want] == []
