@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from bridge.alljoyn.config import AllJoynConfig, bus_problem
 from bridge.core.errors import ConfigError
 from bridge.core.policy_config import PolicyConfig
+from bridge.daemon.event_loop import LoopChoice
 from bridge.mqtt.config import MqttConfig
 from bridge.ocf.config import OcfConfig
 from bridge.web.config import WebConfig
@@ -70,6 +71,13 @@ class GatewayConfig:
     log_level: LogLevel = "info"
     """Least severe messages logged: ``debug``, ``info``, ``warning`` or ``error``. Protocol
     libraries log warnings and above only."""
+
+    event_loop: LoopChoice = "auto"
+    """The event loop the gateway runs on: ``uvloop`` (uvloop's, written in C on libuv),
+    ``asyncio`` (Python's own) or ``auto``, which is uvloop's where uvloop is installed and
+    Python's otherwise. uvloop serves requests with about half the CPU; ``asyncio`` is there
+    to rule the loop out when chasing a problem. ``uvloop`` when it is not installed stops
+    the gateway at start with this key named."""
 
     log_timestamps: bool = True
     """Start each log line with the time. Set to false under systemd, whose journal adds it."""

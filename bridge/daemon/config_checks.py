@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bridge.core.errors import ConfigError
 from bridge.daemon.config import Config
+from bridge.daemon.event_loop import uvloop_class
 from bridge.model import ModelError, load_catalogue
 from bridge.mqtt.tls import tls_context
 
@@ -25,6 +26,9 @@ def check_machine(config: Config) -> None:
     cannot work on this machine."""
     source = str(config.source or "")
     _check_models(config, source)
+    if config.gateway.event_loop == "uvloop" and uvloop_class() is None:
+        raise ConfigError("gateway.event_loop", "'uvloop' needs uvloop, which cannot be "
+                          "imported here: pip install uvloop, or use 'auto'", source)
     if config.ocf.enabled:
         _check_interfaces(config.ocf.interfaces, source)
         _check_manufacturer_files(config, source)

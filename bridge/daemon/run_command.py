@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from bridge.daemon.cli import add_config_flag, add_config_options, config_from_args
 from bridge.daemon.config import Config
 from bridge.daemon.config_checks import check_machine
+from bridge.daemon.event_loop import describe as describe_loop
 from bridge.daemon.event_loop import run as run_on_gateway_loop
 from bridge.daemon.loop_errors import LoopErrorReporter
 
@@ -59,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     # What check-config checks on this machine, run checks too: a missing models directory,
     # interface or certificate file stops it with the key and value, not with retries.
     check_machine(config)
-    return run_on_gateway_loop(run_until_signalled(config))
+    return run_on_gateway_loop(run_until_signalled(config), config.gateway.event_loop)
 
 
 async def run_until_signalled(config: Config, stop: asyncio.Event | None = None) -> int:
@@ -68,6 +69,7 @@ async def run_until_signalled(config: Config, stop: asyncio.Event | None = None)
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    log.info("event loop: %s", describe_loop(loop))
     previous_handler = loop.get_exception_handler()
     # Errors raised in library callbacks by what peers send must not flood the log.
     loop.set_exception_handler(LoopErrorReporter())

@@ -1,11 +1,14 @@
 """Issue 5 point 2: reads, commands and state changes cross one gateway both ways, and bad
-input is refused on the side it came from without reaching the device."""
+input is refused on the side it came from without reaching the device. Each test runs the
+gateway on both of its event loops (``[gateway] event_loop``): uvloop's, the default where
+uvloop is installed as here, and asyncio's own."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
 from aiocoap import Context
 from dbus_fast import MessageType, Variant
 
@@ -21,11 +24,18 @@ from tests.e2e.conftest import THERMOSTAT
 from tests.e2e.ocf_client import Device, Observation, body, dotted, request
 from tests.e2e.waiting import virtual_ocf_device
 
+#: the gateway's event loop in each run (``[gateway] event_loop``).
+LOOPS = pytest.mark.parametrize("loop_choice", ["auto", "asyncio"])
 
+
+@LOOPS
 async def test_alljoyn_consumer_switches_and_dims_an_ocf_light(
-        ocf_device: DeviceFactory, gateway_factory: TestGateways, consumer: Consumer) -> None:
+        ocf_device: DeviceFactory, gateway_factory: TestGateways, consumer: Consumer,
+        loop_choice: str) -> None:
     lamp = ocf_device("light", "Lamp")
-    await asyncio.to_thread(gateway_factory, "gw", own_host=True)
+    gateway = await asyncio.to_thread(gateway_factory, "gw", own_host=True,
+                                      gateway={"event_loop": loop_choice})
+    assert _runs_on(loop_choice) in gateway.log(), gateway.log()
     logs = gateway_factory.logs
     app = await consumer.wait_app("Lamp", virtual=True)
     assert await consumer.get(app, ON_OFF_STATUS, "IsOn") is False, logs()
@@ -55,10 +65,19 @@ async def test_alljoyn_consumer_switches_and_dims_an_ocf_light(
     assert lamp.writes("brightness") == [{"brightness": 25}]
 
 
+def _runs_on(loop_choice: str) -> str:
+    """The start log's line for the loop (uvloop is installed here: auto picks it)."""
+    return "event loop: asyncio" if loop_choice == "asyncio" else "event loop: uvloop"
+
+
+@LOOPS
 async def test_ocf_client_observes_and_controls_an_alljoyn_thermostat(
-        alljoyn_device: DeviceFactory, gateway_factory: TestGateways, coap: Context) -> None:
+        alljoyn_device: DeviceFactory, gateway_factory: TestGateways, coap: Context,
+        loop_choice: str) -> None:
     thermo = alljoyn_device(THERMOSTAT, "Thermo")
-    await asyncio.to_thread(gateway_factory, "gw", own_host=True)
+    gateway = await asyncio.to_thread(gateway_factory, "gw", own_host=True,
+                                      gateway={"event_loop": loop_choice})
+    assert _runs_on(loop_choice) in gateway.log(), gateway.log()
     device = await virtual_ocf_device(coap, "Thermo", gateway_factory)
     current = _temperature_uri(device, "oic.if.s")
     target = _temperature_uri(device, "oic.if.a")

@@ -4,7 +4,9 @@ aiocoap resolves the host of every new remote and the bind address of every serv
 through ``loop.getaddrinfo``, which asyncio always hands to a worker thread, even for
 ``169.254.0.7``. ``ocfaj run`` runs on :class:`LiteralResolvingLoop`, which answers literals
 at once; these tests count the calls that reach the loop's executor, with asyncio's own loop
-beside it as the control that shows what is counted.
+beside it as the control that shows what is counted. uvloop's loop (``[gateway] event_loop``
+``auto``, where uvloop is installed) hands look-ups to libuv's own thread pool, not to the
+executor: there the tests count the literals answered inline and compare the answers.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ import aiocoap.resource
 import pytest
 
 from bridge.daemon import event_loop, run_command
-from bridge.daemon.event_loop import LiteralResolvingLoop, is_address_literal
+from bridge.daemon.event_loop import (
+    LiteralResolvingLoop,
+    is_address_literal,
+    loop_factory,
+    uvloop_class,
+)
+
+UVLOOP = uvloop_class()
 
 
 class CountingExecutor(ThreadPoolExecutor):
@@ -124,4 +133,38 @@ def test_ocfaj_run_runs_on_the_literal_resolving_loop() -> None:
         return type(asyncio.get_running_loop()).__name__
 
     assert run_command.run_on_gateway_loop is event_loop.run
-    assert event_loop.run(which_loop()) == "LiteralResolvingLoop"
+    assert event_loop.run(which_loop(), "asyncio") == "LiteralResolvingLoop"
+    assert event_loop.run(which_loop(), "uvloop") == "LiteralResolvingUvloop"
+    assert event_loop.run(which_loop()) == "LiteralResolvingUvloop"  # auto: uvloop is here
+
+
+def test_the_uvloop_loop_serves_aiocoap_and_answers_literals_inline() -> None:
+    assert UVLOOP is not None, "uvloop is a dependency on this machine (pyproject.toml)"
+    loop = UVLOOP()
+    assert _run_on(loop, CountingExecutor()) == b"hello"
+    assert loop.literal_lookups >= 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("host, family", [
+    ("169.254.0.7", socket.AF_UNSPEC), ("fe80::1%lo", socket.AF_INET6)])
+def test_the_uvloop_loop_gives_the_c_librarys_answer(host: str, family: int) -> None:
+    loop = loop_factory("uvloop")()
+    try:
+        got = loop.run_until_complete(loop.getaddrinfo(
+            host, 5683, family=family, type=socket.SOCK_DGRAM))
+        by_name = loop.run_until_complete(loop.getaddrinfo("localhost", 5683,
+                                                           type=socket.SOCK_DGRAM))
+        with pytest.raises(socket.gaierror):
+            loop.run_until_complete(loop.getaddrinfo("fe80::1%nosuchif0", 5683))
+    finally:
+        loop.close()
+    assert got == socket.getaddrinfo(host, 5683, family, socket.SOCK_DGRAM)
+    assert by_name and loop.literal_lookups == 1  # type: ignore[attr-defined]
+
+
+def test_without_uvloop_auto_falls_back_and_uvloop_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(event_loop, "uvloop_class", lambda: None)
+    assert loop_factory("auto") is LiteralResolvingLoop
+    with pytest.raises(RuntimeError, match="pip install uvloop"):
+        loop_factory("uvloop")

@@ -25,6 +25,9 @@ from bridge.ocf.limits import ClientLimits
 from bridge.ocf.notify_frames import NotificationFrame
 from bridge.ocf.served import ServedDevice, ServedResource
 
+#: Run on asyncio's loop and on uvloop's (tests/ocf/conftest.py).
+BOTH_LOOPS = True
+
 HREF = "/counter"
 EVERY = OcfConfig().notify_confirmable_every
 
