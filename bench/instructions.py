@@ -13,7 +13,8 @@ they take).
 
 The servers: libcoap's ``coap-server`` (C), the three Python floors of ``bench.udp_floor``
 (plain, ``--drain``, ``--mmsg``) and one virtual OCF device on the gateway's own serving code
-(``bench.lean_server``: the OCF side with the lean GET path, without D-Bus and MQTT). A
+(``bench.lean_server``: the OCF side with the lean GET path, without D-Bus and MQTT), on
+asyncio's loop and on uvloop's. A
 server under callgrind runs some fifty times slower, so at 50 in flight each wake-up of its
 event loop finds many more datagrams waiting than at full speed: the draining rows show the
 most that draining saves there; sequentially it often finds the client's next request
@@ -145,7 +146,9 @@ async def measure(directory: Path, size: str) -> Report:
                 ("bench.udp_floor", PAYLOAD.hex(), "--drain")),
                ("Python UDP floor, recvmmsg", "mmsg",
                 ("bench.udp_floor", PAYLOAD.hex(), "--mmsg")),
-               ("virtual OCF device, lean path, no daemon", "lean", ("bench.lean_server",))]
+               ("virtual OCF device, lean path, no daemon", "lean", ("bench.lean_server",)),
+               ("virtual OCF device, lean path, no daemon, uvloop", "lean-uvloop",
+                ("bench.lean_server", "--uvloop"))]
     for label, stem, args in servers:
         out = directory / f"{stem}.callgrind"
         process, port = await _python_server(out, *args)
@@ -161,7 +164,8 @@ async def measure(directory: Path, size: str) -> Report:
         "under valgrind (about fifty times slower, so at 50 in flight more datagrams wait per "
         "wake-up than at full speed). The "
         "kernel's part of each system call is not counted. The virtual OCF device is the "
-        "gateway's OCF side alone (bench/lean_server.py).")
+        "gateway's OCF side alone (bench/lean_server.py), on asyncio's loop and on uvloop's "
+        "(the daemon's default where uvloop is installed).")
     return report
 
 

@@ -5,7 +5,8 @@ on, the request caps raised as ``bench.rig`` raises them) serving one bridged li
 switch, without the rest of the daemon (no D-Bus, no MQTT), so that a tool such as callgrind
 can run it alone (``bench/instructions.py``). Its origin answers from the kept state and
 never reads through. It prints the device's UDP port once it serves (on ``::``, so also on
-127.0.0.1) and runs until stdin closes.
+127.0.0.1) and runs until stdin closes. It runs on the gateway's asyncio loop, or with
+``--uvloop`` on its uvloop one (``bridge.daemon.event_loop``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bridge.core.events import EventBus
 from bridge.core.identity import IdentityBook
 from bridge.core.registry import Command, CommandHandler, Registry
 from bridge.core.thing import Capability, DeviceInfo, Side, Thing
+from bridge.daemon.event_loop import run as run_on_gateway_loop
 from bridge.daemon.run_command import settle_heap
 from bridge.model import load_catalogue
 from bridge.model.types import Value
@@ -67,4 +69,4 @@ async def serve() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    run_on_gateway_loop(serve(), "uvloop" if "--uvloop" in sys.argv[1:] else "asyncio")

@@ -50,8 +50,9 @@ class Pair:
 
 @contextlib.asynccontextmanager
 async def bridged_pair(directory: Path, capabilities: list[str], *,
-                       mqtt: bool = False) -> AsyncIterator[Pair]:
-    """Start everything, wait until both copies exist, yield; tear it all down after."""
+                       mqtt: bool = False, event_loop: str = "auto") -> AsyncIterator[Pair]:
+    """Start everything, wait until both copies exist, yield; tear it all down after.
+    ``event_loop``: the gateway's ``[gateway] event_loop``."""
     catalogue = load_catalogue()
     with contextlib.ExitStack() as stack:
         bus_daemon = stack.enter_context(rig.private_bus(directory))
@@ -64,7 +65,8 @@ async def bridged_pair(directory: Path, capabilities: list[str], *,
         sim_facts = await alljoyn_sim.start()
         ocf_uri = f"coap://127.0.0.1:{facts['port']}"
         gateway = rig.Gateway(rig.GatewaySettings(bus=bus_daemon.address, ocf_peers=(ocf_uri,),
-                                                  mqtt_port=mqtt_port), directory / "gateway")
+                                                  mqtt_port=mqtt_port, event_loop=event_loop),
+                              directory / "gateway")
         bus: MessageBus | None = None
         try:
             await asyncio.to_thread(gateway.start)

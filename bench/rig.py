@@ -77,6 +77,8 @@ class GatewaySettings:
     mqtt_port: int = 0
     discovery_interval: float = 30.0
     log_level: str = "warning"
+    event_loop: str = "auto"
+    """``[gateway] event_loop``: ``auto`` is uvloop where it is installed."""
     mqtt_extra: str = ""
     """More ``[mqtt]`` lines (TOML)."""
     ocf_extra: str = ("max_requests_per_client = 1000000000\n"
@@ -92,7 +94,7 @@ class GatewaySettings:
         mqtt = (f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {self.mqtt_port}\n'
                 f"reconnect_max_delay = 1.0\n{self.mqtt_extra}\n" if self.mqtt_port else "")
         return (f'[gateway]\nname = "bench"\nstate_dir = "{state_dir}"\n'
-                f'log_level = "{self.log_level}"\n'
+                f'log_level = "{self.log_level}"\nevent_loop = "{self.event_loop}"\n'
                 f"[bridge]\nvirtual_grace_period = 0.5\n"
                 # The legs address the virtual producer's objects by capability (/switch).
                 f'[alljoyn]\nbus = "{self.bus}"\nobject_layout = "per-capability"\n'
