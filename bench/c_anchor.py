@@ -5,8 +5,8 @@ resource with the same payload (the bytes the gateway's virtual device returns f
 ``/switch``):
 
 - the gateway's virtual OCF copy of an AllJoyn light (``bench.pair``: real ``ocfaj run``),
-  twice: on the default event loop (uvloop, where it is installed) and with
-  ``[gateway] event_loop = "asyncio"``;
+  twice: on asyncio's event loop, as a default install runs, and with
+  ``[gateway] event_loop = "uvloop"`` (the extra ``uvloop``);
 - a plain aiocoap server with one resource (``bench.aiocoap_server``, its own process);
 - libcoap's ``coap-server`` (Debian's libcoap3-bin, ``coap-server-notls``), whose dynamic
   resource ``/switch`` is created with a PUT of the same bytes by ``coap-client-notls``;
@@ -190,10 +190,10 @@ async def _measure_all(report: Report, servers: list[Server], loads: dict[str, L
 async def measure(directory: Path, size: str) -> Report:
     report = Report(NAME)
     async with bridged_pair(directory, ["switch"]) as pair, \
-            bridged_pair(directory / "asyncio-loop", ["switch"], event_loop="asyncio") as slow:
-        gateway, on_asyncio = urlsplit(pair.virtual_ocf), urlsplit(slow.virtual_ocf)
+            bridged_pair(directory / "uvloop", ["switch"], event_loop="uvloop") as fast:
+        gateway, on_uvloop = urlsplit(pair.virtual_ocf), urlsplit(fast.virtual_ocf)
         assert gateway.hostname and gateway.port
-        assert on_asyncio.hostname and on_asyncio.port
+        assert on_uvloop.hostname and on_uvloop.port
         probe = await CoapLoad(gateway.hostname, gateway.port, PATH).run(1)
         if probe.errors or probe.lost:
             raise RuntimeError(f"GET {pair.virtual_ocf}{PATH} failed")
@@ -207,8 +207,8 @@ async def measure(directory: Path, size: str) -> Report:
             servers = [Server("C coap-server", "127.0.0.1", c_port, c_server.pid),
                        Server("virtual OCF device", gateway.hostname, gateway.port,
                               pair.gateway.pid),
-                       Server("virtual OCF device, asyncio loop", on_asyncio.hostname,
-                              on_asyncio.port, slow.gateway.pid),
+                       Server("virtual OCF device, uvloop", on_uvloop.hostname,
+                              on_uvloop.port, fast.gateway.pid),
                        Server("plain aiocoap", "127.0.0.1", py_port, py_server.pid),
                        *(Server(label, "127.0.0.1", port, floor.pid)
                          for label, floor, port in floors)]
@@ -225,9 +225,9 @@ async def measure(directory: Path, size: str) -> Report:
     report.notes.append(
         f"GET {PATH} with a {len(payload)}-byte payload. Per server, client and load: "
         f"{WARM_UP} warm-up requests, then {COUNTS[size][0]} sequential or {COUNTS[size][1]} "
-        f"at {IN_FLIGHT} in flight. The virtual OCF device runs on the gateway's default "
-        "event loop (uvloop where it is installed); its asyncio loop row is a second gateway "
-        "with [gateway] event_loop = \"asyncio\". The raw baseline of each row is libcoap's "
+        f"at {IN_FLIGHT} in flight. The virtual OCF device runs on asyncio's event loop, as a "
+        "default install does; its uvloop row is a second gateway with [gateway] event_loop = "
+        "\"uvloop\" (the extra uvloop). The raw baseline of each row is libcoap's "
         "coap-server (C) under the same client and load in the same run. The raw UDP client is "
         "bench/coap_load.py; its CPU load shows whether it was the limit. The Python UDP "
         "floor (bench/udp_floor.py) answers every request with the same bytes and reads "

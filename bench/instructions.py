@@ -165,7 +165,7 @@ async def measure(directory: Path, size: str) -> Report:
         "wake-up than at full speed). The "
         "kernel's part of each system call is not counted. The virtual OCF device is the "
         "gateway's OCF side alone (bench/lean_server.py), on asyncio's loop and on uvloop's "
-        "(the daemon's default where uvloop is installed).")
+        "([gateway] event_loop = \"uvloop\").")
     return report
 
 

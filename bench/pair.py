@@ -50,7 +50,7 @@ class Pair:
 
 @contextlib.asynccontextmanager
 async def bridged_pair(directory: Path, capabilities: list[str], *,
-                       mqtt: bool = False, event_loop: str = "auto") -> AsyncIterator[Pair]:
+                       mqtt: bool = False, event_loop: str = "asyncio") -> AsyncIterator[Pair]:
     """Start everything, wait until both copies exist, yield; tear it all down after.
     ``event_loop``: the gateway's ``[gateway] event_loop``."""
     catalogue = load_catalogue()

@@ -77,8 +77,9 @@ class GatewaySettings:
     mqtt_port: int = 0
     discovery_interval: float = 30.0
     log_level: str = "warning"
-    event_loop: str = "auto"
-    """``[gateway] event_loop``: ``auto`` is uvloop where it is installed."""
+    event_loop: str = "asyncio"
+    """``[gateway] event_loop``: asyncio's, what a default install runs (uvloop comes with
+    the extra ``uvloop`` only); ``uvloop`` for the rows that measure that loop."""
     mqtt_extra: str = ""
     """More ``[mqtt]`` lines (TOML)."""
     ocf_extra: str = ("max_requests_per_client = 1000000000\n"

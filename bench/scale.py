@@ -171,14 +171,17 @@ def import_baseline() -> tuple[float, float]:
     return float(out[0]), float(out[1])
 
 
-def _one_size(directory: Path, n: int, report: Report) -> None:
+def _one_size(directory: Path, n: int, report: Report, event_loop: str = "asyncio") -> None:
+    """One size; ``event_loop`` other than asyncio's (a default install's) only for n = 0,
+    whose rows then name it and have no target."""
     net = OcfNetwork()
     net.setup()
     try:
         with rig.private_bus(directory) as bus, _simulators(net, bus.address, n) as sims:
             gateway = rig.Gateway(
                 rig.GatewaySettings(bus=bus.address, ocf_interfaces=("ocfbr0",), ocf_bind="",
-                                    ipv6=False), directory / f"gateway-{n}")
+                                    ipv6=False, event_loop=event_loop),
+                directory / f"gateway-{n}")
             try:
                 if n:
                     server = f"coap://{net.local.ipv4}:{gateway.server_port}"
@@ -207,6 +210,12 @@ def _one_size(directory: Path, n: int, report: Report) -> None:
                     report.add(f"{n}+{n} devices: gateway RSS", rss, "MiB",
                                target=f"<= {TARGET_1000_MIB:g} MiB" if n == 1000 else "",
                                met=rss <= TARGET_1000_MIB if n == 1000 else None)
+                elif event_loop != "asyncio":
+                    gateway.start()
+                    time.sleep(2.0)
+                    report.add(f"idle RSS, no devices, {event_loop}", gateway.rss_mib(), "MiB",
+                               note=f'[gateway] event_loop = "{event_loop}"; no target: a '
+                                    "default install runs on asyncio's loop")
                 else:
                     gateway.start()
                     import_seconds, import_mib = import_baseline()
@@ -228,6 +237,8 @@ def run(directory: Path, size: str) -> Report:
     report = Report(NAME)
     for n in SIZES[size]:
         _one_size(directory / f"n{n}", n, report)
+        if n == 0:
+            _one_size(directory / "n0-uvloop", 0, report, "uvloop")
     rows = {r.metric: r.value for r in report.rows}
     idle = rows.get("idle RSS, no devices", math.nan)
     largest = max(SIZES[size])

@@ -187,10 +187,10 @@ bootstrap_lowest_venv() {
     rm -rf "$LOWEST_VENV"
     echo "creating .venv-lowest with $python"
     "$python" -m venv "$LOWEST_VENV" || die "could not create .venv-lowest with $python"
-    echo "uv pip install --resolution lowest-direct -e '.[test,secure,web]'"
+    echo "uv pip install --resolution lowest-direct -e '.[test,secure,web,uvloop]'"
     "$VENV/bin/uv" pip install -q --python "$LOWEST_VENV/bin/python" \
-        --resolution lowest-direct -e '.[test,secure,web]' \
-        || die "uv pip install --resolution lowest-direct -e '.[test,secure,web]' failed"
+        --resolution lowest-direct -e '.[test,secure,web,uvloop]' \
+        || die "uv pip install --resolution lowest-direct -e '.[test,secure,web,uvloop]' failed"
     echo "$want" >"$stamp"
 }
 

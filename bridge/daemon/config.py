@@ -73,11 +73,11 @@ class GatewayConfig:
     libraries log warnings and above only."""
 
     event_loop: LoopChoice = "auto"
-    """The event loop the gateway runs on: ``uvloop`` (uvloop's, written in C on libuv),
-    ``asyncio`` (Python's own) or ``auto``, which is uvloop's where uvloop is installed and
-    Python's otherwise. uvloop serves requests with about half the CPU; ``asyncio`` is there
-    to rule the loop out when chasing a problem. ``uvloop`` when it is not installed stops
-    the gateway at start with this key named."""
+    """The event loop the gateway runs on: ``asyncio`` (Python's own), ``uvloop`` (written in
+    C on libuv; installed with the extra ``uvloop``: ``pip install 'ocfaj[uvloop]'``) or
+    ``auto``: uvloop's where uvloop is installed, Python's otherwise. uvloop takes about a
+    quarter less CPU per request and about 2.5 MiB more memory. ``uvloop`` when it is not
+    installed stops the gateway at start with this key named."""
 
     log_timestamps: bool = True
     """Start each log line with the time. Set to false under systemd, whose journal adds it."""

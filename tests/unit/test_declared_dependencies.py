@@ -4,8 +4,8 @@ The product (every module under ``bridge/``) may import only the standard librar
 itself and the distributions of ``[project] dependencies``. The pytest plugin
 (``bridge/sim/pytest_plugin.py``) and the test kit (``bridge/sim/testing/``) run only under
 pytest, so they may also import the ``test`` extra; the optional parts (:data:`OPTIONAL`: the
-web page, the DTLS module, the manufacturer certificate modules) may import their own extra,
-which they load lazily. Every import counts, also inside functions
+web page, the DTLS module, the manufacturer certificate modules, the event loop's uvloop) may
+import their own extra, which they load lazily. Every import counts, also inside functions
 or ``if TYPE_CHECKING:``. Import names are mapped to distributions with the metadata of the
 installed environment (``importlib.metadata.packages_distributions``), so ``paho`` counts as
 ``paho-mqtt`` and ``dbus_fast`` as ``dbus-fast``. The bounds themselves are proven by running
@@ -28,7 +28,8 @@ TEST_TIME = (BRIDGE / "sim" / "pytest_plugin.py", BRIDGE / "sim" / "testing")
 #: extra -> the modules (files or packages) that may import it.
 OPTIONAL = {"web": (BRIDGE / "web",),
             "secure": (BRIDGE / "ocf" / "dtls_lib.py", BRIDGE / "ocf" / "mfg_profile.py",
-                       BRIDGE / "ocf" / "mfg_trust.py")}
+                       BRIDGE / "ocf" / "mfg_trust.py"),
+            "uvloop": (BRIDGE / "daemon" / "event_loop.py",)}
 
 
 def canonical(name: str) -> str:
