@@ -28,7 +28,7 @@ def check_machine(config: Config) -> None:
     _check_models(config, source)
     if config.gateway.event_loop == "uvloop" and uvloop_class() is None:
         raise ConfigError("gateway.event_loop", "'uvloop' needs uvloop, which cannot be "
-                          "imported here: pip install uvloop, or use 'auto'", source)
+                          "imported here: pip install 'ocfaj[uvloop]', or use 'auto'", source)
     if config.ocf.enabled:
         _check_interfaces(config.ocf.interfaces, source)
         _check_manufacturer_files(config, source)

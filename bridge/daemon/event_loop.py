@@ -179,7 +179,7 @@ def loop_factory(choice: LoopChoice = "auto") -> Callable[[], asyncio.AbstractEv
         return found
     if choice == "uvloop":
         raise RuntimeError("gateway.event_loop is 'uvloop' but uvloop cannot be imported: "
-                           "pip install uvloop")
+                           "pip install 'ocfaj[uvloop]'")
     return LiteralResolvingLoop
 
 

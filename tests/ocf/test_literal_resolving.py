@@ -166,5 +166,5 @@ def test_without_uvloop_auto_falls_back_and_uvloop_is_refused(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(event_loop, "uvloop_class", lambda: None)
     assert loop_factory("auto") is LiteralResolvingLoop
-    with pytest.raises(RuntimeError, match="pip install uvloop"):
+    with pytest.raises(RuntimeError, match=r"pip install .ocfaj\[uvloop\]."):
         loop_factory("uvloop")
