@@ -15,10 +15,11 @@ import socket
 from collections.abc import Callable
 
 import aiocoap
-import aiocoap.resource
+import aiocoap.error
 import pytest
 
 from bridge.daemon.event_loop import loop_factory
+from tests.ocf.hello_site import get_hello, hello_server
 
 IPV6_RECVERR = 25  # linux/in6.h; the socket module does not name it
 ANSWER_WAIT = 20.0
@@ -36,23 +37,11 @@ def closed_port() -> int:
         return int(closing.getsockname()[1])
 
 
-class Hello(aiocoap.resource.Resource):
-    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
-        return aiocoap.Message(payload=b"hello")
-
-
 @pytest.mark.parametrize("choice", LOOPS)
 def test_an_aiocoap_server_answers_after_its_request_to_a_closed_port_failed(
         choice: str) -> None:
-    async def main() -> tuple[type[BaseException], bytes]:
-        site = aiocoap.resource.Site()
-        site.add_resource(["hello"], Hello())
-        server = await aiocoap.Context.create_server_context(site, bind=("::1", 0),
-                                                             transports=["udp6"])
-        client = await aiocoap.Context.create_client_context(transports=["udp6"])
-        try:
-            port = server.request_interfaces[0].token_interface.message_interface \
-                .transport.get_extra_info("socket").getsockname()[1]
+    async def main() -> tuple[type[BaseException], list[bytes]]:
+        async with hello_server() as (server, client, port):
             async with asyncio.timeout(ANSWER_WAIT):
                 try:
                     await server.request(aiocoap.Message(
@@ -60,17 +49,11 @@ def test_an_aiocoap_server_answers_after_its_request_to_a_closed_port_failed(
                 except Exception as err:  # the ICMP error, as aiocoap reports it
                     failure: type[BaseException] = type(err)
                 # Several times over: one wake-up on the error condition re-arms once.
-                for _ in range(3):
-                    answer = await client.request(aiocoap.Message(
-                        code=aiocoap.GET, uri=f"coap://[::1]:{port}/hello")).response
-            return failure, bytes(answer.payload)
-        finally:
-            await client.shutdown()
-            await server.shutdown()
+                return failure, [await get_hello(client, port) for _ in range(3)]
 
-    failure, payload = run_on(choice, main)  # type: ignore[misc]
+    failure, payloads = run_on(choice, main)  # type: ignore[misc]
     assert issubclass(failure, aiocoap.error.NetworkError)
-    assert payload == b"hello"
+    assert payloads == [b"hello"] * 3
 
 
 @pytest.mark.parametrize("choice", LOOPS)

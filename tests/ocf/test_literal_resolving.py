@@ -17,8 +17,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import aiocoap
-import aiocoap.resource
 import pytest
 
 from bridge.daemon import event_loop, run_command
@@ -28,6 +26,7 @@ from bridge.daemon.event_loop import (
     loop_factory,
     uvloop_class,
 )
+from tests.ocf.hello_site import get_hello, hello_server
 
 UVLOOP = uvloop_class()
 
@@ -44,28 +43,11 @@ class CountingExecutor(ThreadPoolExecutor):
         return super().submit(fn, *args, **kwargs)
 
 
-class Hello(aiocoap.resource.Resource):
-    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
-        return aiocoap.Message(payload=b"hello")
-
-
 async def _serve_and_ask(executor: CountingExecutor) -> bytes:
     """A real aiocoap server on ::1 port 0 and a client request to its literal address."""
     asyncio.get_running_loop().set_default_executor(executor)
-    site = aiocoap.resource.Site()
-    site.add_resource(["hello"], Hello())
-    server = await aiocoap.Context.create_server_context(site, bind=("::1", 0),
-                                                         transports=["udp6"])
-    client = await aiocoap.Context.create_client_context(transports=["udp6"])
-    try:
-        port = server.request_interfaces[0].token_interface.message_interface \
-            .transport.get_extra_info("socket").getsockname()[1]
-        response = await client.request(
-            aiocoap.Message(code=aiocoap.GET, uri=f"coap://[::1]:{port}/hello")).response
-        return bytes(response.payload)
-    finally:
-        await client.shutdown()
-        await server.shutdown()
+    async with hello_server() as (_, client, port):
+        return await get_hello(client, port)
 
 
 def _run_on(loop: asyncio.AbstractEventLoop, executor: CountingExecutor) -> bytes:
