@@ -75,3 +75,16 @@ def test_auto_without_uvloop_runs_on_asyncios_loop(tmp_path: Path) -> None:
     text = log.read_text()
     assert status == 0, text
     assert "event loop: asyncio" in text, text
+
+
+def test_asyncios_loop_leaves_uvloop_unimported() -> None:
+    # uvloop's import alone is about 1 MiB of the idle gateway's RSS: on asyncio's loop,
+    # neither the loop's set-up nor the start log's name for it may import it.
+    probe = ("import asyncio, sys\n"
+             "from bridge.daemon.event_loop import describe, run\n"
+             "async def main():\n"
+             "    return describe(asyncio.get_running_loop())\n"
+             "print(run(main(), 'asyncio'), 'uvloop' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, check=True)
+    assert done.stdout.split() == ["asyncio", "False"], done.stdout
