@@ -16,6 +16,9 @@ resource with the same payload (the bytes the gateway's virtual device returns f
   (``--drain``) and once with ``recvmmsg``/``sendmmsg`` (``--mmsg``), to show what fewer
   event loop rounds and system calls per request save in Python.
 
+Then the C server and the two gateways are loaded in turn, sequentially, for several rounds
+(the interleaved rows), so that a drift of the machine's speed falls on all three alike.
+
 Two clients load each server, sequentially (one request in flight) and with 50 in flight: the
 raw-UDP generator of ``bench.coap_load`` (lean, so the servers are the limit) and aiocoap's
 client (what the other benchmarks use). Rows: req/s, p50, p99, each server's CPU per request
@@ -49,6 +52,8 @@ COUNTS = {"full": (1000, 5000), "quick": (300, 1500), "tiny": (40, 200)}
 """(sequential requests, requests at 50 in flight) per server and client."""
 IN_FLIGHT = 50
 WARM_UP = 50
+#: Rounds of the interleaved sequential rows (C server, virtual device, on uvloop).
+ROUNDS = 5
 C_SERVER = "coap-server-notls"
 C_CLIENT = "coap-client-notls"
 #: The rows of the Python floor: label, flags of ``python -m bench.udp_floor``.
@@ -187,6 +192,31 @@ async def _measure_all(report: Report, servers: list[Server], loads: dict[str, L
                 report.add(f"{prefix}: lost (retried)", result.lost, "requests")
 
 
+async def _interleaved(report: Report, servers: list[Server], rounds: int, count: int) -> None:
+    """Sequential GETs from the raw client, ``rounds`` times over the ``servers`` in turn
+    (``count`` each per round): a drift of the machine's speed during the run falls on every
+    server alike, which one block per server does not ensure. The C server is first."""
+    totals = {server.label: [0.0, 0.0] for server in servers}
+    for _ in range(rounds):
+        for server in servers:
+            await raw_load(server, WARM_UP, 1)
+            cpu = procstat.run_seconds(server.pid)
+            result = await raw_load(server, count, 1)
+            if result.errors:
+                raise RuntimeError(f"{server.label} answered {result.errors} GETs with an error")
+            totals[server.label][0] += result.seconds
+            totals[server.label][1] += procstat.run_seconds(server.pid) - cpu
+    c_seconds, c_cpu = totals[servers[0].label]
+    requests = rounds * count
+    for server in servers:
+        seconds, cpu = totals[server.label]
+        prefix = f"{server.label}, raw UDP client, sequential, {rounds} interleaved rounds"
+        report.add(f"{prefix}: req/s", requests / seconds, "req/s",
+                   baseline=requests / c_seconds)
+        report.add(f"{prefix}: server CPU per request", cpu / requests * 1e6, "us CPU",
+                   baseline=c_cpu / requests * 1e6)
+
+
 async def measure(directory: Path, size: str) -> Report:
     report = Report(NAME)
     async with bridged_pair(directory, ["switch"]) as pair, \
@@ -215,6 +245,7 @@ async def measure(directory: Path, size: str) -> Report:
             loads = {"raw UDP client": raw_load,
                      "aiocoap client": aiocoap_load(pair.coap.context)}
             await _measure_all(report, servers, loads, COUNTS[size], payload)
+            await _interleaved(report, servers[:3], ROUNDS, COUNTS[size][0] * 3)
         finally:
             c_server.terminate()
             await c_server.wait()
@@ -235,7 +266,10 @@ async def measure(directory: Path, size: str) -> Report:
         "datagram per event loop wake-up on the socket's own reader, its recvmmsg row reads "
         "and answers them with one recvmmsg and one sendmmsg. Server CPU is the scheduler's "
         "count (/proc/PID/task/*/schedstat, in ns); requests per server sleep are the "
-        "requests over the voluntary context switches of its main thread.")
+        "requests over the voluntary context switches of its main thread. The interleaved rows "
+        f"load the C server and the two gateways in turn, {ROUNDS} rounds of "
+        f"{COUNTS[size][0] * 3} sequential GETs each, so that a drift of the machine's speed "
+        "falls on all three alike.")
     return report
 
 

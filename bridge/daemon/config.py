@@ -75,9 +75,10 @@ class GatewayConfig:
     event_loop: LoopChoice = "auto"
     """The event loop the gateway runs on: ``asyncio`` (Python's own), ``uvloop`` (written in
     C on libuv; installed with the extra ``uvloop``: ``pip install 'ocfaj[uvloop]'``) or
-    ``auto``: uvloop's where uvloop is installed, Python's otherwise. uvloop takes about a
-    quarter less CPU per request and about 2.5 MiB more memory. ``uvloop`` when it is not
-    installed stops the gateway at start with this key named."""
+    ``auto``: uvloop's where uvloop is installed, Python's otherwise. On uvloop a GET runs
+    30 % fewer instructions in the gateway's serving code, and the gateway takes about
+    2.3 MiB more memory. ``uvloop`` when it is not installed stops the gateway at start with
+    this key named."""
 
     log_timestamps: bool = True
     """Start each log line with the time. Set to false under systemd, whose journal adds it."""
