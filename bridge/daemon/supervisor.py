@@ -40,6 +40,8 @@ class Supervisor:
         self.restarts: dict[str, int] = {part.name: 0 for part in parts}
         self.running: dict[str, bool] = {part.name: False for part in parts}
         self._tasks: list[asyncio.Task[None]] = []
+        #: part name -> the task that waits for the part to die (:meth:`_keep_running`).
+        self._waiting: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
 
     async def start(self) -> None:
@@ -70,16 +72,21 @@ class Supervisor:
         delay = self.first_delay
         while not self._stopping:
             if not failed:
+                # Shielded: cancelling supervision (at shutdown) must not cancel what the
+                # part waits on, e.g. the MQTT link that still has to publish "offline" in
+                # the part's own shutdown(). The waiting task is kept until it ends, and
+                # shutdown() cancels it once the part is down (a part that cannot die waits
+                # forever: left pending, it would be destroyed pending).
+                waiting = self._waiting[part.name] = asyncio.create_task(
+                    part.wait(), name=f"wait-{part.name}")
                 try:
-                    # Shielded: cancelling supervision (at shutdown) must not cancel what the
-                    # part waits on, e.g. the MQTT link that still has to publish "offline"
-                    # in the part's own shutdown().
-                    await asyncio.shield(part.wait())
+                    await asyncio.shield(waiting)
                     reason = "stopped"
                 except asyncio.CancelledError:
                     raise
                 except Exception as err:
                     reason = str(err) or type(err).__name__
+                self._waiting.pop(part.name, None)
                 if self.stopping():
                     return
                 self.running[part.name] = False
@@ -112,3 +119,10 @@ class Supervisor:
             except Exception:
                 log.exception("%s did not shut down cleanly", part.name)
             self.running[part.name] = False
+        # What still waits for a part to die: every part is down now, so nothing it waits
+        # on is needed any more.
+        waiting = list(self._waiting.values())
+        self._waiting.clear()
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)

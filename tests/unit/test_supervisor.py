@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bridge.daemon.supervisor import Supervisor
+from bridge.sim.testing.procs import await_until
 
 
 class Flaky:
@@ -52,3 +53,39 @@ async def test_failing_start_is_retried_and_dead_part_restarted() -> None:
     await sup.shutdown()
     assert not steady.alive.is_set() and not flaky.alive.is_set()
     assert sup.running == {"steady": False, "flaky": False}
+
+
+class Steady:
+    """A part that cannot die: its ``wait`` ends only when cancelled."""
+
+    name = "steady"
+
+    def __init__(self) -> None:
+        self.down = False
+        self.waiting = False
+        self.wait_cancelled_while_up = False
+
+    async def start(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        self.down = True
+
+    async def wait(self) -> None:
+        self.waiting = True
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.wait_cancelled_while_up = not self.down
+            raise
+
+
+async def test_shutdown_ends_the_wait_of_a_part_that_cannot_die() -> None:
+    before = asyncio.all_tasks()
+    part = Steady()
+    sup = Supervisor([part])
+    await sup.start()
+    await await_until(lambda: part.waiting, timeout=5.0)
+    await sup.shutdown()
+    assert asyncio.all_tasks() - before == set(), "a task of the supervisor is left pending"
+    assert part.down and not part.wait_cancelled_while_up, "its wait ended before its shutdown"
