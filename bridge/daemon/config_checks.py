@@ -26,14 +26,20 @@ def check_machine(config: Config) -> None:
     cannot work on this machine."""
     source = str(config.source or "")
     _check_models(config, source)
-    if config.gateway.event_loop == "uvloop" and uvloop_class() is None:
-        raise ConfigError("gateway.event_loop", "'uvloop' needs uvloop, which cannot be "
-                          "imported here: pip install 'ocfaj[uvloop]', or use 'auto'", source)
+    check_event_loop(config)
     if config.ocf.enabled:
         _check_interfaces(config.ocf.interfaces, source)
         _check_manufacturer_files(config, source)
     if config.mqtt.enabled and config.mqtt.tls:
         _check_tls(config, source)
+
+
+def check_event_loop(config: Config) -> None:
+    """``gateway.event_loop = "uvloop"`` needs uvloop (``ocfaj demo`` checks this alone)."""
+    if config.gateway.event_loop == "uvloop" and uvloop_class() is None:
+        raise ConfigError("gateway.event_loop", "'uvloop' needs uvloop, which cannot be "
+                          "imported here: pip install 'ocfaj[uvloop]', or use 'auto'",
+                          str(config.source or ""))
 
 
 def _check_models(config: Config, source: str) -> None:

@@ -41,7 +41,9 @@ from bridge.core.events import (
 from bridge.core.registry import SetProperties
 from bridge.core.thing import Side
 from bridge.daemon.config import Config, parse_config
+from bridge.daemon.config_checks import check_event_loop
 from bridge.daemon.demo_screen import EventFeed, device_table, screen, value_text
+from bridge.daemon.event_loop import run as run_on_gateway_loop
 from bridge.daemon.logging_setup import setup_logging
 
 if TYPE_CHECKING:
@@ -114,8 +116,11 @@ def _demo(args: argparse.Namespace) -> int:
     # The table and the event lines are the demo's output; operator logs only for problems
     # unless --log-level asks for more.
     setup_logging(level or "warning", timestamps=config.gateway.log_timestamps)
-    return asyncio.run(run_demo(config, args.scenario, args.duration,
-                                plain=args.plain or not sys.stdout.isatty(), bus=args.bus))
+    check_event_loop(config)
+    # The gateway's own event loop, as ``ocfaj run`` has it ([gateway] event_loop).
+    return run_on_gateway_loop(run_demo(config, args.scenario, args.duration,
+                                        plain=args.plain or not sys.stdout.isatty(),
+                                        bus=args.bus), config.gateway.event_loop)
 
 
 def _free_port(kind: int) -> int:

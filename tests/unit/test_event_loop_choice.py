@@ -1,5 +1,5 @@
 """``[gateway] event_loop``: the value is checked, and ``uvloop`` without uvloop is refused by
-check-config and by run with the key named; ``auto`` without it runs on asyncio's loop.
+check-config, run and demo with the key named; ``auto`` without it runs on asyncio's loop.
 
 uvloop is installed in the test environment (the ``dev`` extra), so "without uvloop" is a
 subprocess whose ``PYTHONPATH`` puts a ``uvloop`` package first that fails to import, as an
@@ -46,14 +46,18 @@ def test_an_unknown_loop_is_refused_with_the_key(tmp_path: Path) -> None:
                         path=tmp_path / "c.toml").gateway.event_loop == "asyncio"
 
 
-@pytest.mark.parametrize("command", ["check-config", "run"])
+@pytest.mark.parametrize("command", ["check-config", "run", "demo"])
 def test_uvloop_without_uvloop_is_refused_with_the_key(tmp_path: Path, command: str) -> None:
     path = config(tmp_path, "uvloop")
-    args = [command, str(path)] if command == "check-config" else [command, "--config",
-                                                                    str(path)]
+    env = without_uvloop(tmp_path)
+    if command == "check-config":
+        args = [command, str(path)]
+    elif command == "run":
+        args = [command, "--config", str(path)]
+    else:  # the demo takes no file: its settings come from OCFAJ_* variables
+        args, env = [command, "--plain"], {**env, "OCFAJ_GATEWAY_EVENT_LOOP": "uvloop"}
     done = subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True,
-                          text=True, env=without_uvloop(tmp_path), cwd=ROOT, timeout=60,
-                          check=False)
+                          text=True, env=env, cwd=ROOT, timeout=60, check=False)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "gateway.event_loop" in done.stderr and "ocfaj[uvloop]" in done.stderr, done.stderr
 
