@@ -43,6 +43,7 @@ from bridge.core.thing import Side
 from bridge.daemon.config import Config, parse_config
 from bridge.daemon.config_checks import check_event_loop
 from bridge.daemon.demo_screen import EventFeed, device_table, screen, value_text
+from bridge.daemon.event_loop import describe as describe_loop
 from bridge.daemon.event_loop import run as run_on_gateway_loop
 from bridge.daemon.logging_setup import setup_logging
 
@@ -214,6 +215,7 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log.info("event loop: %s", describe_loop(loop))
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     catalogue = load_catalogue(config.gateway.models_dir)

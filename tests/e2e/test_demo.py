@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import pytest
 
 from bridge.sim.testing import Mosquitto
 from tests.e2e.demo_run import DemoRun
@@ -230,3 +231,16 @@ async def test_two_mqtt_runs_leave_the_same_devices(mosquitto: Mosquitto,
     log = mosquitto.log_text()
     assert " as ocfaj-demo (" in log, log
     assert "ocfaj-livingroom" not in log
+
+
+@pytest.mark.parametrize("loop_choice", ["uvloop", "asyncio"])
+def test_demo_runs_on_the_event_loop_it_is_given(tmp_path: Path, loop_choice: str) -> None:
+    # [gateway] event_loop, as for ocfaj run (uvloop is installed here, with the dev extra).
+    done = subprocess.run([sys.executable, "-m", "bridge", "demo", "--duration", "6",
+                           "--plain", "--log-level", "info"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env=_environment(tmp_path, OCFAJ_GATEWAY_EVENT_LOOP=loop_choice))
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert f"event loop: {loop_choice}" in done.stderr, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("ocf ", "alljoyn "))]
+    assert rows and all(" up " in row for row in rows), done.stdout
