@@ -36,6 +36,8 @@ declare -A DEBIAN_PACKAGE_FOR=(
     [gdbus]=libglib2.0-bin
     [ip]=iproute2
     [openssl]=openssl
+    # the compiled lean GET path, built at install (hatch_build.py); libc6-dev: its headers.
+    [cc]="gcc libc6-dev"
     [node]="nodejs npm"
     [npm]=npm
     [chromium]=chromium
@@ -151,7 +153,9 @@ bootstrap_venv() {
     # satisfy a runtime request; a runtime install after pyproject.toml changed drops the stamp back to
     # "runtime", so the next `scripts/test` brings the dev tools up to date again.
     local stamp="$VENV/.ocfaj-install-stamp" want have_hash="" have_level=""
-    want="$(cat pyproject.toml <("$VENV/bin/python" -V 2>&1) | sha256sum | cut -d' ' -f1)"
+    # The compiled GET path is built at install (hatch_build.py): its source counts too.
+    want="$(cat pyproject.toml hatch_build.py bridge/ocf/lean_serve.c <("$VENV/bin/python" -V 2>&1) \
+        | sha256sum | cut -d' ' -f1)"
     if [ -f "$stamp" ]; then
         read -r have_hash have_level <"$stamp" || true
         have_level="${have_level:-dev}"  # stamps of older scripts: always a dev install
@@ -179,7 +183,8 @@ bootstrap_lowest_venv() {
     [ -x "$VENV/bin/uv" ] || die "$VENV/bin/uv is missing: run bootstrap_venv dev first"
     local stamp="$LOWEST_VENV/.ocfaj-install-stamp" want python
     python="$(_find_python)" || die "no Python >= 3.11 available (need python3.11 or newer)"
-    want="$(cat pyproject.toml <("$python" -V 2>&1) | sha256sum | cut -d' ' -f1)"
+    want="$(cat pyproject.toml hatch_build.py bridge/ocf/lean_serve.c <("$python" -V 2>&1) \
+        | sha256sum | cut -d' ' -f1)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         echo "pyproject.toml unchanged since last install: nothing to do"
         return 0

@@ -10,6 +10,7 @@ method call is a call whose out-arguments come back by name. Every call has a ti
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -76,6 +77,11 @@ class AllJoynCommands(CommandHandler):
         read_at = self._read_at.get((thing.id, capability))
         return (read_at is not None
                 and time.monotonic() - read_at < self.read_cache)
+
+    def fresh_until(self, thing: Thing, capability: str) -> float:
+        """Until when :meth:`fresh` holds: ``read_cache`` seconds after the last read."""
+        read_at = self._read_at.get((thing.id, capability))
+        return -math.inf if read_at is None else read_at + self.read_cache
 
     async def refresh(self, thing: Thing, capability: str) -> Mapping[str, Value]:
         """Read the capability through from the device, unless it was read less than

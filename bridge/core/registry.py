@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,11 @@ class CommandHandler(abc.ABC):
         """Whether a :meth:`refresh` now would answer from the kept state without asking the
         device (read a moment ago). The default: never fresh."""
         return False
+
+    def fresh_until(self, thing: Thing, capability: str) -> float:
+        """Until when (``time.monotonic()``) :meth:`fresh` holds, as far as time alone goes
+        (-inf: not fresh now). The default: never fresh."""
+        return -math.inf
 
 
 class Registry:
@@ -307,6 +313,19 @@ class Registry:
             return False
         await self.refresh(thing_id, capability)
         return True
+
+    def fresh_until(self, thing_id: str, capability: str) -> float:
+        """Until when (``time.monotonic()``) a serving path may answer ``capability`` from the
+        kept state without :meth:`read_due` turning true by time alone: inf when it never
+        reads through, -inf when a read is due now. A change of availability or
+        capabilities, which may change it, comes with an event of its own."""
+        thing = self._things.get(thing_id)
+        handler = self._handlers.get(thing.origin) if thing is not None else None
+        if not (thing is not None and handler is not None and thing.available
+                and capability in thing.capabilities
+                and handler.reads_through(thing, capability)):
+            return math.inf
+        return handler.fresh_until(thing, capability)
 
     def reads_through(self, thing_id: str, capability: str) -> bool:
         """Whether :meth:`read_through` would ask the device now."""

@@ -114,7 +114,7 @@ class CoapEndpoint:
                  multicast: Sequence[tuple[str, str]] = (), listed: Listed | None = None,
                  max_payload: int = 16384, queue_limit: int = QUEUE_LIMIT,
                  limits: ClientLimits | None = None, interfaces: Sequence[str] = (),
-                 lean_get: bool = False) -> None:
+                 lean_get: bool = False, lean_compiled: bool = False) -> None:
         self.own = own
         self._bind = (bind_host or "::", port)
         self._multicast = list(multicast)
@@ -140,7 +140,8 @@ class CoapEndpoint:
         #: plain GETs of ``own``'s resources answered before aiocoap (``bridge.ocf.lean_path``;
         #: ``ocf.lean_get``); None: aiocoap answers every request.
         self.lean = (LeanGets(self, self.admission, representation_options(),
-                              max_payload=max_payload) if lean_get else None)
+                              max_payload=max_payload, compiled=lean_compiled)
+                     if lean_get else None)
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port."""
@@ -188,6 +189,8 @@ class CoapEndpoint:
             await asyncio.gather(checks, return_exceptions=True)
         self._observers.clear()
         self.uploads.shutdown()
+        if self.lean is not None:
+            self.lean.uninstall()
         if context is not None:
             await context.shutdown()
 

@@ -170,6 +170,13 @@ class OcfConfig:
     block-wise, POST, errors, ``/oic/res``, multicast) is aiocoap's either way. Set false to
     have aiocoap answer everything. Secured virtual devices never use it."""
 
+    lean_compiled: bool = True
+    """Let the compiled lean GET path answer the repeats of the GETs the lean path answered,
+    on a thread of its own outside the Python interpreter, where the package was installed
+    with it built (a C compiler at install, Linux): the same bytes again, at the rate of a C
+    CoAP server (docs/design.md, "The compiled GET path"). Without it, or set false, the
+    Python lean path answers them. Only with ``lean_get`` on and ``interfaces`` unset."""
+
     secure_only_report: bool = True
     """Log once per device when a device offers only secure (``coaps://``) endpoints, which this
     gateway cannot reach without OCF security provisioning."""

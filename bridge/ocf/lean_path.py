@@ -46,8 +46,9 @@ from aiocoap.transports.udp6 import UDP6EndpointAddress
 from aiocoap.util.socknumbers import HAS_RECVERR, MSG_ERRQUEUE
 
 from bridge.ocf import wire
-from bridge.ocf.admission import Admission
+from bridge.ocf.admission import Admission, pktinfo_index
 from bridge.ocf.aiocoap_overrides import LARGEST_UDP_PAYLOAD
+from bridge.ocf.lean_compiled import CompiledPath, compiled_path, monotonic_window
 from bridge.ocf.lean_get import ACK_CONTENT, GET, NON_CONTENT, GetParser, reply_tail
 from bridge.ocf.limits import EXCHANGE_LIFETIME
 from bridge.ocf.served import Request, ServedDevice, read
@@ -60,8 +61,14 @@ LARGEST_ANSWER = 1024
 #: a kept answer's check that the origin must be read first (None: never).
 Due = Callable[[], bool] | None
 #: What the lean path keeps for the options of a GET: the resource's path, the reply from
-#: the options on (None: aiocoap answers) and the resource's read-due check.
-Kept = tuple[str, bytes | None, Due]
+#: the options on (None: aiocoap answers), the resource's read-due check and its
+#: ``ServedResource.fresh_until`` (None: the compiled path keeps nothing of it).
+Kept = tuple[str, bytes | None, Due, Callable[[], float] | None]
+def _ALWAYS() -> float:
+    """``fresh_until`` of a resource that never reads through."""
+    return math.inf
+
+
 #: Resources that are never answered here: ``/oic/res`` lists endpoints of the request's
 #: address family and filters per query (``bridge.ocf.served.handle_res``).
 NOT_LEAN = frozenset({"/oic/res"})
@@ -131,14 +138,23 @@ class LeanGets:
     """
 
     # One per virtual OCF device: no instance dictionary each.
-    __slots__ = ("_admits", "_busy", "_cached_for", "_clock", "_holder", "_interface", "_kept",
-                 "_manager", "_max_payload", "_mid", "_monotonic", "_options", "_pass", "_quiet",
-                 "_recent", "_recvmsg", "_sendmsg", "_sock", "_sweep_at", "answered")
+    __slots__ = ("_admission", "_admits", "_answered", "_busy", "_cached_for", "_clock",
+                 "_compiled", "_fd", "_holder", "_interface", "_kept", "_manager",
+                 "_max_payload", "_mid", "_monotonic", "_options", "_pass", "_path", "_quiet",
+                 "_recent", "_recvmsg", "_sendmsg", "_sock", "_sweep_at", "_tags")
 
     def __init__(self, holder: Holder, admission: Admission,
                  options: bytes, *, max_payload: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, compiled: bool = False) -> None:
         self._holder = holder
+        self._admission = admission
+        #: whether to serve through the compiled path when it can (``ocf.lean_compiled``).
+        self._compiled = compiled
+        #: the compiled path serving the socket (None: this reads it, ``readable``).
+        self._path: CompiledPath | None = None
+        self._fd = -1
+        #: a number per resource path, the compiled path's name for what it keeps of it.
+        self._tags: dict[str, int] = {}
         #: the admission's check, bound once; whether ``clock`` is the one it reads.
         self._admits = admission.admits
         self._monotonic = clock is time.monotonic
@@ -164,8 +180,22 @@ class LeanGets:
         self._quiet = 0
         self._interface: Any = None
         self._manager: Any = None
-        #: GETs answered here (repeats included), for operators and tests.
-        self.answered = 0
+        #: GETs answered by this path (repeats included).
+        self._answered = 0
+
+    @property
+    def answered(self) -> int:
+        """GETs answered before aiocoap (repeats included; by the compiled path too), for
+        operators and tests."""
+        path = self._path
+        if path is None or path.handle is None:
+            return self._answered
+        return self._answered + path.answered(self._fd)
+
+    @property
+    def compiled(self) -> CompiledPath | None:
+        """The compiled path that reads the socket, if one does (``bridge.ocf.lean_compiled``)."""
+        return self._path
 
     def install(self, manager: Any) -> None:
         """Answer in front of ``manager``'s (aiocoap ``MessageManager``) udp6 interface."""
@@ -180,16 +210,67 @@ class LeanGets:
         # aiocoap's transport registered); the transport's close removes it as its own.
         loop = asyncio.get_running_loop()
         loop.remove_reader(sock.fileno())
+        path = compiled_path() if self._can_compile() else None
+        if path is not None:
+            try:
+                path.add(sock, self, self._admission.limits.requests,  # type: ignore[arg-type]
+                         restricted=bool(self._admission.interfaces))
+            except OSError as err:
+                log.warning("%s; the Python lean path reads its socket", err)
+            else:
+                self._path, self._fd = path, sock.fileno()
+                return
         loop.add_reader(sock.fileno(), self.readable)
+
+    def _can_compile(self) -> bool:
+        """The compiled path counts requests as this path does only with every request cap on
+        the monotonic clock in its window."""
+        return (self._compiled and self._monotonic
+                and monotonic_window(self._admission.limits.requests))
+
+    def uninstall(self) -> None:
+        """Before the socket closes: the compiled path lets go of it (this path's reader goes
+        with the transport's close)."""
+        path, self._path = self._path, None
+        if path is not None:
+            self._answered += path.answered(self._fd) if path.handle is not None else 0
+            path.remove(self._fd)
+
+    # What the compiled path hands back (bridge.ocf.lean_compiled.Receiver), in order.
+    def datagram(self, data: bytes, ancdata: Any, flags: int, address: Any) -> None:
+        try:
+            done = self._serve(data, ancdata, address)
+        except Exception:
+            log.exception("lean GET path: a datagram from %s failed; aiocoap answers it",
+                          address[0])
+            done = False
+        if not done:
+            assert self._pass is not None
+            self._pass(data, ancdata, flags, address)
+
+    def errqueue(self, data: bytes, ancdata: Any, flags: int, address: Any) -> None:
+        self._interface.datagram_errqueue_received(data, ancdata, flags, address)
+
+    def read_error(self, err: OSError) -> None:
+        self._interface.error_received(err)
+
+    def send_error(self, err: OSError, address: Any, pktinfo: bytes) -> None:
+        self._manager.dispatch_error(err, UDP6EndpointAddress(address, self._interface,
+                                                              pktinfo=pktinfo))
 
     def forget(self, href: str | None = None) -> None:
         """The state behind ``href`` (None: any resource) changed: drop what was kept."""
         if href is None:
             self._kept.clear()
+            if self._path is not None:
+                self._path.forget(self._fd)
             return
         kept = self._kept
-        for options in [options for options, (path, _, _) in kept.items() if path == href]:
+        for options in [options for options, (path, *_) in kept.items() if path == href]:
             del kept[options]
+        tag = self._tags.get(href)
+        if self._path is not None and tag is not None:
+            self._path.forget(self._fd, tag)
 
     def readable(self) -> None:
         """The socket's reader (in place of aiocoap's transport's): read the waiting
@@ -290,13 +371,15 @@ class LeanGets:
             if seen[0] > now:
                 if seen[1] is not None:
                     self._send(seen[1], ancdata, address)
-                self.answered += 1
+                self._answered += 1
                 return True
             # Expired, not swept yet: a new request (recorded again at the end, in order).
             del recent[key]
         device = self._holder.own
         if device is not self._cached_for:
             self._kept.clear()
+            if self._path is not None:
+                self._path.forget(self._fd)
             self._cached_for = device
             kept = None
         if device is None:
@@ -308,6 +391,15 @@ class LeanGets:
         # answers, reading through first.
         if tail is None or (due is not None and due()):
             return False
+        until = kept[3]
+        if self._path is not None and until is not None:
+            # The compiled path answers the next ones itself while no read of the origin is
+            # due (a resource that reads through: until its last read is read_cache old),
+            # arriving where this one arrived (ocf.interfaces: admitted by name here).
+            self._path.keep(self._fd, options, tail,
+                            self._tags.setdefault(kept[0], len(self._tags)), until())
+            if self._admission.interfaces:
+                self._path.allow(self._fd, pktinfo_index(pktinfo))
         expires = now + EXCHANGE_LIFETIME
         if first & _TYPE:
             self._mid = reply_mid = (self._mid + 1) & 0xFFFF
@@ -320,7 +412,9 @@ class LeanGets:
             recent[key] = (expires, reply)
         if self._sweep_at == math.inf:
             self._sweep_at = expires
-        self.answered += 1
+        self._answered += 1
+        if self._path is not None:
+            self._path.remember(self._fd, address, mid, recent[key][1])
         sendmsg = self._sendmsg
         assert sendmsg is not None
         try:
@@ -348,7 +442,7 @@ class LeanGets:
         target = _PARSER.target(options)
         assert target is not None
         path, query = target
-        kept: Kept = (path, None, None)
+        kept: Kept = (path, None, None, None)
         resource = device.find(path)
         if resource is None:
             return kept
@@ -358,17 +452,19 @@ class LeanGets:
             # device's resources and interfaces.
             return kept
         due: Due = None
+        until: Callable[[], float] | None = _ALWAYS
         if resource.refresh is not None:
             due = resource.reads_through
             if due is None or due():
                 return kept
+            until = resource.fresh_until
         reply = read(device, Request("GET", path, query, accept=wire.CF_OCF_CBOR,
                                      accept_version=wire.OCF_1_0,
                                      max_payload=self._max_payload))
         if reply.code == 205 and reply.body is not None:
             payload = wire.encode(reply.body)
             if len(payload) <= LARGEST_ANSWER:
-                kept = (path, reply_tail(self._options, payload), due)
+                kept = (path, reply_tail(self._options, payload), due, until)
         if len(self._kept) >= KEPT:
             self._kept.clear()
         self._kept[options] = kept

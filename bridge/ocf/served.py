@@ -62,6 +62,11 @@ class ServedResource:
     #: whether ``refresh`` would ask the origin now, looked at without awaiting (the lean GET
     #: path answers only when it would not); None: assume it would.
     reads_through: Callable[[], bool] | None = None
+    #: until when (``time.monotonic()``) ``reads_through`` stays false by time alone (inf:
+    #: never reads through): the compiled GET path answers from this resource's kept answer
+    #: until then. A change of the origin's availability or capabilities, which may change
+    #: it, drops kept answers anyway. None: not at all.
+    fresh_until: Callable[[], float] | None = None
 
     @property
     def bm(self) -> int:

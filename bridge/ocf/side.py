@@ -120,7 +120,7 @@ class OcfSide:
             max_payload=self.config.max_payload, limits=ClientLimits(self.config),
             interfaces=self.config.interfaces, secure=self._secure_virtual(),
             store=self.security_store, certificate=self._virtual_certificate(),
-            lean_get=self.config.lean_get)
+            lean_get=self.config.lean_get, lean_compiled=self.config.lean_compiled)
         self.devices = OcfDevices(self.registry, self.catalogue, self.book, self.client,
                                   missed_rounds=self.config.missed_rounds,
                                   observe=self.config.observe, is_own=self.virtual.owns,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,7 @@ from bridge.ocf import wire
 from bridge.ocf.coap_server import CoapEndpoint
 from bridge.ocf.info import BRIDGE, DMV, ICV
 from bridge.ocf.keyed_jobs import KeyedJobs
+from bridge.ocf.lean_compiled import CompiledWindow, library
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.memory import MemoryRelease
 from bridge.ocf.secured_endpoint import SecuredEndpoint
@@ -104,6 +106,11 @@ class _Origin:
         # ago (within [alljoyn] read_cache) may be answered from the cached representation.
         return self.registry.read_due(self.thing_id, key)
 
+    def fresh_until(self, key: str) -> float:
+        # Until when reads_through stays false (inf: never reads through): the compiled GET
+        # path answers from the kept representation until then.
+        return self.registry.fresh_until(self.thing_id, key)
+
 
 class VirtualOcfDevices:
     """Publishes virtual OCF devices; ``start``/``shutdown`` like every side component."""
@@ -113,7 +120,7 @@ class VirtualOcfDevices:
                  limits: ClientLimits | None = None, interfaces: Sequence[str] = (),
                  secure: bool = False, store: SecurityStore | None = None,
                  certificate: DeviceCertificate | None = None,
-                 lean_get: bool = True) -> None:
+                 lean_get: bool = True, lean_compiled: bool = True) -> None:
         self.registry = registry
         self.gateway_name = gateway_name
         self.bind_host = bind_host
@@ -121,6 +128,13 @@ class VirtualOcfDevices:
         self.interfaces = tuple(interfaces)
         #: plain GETs of the (unsecured) virtual devices take the lean path (``ocf.lean_get``).
         self.lean_get = lean_get
+        #: ... and the compiled path answers their repeats, where it is built
+        #: (``ocf.lean_compiled``, ``bridge.ocf.lean_compiled``).
+        self.lean_compiled = lean_get and lean_compiled and library() is not None
+        if (self.lean_compiled and limits is not None and limits.requests is not None
+                and limits.requests.clock is time.monotonic):
+            # One window for both paths: its records where the compiled path counts too.
+            limits.requests = CompiledWindow.like(limits.requests)
         self.virtuals: dict[str, _Virtual] = {}
         #: how many virtual devices served here have each ``di`` (asked for every device
         #: discovered; two Things may share one, a copy of a copy of a device).
@@ -273,7 +287,7 @@ class VirtualOcfDevices:
         thing_id = thing.id
         origin = _Origin(self.registry, thing_id)
         layout = build_layout(thing, origin.state_of, origin.command, origin.fresh,
-                              origin.reads_through)
+                              origin.reads_through, origin.fresh_until)
         if old is not None:
             # Same endpoint and port: clients keep working; observers see the new state.
             self._dis -= Counter([old.thing.identity.di])
@@ -285,7 +299,8 @@ class VirtualOcfDevices:
         if self.security is None:
             endpoint = CoapEndpoint(layout.device, bind_host=self.bind_host,
                                     max_payload=self.max_payload, limits=self.limits,
-                                    interfaces=self.interfaces, lean_get=self.lean_get)
+                                    interfaces=self.interfaces, lean_get=self.lean_get,
+                                    lean_compiled=self.lean_compiled)
         else:
             endpoint = SecuredEndpoint(layout.device, self.security.device_for(thing),
                                        bind_host=self.bind_host, max_payload=self.max_payload,

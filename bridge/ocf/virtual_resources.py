@@ -50,10 +50,12 @@ class VirtualLayout:
 
 def build_layout(thing: Thing, state_of: StateOf, command: Commander,
                  fresh: Fresh | None = None,
-                 reads_through: Callable[[str], bool] | None = None) -> VirtualLayout:
+                 reads_through: Callable[[str], bool] | None = None,
+                 fresh_until: Callable[[str], float] | None = None) -> VirtualLayout:
     """The virtual device of ``thing``; ``state_of(key)`` reads a capability's live state,
-    ``fresh(key)`` is awaited before a GET of a capability's resource is answered, and
-    ``reads_through(key)`` says whether it would ask the origin now."""
+    ``fresh(key)`` is awaited before a GET of a capability's resource is answered,
+    ``reads_through(key)`` says whether it would ask the origin now, and ``fresh_until(key)``
+    until when it would not (``ServedResource.fresh_until``)."""
     device = ServedDevice(di=thing.identity.di, device_types=virtual_device_types(thing),
                           device=virtual_device_payload(thing, thing.device_type),
                           platform=platform_payload(thing.identity.pi, thing.info),
@@ -76,6 +78,8 @@ def build_layout(thing: Thing, state_of: StateOf, command: Commander,
                     # The origin's check itself with the key bound (no Python frame of
                     # _Access between: the lean GET path asks it per request).
                     resource.reads_through = functools.partial(reads_through, key)
+                if fresh_until is not None:
+                    resource.fresh_until = functools.partial(fresh_until, key)
             device.resources[resource.href] = resource
             layout.hrefs.setdefault(key, []).append(resource.href)
     return layout
