@@ -19,9 +19,14 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+if TYPE_CHECKING:
+    Hook = BuildHookInterface[Any]
+else:  # not subscripted at run time: no hatchling release is asked to be generic
+    Hook = BuildHookInterface
 
 SOURCE = Path("bridge/ocf/lean_serve.c")
 LIBRARY = "bridge/ocf/_lean_serve.so"
@@ -37,16 +42,20 @@ def compile_library(root: Path, output: Path) -> str | None:
     if not compiler or shutil.which(compiler[0]) is None:
         return f"no C compiler ({' '.join(compiler) or 'CC is empty'})"
     flags = shlex.split(os.environ.get("CFLAGS", ""))
+    partial = output.with_name(output.name + ".partial")
     command = [*compiler, "-O2", "-std=gnu11", "-Wall", "-fPIC", "-shared",
-               "-fvisibility=hidden", *flags, "-o", str(output), str(root / SOURCE),
+               "-fvisibility=hidden", *flags, "-o", str(partial), str(root / SOURCE),
                "-pthread"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
+        partial.unlink(missing_ok=True)
         return f"{shlex.join(command)} failed:\n{done.stderr}"
+    # A new file in place of the old one: a process that has the old one loaded keeps it.
+    partial.replace(output)
     return None
 
 
-class CompiledGetPath(BuildHookInterface[Any]):
+class CompiledGetPath(Hook):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:

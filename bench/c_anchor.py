@@ -5,8 +5,10 @@ resource with the same payload (the bytes the gateway's virtual device returns f
 ``/switch``):
 
 - the gateway's virtual OCF copy of an AllJoyn light (``bench.pair``: real ``ocfaj run``),
-  twice: on asyncio's event loop, as a default install runs, and with
-  ``[gateway] event_loop = "uvloop"`` (the extra ``uvloop``);
+  three times: on asyncio's event loop, as a default install runs, with
+  ``[gateway] event_loop = "uvloop"`` (the extra ``uvloop``), and with
+  ``[ocf] lean_compiled = false`` (the Python lean path answers the repeats the compiled GET
+  path's thread answers otherwise);
 - a plain aiocoap server with one resource (``bench.aiocoap_server``, its own process);
 - libcoap's ``coap-server`` (Debian's libcoap3-bin, ``coap-server-notls``), whose dynamic
   resource ``/switch`` is created with a PUT of the same bytes by ``coap-client-notls``;
@@ -16,8 +18,8 @@ resource with the same payload (the bytes the gateway's virtual device returns f
   (``--drain``) and once with ``recvmmsg``/``sendmmsg`` (``--mmsg``), to show what fewer
   event loop rounds and system calls per request save in Python.
 
-Then the C server and the two gateways are loaded in turn, sequentially, for several rounds
-(the interleaved rows), so that a drift of the machine's speed falls on all three alike.
+Then the C server and the three gateways are loaded in turn, sequentially, for several rounds
+(the interleaved rows), so that a drift of the machine's speed falls on all four alike.
 
 Two clients load each server, sequentially (one request in flight) and with 50 in flight: the
 raw-UDP generator of ``bench.coap_load`` (lean, so the servers are the limit) and aiocoap's
@@ -220,10 +222,14 @@ async def _interleaved(report: Report, servers: list[Server], rounds: int, count
 async def measure(directory: Path, size: str) -> Report:
     report = Report(NAME)
     async with bridged_pair(directory, ["switch"]) as pair, \
-            bridged_pair(directory / "uvloop", ["switch"], event_loop="uvloop") as fast:
+            bridged_pair(directory / "uvloop", ["switch"], event_loop="uvloop") as fast, \
+            bridged_pair(directory / "python", ["switch"],
+                         ocf_extra="lean_compiled = false\n") as in_python:
         gateway, on_uvloop = urlsplit(pair.virtual_ocf), urlsplit(fast.virtual_ocf)
+        python_path = urlsplit(in_python.virtual_ocf)
         assert gateway.hostname and gateway.port
         assert on_uvloop.hostname and on_uvloop.port
+        assert python_path.hostname and python_path.port
         probe = await CoapLoad(gateway.hostname, gateway.port, PATH).run(1)
         if probe.errors or probe.lost:
             raise RuntimeError(f"GET {pair.virtual_ocf}{PATH} failed")
@@ -239,13 +245,15 @@ async def measure(directory: Path, size: str) -> Report:
                               pair.gateway.pid),
                        Server("virtual OCF device, uvloop", on_uvloop.hostname,
                               on_uvloop.port, fast.gateway.pid),
+                       Server("virtual OCF device, Python lean path", python_path.hostname,
+                              python_path.port, in_python.gateway.pid),
                        Server("plain aiocoap", "127.0.0.1", py_port, py_server.pid),
                        *(Server(label, "127.0.0.1", port, floor.pid)
                          for label, floor, port in floors)]
             loads = {"raw UDP client": raw_load,
                      "aiocoap client": aiocoap_load(pair.coap.context)}
             await _measure_all(report, servers, loads, COUNTS[size], payload)
-            await _interleaved(report, servers[:3], ROUNDS, COUNTS[size][0] * 3)
+            await _interleaved(report, servers[:4], ROUNDS, COUNTS[size][0] * 3)
         finally:
             c_server.terminate()
             await c_server.wait()
@@ -258,7 +266,9 @@ async def measure(directory: Path, size: str) -> Report:
         f"{WARM_UP} warm-up requests, then {COUNTS[size][0]} sequential or {COUNTS[size][1]} "
         f"at {IN_FLIGHT} in flight. The virtual OCF device runs on asyncio's event loop, as a "
         "default install does; its uvloop row is a second gateway with [gateway] event_loop = "
-        "\"uvloop\" (the extra uvloop). The raw baseline of each row is libcoap's "
+        "\"uvloop\" (the extra uvloop). Both answer repeated GETs on the compiled GET path (a C "
+        "thread, ocf.lean_compiled); the Python lean path row is a third gateway with "
+        "lean_compiled = false. The raw baseline of each row is libcoap's "
         "coap-server (C) under the same client and load in the same run. The raw UDP client is "
         "bench/coap_load.py; its CPU load shows whether it was the limit. The Python UDP "
         "floor (bench/udp_floor.py) answers every request with the same bytes and reads "
@@ -266,10 +276,12 @@ async def measure(directory: Path, size: str) -> Report:
         "datagram per event loop wake-up on the socket's own reader, its recvmmsg row reads "
         "and answers them with one recvmmsg and one sendmmsg. Server CPU is the scheduler's "
         "count (/proc/PID/task/*/schedstat, in ns); requests per server sleep are the "
-        "requests over the voluntary context switches of its main thread. The interleaved rows "
-        f"load the C server and the two gateways in turn, {ROUNDS} rounds of "
+        "requests over the voluntary context switches of its main thread (the compiled path "
+        "serves on a thread of its own, so a gateway's main thread hardly sleeps per request). "
+        "The interleaved rows "
+        f"load the C server and the three gateways in turn, {ROUNDS} rounds of "
         f"{COUNTS[size][0] * 3} sequential GETs each, so that a drift of the machine's speed "
-        "falls on all three alike.")
+        "falls on all four alike.")
     return report
 
 

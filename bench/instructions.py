@@ -148,7 +148,9 @@ async def measure(directory: Path, size: str) -> Report:
                 ("bench.udp_floor", PAYLOAD.hex(), "--mmsg")),
                ("virtual OCF device, lean path, no daemon", "lean", ("bench.lean_server",)),
                ("virtual OCF device, lean path, no daemon, uvloop", "lean-uvloop",
-                ("bench.lean_server", "--uvloop"))]
+                ("bench.lean_server", "--uvloop")),
+               ("virtual OCF device, Python lean path, no daemon", "lean-python",
+                ("bench.lean_server", "--python"))]
     for label, stem, args in servers:
         out = directory / f"{stem}.callgrind"
         process, port = await _python_server(out, *args)
@@ -165,7 +167,9 @@ async def measure(directory: Path, size: str) -> Report:
         "wake-up than at full speed). The "
         "kernel's part of each system call is not counted. The virtual OCF device is the "
         "gateway's OCF side alone (bench/lean_server.py), on asyncio's loop and on uvloop's "
-        "([gateway] event_loop = \"uvloop\").")
+        "([gateway] event_loop = \"uvloop\"), with the compiled GET path answering repeats "
+        "(its thread's instructions counted with the rest), and once with the Python lean "
+        "path answering them (--python, [ocf] lean_compiled = false).")
     return report
 
 

@@ -6,7 +6,9 @@ switch, without the rest of the daemon (no D-Bus, no MQTT), so that a tool such 
 can run it alone (``bench/instructions.py``). Its origin answers from the kept state and
 never reads through. It prints the device's UDP port once it serves (on ``::``, so also on
 127.0.0.1) and runs until stdin closes. It runs on the gateway's asyncio loop, or with
-``--uvloop`` on its uvloop one (``bridge.daemon.event_loop``).
+``--uvloop`` on its uvloop one (``bridge.daemon.event_loop``). The compiled GET path answers
+repeated GETs, as in a default install; ``--python`` leaves them to the Python lean path
+(``[ocf] lean_compiled = false``).
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ async def serve() -> None:
     limits = ClientLimits(OcfConfig(max_requests_per_client=UNCAPPED, max_requests=UNCAPPED))
     side = VirtualOcfDevices(registry, gateway_name="Bench gateway", bind_host="::",
                              server_port=free_udp_port("::1"), multicast=[], max_payload=4096,
-                             limits=limits, lean_get=True)
+                             limits=limits, lean_get=True,
+                             lean_compiled="--python" not in sys.argv[1:])
     await side.start()
     await side.wait_idle()
     settle_heap()  # as ``ocfaj run`` does once the gateway started

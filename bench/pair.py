@@ -50,9 +50,11 @@ class Pair:
 
 @contextlib.asynccontextmanager
 async def bridged_pair(directory: Path, capabilities: list[str], *,
-                       mqtt: bool = False, event_loop: str = "asyncio") -> AsyncIterator[Pair]:
+                       mqtt: bool = False, event_loop: str = "asyncio",
+                       ocf_extra: str = "") -> AsyncIterator[Pair]:
     """Start everything, wait until both copies exist, yield; tear it all down after.
-    ``event_loop``: the gateway's ``[gateway] event_loop``."""
+    ``event_loop``: the gateway's ``[gateway] event_loop``; ``ocf_extra``: more ``[ocf]``
+    lines (TOML)."""
     catalogue = load_catalogue()
     with contextlib.ExitStack() as stack:
         bus_daemon = stack.enter_context(rig.private_bus(directory))
@@ -65,7 +67,9 @@ async def bridged_pair(directory: Path, capabilities: list[str], *,
         sim_facts = await alljoyn_sim.start()
         ocf_uri = f"coap://127.0.0.1:{facts['port']}"
         gateway = rig.Gateway(rig.GatewaySettings(bus=bus_daemon.address, ocf_peers=(ocf_uri,),
-                                                  mqtt_port=mqtt_port, event_loop=event_loop),
+                                                  mqtt_port=mqtt_port, event_loop=event_loop,
+                                                  ocf_extra=rig.GatewaySettings.ocf_extra
+                                                  + ocf_extra),
                               directory / "gateway")
         bus: MessageBus | None = None
         try:

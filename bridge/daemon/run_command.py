@@ -70,6 +70,9 @@ async def run_until_signalled(config: Config, stop: asyncio.Event | None = None)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     log.info("event loop: %s", describe_loop(loop))
+    from bridge.ocf.lean_compiled import describe as describe_compiled
+    log.info("compiled GET path: %s",
+             describe_compiled(config.ocf.lean_get and config.ocf.lean_compiled))
     previous_handler = loop.get_exception_handler()
     # Errors raised in library callbacks by what peers send must not flood the log.
     loop.set_exception_handler(LoopErrorReporter())

@@ -92,6 +92,21 @@ def library() -> Any:
     return lib
 
 
+def describe(wanted: bool) -> str:
+    """The compiled path's state for the start log: ``on``, ``off (...)`` or ``not built
+    (...)``; ``wanted``: ``ocf.lean_get`` and ``ocf.lean_compiled`` are both on."""
+    if not sys.platform.startswith("linux"):
+        return f"not built (not on Linux: {sys.platform}); the Python lean path answers"
+    if not LIBRARY.exists():
+        return ("not built (the install found no C compiler, or OCFAJ_NO_COMPILED was set); "
+                "the Python lean path answers")
+    if library() is None:
+        return "not loaded (see the warning above); the Python lean path answers"
+    if not wanted:
+        return "off (ocf.lean_get or ocf.lean_compiled is false)"
+    return "on"
+
+
 class CompiledWindow(Window):
     """:class:`~bridge.ocf.limits.Window` on the monotonic clock, its records in the library
     (which the compiled path's thread counts in as well). A key is the request's
@@ -225,7 +240,8 @@ class CompiledPath:
         return int(self._lib.os_lost(self.handle)) if self.handle is not None else 0
 
     def set_now(self, now: float | None) -> None:
-        """The duplicate records' clock (None: the monotonic clock); for tests."""
+        """The clock of the duplicate records and of the kept answers' ``until`` (None: the
+        monotonic clock; the request window keeps that one); for tests."""
         self._lib.os_set_now(self.handle, -1.0 if now is None else now)
 
     def _drain(self) -> None:
@@ -246,8 +262,13 @@ class CompiledPath:
                 continue
             try:
                 self._hand(receiver, head, buffer)
-            except Exception:
-                log.exception("compiled GET path: an item for fd %d failed", head.fd)
+            except Exception as error:
+                # As an error of the socket's reader would reach it: the event loop's
+                # handler (the daemon's logs one kind once per interval); the next items go
+                # on.
+                self._loop.call_exception_handler({
+                    "message": "Exception in the compiled GET path's hand-over",
+                    "exception": error})
 
     @staticmethod
     def _hand(receiver: Receiver, head: _Head, buffer: Any) -> None:

@@ -687,7 +687,7 @@ static int serve(server_t *s, sock_t *k, const uint8_t *data, size_t size, struc
     if (!found)
         return 0;
     kept_t *kept = found->value;
-    if (kept->until <= (s->frozen >= 0 ? monotonic() : now))
+    if (kept->until <= now)
         return 0; /* the Python side asks whether the origin must be read first */
     size_t tkl = end - 4, len = end + kept->len;
     uint8_t *reply = s->reply;
@@ -769,7 +769,9 @@ static void *run(void *arg) {
                 continue; /* removed since epoll_wait returned */
             if (events[i].events & EPOLLIN)
                 read_socket(s, k, &wake);
-            else if (events[i].events & EPOLLERR)
+            /* An error queue that waits beside datagrams is read at once too, not only when
+             * a wake-up finds no datagram. */
+            if (events[i].events & EPOLLERR)
                 read_errors(s, k, &wake);
         }
         pthread_mutex_unlock(&s->mu);
@@ -879,8 +881,16 @@ EXPORT void os_remove(void *handle, int fd) {
         s->by_fd[fd] = NULL;
         s->socks--;
         free_sock(k);
-        /* Queued items of fd stay: the event loop drops those of a socket it no longer
-         * knows. */
+        /* Its queued items go too: a socket opened later may get the same number. */
+        for (size_t i = 0; i < s->qcount; i++) {
+            item_t *item = &s->queue[(s->qhead + i) % QUEUE];
+            if (item->fd == fd) {
+                free(item->data);
+                item->data = NULL;
+                item->fd = -1;
+                item->dlen = item->alen = 0;
+            }
+        }
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -995,7 +1005,8 @@ EXPORT uint64_t os_lost(void *handle) {
     return lost;
 }
 
-/* The duplicate records' clock: now (< 0: the monotonic clock again). For tests. */
+/* The clock of the duplicate records and of the kept answers' freshness: now (< 0: the
+ * monotonic clock again; the request window keeps the monotonic clock). For tests. */
 EXPORT void os_set_now(void *handle, double now) {
     server_t *s = handle;
     pthread_mutex_lock(&s->mu);

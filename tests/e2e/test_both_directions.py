@@ -36,6 +36,8 @@ async def test_alljoyn_consumer_switches_and_dims_an_ocf_light(
     gateway = await asyncio.to_thread(gateway_factory, "gw", own_host=True,
                                       gateway={"event_loop": loop_choice})
     assert _runs_on(loop_choice) in gateway.log(), gateway.log()
+    # The compiled GET path is built in the test environment and on by default.
+    assert "compiled GET path: on" in gateway.log(), gateway.log()
     logs = gateway_factory.logs
     app = await consumer.wait_app("Lamp", virtual=True)
     assert await consumer.get(app, ON_OFF_STATUS, "IsOn") is False, logs()

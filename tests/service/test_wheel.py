@@ -26,6 +26,11 @@ def test_the_built_wheel_carries_models_and_scenarios(tmp_path: Path) -> None:
     wheel = Path(built.stdout.strip().splitlines()[-1])
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"bridge/sim/scenarios/home.toml", "bridge/_models/devices/light.toml"} <= names
+    # The compiled GET path, built by hatch_build.py (this machine has a C compiler): the
+    # wheel is for this platform, not any.
+    platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    assert wheel.name.endswith(f"-py3-none-{platform}.whl"), wheel.name
+    assert "bridge/ocf/_lean_serve.so" in names
     assert not any(name.startswith(("tests/", "firmware/")) for name in names)
 
     target = tmp_path / "installed"
@@ -52,3 +57,20 @@ def test_the_built_wheel_carries_models_and_scenarios(tmp_path: Path) -> None:
          "print(load_scenario(Path('home'), load_catalogue()).source)"],
         capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     assert loaded.stdout.strip() == str(target / "bridge" / "sim" / "scenarios" / "home.toml")
+    compiled = subprocess.run(
+        [sys.executable, "-c", "import bridge.ocf.lean_compiled as c; "
+         "print(c.LIBRARY, c.library() is not None)"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
+    assert compiled.stdout.split() == [str(target / "bridge" / "ocf" / "_lean_serve.so"),
+                                       "True"]
+
+
+def test_without_the_compiled_path_the_wheel_is_pure_python(tmp_path: Path) -> None:
+    built = subprocess.run([str(ROOT / "scripts" / "build-wheel"), str(tmp_path / "dist")],
+                           capture_output=True, text=True, timeout=300, check=False,
+                           env={**os.environ, "PYTHON": sys.executable,
+                                "OCFAJ_NO_COMPILED": "1"})
+    assert built.returncode == 0, built.stderr
+    wheel = Path(built.stdout.strip().splitlines()[-1])
+    assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
+    assert "bridge/ocf/_lean_serve.so" not in zipfile.ZipFile(wheel).namelist()
