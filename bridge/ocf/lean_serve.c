@@ -227,19 +227,26 @@ static void window_forget(window_t *w, double now) {
     }
 }
 
+/* A full ring of count items of size bytes, oldest at *head, made twice as big (oldest
+ * first from 0); -1 when out of memory (the ring stays as it was). */
+static int ring_grow(void **ring, size_t size, size_t *cap, size_t *head, size_t count) {
+    size_t bigger = *cap ? *cap * 2 : 64;
+    uint8_t *grown = malloc(bigger * size);
+    if (!grown)
+        return -1;
+    for (size_t i = 0; i < count; i++)
+        memcpy(grown + i * size, (uint8_t *)*ring + ((*head + i) % *cap) * size, size);
+    free(*ring);
+    *ring = grown;
+    *cap = bigger;
+    *head = 0;
+    return 0;
+}
+
 static int window_push(window_t *w, wentry_t *e) {
-    if (w->count == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 64;
-        wentry_t *ring = malloc(cap * sizeof(wentry_t));
-        if (!ring)
-            return -1;
-        for (size_t i = 0; i < w->count; i++)
-            ring[i] = w->ring[(w->head + i) % w->cap];
-        free(w->ring);
-        w->ring = ring;
-        w->cap = cap;
-        w->head = 0;
-    }
+    if (w->count == w->cap
+        && ring_grow((void **)&w->ring, sizeof(wentry_t), &w->cap, &w->head, w->count))
+        return -1;
     w->ring[(w->head + w->count) % w->cap] = *e;
     w->count++;
     return 0;
@@ -491,23 +498,38 @@ static void queue_error(server_t *s, int kind, sock_t *k, int err,
     enqueue(s, &item, wake);
 }
 
+/* One datagram (flags: MSG_ERRQUEUE for the error queue) into the server's buffer, with its
+ * source (all zero when the kernel gave none) and ancillary data in control (ANCILLARY). */
+static ssize_t receive(server_t *s, sock_t *k, int flags, struct sockaddr_in6 *from,
+                       uint8_t *control, struct iovec *iov, struct msghdr *msg) {
+    iov->iov_base = s->buf;
+    iov->iov_len = LARGEST;
+    memset(msg, 0, sizeof(*msg));
+    msg->msg_name = from;
+    msg->msg_namelen = sizeof(*from);
+    msg->msg_iov = iov;
+    msg->msg_iovlen = 1;
+    msg->msg_control = control;
+    msg->msg_controllen = ANCILLARY;
+    ssize_t n = recvmsg(k->fd, msg, flags | MSG_DONTWAIT);
+    if (n >= 0 && msg->msg_namelen < sizeof(*from))
+        memset(from, 0, sizeof(*from));
+    return n;
+}
+
 /* The socket's error queue (ICMP errors, IPV6_RECVERR) to the event loop. */
 static void read_errors(server_t *s, sock_t *k, int *wake) {
     for (int i = 0; i < BATCH; i++) {
         struct sockaddr_in6 from;
         uint8_t control[ANCILLARY];
-        struct iovec iov = {s->buf, LARGEST};
-        struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
-                             .msg_iovlen = 1, .msg_control = control,
-                             .msg_controllen = sizeof(control)};
-        ssize_t n = recvmsg(k->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+        struct iovec iov;
+        struct msghdr msg;
+        ssize_t n = receive(s, k, MSG_ERRQUEUE, &from, control, &iov, &msg);
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 queue_error(s, ITEM_READ_ERROR, k, errno, NULL, NULL, wake);
             return;
         }
-        if (msg.msg_namelen < sizeof(from))
-            memset(&from, 0, sizeof(from));
         queue_datagram(s, ITEM_ERRQUEUE, k, s->buf, (size_t)n, &msg, &from, wake);
     }
 }
@@ -528,18 +550,9 @@ static void sweep(sock_t *k, double now) {
 
 static int remember(sock_t *k, const uint8_t *key, double expires, const uint8_t *reply,
                     uint32_t len) {
-    if (k->ocount == k->ocap) {
-        size_t cap = k->ocap ? k->ocap * 2 : 64;
-        order_t *order = malloc(cap * sizeof(order_t));
-        if (!order)
-            return -1;
-        for (size_t i = 0; i < k->ocount; i++)
-            order[i] = k->order[(k->ohead + i) % k->ocap];
-        free(k->order);
-        k->order = order;
-        k->ocap = cap;
-        k->ohead = 0;
-    }
+    if (k->ocount == k->ocap
+        && ring_grow((void **)&k->order, sizeof(order_t), &k->ocap, &k->ohead, k->ocount))
+        return -1;
     recent_t *r = calloc(1, sizeof(recent_t));
     if (!r)
         return -1;
@@ -595,6 +608,13 @@ static void send_reply(server_t *s, sock_t *k, struct msghdr *out, const uint8_t
     queue_error(s, ITEM_SEND_ERROR, k, errno, to, pktinfo, wake);
 }
 
+static int is_allowed(const sock_t *k, uint32_t index) {
+    for (int i = 0; i < k->nallowed; i++)
+        if (k->allowed[i] == index)
+            return 1;
+    return 0;
+}
+
 /* Answer one datagram here (1) or leave it to the event loop (0). */
 static int serve(server_t *s, sock_t *k, const uint8_t *data, size_t size, struct msghdr *msg,
                  const struct sockaddr_in6 *from, int *wake) {
@@ -618,14 +638,9 @@ static int serve(server_t *s, sock_t *k, const uint8_t *data, size_t size, struc
         return 0;
     if (from->sin6_family != AF_INET6)
         return 0;
-    if (k->restricted) {
-        /* ocf.interfaces: an interface the Python side took a request on before. */
-        int i = 0;
-        while (i < k->nallowed && k->allowed[i] != info.ipi6_ifindex)
-            i++;
-        if (i == k->nallowed)
-            return 0;
-    }
+    /* ocf.interfaces: an interface the Python side took a request on before. */
+    if (k->restricted && !is_allowed(k, info.ipi6_ifindex))
+        return 0;
     uint16_t mid = (uint16_t)((data[2] << 8) | data[3]);
     double now = s->frozen >= 0 ? s->frozen : monotonic();
     if (k->window) {
@@ -719,11 +734,9 @@ static void read_socket(server_t *s, sock_t *k, int *wake) {
     while (count < reads) {
         struct sockaddr_in6 from;
         uint8_t control[ANCILLARY];
-        struct iovec iov = {s->buf, LARGEST};
-        struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
-                             .msg_iovlen = 1, .msg_control = control,
-                             .msg_controllen = sizeof(control)};
-        ssize_t n = recvmsg(k->fd, &msg, MSG_DONTWAIT);
+        struct iovec iov;
+        struct msghdr msg;
+        ssize_t n = receive(s, k, 0, &from, control, &iov, &msg);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
                 if (!count)
@@ -735,8 +748,6 @@ static void read_socket(server_t *s, sock_t *k, int *wake) {
             break;
         }
         count++;
-        if (msg.msg_namelen < sizeof(from))
-            memset(&from, 0, sizeof(from));
         if (!serve(s, k, s->buf, (size_t)n, &msg, &from, wake))
             queue_datagram(s, ITEM_DATA, k, s->buf, (size_t)n, &msg, &from, wake);
     }
@@ -953,15 +964,10 @@ EXPORT void os_allow(void *handle, int fd, uint32_t index) {
     server_t *s = handle;
     pthread_mutex_lock(&s->mu);
     sock_t *k = sock_of(s, fd);
-    if (k) {
-        int i = 0;
-        while (i < k->nallowed && k->allowed[i] != index)
-            i++;
-        if (i == k->nallowed) {
-            if (k->nallowed == 16)
-                k->nallowed = 0;
-            k->allowed[k->nallowed++] = index;
-        }
+    if (k && !is_allowed(k, index)) {
+        if (k->nallowed == 16)
+            k->nallowed = 0;
+        k->allowed[k->nallowed++] = index;
     }
     pthread_mutex_unlock(&s->mu);
 }

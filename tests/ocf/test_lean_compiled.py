@@ -10,11 +10,13 @@ path answers the first of each GET and hands the answer to the thread).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import pytest
@@ -24,17 +26,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core.identity import IdentityBook
-from bridge.core.registry import Registry
+from bridge.core.registry import CommandHandler, Registry
 from bridge.core.thing import Side, Thing
 from bridge.model.types import Catalogue, Value
 from bridge.ocf import lean_compiled
 from bridge.ocf.coap_messages import NON
+from bridge.ocf.coap_server import CoapEndpoint
 from bridge.ocf.config import OcfConfig
 from bridge.ocf.lean_compiled import CompiledWindow, library
 from bridge.ocf.limits import ClientLimits, Window
 from bridge.ocf.virtual import VirtualOcfDevices
 from bridge.sim.testing.procs import free_udp_port
-from tests.ocf.test_lean_get import Client, Pair, client, get, pair, same_but_mid
+from tests.ocf.test_lean_get import (
+    Client,
+    Pair,
+    ReadingOrigin,
+    client,
+    get,
+    pair,
+    same_but_mid,
+)
 from tests.ocf.things import RecordingOrigin, alljoyn_lamp
 
 __all__ = ["client", "pair"]  # the fixtures of tests/ocf/test_lean_get.py
@@ -46,6 +57,24 @@ BOTH_LOOPS = True
 def test_the_library_is_built_and_loads() -> None:
     assert lean_compiled.LIBRARY.exists(), "hatch_build.py did not build the library"
     assert library() is not None
+
+
+@contextlib.asynccontextmanager
+async def serving(registry: Registry, catalogue: Catalogue, origin: CommandHandler | None = None,
+                  **options: Any) -> AsyncIterator[tuple[VirtualOcfDevices, CoapEndpoint]]:
+    """A virtual OCF copy of an AllJoyn lamp served from ``origin``, with ``options`` for
+    :class:`VirtualOcfDevices`; shut down after."""
+    registry.register_handler(Side.ALLJOYN, origin or RecordingOrigin())
+    thing = registry.upsert(alljoyn_lamp(catalogue, IdentityBook()))
+    virtual = VirtualOcfDevices(registry, gateway_name="Test gateway", bind_host="::",
+                                server_port=free_udp_port("::1"), multicast=[],
+                                max_payload=4096, **options)
+    await virtual.start()
+    await virtual.wait_idle()
+    try:
+        yield virtual, virtual.virtuals[thing.id].endpoint
+    finally:
+        await virtual.shutdown()
 
 
 def compiled_of(pair: Pair) -> tuple[lean_compiled.CompiledPath, int]:
@@ -119,83 +148,42 @@ async def test_a_repeated_con_answered_by_the_thread_gets_its_answer_after_a_cha
 
 async def test_switched_off_the_python_lean_path_reads_the_socket(
         registry: Registry, catalogue: Catalogue, client: Client) -> None:
-    registry.register_handler(Side.ALLJOYN, RecordingOrigin())
-    thing = registry.upsert(alljoyn_lamp(catalogue, IdentityBook()))
-    virtual = VirtualOcfDevices(registry, gateway_name="Test gateway", bind_host="::",
-                                server_port=free_udp_port("::1"), multicast=[],
-                                max_payload=4096, lean_compiled=False)
-    await virtual.start()
-    await virtual.wait_idle()
-    try:
-        endpoint = virtual.virtuals[thing.id].endpoint
+    async with serving(registry, catalogue, lean_compiled=False) as (_, endpoint):
         assert endpoint.lean is not None and endpoint.lean.compiled is None
         for mid in (0x3201, 0x3202, 0x3203):
             reply = Message.decode(await client.exchange(endpoint.port, get("/switch", mid)))
             assert reply.code == Code.CONTENT
         assert endpoint.lean.answered == 3
-    finally:
-        await virtual.shutdown()
 
 
 async def test_the_thread_ends_with_the_last_socket(registry: Registry, catalogue: Catalogue,
                                                     client: Client) -> None:
-    registry.register_handler(Side.ALLJOYN, RecordingOrigin())
-    thing = registry.upsert(alljoyn_lamp(catalogue, IdentityBook()))
-    virtual = VirtualOcfDevices(registry, gateway_name="Test gateway", bind_host="::",
-                                server_port=free_udp_port("::1"), multicast=[],
-                                max_payload=4096)
-    await virtual.start()
-    await virtual.wait_idle()
-    endpoint = virtual.virtuals[thing.id].endpoint
-    assert endpoint.lean is not None
-    path = endpoint.lean.compiled
-    assert path is not None and path.handle is not None
-    threads = len(os.listdir("/proc/self/task"))
-    await virtual.shutdown()
+    async with serving(registry, catalogue) as (_, endpoint):
+        assert endpoint.lean is not None
+        path = endpoint.lean.compiled
+        assert path is not None and path.handle is not None
+        threads = len(os.listdir("/proc/self/task"))
     assert path.handle is None
-    assert lean_compiled.compiled_path.__module__  # the module stays importable
     assert asyncio.get_running_loop() not in lean_compiled._PATHS
     assert len(os.listdir("/proc/self/task")) == threads - 1
 
 
-class FreshFor(RecordingOrigin):
-    """An origin that reads through (AllJoyn ``read_through = "all"``) and says until when its
-    last read is fresh; the test moves the compiled path's clock to that time."""
+class FreshFor(ReadingOrigin):
+    """An origin that reads through and says until when its last read is fresh; the test
+    moves the compiled path's clock to that time."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.reads = 0
         self.until = -math.inf
-        self.is_fresh = False
-        self.device_value = False
-
-    def reads_through(self, thing: Thing, capability: str) -> bool:
-        return capability == "switch"
-
-    def fresh(self, thing: Thing, capability: str) -> bool:
-        return self.is_fresh
 
     def fresh_until(self, thing: Thing, capability: str) -> float:
         return self.until
-
-    async def refresh(self, thing: Thing, capability: str) -> Mapping[str, Value]:
-        self.reads += 1
-        return {"on": self.device_value} if capability == "switch" else dict(
-            thing.capabilities[capability].state)
 
 
 async def test_a_read_through_resource_is_the_threads_only_until_a_read_is_due(
         registry: Registry, catalogue: Catalogue, client: Client) -> None:
     origin = FreshFor()
-    registry.register_handler(Side.ALLJOYN, origin)
-    thing = registry.upsert(alljoyn_lamp(catalogue, IdentityBook()))
-    virtual = VirtualOcfDevices(registry, gateway_name="Test gateway", bind_host="::",
-                                server_port=free_udp_port("::1"), multicast=[],
-                                max_payload=4096)
-    await virtual.start()
-    await virtual.wait_idle()
-    try:
-        endpoint = virtual.virtuals[thing.id].endpoint
+    async with serving(registry, catalogue, origin) as (_, endpoint):
         assert endpoint.lean is not None and endpoint.lean.compiled is not None
         path, fd = endpoint.lean.compiled, endpoint.lean._fd
         path.set_now(1000.0)
@@ -214,8 +202,6 @@ async def test_a_read_through_resource_is_the_threads_only_until_a_read_is_due(
         origin.is_fresh, origin.device_value = False, True
         assert await value(0x3304) is True
         assert origin.reads == 1 and path.answered(fd) == 2
-    finally:
-        await virtual.shutdown()
 
 
 HOSTS = st.sampled_from(["10.0.0.1", "10.0.0.2", "fe80::1%2", "::1"])
@@ -256,17 +242,9 @@ async def test_one_window_counts_a_clients_requests_on_both_paths(
     # side (the lean path, aiocoap's dispatch) again when it gets it: both must name the
     # request the same, an IPv4 client of the dual-stack socket too, or a request would take
     # room twice and the caps would bite early.
-    registry.register_handler(Side.ALLJOYN, RecordingOrigin())
-    thing = registry.upsert(alljoyn_lamp(catalogue, IdentityBook()))
     limits = ClientLimits(OcfConfig(max_requests_per_client=3, max_requests=100))
-    virtual = VirtualOcfDevices(registry, gateway_name="Test gateway", bind_host="::",
-                                server_port=free_udp_port("::1"), multicast=[],
-                                max_payload=4096, limits=limits)
-    await virtual.start()
-    await virtual.wait_idle()
     v4 = Client(socket.AF_INET)
-    try:
-        endpoint = virtual.virtuals[thing.id].endpoint
+    async with serving(registry, catalogue, limits=limits) as (_, endpoint):
         assert endpoint.lean is not None and endpoint.lean.compiled is not None
         window = limits.requests
         assert isinstance(window, CompiledWindow)
@@ -278,9 +256,7 @@ async def test_one_window_counts_a_clients_requests_on_both_paths(
         refused = Message.decode(await v4.exchange(endpoint.port, get("/switch", 0x3404)))
         assert refused.code == Code.SERVICE_UNAVAILABLE and limits.refused.requests == 1
         assert window.total == 3
-    finally:
-        v4.close()
-        await virtual.shutdown()
+    v4.close()
 
 
 async def test_without_the_library_the_python_lean_path_answers(
@@ -292,24 +268,14 @@ async def test_without_the_library_the_python_lean_path_answers(
     monkeypatch.setattr(lean_compiled, "_loaded", None)
     assert library() is None
     assert lean_compiled.describe(True).startswith("not built (the install found no C compiler")
-    registry.register_handler(Side.ALLJOYN, RecordingOrigin())
-    thing = registry.upsert(alljoyn_lamp(catalogue, IdentityBook()))
     limits = ClientLimits(OcfConfig())
-    virtual = VirtualOcfDevices(registry, gateway_name="Test gateway", bind_host="::",
-                                server_port=free_udp_port("::1"), multicast=[],
-                                max_payload=4096, limits=limits)
-    assert not virtual.lean_compiled and type(limits.requests) is Window
-    await virtual.start()
-    await virtual.wait_idle()
-    try:
-        endpoint = virtual.virtuals[thing.id].endpoint
+    async with serving(registry, catalogue, limits=limits) as (virtual, endpoint):
+        assert not virtual.lean_compiled and type(limits.requests) is Window
         assert endpoint.lean is not None and endpoint.lean.compiled is None
         for mid in (0x3501, 0x3502, 0x3503):
             reply = Message.decode(await client.exchange(endpoint.port, get("/switch", mid)))
             assert reply.code == Code.CONTENT
         assert endpoint.lean.answered == 3
-    finally:
-        await virtual.shutdown()
 
 
 def test_the_start_log_says_whether_it_is_on() -> None:
