@@ -20,18 +20,18 @@ requests of both paths.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import socket
 import struct
 import sys
+import time
 import weakref
 from collections.abc import Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from bridge.ocf.limits import EXCHANGE_LIFETIME, Window
+from bridge.ocf.limits import EXCHANGE_LIFETIME, ClientLimits, Window
 
 log = logging.getLogger("ocfaj.ocf.server")
 
@@ -44,28 +44,40 @@ ROOM = 65536 + 2048
 _ANCILLARY_ITEM = struct.Struct("=iiI")
 
 
-class _Head(ctypes.Structure):
-    """``item_head_t`` of ``lean_serve.c``."""
+def _head_type(ctypes: Any) -> Any:
+    """``item_head_t`` of ``lean_serve.c``, as a ctypes structure."""
 
-    _fields_ = [("kind", ctypes.c_int32), ("fd", ctypes.c_int32), ("err", ctypes.c_int32),
-                ("flags", ctypes.c_int32), ("dlen", ctypes.c_uint32),
-                ("alen", ctypes.c_uint32), ("addr", ctypes.c_uint8 * 16),
-                ("port", ctypes.c_uint32), ("flowinfo", ctypes.c_uint32),
-                ("scope", ctypes.c_uint32)]
+    class Head(ctypes.Structure):  # type: ignore[misc]
+        _fields_: ClassVar = [("kind", ctypes.c_int32), ("fd", ctypes.c_int32),
+                    ("err", ctypes.c_int32), ("flags", ctypes.c_int32),
+                    ("dlen", ctypes.c_uint32), ("alen", ctypes.c_uint32),
+                    ("addr", ctypes.c_uint8 * 16), ("port", ctypes.c_uint32),
+                    ("flowinfo", ctypes.c_uint32), ("scope", ctypes.c_uint32)]
+
+    return Head
 
 
 _loaded: Any = None
 _tried = False
+#: the ctypes structure of a queued item's head (made with the library's first load).
+_Head: Any = None
+
+
+def built() -> bool:
+    """Whether the library was built for this install (without loading it, or ctypes)."""
+    return sys.platform.startswith("linux") and LIBRARY.exists()
 
 
 def library() -> Any:
     """The loaded library, or None when it is not built or cannot load here (logged once)."""
-    global _loaded, _tried
+    global _loaded, _tried, _Head
     if _tried:
         return _loaded
     _tried = True
-    if not sys.platform.startswith("linux") or not LIBRARY.exists():
+    if not built():
         return None
+    # ctypes only now: a gateway without virtual OCF devices never needs it (idle memory).
+    import ctypes
     try:
         lib = ctypes.CDLL(str(LIBRARY))
     except OSError as err:
@@ -83,11 +95,12 @@ def library() -> Any:
             ("os_forget", None, (p, i, ctypes.c_int32)),
             ("os_remember", None, (p, i, b, u32, u32, u32, b, u32)), ("os_answered", u64, (p, i)),
             ("os_lost", u64, (p,)), ("os_set_now", None, (p, d)),
-            ("os_next", i, (p, ctypes.POINTER(_Head), ctypes.c_char_p, u32)),
+            ("os_next", i, (p, ctypes.c_void_p, ctypes.c_char_p, u32)),
             ("os_free", None, (p,))):
         function = getattr(lib, name)
         function.restype = result
         function.argtypes = arguments
+    _Head = _head_type(ctypes)
     _loaded = lib
     return lib
 
@@ -126,7 +139,11 @@ class CompiledWindow(Window):
 
     @classmethod
     def like(cls, window: Window) -> CompiledWindow:
-        return cls(window.per_client, window.limit, window.lifetime)
+        """A compiled window with the caps and the records of ``window``."""
+        compiled = cls(window.per_client, window.limit, window.lifetime)
+        for at, host, key in window._order:
+            compiled.take(host, key, at)
+        return compiled
 
     @property
     def total(self) -> int:
@@ -178,7 +195,9 @@ class CompiledPath:
             raise OSError("the compiled GET path's thread did not start")
         self._wake = lib.os_wake_fd(self.handle)
         self._receivers: dict[int, Receiver] = {}
+        import ctypes  # loaded with the library already
         self._head = _Head()
+        self._head_address = ctypes.addressof(self._head)
         self._buffer = ctypes.create_string_buffer(ROOM)
         loop.add_reader(self._wake, self._drain)
 
@@ -252,9 +271,9 @@ class CompiledPath:
         self._drain_all(self.handle)
 
     def _drain_all(self, handle: Any) -> None:
-        head, buffer, lib = self._head, self._buffer, self._lib
+        head, address, buffer, lib = self._head, self._head_address, self._buffer, self._lib
         while True:
-            taken = lib.os_next(handle, ctypes.byref(head), buffer, ROOM)
+            taken = lib.os_next(handle, address, buffer, ROOM)
             if not taken:
                 return
             receiver = self._receivers.get(head.fd)
@@ -271,7 +290,7 @@ class CompiledPath:
                     "exception": error})
 
     @staticmethod
-    def _hand(receiver: Receiver, head: _Head, buffer: Any) -> None:
+    def _hand(receiver: Receiver, head: Any, buffer: Any) -> None:
         kind = head.kind
         if kind == READ_ERROR:
             receiver.read_error(OSError(head.err, os.strerror(head.err)))
@@ -311,6 +330,19 @@ def compiled_path() -> CompiledPath | None:
     if path is None:
         path = _PATHS[loop] = CompiledPath(lib, loop)
     return path
+
+
+def compiled_window(limits: ClientLimits) -> bool:
+    """Whether the compiled path can serve under ``limits``, whose request window it moves
+    into the library first (once; a window on a clock of its own stays, and the compiled path
+    then is not used). False when the library did not load."""
+    if library() is None:
+        return False
+    window = limits.requests
+    if (window is not None and not isinstance(window, CompiledWindow)
+            and window.clock is time.monotonic):
+        limits.requests = CompiledWindow.like(window)
+    return True
 
 
 def monotonic_window(window: Window | None) -> bool:

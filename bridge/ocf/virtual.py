@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -45,7 +44,7 @@ from bridge.ocf import wire
 from bridge.ocf.coap_server import CoapEndpoint
 from bridge.ocf.info import BRIDGE, DMV, ICV
 from bridge.ocf.keyed_jobs import KeyedJobs
-from bridge.ocf.lean_compiled import CompiledWindow, library
+from bridge.ocf.lean_compiled import built, compiled_window
 from bridge.ocf.limits import ClientLimits
 from bridge.ocf.memory import MemoryRelease
 from bridge.ocf.secured_endpoint import SecuredEndpoint
@@ -130,11 +129,9 @@ class VirtualOcfDevices:
         self.lean_get = lean_get
         #: ... and the compiled path answers their repeats, where it is built
         #: (``ocf.lean_compiled``, ``bridge.ocf.lean_compiled``).
-        self.lean_compiled = lean_get and lean_compiled and library() is not None
-        if (self.lean_compiled and limits is not None and limits.requests is not None
-                and limits.requests.clock is time.monotonic):
-            # One window for both paths: its records where the compiled path counts too.
-            limits.requests = CompiledWindow.like(limits.requests)
+        #: (the library is loaded, and the request window moved into it, with the first
+        #: virtual device: a gateway without any never loads it.)
+        self.lean_compiled = lean_get and lean_compiled and built()
         self.virtuals: dict[str, _Virtual] = {}
         #: how many virtual devices served here have each ``di`` (asked for every device
         #: discovered; two Things may share one, a copy of a copy of a device).
@@ -297,6 +294,10 @@ class VirtualOcfDevices:
             old.endpoint.notify_all()
             return
         if self.security is None:
+            if self.lean_compiled:
+                # One window for both paths, its records where the compiled path counts too;
+                # without the library (it failed to load: logged), the Python lean path.
+                self.lean_compiled = compiled_window(self.limits)
             endpoint = CoapEndpoint(layout.device, bind_host=self.bind_host,
                                     max_payload=self.max_payload, limits=self.limits,
                                     interfaces=self.interfaces, lean_get=self.lean_get,

@@ -228,12 +228,22 @@ def test_the_compiled_window_counts_as_the_python_one(
                 == compiled._lib.ow_count(compiled.handle, host.encode(), len(host), now))
 
 
-def test_the_window_of_a_gateway_is_compiled_and_shared(registry: Registry) -> None:
+async def test_the_window_moves_into_the_library_with_its_records(
+        registry: Registry, catalogue: Catalogue) -> None:
+    # The gateway's window holds requests counted before the first virtual device (to the
+    # bridge device, say); the first virtual device moves it into the library with them.
     limits = ClientLimits(OcfConfig())
-    virtual = VirtualOcfDevices(registry, gateway_name="Test gateway", bind_host="::",
-                                server_port=0, multicast=[], max_payload=4096, limits=limits)
-    assert isinstance(virtual.limits.requests, CompiledWindow)
-    assert virtual.limits.requests.per_client == OcfConfig().max_requests_per_client
+    assert type(limits.requests) is Window
+    limits.requests.take("10.0.0.9", ("::ffff:10.0.0.9", 5683, 7))
+    async with serving(registry, catalogue, limits=limits) as (virtual, _):
+        assert virtual.lean_compiled
+        window = limits.requests
+        assert isinstance(window, CompiledWindow)
+        assert window.per_client == OcfConfig().max_requests_per_client
+        assert window.count("10.0.0.9") == 1 and window.total == 1
+        # The same request again takes no room.
+        assert window.take("10.0.0.9", ("::ffff:10.0.0.9", 5683, 7)) is None
+        assert window.total == 1
 
 
 async def test_one_window_counts_a_clients_requests_on_both_paths(
