@@ -216,6 +216,9 @@ async def run_demo(config: Config, scenario_path: Path, duration: float = 0.0, *
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     log.info("event loop: %s", describe_loop(loop))
+    from bridge.ocf.lean_compiled import describe as describe_compiled
+    log.info("compiled GET path: %s",
+             describe_compiled(config.ocf.lean_get and config.ocf.lean_compiled))
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     catalogue = load_catalogue(config.gateway.models_dir)

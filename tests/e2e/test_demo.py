@@ -242,5 +242,7 @@ def test_demo_runs_on_the_event_loop_it_is_given(tmp_path: Path, loop_choice: st
                           env=_environment(tmp_path, OCFAJ_GATEWAY_EVENT_LOOP=loop_choice))
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert f"event loop: {loop_choice}" in done.stderr, done.stderr
+    # Its virtual OCF devices answer GETs on the compiled path (built here) as ocfaj run's do.
+    assert "compiled GET path: on" in done.stderr, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith(("ocf ", "alljoyn "))]
     assert rows and all(" up " in row for row in rows), done.stdout
